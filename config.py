@@ -1,0 +1,94 @@
+"""Configuration from environment variables (a `.env` file may supply them; see README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    # Bot Framework (its own variable names)
+    app_id: str = ""
+    app_password: str = field(default="", repr=False)
+    app_type: str = "MultiTenant"
+    app_tenant_id: str = ""
+    # Microsoft Graph, app-only
+    graph_tenant_id: str = ""
+    graph_client_id: str = ""
+    graph_client_secret: str = field(default="", repr=False)
+    graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    ca_file: str = ""  # extra trust for TLS (SSL_CERT_FILE / REQUESTS_CA_BUNDLE)
+    # The bot itself
+    host: str = "0.0.0.0"
+    port: int = 3978
+    data_dir: Path = ROOT / "data"
+    bot_admins: tuple[str, ...] = ()
+    default_timezone: str = "UTC"
+    # The embedded local Microsoft 365 sandbox (used when no tenant is configured)
+    sandbox_port: int = 0
+    graph_timeout_s: float = 30.0
+
+    @property
+    def graph_mode(self) -> str:
+        """'tenant' when a Microsoft 365 tenant is configured, else 'sandbox'."""
+        return "tenant" if self.graph_tenant_id else "sandbox"
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether incoming Bot Framework requests are authenticated (an app id is set)."""
+        return bool(self.app_id)
+
+    @property
+    def graph_scope(self) -> str:
+        return f"{self.graph_endpoint.rstrip('/')}/.default"
+
+    def with_graph(self, *, endpoint: str, authority_host: str, tenant_id: str, client_id: str,
+                   client_secret: str, ca_file: str) -> Config:
+        """A copy pointed at another Graph-compatible service (the sandbox does this)."""
+        return replace(self, graph_endpoint=endpoint, authority_host=authority_host,
+                       graph_tenant_id=tenant_id, graph_client_id=client_id,
+                       graph_client_secret=client_secret, ca_file=ca_file)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str = "") -> str:
+            return (env.get(name) or default).strip()
+
+        app_id = get("MicrosoftAppId")
+        app_password = get("MicrosoftAppPassword")
+        return cls(
+            app_id=app_id,
+            app_password=app_password,
+            app_type=get("MicrosoftAppType", "MultiTenant"),
+            app_tenant_id=get("MicrosoftAppTenantId"),
+            graph_tenant_id=get("GRAPH_TENANT_ID"),
+            graph_client_id=get("GRAPH_CLIENT_ID", app_id),
+            graph_client_secret=get("GRAPH_CLIENT_SECRET", app_password),
+            graph_endpoint=get("GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT).rstrip("/"),
+            authority_host=get("AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST).rstrip("/"),
+            ca_file=get("REQUESTS_CA_BUNDLE") or get("SSL_CERT_FILE"),
+            host=get("HOST", "0.0.0.0"),
+            port=int(get("PORT", "3978")),
+            data_dir=Path(get("DATA_DIR", str(ROOT / "data"))),
+            bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),
+            default_timezone=get("DEFAULT_TIMEZONE", "UTC"),
+            sandbox_port=int(get("SANDBOX_PORT", "0")),
+            graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "30")),
+        )

@@ -1,0 +1,93 @@
+"""Domain objects: the organisation's settings, its room registry, admins, bookings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.errors import ValidationFailed
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+def normalize_email(value: str) -> str:
+    """Lower-case, trimmed email address; raises ValidationFailed when it is not one."""
+    email = (value or "").strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise ValidationFailed(f"'{value.strip()[:80]}' is not a valid email address.")
+    return email
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """The organisation's connection to Microsoft 365 and whether booking is on."""
+
+    tenant_id: str | None = None
+    connected: bool = False
+    booking_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Building:
+    """A floor plan: one building with floors."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Floor:
+    id: str
+    building_id: str
+    name: str
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class Room:
+    """A bookable space on a floor, keyed on its mailbox address (Places ids can change)."""
+
+    email: str
+    display_name: str
+    building_id: str
+    floor_id: str
+    capacity: int = 0
+    features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", normalize_email(self.email))
+        if self.capacity < 0:
+            raise ValidationFailed("A room's capacity cannot be negative.")
+        object.__setattr__(self, "features", tuple(sorted({f.strip().lower() for f in self.features if f.strip()})))
+
+
+ROLE_ADMIN = "admin"
+ROLE_BOOKING_ADMIN = "booking_admin"
+
+
+@dataclass(frozen=True)
+class Admin:
+    """An admin, known by AAD object id and/or UPN (configuration may give either)."""
+
+    key: str  # aad object id or normalised UPN
+    roles: tuple[str, ...] = (ROLE_ADMIN,)
+    added_by: str = ""
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booking the bot made: an event in a room's calendar, organised by the room."""
+
+    id: str
+    room_email: str
+    event_id: str
+    ical_uid: str
+    booker_aad_id: str
+    booker_email: str
+    start: datetime
+    end: datetime
+    subject: str = ""
+    attendees: tuple[str, ...] = field(default_factory=tuple)
+    status: str = "booked"
+    created_at: datetime | None = None

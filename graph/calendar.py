@@ -1,0 +1,169 @@
+"""The typed room-calendar service: what RoomBot does with Graph, in domain terms."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from domain.calendar import CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot
+from graph.client import GraphClient
+
+SCHEDULE_CHUNK = 20  # getSchedule takes at most 20 schedules per call
+EVENT_FIELDS = ("id", "iCalUId", "subject", "start", "end", "organizer", "attendees",
+                "createdDateTime", "isCancelled", "transactionId")
+
+
+def to_graph_time(value: datetime) -> dict[str, str]:
+    """A dateTimeTimeZone in UTC (Graph accepts 'UTC' everywhere; user zones are for display)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to Graph")
+    utc = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
+
+
+def from_graph_time(value: dict[str, Any]) -> datetime:
+    """Parse Graph's dateTimeTimeZone; we always ask for UTC (Prefer: outlook.timezone)."""
+    text = value["dateTime"]
+    if "." in text:  # Graph sends 7 fractional digits; Python reads at most 6
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return from_graph_time({"dateTime": value.replace("Z", "+00:00")})
+
+
+def _event_from(doc: dict[str, Any]) -> CalendarEvent:
+    return CalendarEvent(
+        id=doc["id"],
+        ical_uid=doc.get("iCalUId", ""),
+        subject=doc.get("subject") or "",
+        start=from_graph_time(doc["start"]),
+        end=from_graph_time(doc["end"]),
+        organizer_email=((doc.get("organizer") or {}).get("emailAddress") or {}).get("address", "").lower(),
+        attendees=tuple((a.get("emailAddress") or {}).get("address", "").lower() for a in doc.get("attendees") or []),
+        created=_parse_iso(doc.get("createdDateTime")),
+        is_cancelled=bool(doc.get("isCancelled")),
+        transaction_id=doc.get("transactionId"),
+    )
+
+
+def _user_path(mailbox: str) -> str:
+    return f"/users/{quote(mailbox, safe='@')}"
+
+
+class RoomCalendarService:
+    def __init__(self, client: GraphClient) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> GraphClient:
+        return self._client
+
+    async def get_schedule(self, rooms: Sequence[str], window: TimeSlot,
+                           interval_minutes: int = 15) -> dict[str, RoomSchedule]:
+        """Busy times of each room over `window`: ceil(len(rooms)/20) calls, run concurrently."""
+        chunks = [list(rooms[i:i + SCHEDULE_CHUNK]) for i in range(0, len(rooms), SCHEDULE_CHUNK)]
+        answers = await asyncio.gather(*(self._schedule_chunk(c, window, interval_minutes) for c in chunks))
+        return {schedule.email: schedule for answer in answers for schedule in answer}
+
+    async def _schedule_chunk(self, rooms: list[str], window: TimeSlot, interval: int) -> list[RoomSchedule]:
+        body = {"schedules": rooms, "startTime": to_graph_time(window.start),
+                "endTime": to_graph_time(window.end), "availabilityViewInterval": interval}
+        # Anchor each chunk on its own first room so chunks do not queue on one mailbox's limit.
+        data = await self._client.request("POST", f"{_user_path(rooms[0])}/calendar/getSchedule", json=body)
+        schedules: list[RoomSchedule] = []
+        for item in (data or {}).get("value", []):
+            email = str(item.get("scheduleId", "")).lower()
+            if item.get("error"):
+                schedules.append(RoomSchedule(email=email, error=item["error"].get("message", "unavailable")))
+                continue
+            busy = tuple(
+                TimeSlot(from_graph_time(s["start"]), from_graph_time(s["end"]))
+                for s in item.get("scheduleItems", []) if s.get("status") != "free")
+            schedules.append(RoomSchedule(email=email, busy=busy, availability_view=item.get("availabilityView", "")))
+        return schedules
+
+    async def create_event(self, room: str, *, subject: str, slot: TimeSlot, attendees: Iterable[tuple[str, str]],
+                           transaction_id: str, location: str = "", body_text: str = "") -> CalendarEvent:
+        """Create an event in the room's calendar, organised by the room, inviting `attendees`
+        ((email, name) pairs). Safe to retry: the transactionId makes Graph drop duplicates."""
+        payload: dict[str, Any] = {
+            "subject": subject,
+            "start": to_graph_time(slot.start),
+            "end": to_graph_time(slot.end),
+            "location": {"displayName": location or room},
+            "attendees": [{"emailAddress": {"address": email, "name": name or email}, "type": "required"}
+                          for email, name in attendees],
+            "transactionId": transaction_id,
+            "isOnlineMeeting": False,
+        }
+        if body_text:
+            payload["body"] = {"contentType": "text", "content": body_text}
+        doc = await self._client.request("POST", f"{_user_path(room)}/events", json=payload)
+        return _event_from(doc)
+
+    async def get_event(self, room: str, event_id: str) -> CalendarEvent:
+        doc = await self._client.request("GET", f"{_user_path(room)}/events/{quote(event_id, safe='')}",
+                                         params={"$select": ",".join(EVENT_FIELDS)})
+        return _event_from(doc)
+
+    async def update_event(self, room: str, event_id: str, changes: dict[str, Any]) -> CalendarEvent:
+        doc = await self._client.request("PATCH", f"{_user_path(room)}/events/{quote(event_id, safe='')}",
+                                         json=changes)
+        return _event_from(doc)
+
+    async def cancel_event(self, room: str, event_id: str, comment: str = "") -> None:
+        """Cancel as the organizer (the room): attendees get the cancellation with `comment`."""
+        await self._client.request("POST", f"{_user_path(room)}/events/{quote(event_id, safe='')}/cancel",
+                                   json={"comment": comment})
+
+    async def delete_event(self, room: str, event_id: str) -> None:
+        await self._client.request("DELETE", f"{_user_path(room)}/events/{quote(event_id, safe='')}")
+
+    async def calendar_view(self, room: str, window: TimeSlot) -> list[CalendarEvent]:
+        params = {"startDateTime": window.start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+                  "endDateTime": window.end.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+                  "$select": ",".join(EVENT_FIELDS), "$top": "100"}
+        docs = await self._client.get_all(f"{_user_path(room)}/calendarView", params=params)
+        return [_event_from(d) for d in docs]
+
+    async def list_directory_rooms(self) -> list[DirectoryRoom]:
+        docs = await self._client.get_all("/places/microsoft.graph.room")
+        return [self._room_from(d) for d in docs]
+
+    async def list_room_lists(self) -> list[tuple[str, str]]:
+        docs = await self._client.get_all("/places/microsoft.graph.roomList")
+        return [(d.get("emailAddress", "").lower(), d.get("displayName", "")) for d in docs]
+
+    async def rooms_in_list(self, room_list_email: str) -> list[DirectoryRoom]:
+        docs = await self._client.get_all(f"/places/{quote(room_list_email, safe='@')}/microsoft.graph.roomList/rooms")
+        return [self._room_from(d) for d in docs]
+
+    @staticmethod
+    def _room_from(doc: dict[str, Any]) -> DirectoryRoom:
+        features = [t for t in doc.get("tags") or []]
+        for key, name in (("audioDeviceName", "audio"), ("videoDeviceName", "video"),
+                          ("displayDeviceName", "display")):
+            if doc.get(key):
+                features.append(name)
+        if doc.get("isWheelChairAccessible"):
+            features.append("wheelchair")
+        return DirectoryRoom(
+            email=str(doc.get("emailAddress", "")).lower(),
+            display_name=doc.get("displayName", ""),
+            capacity=int(doc.get("capacity") or 0),
+            building=doc.get("building") or "",
+            floor_number=doc.get("floorNumber"),
+            floor_label=doc.get("floorLabel") or "",
+            features=tuple(features),
+        )

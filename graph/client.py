@@ -1,0 +1,236 @@
+"""The thin Graph HTTP client: bearer token, retries with Retry-After, a deadline per call,
+at most four concurrent requests per mailbox, paging and `$batch`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+
+from domain.errors import GraphError, GraphThrottled, GraphUnavailable, graph_error_for
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 503, 504})
+BATCH_LIMIT = 20
+_MAILBOX_IN_PATH = re.compile(r"^/(?:users|places)/([^/?]+)", re.IGNORECASE)
+
+
+class TokenSource(Protocol):
+    async def token(self) -> str: ...
+
+    async def invalidate(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    deadline_s: float = 30.0  # the whole call, retries included
+    attempt_timeout_s: float = 10.0  # one HTTP attempt (a hung connection gives up here)
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return ceiling * (0.5 + random.random() / 2)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (Graph sends delta-seconds)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class BatchResponse:
+    id: str
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    def raise_for_error(self) -> None:
+        if self.status >= 400:
+            error = (self.body or {}).get("error", {}) if isinstance(self.body, dict) else {}
+            raise graph_error_for(self.status, error.get("code", ""), error.get("message", ""))
+
+
+class GraphClient:
+    def __init__(self, session: aiohttp.ClientSession, tokens: TokenSource, endpoint: str, *,
+                 version: str = "v1.0", timezone: str = "UTC", per_mailbox: int = 4,
+                 retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._session = session
+        self._tokens = tokens
+        self._base = f"{endpoint.rstrip('/')}/{version}"
+        self._prefer = f'outlook.timezone="{timezone}", IdType="ImmutableId"'
+        self._per_mailbox = per_mailbox
+        self._mailboxes: dict[str, asyncio.Semaphore] = {}
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.requests_sent = 0
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") or path.startswith("http://") else f"{self._base}{path}"
+
+    def _mailbox_of(self, url: str) -> str | None:
+        path = urlsplit(url).path
+        if path.startswith(urlsplit(self._base).path):
+            path = path[len(urlsplit(self._base).path):]
+        match = _MAILBOX_IN_PATH.match(path)
+        return unquote(match.group(1)).lower() if match else None
+
+    def _slot(self, mailbox: str | None) -> asyncio.Semaphore | None:
+        if mailbox is None:
+            return None
+        if mailbox not in self._mailboxes:
+            self._mailboxes[mailbox] = asyncio.Semaphore(self._per_mailbox)
+        return self._mailboxes[mailbox]
+
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                      retry_on_network_error: bool = True) -> Any:
+        """One Graph call with retries; returns the JSON body (None when empty) or raises a GraphError.
+
+        `retry_on_network_error` must be False for a request that is unsafe to repeat when its
+        outcome is unknown; POSTs that create events carry a transactionId and are safe.
+        """
+        url = self.url(path)
+        slot = self._slot(self._mailbox_of(url))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry.deadline_s
+        request_id = str(uuid.uuid4())
+        token_refreshed = False
+        attempt = 0
+        last_error: GraphError = GraphUnavailable("no attempt made")
+        while True:
+            attempt += 1
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise last_error
+            delay: float | None = None
+            try:
+                status, response_headers, body = await self._send(
+                    method, url, slot, json=json, params=params, headers=headers, request_id=request_id,
+                    timeout=min(remaining, self.retry.attempt_timeout_s))
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                last_error = GraphUnavailable(f"{method} {path}: {type(exc).__name__}")
+                if not retry_on_network_error:
+                    raise last_error from exc
+                log.warning("graph %s %s attempt %d failed: %s", method, path, attempt, type(exc).__name__)
+            else:
+                if status < 300:
+                    return body
+                error = body.get("error", {}) if isinstance(body, dict) else {}
+                last_error = graph_error_for(status, error.get("code", ""), error.get("message", ""))
+                if status == 401 and not token_refreshed:
+                    token_refreshed = True
+                    await self._tokens.invalidate()
+                    continue
+                if status not in RETRY_STATUSES:
+                    raise last_error
+                if status == 429:
+                    last_error = GraphThrottled(str(last_error), code=last_error.code, status=status)
+                delay = parse_retry_after(response_headers.get("Retry-After"))
+                log.info("graph %s %s answered %d (attempt %d, retry-after %s)", method, path, status,
+                         attempt, delay)
+            if attempt >= self.retry.max_attempts:
+                raise last_error
+            if delay is None:
+                delay = self.retry.backoff(attempt)
+            if loop.time() + delay >= deadline:
+                raise last_error
+            await self._sleep(delay)
+
+    async def _send(self, method: str, url: str, slot: asyncio.Semaphore | None, *, json: Any,
+                    params: dict[str, str] | None, headers: dict[str, str] | None, request_id: str,
+                    timeout: float) -> tuple[int, dict[str, str], Any]:
+        token = await self._tokens.token()
+        all_headers = {"Authorization": f"Bearer {token}", "Prefer": self._prefer,
+                       "client-request-id": request_id, "Accept": "application/json"}
+        all_headers.update(headers or {})
+        if slot is not None:
+            await slot.acquire()
+        try:
+            self.requests_sent += 1
+            async with self._session.request(method, url, json=json, params=params, headers=all_headers,
+                                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                raw = await response.read()
+                body: Any = None
+                if raw and "json" in response.headers.get("Content-Type", ""):
+                    body = await response.json(content_type=None)
+                return response.status, dict(response.headers), body
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def get_all(self, path: str, *, params: dict[str, str] | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """GET a collection, following `@odata.nextLink` until the end (or `limit` items)."""
+        items: list[dict[str, Any]] = []
+        page: Any = await self.request("GET", path, params=params)
+        while True:
+            items.extend(page.get("value", []))
+            next_link = page.get("@odata.nextLink")
+            if not next_link or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+            page = await self.request("GET", next_link)
+
+    async def batch(self, requests: Iterable[dict[str, Any]]) -> list[BatchResponse]:
+        """Run requests through `POST /$batch`, 20 at a time, retrying items Graph throttled.
+
+        Each request is `{"method", "url", "body"?, "headers"?}` with `url` relative to the
+        version root (e.g. `/users/x/events`). Responses come back in the order given.
+        """
+        pending = [{"id": str(i), **req} for i, req in enumerate(requests)]
+        results: dict[str, BatchResponse] = {}
+        for attempt in range(1, self.retry.max_attempts + 1):
+            chunks = [pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)]
+            answers = await asyncio.gather(*(self._batch_chunk(chunk) for chunk in chunks))
+            retry: list[dict[str, Any]] = []
+            wait = 0.0
+            for chunk, answer in zip(chunks, answers, strict=True):
+                by_id = {item.id: item for item in answer}
+                for req in chunk:
+                    item = by_id.get(req["id"]) or BatchResponse(req["id"], 503, None, {})
+                    if item.status in RETRY_STATUSES and attempt < self.retry.max_attempts:
+                        retry.append(req)
+                        wait = max(wait, parse_retry_after(item.headers.get("Retry-After"))
+                                   or self.retry.backoff(attempt))
+                    else:
+                        results[req["id"]] = item
+            if not retry:
+                break
+            await self._sleep(min(wait, self.retry.deadline_s))
+            pending = retry
+        return [results[str(i)] for i in range(len(results))]
+
+    async def _batch_chunk(self, chunk: list[dict[str, Any]]) -> list[BatchResponse]:
+        payload = {"requests": []}
+        for req in chunk:
+            item = {"id": req["id"], "method": req["method"], "url": req["url"]}
+            if "body" in req:
+                item["body"] = req["body"]
+                item["headers"] = {"Content-Type": "application/json", **req.get("headers", {})}
+            elif "headers" in req:
+                item["headers"] = req["headers"]
+            payload["requests"].append(item)
+        body = await self.request("POST", "/$batch", json=payload)
+        return [BatchResponse(str(r.get("id")), int(r.get("status", 500)), r.get("body"),
+                              {k: str(v) for k, v in (r.get("headers") or {}).items()})
+                for r in (body or {}).get("responses", [])]

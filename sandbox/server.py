@@ -1,0 +1,272 @@
+"""The sandbox's HTTP server: identity (token endpoint and the OpenID discovery msal reads),
+Graph v1.0 (with auth, faults and $batch), and a small control API for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, parse_qsl
+
+from aiohttp import web
+
+from sandbox.faults import Faults
+from sandbox.graph_api import MAX_BATCH, GraphApi, GraphRequest, GraphResponse, error_body
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, Mailbox, demo_mailboxes, demo_room_lists
+from sandbox.spec import DEFAULT_SPEC, GraphSpec
+from sandbox.tls import TlsFiles, ensure_tls_files
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = web.AppKey("sandbox_state", "SandboxState")
+
+
+@dataclass
+class IssuedToken:
+    tenant_id: str
+    client_id: str
+    expires_at: float
+
+
+class SandboxState:
+    """Everything the sandbox knows: tenants, the app registration, mailboxes, events, tokens."""
+
+    def __init__(self, *, mailboxes: list[Mailbox] | None = None, faults: Faults | None = None,
+                 spec: GraphSpec | None = None, token_lifetime_s: int = 3599) -> None:
+        self.tenant_id = TENANT_ID
+        self.apps = {APP_CLIENT_ID: APP_CLIENT_SECRET}
+        self.consents = {(TENANT_ID, APP_CLIENT_ID)}  # the demo tenant has consented already
+        self.faults = faults or Faults()
+        self.token_lifetime_s = token_lifetime_s
+        self.tokens: dict[str, IssuedToken] = {}
+        self.stats: Counter[str] = Counter()
+        self.base_url = ""
+        boxes = mailboxes if mailboxes is not None else demo_mailboxes()
+        self.graph = GraphApi({b.email: b for b in boxes}, demo_room_lists(), spec, lambda: self.base_url)
+
+    def add_mailboxes(self, boxes: list[Mailbox]) -> None:
+        for box in boxes:
+            self.graph.mailboxes[box.email] = box
+
+
+def _aad_error(status: int, error: str, code: int, description: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": f"AADSTS{code}: {description}",
+                              "error_codes": [code], "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ")},
+                             status=status)
+
+
+# --- identity ------------------------------------------------------------------------------
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    state: SandboxState = request.app[STATE_KEY]
+    tenant = request.match_info["tenant"]
+    if tenant not in (state.tenant_id, "organizations", "common"):
+        return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+    base = f"{state.base_url}/{tenant}"
+    return web.json_response({
+        "token_endpoint": f"{base}/oauth2/v2.0/token",
+        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+        "issuer": f"{state.base_url}/{state.tenant_id}/v2.0",
+        "jwks_uri": f"{base}/discovery/v2.0/keys",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "tenant_region_scope": "EU",
+    })
+
+
+async def token(request: web.Request) -> web.Response:
+    state: SandboxState = request.app[STATE_KEY]
+    state.stats["token_requests"] += 1
+    tenant = request.match_info["tenant"]
+    form = await request.post()
+    if form.get("grant_type") != "client_credentials":
+        return _aad_error(400, "unsupported_grant_type", 70003, "The sandbox supports client credentials only.")
+    if tenant != state.tenant_id:
+        return _aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+    client_id = str(form.get("client_id", ""))
+    if client_id not in state.apps:
+        return _aad_error(400, "unauthorized_client", 700016,
+                          f"Application with identifier '{client_id}' was not found in the directory.")
+    if not secrets.compare_digest(str(form.get("client_secret", "")), state.apps[client_id]):
+        return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+    if (tenant, client_id) not in state.consents:
+        return _aad_error(400, "invalid_grant", 65001,
+                          "The user or administrator has not consented to use the application.")
+    scope = str(form.get("scope", ""))
+    if not any(s.endswith("/.default") for s in scope.split()):
+        return _aad_error(400, "invalid_scope", 1002012, "The provided value for scope is not valid. "
+                                                          "Client credential flows must have a scope ending in /.default.")
+    access_token = "sbx." + secrets.token_urlsafe(32)
+    state.tokens[access_token] = IssuedToken(tenant, client_id, time.monotonic() + state.token_lifetime_s)
+    state.stats["tokens_issued"] += 1
+    return web.json_response({"token_type": "Bearer", "expires_in": state.token_lifetime_s,
+                              "ext_expires_in": state.token_lifetime_s, "access_token": access_token})
+
+
+# --- Graph v1.0 ----------------------------------------------------------------------------
+
+def _authorised(state: SandboxState, header: str) -> bool:
+    if not header.lower().startswith("bearer "):
+        return False
+    issued = state.tokens.get(header[7:].strip())
+    return issued is not None and issued.expires_at > time.monotonic()
+
+
+async def _apply_fault(state: SandboxState, request_id: str, *, top_level: bool,
+                       request: web.Request | None = None) -> GraphResponse | None:
+    fault = state.faults.roll(allow_connection_faults=top_level)
+    if fault is None:
+        return None
+    state.stats[f"fault_{fault}"] += 1
+    if fault == "429":
+        return GraphResponse(429, error_body("TooManyRequests", "Application is over its MailboxConcurrency limit.",
+                                             request_id),
+                             {"Retry-After": f"{state.faults.retry_after_s:g}"})
+    if fault == "503":
+        return GraphResponse(503, error_body("ServiceNotAvailable", "The service is temporarily unavailable.",
+                                             request_id), {"Retry-After": "1"})
+    if fault == "reset" and request is not None and request.transport is not None:
+        request.transport.close()  # the client sees the connection drop with no answer
+        return GraphResponse(500)
+    await asyncio.sleep(state.faults.hang_s)  # hang
+    return GraphResponse(504, error_body("GatewayTimeout", "The request timed out.", request_id))
+
+
+def _to_web(response: GraphResponse) -> web.Response:
+    if response.body is None:
+        return web.Response(status=response.status, headers=response.headers)
+    return web.json_response(response.body, status=response.status, headers=response.headers)
+
+
+async def graph(request: web.Request) -> web.StreamResponse:
+    state: SandboxState = request.app[STATE_KEY]
+    request_id = request.headers.get("client-request-id", "")
+    path = "/" + request.match_info["tail"]
+    if state.faults.latency_ms:
+        await asyncio.sleep(state.faults.latency_ms / 1000)
+    if not _authorised(state, request.headers.get("Authorization", "")):
+        state.stats["unauthorised"] += 1
+        return web.json_response(error_body("InvalidAuthenticationToken", "Access token is empty, invalid or "
+                                                                          "has expired.", request_id), status=401)
+    body: Any = None
+    if request.can_read_body:
+        try:
+            body = json.loads(await request.text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response(error_body("BadRequest", "Unable to read JSON request payload. Please ensure "
+                                                              "Content-Type header is set and payload is of valid "
+                                                              "JSON format.", request_id), status=400)
+    if path == "/$batch":
+        state.stats["POST $batch"] += 1
+        return await _batch(state, body, request_id)
+    state.stats[state.graph.route_name(request.method, path)] += 1
+    fault = await _apply_fault(state, request_id, top_level=True, request=request)
+    if fault is not None:
+        return _to_web(fault)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = dict(request.query)
+    return _to_web(await state.graph.dispatch(GraphRequest(request.method, unquote(path), query, body, headers)))
+
+
+async def _batch(state: SandboxState, body: Any, request_id: str) -> web.Response:
+    items = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        return web.json_response(error_body("BadRequest", "Invalid batch payload format.", request_id), status=400)
+    if len(items) > MAX_BATCH:
+        return web.json_response(error_body("BadRequest", f"Number of batch request steps exceeds the maximum "
+                                                          f"value of {MAX_BATCH}.", request_id), status=400)
+    responses = []
+    for item in items:
+        url = str(item.get("url", ""))
+        parts = urlsplit(url if url.startswith("/") else "/" + url)
+        method = str(item.get("method", "GET")).upper()
+        state.stats[state.graph.route_name(method, unquote(parts.path))] += 1
+        answer = await _apply_fault(state, request_id, top_level=False)
+        if answer is None:
+            headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+            answer = await state.graph.dispatch(GraphRequest(method, unquote(parts.path), dict(parse_qsl(parts.query)),
+                                                             item.get("body"), headers))
+        responses.append({"id": item.get("id"), "status": answer.status, "headers": answer.headers,
+                          "body": answer.body})
+    return web.json_response({"responses": responses})
+
+
+# --- control API (not Graph: for tests, benchmarks and people) ------------------------------
+
+async def control_stats(request: web.Request) -> web.Response:
+    state: SandboxState = request.app[STATE_KEY]
+    return web.json_response({"stats": dict(state.stats), "faults": state.faults.as_dict(),
+                              "events": sum(len(v) for v in state.graph.events.values())})
+
+
+async def control_faults(request: web.Request) -> web.Response:
+    state: SandboxState = request.app[STATE_KEY]
+    try:
+        state.faults = Faults.from_dict(await request.json())
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(state.faults.as_dict())
+
+
+async def control_reset_stats(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].stats.clear()
+    return web.json_response({"ok": True})
+
+
+async def health(request: web.Request) -> web.Response:
+    state: SandboxState = request.app[STATE_KEY]
+    return web.json_response({"status": "ok", "tenant": state.tenant_id, "graph": f"{state.base_url}/v1.0"})
+
+
+def create_sandbox_app(state: SandboxState) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app[STATE_KEY] = state
+    app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
+    app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    app.router.add_get("/_sandbox/health", health)
+    app.router.add_get("/_sandbox/stats", control_stats)
+    app.router.add_post("/_sandbox/faults", control_faults)
+    app.router.add_post("/_sandbox/stats/reset", control_reset_stats)
+    app.router.add_route("*", "/v1.0/{tail:.*}", graph)
+    return app
+
+
+@dataclass
+class RunningSandbox:
+    state: SandboxState
+    runner: web.AppRunner
+    url: str
+    tls: TlsFiles
+
+    @property
+    def graph_endpoint(self) -> str:
+        return self.url
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
+                        state: SandboxState | None = None, spec_path: Path | None = None) -> RunningSandbox:
+    """Start the sandbox on https://host:port (0 = any free port) in the running event loop."""
+    if state is None:
+        spec_file = spec_path or DEFAULT_SPEC
+        spec = GraphSpec(spec_file) if spec_file.exists() else None
+        if spec is None:
+            log.warning("Graph description %s not found: the sandbox will not check request bodies", spec_file)
+        state = SandboxState(faults=Faults.from_env(), spec=spec)
+    tls = ensure_tls_files(data_dir / "sandbox-tls")
+    runner = web.AppRunner(create_sandbox_app(state), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=tls.server_context())
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    state.base_url = f"https://{host}:{bound_port}"
+    log.info("Microsoft 365 sandbox on %s (tenant %s)", state.base_url, state.tenant_id)
+    return RunningSandbox(state, runner, state.base_url, tls)

@@ -1,0 +1,66 @@
+"""A TinyDB storage whose writes are crash-safe.
+
+TinyDB's JSONStorage truncates and rewrites the file in place: a kill in the middle leaves a
+half-written file that no longer loads. Here every write goes to a temporary file in the same
+folder, is flushed to disk, and then atomically replaces the old file, so the file on disk is
+always either the previous or the new complete database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a crash leaves either the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class AtomicJSONStorage(Storage):
+    """JSON file storage with atomic replace-on-write and an in-memory copy for reads.
+
+    The in-memory copy makes reads cheap; it assumes this process is the only writer of the
+    file, which holds for the bot (one process owns its data folder).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self._path.parent.glob(f".{self._path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        self._cache: dict[str, Any] | None = None
+
+    def read(self) -> dict[str, Any] | None:
+        if self._cache is None:
+            try:
+                text = self._path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return None
+            self._cache = json.loads(text) if text.strip() else None
+        return self._cache
+
+    def write(self, data: dict[str, Any]) -> None:
+        try:
+            atomic_write_text(self._path, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        except BaseException:
+            self._cache = None  # TinyDB mutated the cached dict in place; reload from disk next time
+            raise
+        self._cache = data
+
+    def close(self) -> None:
+        self._cache = None
