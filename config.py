@@ -34,7 +34,7 @@ class Config:
     authority_host: str = DEFAULT_AUTHORITY_HOST
     ca_file: str = ""  # extra trust for TLS (SSL_CERT_FILE / REQUESTS_CA_BUNDLE)
     # The bot itself
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 3978
     data_dir: Path = ROOT / "data"
     bot_admins: tuple[str, ...] = ()
@@ -84,7 +84,8 @@ class Config:
             graph_endpoint=get("GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT).rstrip("/"),
             authority_host=get("AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST).rstrip("/"),
             ca_file=get("REQUESTS_CA_BUNDLE") or get("SSL_CERT_FILE"),
-            host=get("HOST", "0.0.0.0"),
+            # Unauthenticated (local) runs listen on loopback only unless told otherwise.
+            host=get("HOST", "0.0.0.0" if app_id else "127.0.0.1"),
             port=int(get("PORT", "3978")),
             data_dir=Path(get("DATA_DIR", str(ROOT / "data"))),
             bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),

@@ -52,17 +52,18 @@ class MsalTokenProvider:
         # Graph-compatible authority (the sandbox) must skip it.
         self._instance_discovery = public_authority
         self._app: msal.ConfidentialClientApplication | None = None
+        self._http: requests.Session | None = None
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
 
     def _build_app(self) -> msal.ConfidentialClientApplication:
-        session = _PinnedCaSession(self._ca_file) if self._ca_file else requests.Session()
+        self._http = _PinnedCaSession(self._ca_file) if self._ca_file else requests.Session()
         return msal.ConfidentialClientApplication(
             self._client_id,
             client_credential=self._client_secret,
             authority=self._authority,
-            http_client=session,
+            http_client=self._http,
             instance_discovery=self._instance_discovery,
         )
 
@@ -99,3 +100,8 @@ class MsalTokenProvider:
             self._expires_at = 0.0
             if self._app is not None:
                 await asyncio.to_thread(self._app.remove_tokens_for_client)
+
+    def close(self) -> None:
+        """Close msal's HTTP connections."""
+        if self._http is not None:
+            self._http.close()

@@ -1,0 +1,156 @@
+"""RoomBot's composition root: `create_app(config)` wires everything; `python app.py` runs it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from botbuilder.core import ConversationState
+from botbuilder.integration.aiohttp import CloudAdapter
+from dotenv import load_dotenv
+from msrest.exceptions import DeserializationError
+
+from bot.adapter import create_adapter
+from bot.identity import MemberDirectory
+from bot.roombot import RoomBot
+from config import DEFAULT_AUTHORITY_HOST, Config
+from domain.models import ROLE_ADMIN, Admin
+from graph.calendar import RoomCalendarService
+from graph.client import GraphClient, RetryPolicy
+from graph.tokens import MsalTokenProvider
+from storage.backends import TinyDbBackend
+from storage.bot_state import TinyDbStorage
+from storage.repository import Repository
+
+log = logging.getLogger("roombot")
+
+MAX_ACTIVITY_BYTES = 256 * 1024  # Teams caps a message at about 100 KB; cards add a little
+
+CONFIG_KEY = web.AppKey("config", Config)
+REPO_KEY = web.AppKey("repo", Repository)
+BOT_KEY = web.AppKey("bot", RoomBot)
+ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
+CALENDAR_KEY = web.AppKey("calendar", RoomCalendarService)
+GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
+
+# The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
+SANDBOX_DEFAULT_ADMIN = "00000000-0000-0000-0000-0000000000020"
+
+
+def _client_ssl(ca_file: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+
+
+def create_app(config: Config, *, repo: Repository | None = None, retry: RetryPolicy | None = None) -> web.Application:
+    """Build the bot's web app. With no tenant configured it starts the local Microsoft 365 sandbox
+    on startup and points Graph at it."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    repo = repo or Repository(TinyDbBackend(config.data_dir))
+    bot_storage = TinyDbStorage(config.data_dir / "state.json")
+    conversation_state = ConversationState(bot_storage)
+
+    app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
+    app[CONFIG_KEY] = config
+    app[REPO_KEY] = repo
+    app[ADAPTER_KEY] = create_adapter(config, conversation_state)
+    app[BOT_KEY] = RoomBot(repo, conversation_state, MemberDirectory())
+
+    async def graph_context(app: web.Application) -> AsyncIterator[None]:
+        graph_config = config
+        sandbox = None
+        if config.graph_mode == "sandbox":
+            from sandbox.bootstrap import prepare_demo_org
+            from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+            from sandbox.server import start_sandbox
+
+            sandbox = await start_sandbox(config.data_dir, port=config.sandbox_port)
+            graph_config = config.with_graph(endpoint=sandbox.url, authority_host=sandbox.url, tenant_id=TENANT_ID,
+                                             client_id=APP_CLIENT_ID, client_secret=APP_CLIENT_SECRET,
+                                             ca_file=str(sandbox.tls.ca_cert))
+            prepare_demo_org(repo)
+            if not config.bot_admins and not repo.list_admins():
+                repo.add_admin(Admin(key=SANDBOX_DEFAULT_ADMIN, roles=(ROLE_ADMIN,), added_by="sandbox default"))
+        for key in config.bot_admins:
+            if repo.find_admin(key) is None:
+                repo.add_admin(Admin(key=key, roles=(ROLE_ADMIN,), added_by="BOT_ADMINS"))
+
+        tokens = MsalTokenProvider(
+            tenant_id=graph_config.graph_tenant_id, client_id=graph_config.graph_client_id,
+            client_secret=graph_config.graph_client_secret, authority_host=graph_config.authority_host,
+            scope=graph_config.graph_scope, ca_file=graph_config.ca_file,
+            public_authority=graph_config.authority_host == DEFAULT_AUTHORITY_HOST)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_client_ssl(graph_config.ca_file),
+                                                                       limit=100))
+        client = GraphClient(session, tokens, graph_config.graph_endpoint,
+                             retry=retry or RetryPolicy(deadline_s=config.graph_timeout_s))
+        app[CALENDAR_KEY] = RoomCalendarService(client)
+        app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
+        try:
+            yield
+        finally:
+            await session.close()
+            tokens.close()
+            if sandbox is not None:
+                await sandbox.stop()
+            bot_storage.close()
+            repo.close()
+
+    app.cleanup_ctx.append(graph_context)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def _bad_request(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Bot Framework activities. Malformed input is answered 4xx before it reaches the SDK."""
+    if "application/json" not in request.headers.get("Content-Type", ""):
+        return _bad_request(415, "Content-Type must be application/json.")
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return _bad_request(400, "The body is not valid JSON.")
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+        return _bad_request(400, "The body must be a Bot Framework activity with a type.")
+    try:
+        response = await request.app[ADAPTER_KEY].process(request, request.app[BOT_KEY])
+    except (DeserializationError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        log.info("rejected a malformed activity: %s", type(exc).__name__)
+        return _bad_request(400, "The activity is malformed.")
+    return response or web.Response(status=201)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    settings = request.app[REPO_KEY].get_settings()
+    graph = request.app.get(GRAPH_INFO_KEY, {"mode": config.graph_mode, "endpoint": ""})
+    return web.json_response({
+        "status": "ok",
+        "graph": {"mode": graph["mode"], "endpoint": graph["endpoint"]},
+        "tenant": {"id": settings.tenant_id, "connected": settings.connected},
+        "booking_enabled": settings.booking_enabled,
+        "bot_authentication": "on" if config.authenticated else "off (local use only)",
+    })
+
+
+def main() -> None:
+    load_dotenv()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    config = Config.from_env()
+    if not config.authenticated:
+        log.warning("MicrosoftAppId is not set: the bot accepts unauthenticated requests. "
+                    "This is for local use only; never expose it like this.")
+    log.info("Graph mode: %s", config.graph_mode)
+    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Who is talking: the Teams user behind an activity, and the tenant it comes from."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.schema import Activity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    channel_user_id: str
+    aad_object_id: str
+    name: str
+    email: str = ""
+    upn: str = ""
+
+    @property
+    def key(self) -> str:
+        """The stable key for this user in storage."""
+        return self.aad_object_id or self.channel_user_id
+
+
+def activity_tenant(activity: Activity) -> str | None:
+    """The tenant of an activity, from channelData.tenant.id (GUIDE: conversation.tenantId as Teams
+    sends it never reaches botbuilder's conversation.tenant_id)."""
+    data = activity.channel_data
+    if isinstance(data, dict):
+        tenant = data.get("tenant")
+        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+            return tenant["id"]
+    conversation = activity.conversation
+    return getattr(conversation, "tenant_id", None) if conversation else None
+
+
+class MemberDirectory:
+    """Email and UPN of Teams users, from TeamsInfo.get_member, remembered for a while."""
+
+    def __init__(self, ttl_s: float = 3600.0) -> None:
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[float, UserIdentity]] = {}
+
+    def basic(self, context: TurnContext) -> UserIdentity:
+        sender = context.activity.from_property
+        return UserIdentity(channel_user_id=getattr(sender, "id", "") or "",
+                            aad_object_id=getattr(sender, "aad_object_id", "") or "",
+                            name=getattr(sender, "name", "") or "")
+
+    async def resolve(self, context: TurnContext) -> UserIdentity:
+        """The user with email and UPN; falls back to what the activity carries if Teams cannot say."""
+        basic = self.basic(context)
+        cached = self._cache.get(basic.key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            member = await TeamsInfo.get_member(context, basic.channel_user_id)
+        except Exception as exc:  # noqa: BLE001 - the roster call is best effort
+            log.warning("could not read the Teams member %s: %s", basic.key, type(exc).__name__)
+            return basic
+        user = UserIdentity(channel_user_id=basic.channel_user_id,
+                            aad_object_id=getattr(member, "aad_object_id", None) or basic.aad_object_id,
+                            name=getattr(member, "name", None) or basic.name,
+                            email=(getattr(member, "email", None) or "").lower(),
+                            upn=(getattr(member, "user_principal_name", None) or "").lower())
+        self._cache[basic.key] = (time.monotonic() + self._ttl, user)
+        return user

@@ -1,0 +1,175 @@
+"""RoomBot's Teams activity handler. It guards the tenant, remembers where each user can be
+reached, and routes: typed commands and card actions to their handlers. No business rules here."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from botbuilder.core import BotState, CardFactory, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+    InvokeResponse,
+)
+
+from bot.identity import MemberDirectory, UserIdentity, activity_tenant
+from cards.base import ACTION_KEY, Card
+from cards.help import help_card, welcome_card
+from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_TEXT = 2000  # longer messages are not commands; they are answered with help
+
+# A card action handler answers with a card (shown in place of the pressed one) or text.
+ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card | str]]
+
+
+class RoomBot(TeamsActivityHandler):
+    def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None) -> None:
+        self._repo = repo
+        self._conversation_state = conversation_state
+        self._members = members or MemberDirectory()
+        self._actions: dict[str, ActionHandler] = {"help": self._help_action}
+
+    # --- every turn -------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        if not self._tenant_allowed(turn_context.activity):
+            if turn_context.activity.type == ActivityTypes.invoke:
+                await turn_context.send_activity(
+                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=403)))
+            return
+        self._remember_conversation(turn_context)
+        await super().on_turn(turn_context)
+        await self._conversation_state.save_changes(turn_context)
+
+    def _tenant_allowed(self, activity: Activity) -> bool:
+        """Only the connected tenant may use the bot: anyone can install a bot, not everyone may
+        book our rooms. Before a tenant is connected, activities pass so an admin can connect."""
+        settings = self._repo.get_settings()
+        if not (settings.connected and settings.tenant_id):
+            return True
+        tenant = activity_tenant(activity)
+        if tenant != settings.tenant_id:
+            log.warning("ignored a %s activity from tenant %r (connected: %s)", activity.type, tenant,
+                        settings.tenant_id)
+            return False
+        return True
+
+    def _remember_conversation(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        user = self._members.basic(turn_context)
+        if not user.key or activity.conversation is None or activity.conversation.conversation_type not in (
+                None, "personal"):
+            return
+        reference = TurnContext.get_conversation_reference(activity)
+        reference.activity_id = None  # changes every turn; not needed to reach the user
+        self._repo.save_conversation_reference(user.key, reference.serialize())
+
+    # --- install and welcome ----------------------------------------------------------------
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        if members_added:
+            await self._welcome(turn_context)
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        conversation = turn_context.activity.conversation
+        if conversation is None or not self._repo.mark_welcomed(conversation.id):
+            return  # Teams sends both installationUpdate and conversationUpdate: welcome once
+        user = self._members.basic(turn_context)
+        settings = self._repo.get_settings()
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
+            welcome_card(user.name, list(USER_COMMANDS), settings.booking_enabled))))
+
+    # --- messages: typed commands and Action.Submit -----------------------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if isinstance(activity.value, dict) and ACTION_KEY in activity.value:
+            await self._on_submit(turn_context, activity.value)
+            return
+        text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
+        text = re.sub(r"<[^>]+>", " ", text or "").strip()
+        command = find_command(text) if len(text) <= MAX_TEXT else None
+        if command is None or command.name == "help":
+            note = None if command else "Sorry, I didn't get that. Here is what I can do."
+            await self._send_card(turn_context, await self._help(turn_context, note))
+            return
+        await self._run_command(turn_context, command)
+
+    async def _run_command(self, turn_context: TurnContext, command: Command) -> None:
+        if command.admin and not await self._is_admin(turn_context):
+            await turn_context.send_activity("Sorry, only RoomBot admins can do that.")
+            return
+        if not command.ready:
+            await turn_context.send_activity(f"'{command.name}' is not available yet in this version of RoomBot.")
+            return
+        await self._send_card(turn_context, await self._help(turn_context))
+
+    async def _on_submit(self, turn_context: TurnContext, data: dict[str, Any]) -> None:
+        answer = await self._dispatch_action(turn_context, data)
+        if isinstance(answer, str):
+            await turn_context.send_activity(answer)
+            return
+        reply = MessageFactory.attachment(CardFactory.adaptive_card(answer))
+        if turn_context.activity.reply_to_id:  # replace the pressed card, so stale buttons go away
+            reply.id = turn_context.activity.reply_to_id
+            await turn_context.update_activity(reply)
+        else:
+            await turn_context.send_activity(reply)
+
+    # --- Action.Execute (invoke adaptiveCard/action) ----------------------------------------
+
+    async def on_adaptive_card_invoke(self, turn_context: TurnContext,
+                                      invoke_value: AdaptiveCardInvokeValue) -> AdaptiveCardInvokeResponse:
+        data = (invoke_value.action or {}).get("data") or {}
+        if not isinstance(data, dict) or ACTION_KEY not in data:
+            data = {ACTION_KEY: (invoke_value.action or {}).get("verb"), **(data if isinstance(data, dict) else {})}
+        answer = await self._dispatch_action(turn_context, data)
+        if isinstance(answer, str):
+            answer = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": answer,
+                                                                          "wrap": True}]}
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=answer)
+
+    async def _dispatch_action(self, turn_context: TurnContext, data: dict[str, Any]) -> Card | str:
+        name = data.get(ACTION_KEY)
+        handler = self._actions.get(name) if isinstance(name, str) else None
+        if handler is None:
+            log.info("unknown card action %r", name)
+            return await self._help(turn_context, "That button no longer works. Here is what I can do.")
+        return await handler(turn_context, self._members.basic(turn_context), data)
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    async def _help_action(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return await self._help(turn_context)
+
+    async def _help(self, turn_context: TurnContext, note: str | None = None) -> Card:
+        admin = await self._is_admin(turn_context)
+        return help_card(list(USER_COMMANDS), list(ADMIN_COMMANDS) if admin else None, note)
+
+    async def _is_admin(self, turn_context: TurnContext) -> bool:
+        user = self._members.basic(turn_context)
+        if self._repo.find_admin(user.aad_object_id):
+            return True
+        if not any("@" in a.key for a in self._repo.list_admins()):
+            return False  # admins are all known by object id: no need to ask Teams for the UPN
+        full = await self._members.resolve(turn_context)
+        return self._repo.find_admin(full.aad_object_id, full.upn, full.email) is not None
+
+    @staticmethod
+    async def _send_card(turn_context: TurnContext, content: Card) -> None:
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))

@@ -1,0 +1,36 @@
+"""The welcome and help cards."""
+
+from __future__ import annotations
+
+from cards.base import Card, action, card, heading, text
+from domain.commands import Command
+
+
+def _command_lines(commands: list[Command]) -> str:
+    return "\n".join(f"- **{c.name}**: {c.description}" + ("" if c.ready else " *(coming soon)*")
+                     for c in commands)
+
+
+def help_card(user_commands: list[Command], admin_commands: list[Command] | None = None,
+              note: str | None = None) -> Card:
+    body = []
+    if note:
+        body.append(text(note, color="Attention"))
+    body += [heading("What I can do"), text("Type a command, or use the buttons below."),
+             text(_command_lines(user_commands))]
+    if admin_commands:
+        body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]
+    return card(body, [action("Show help again", "help")])
+
+
+def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: bool) -> Card:
+    first_name = (user_name or "").split(" ")[0] or "there"
+    body = [
+        heading(f"Hi {first_name}, I'm RoomBot"),
+        text("I find free meeting rooms and book them for you, right here in the chat. The room sends you "
+             "the invitation; change or cancel it through me."),
+    ]
+    if not booking_enabled:
+        body.append(text("Room booking has not been switched on by your admin yet.", color="Attention"))
+    body.append(text(_command_lines(user_commands)))
+    return card(body, [action("Help", "help")])

@@ -1,0 +1,37 @@
+"""The commands people can type, for help texts and the Teams manifest's command lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description: str
+    admin: bool = False
+    ready: bool = True  # False while the feature has not shipped yet
+
+
+USER_COMMANDS = (
+    Command("book", "Find a free room and book it", ready=False),
+    Command("my bookings", "See, change or cancel your bookings", ready=False),
+    Command("help", "Show what I can do"),
+)
+
+ADMIN_COMMANDS = (
+    Command("connect", "Connect your Microsoft 365 tenant (admin consent)", admin=True, ready=False),
+    Command("enable booking", "Switch room booking on or off", admin=True, ready=False),
+    Command("rooms", "Add rooms to buildings and floors", admin=True, ready=False),
+    Command("admins", "Add or remove admins", admin=True, ready=False),
+    Command("status", "Show the connection, booking state and rooms", admin=True, ready=False),
+)
+
+
+def find_command(text: str) -> Command | None:
+    """The command a message names (case and spacing ignored), or None."""
+    words = " ".join(text.lower().split())
+    for command in sorted(USER_COMMANDS + ADMIN_COMMANDS, key=lambda c: -len(c.name)):
+        if words == command.name or words.startswith(command.name + " "):
+            return command
+    return None

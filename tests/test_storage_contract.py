@@ -1,0 +1,235 @@
+"""One contract for the repository, run against every backend; one for bot state storage."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from botbuilder.core import MemoryStorage, Storage, StoreItem
+
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
+from storage.backends import MemoryBackend, TinyDbBackend
+from storage.bot_state import TinyDbStorage
+from storage.repository import Repository
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+def _booking(booking_id: str, booker: str = "aad-1", start: datetime = T0) -> Booking:
+    return Booking(id=booking_id, room_email="hq-aurora@example.com", event_id=f"ev-{booking_id}",
+                   ical_uid=f"uid-{booking_id}", booker_aad_id=booker, booker_email="alexw@example.com",
+                   start=start, end=start + timedelta(minutes=30), subject="Sync",
+                   attendees=("alexw@example.com", "meganb@example.com"), created_at=T0)
+
+
+class RepositoryContract:
+    """Behaviour every repository backend must show. Subclasses provide `repo`."""
+
+    @pytest.fixture
+    def repo(self) -> Repository:
+        raise NotImplementedError
+
+    def test_settings_default_to_disconnected_and_off(self, repo: Repository) -> None:
+        assert repo.get_settings() == OrgSettings(tenant_id=None, connected=False, booking_enabled=False)
+
+    def test_settings_round_trip(self, repo: Repository) -> None:
+        repo.save_settings(OrgSettings(tenant_id="t1", connected=True, booking_enabled=True))
+        assert repo.get_settings() == OrgSettings(tenant_id="t1", connected=True, booking_enabled=True)
+
+    def test_buildings_floors_and_rooms(self, repo: Repository) -> None:
+        hq = repo.add_building("  Contoso   HQ ")
+        assert hq.name == "Contoso HQ"
+        ground = repo.add_floor(hq.id, "Ground", 0)
+        first = repo.add_floor(hq.id, "First", 1)
+        room = repo.add_room(Room(email=" HQ-Aurora@Example.com ", display_name="Aurora", building_id=hq.id,
+                                  floor_id=first.id, capacity=4, features=("Whiteboard", "video", "video")))
+        assert room.email == "hq-aurora@example.com"
+        assert room.features == ("video", "whiteboard")
+        assert repo.get_room("HQ-AURORA@example.com") == room
+        assert repo.list_rooms(floor_id=first.id) == [room]
+        assert repo.list_rooms(floor_id=ground.id) == []
+        assert repo.list_rooms(building_id=hq.id) == [room]
+        assert [f.name for f in repo.list_floors(hq.id)] == ["Ground", "First"]
+        assert repo.get_building(hq.id) == hq
+
+    def test_duplicates_are_refused(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        with pytest.raises(Conflict):
+            repo.add_building("hq")
+        with pytest.raises(Conflict):
+            repo.add_floor(hq.id, "1")
+        repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
+        with pytest.raises(Conflict):
+            repo.add_room(Room(email="R@EXAMPLE.COM ", display_name="R2", building_id=hq.id, floor_id=floor.id))
+
+    def test_room_on_a_floor_of_another_building_is_refused(self, repo: Repository) -> None:
+        a, b = repo.add_building("A"), repo.add_building("B")
+        floor_b = repo.add_floor(b.id, "1")
+        with pytest.raises(ValidationFailed):
+            repo.add_room(Room(email="r@example.com", display_name="R", building_id=a.id, floor_id=floor_b.id))
+        with pytest.raises(NotFound):
+            repo.add_room(Room(email="r@example.com", display_name="R", building_id=a.id, floor_id="nope"))
+
+    def test_malformed_room_email_is_refused_and_unknown_is_none(self, repo: Repository) -> None:
+        with pytest.raises(ValidationFailed):
+            Room(email="not an email", display_name="X", building_id="b", floor_id="f")
+        assert repo.get_room("nobody@example.com") is None
+        assert repo.get_room("') or 1 eq 1 or ('") is None
+
+    def test_update_and_remove_room(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        room = repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
+        repo.update_room(Room(**{**room.__dict__, "capacity": 9}))
+        assert repo.get_room("r@example.com").capacity == 9
+        repo.remove_room("r@example.com")
+        assert repo.get_room("r@example.com") is None
+        with pytest.raises(NotFound):
+            repo.remove_room("r@example.com")
+
+    def test_admins_by_object_id_or_upn_and_one_always_left(self, repo: Repository) -> None:
+        repo.add_admin(Admin(key="AAD-1"))
+        repo.add_admin(Admin(key="Megan@Example.com", roles=(ROLE_ADMIN, ROLE_BOOKING_ADMIN)))
+        assert repo.find_admin(None, "aad-1").key == "aad-1"
+        assert repo.find_admin("x", "meganb@example.com", "megan@example.com").roles == (ROLE_ADMIN,
+                                                                                         ROLE_BOOKING_ADMIN)
+        assert repo.find_admin("someone-else") is None
+        repo.remove_admin("aad-1")
+        with pytest.raises(ValidationFailed):
+            repo.remove_admin("megan@example.com")
+        assert [a.key for a in repo.list_admins()] == ["megan@example.com"]
+
+    def test_bookings_round_trip_and_list_per_user_by_start(self, repo: Repository) -> None:
+        later = repo.add_booking(_booking("b2", start=T0 + timedelta(hours=2)))
+        first = repo.add_booking(_booking("b1"))
+        repo.add_booking(_booking("b3", booker="aad-2"))
+        assert repo.get_booking("b1") == first
+        assert repo.list_bookings_for_user("aad-1") == [first, later]
+        with pytest.raises(Conflict):
+            repo.add_booking(_booking("b1"))
+        repo.update_booking(Booking(**{**first.__dict__, "status": "cancelled"}))
+        assert repo.get_booking("b1").status == "cancelled"
+        repo.remove_booking("b1")
+        assert repo.get_booking("b1") is None
+        assert repo.get_booking(None) is None  # type: ignore[arg-type] - forged payloads
+
+    def test_conversation_references_are_written_only_when_changed(self, repo: Repository) -> None:
+        reference = {"conversation": {"id": "c1"}, "serviceUrl": "https://smba.example"}
+        assert repo.save_conversation_reference("aad-1", reference) is True
+        assert repo.save_conversation_reference("aad-1", dict(reference)) is False
+        assert repo.get_conversation_reference("aad-1") == reference
+        assert repo.get_conversation_reference("aad-2") is None
+
+    def test_welcome_is_recorded_once_per_conversation(self, repo: Repository) -> None:
+        assert repo.mark_welcomed("c1") is True
+        assert repo.mark_welcomed("c1") is False
+        assert repo.mark_welcomed("c2") is True
+
+
+class TestMemoryRepository(RepositoryContract):
+    @pytest.fixture
+    def repo(self) -> Repository:
+        return Repository(MemoryBackend())
+
+
+class TestTinyDbRepository(RepositoryContract):
+    @pytest.fixture
+    def repo(self, tmp_path: Path) -> Repository:
+        return Repository(TinyDbBackend(tmp_path))
+
+
+class TestTinyDbRepositoryAfterReopen(RepositoryContract):
+    """The same contract when every read comes from a freshly opened database."""
+
+    @pytest.fixture
+    def repo(self, tmp_path: Path) -> Repository:
+        return _ReopeningRepository(tmp_path)
+
+
+class _ReopeningRepository(Repository):
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        super().__init__(TinyDbBackend(folder))
+
+    def __getattribute__(self, name: str):  # noqa: ANN204 - test double
+        attr = super().__getattribute__(name)
+        if name.startswith(("get_", "list_", "find_")):
+            super().__getattribute__("_backend").close()
+            Repository.__init__(self, TinyDbBackend(super().__getattribute__("_folder")))
+            return super().__getattribute__(name)
+        return attr
+
+
+def test_conversation_writes_do_not_rewrite_org_data(tmp_path: Path) -> None:
+    repo = Repository(TinyDbBackend(tmp_path))
+    hq = repo.add_building("HQ")
+    repo.add_floor(hq.id, "1")
+    org_before = (tmp_path / "org.json").read_bytes()
+    org_mtime = (tmp_path / "org.json").stat().st_mtime_ns
+    for i in range(5):
+        repo.save_conversation_reference(f"aad-{i}", {"conversation": {"id": f"c{i}"}})
+        repo.add_booking(_booking(f"b{i}"))
+    assert (tmp_path / "org.json").read_bytes() == org_before
+    assert (tmp_path / "org.json").stat().st_mtime_ns == org_mtime
+    assert len(json.loads((tmp_path / "conversations.json").read_text())["conversations"]) == 5
+
+
+# --- botbuilder Storage -----------------------------------------------------------------------
+
+class BotStorageContract:
+    @pytest.fixture
+    def storage(self) -> Storage:
+        raise NotImplementedError
+
+    async def test_read_of_missing_keys_is_empty(self, storage: Storage) -> None:
+        assert await storage.read(["nope"]) == {}
+        assert await storage.read([]) == {}
+
+    async def test_write_then_read_dicts_and_store_items(self, storage: Storage) -> None:
+        await storage.write({"a": {"count": 1, "nested": {"x": [1, 2]}}, "b": StoreItem(name="b", count=2)})
+        found = await storage.read(["a", "b", "c"])
+        assert set(found) == {"a", "b"}
+        assert found["a"]["count"] == 1 and found["a"]["nested"] == {"x": [1, 2]}
+        assert found["b"].name == "b" and found["b"].count == 2
+
+    async def test_stale_etag_is_refused_and_star_overwrites(self, storage: Storage) -> None:
+        await storage.write({"k": {"v": 1, "e_tag": "initial"}})
+        first = (await storage.read(["k"]))["k"]
+        await storage.write({"k": {**first, "v": 2}})  # current e_tag: accepted
+        with pytest.raises(KeyError):
+            await storage.write({"k": {**first, "v": 3}})  # first's e_tag is stale now
+        assert (await storage.read(["k"]))["k"]["v"] == 2
+        await storage.write({"k": {"v": 4, "e_tag": "*"}})
+        assert (await storage.read(["k"]))["k"]["v"] == 4
+
+    async def test_delete(self, storage: Storage) -> None:
+        await storage.write({"a": {"v": 1}, "b": {"v": 2}})
+        await storage.delete(["a", "missing"])
+        assert set(await storage.read(["a", "b"])) == {"b"}
+
+    async def test_written_values_are_detached_from_the_caller(self, storage: Storage) -> None:
+        value = {"items": [1]}
+        await storage.write({"a": value})
+        value["items"].append(2)
+        assert (await storage.read(["a"]))["a"]["items"] == [1]
+
+
+class TestMemoryStorage(BotStorageContract):
+    @pytest.fixture
+    def storage(self) -> Storage:
+        return MemoryStorage()
+
+
+class TestTinyDbStorage(BotStorageContract):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> Storage:
+        return TinyDbStorage(tmp_path / "state.json")
+
+
+async def test_tinydb_bot_state_survives_reopen(tmp_path: Path) -> None:
+    await TinyDbStorage(tmp_path / "state.json").write({"conv/1": {"dialog": {"step": 2}}})
+    assert (await TinyDbStorage(tmp_path / "state.json").read(["conv/1"]))["conv/1"]["dialog"] == {"step": 2}
