@@ -122,7 +122,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         response = await request.app[ADAPTER_KEY].process(request, request.app[BOT_KEY])
     except (DeserializationError, TypeError, ValueError, AttributeError, KeyError) as exc:
-        log.info("rejected a malformed activity: %s", type(exc).__name__)
+        log.info("rejected a malformed activity: %s", type(exc).__name__, exc_info=True)
         return _bad_request(400, "The activity is malformed.")
     return response or web.Response(status=201)
 

@@ -14,13 +14,12 @@ from botbuilder.schema import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
-    AdaptiveCardInvokeValue,
     ChannelAccount,
     InvokeResponse,
 )
 
 from bot.identity import MemberDirectory, UserIdentity, activity_tenant
-from cards.base import ACTION_KEY, Card
+from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
 from storage.repository import Repository
@@ -28,6 +27,7 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 MAX_TEXT = 2000  # longer messages are not commands; they are answered with help
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
@@ -133,15 +133,25 @@ class RoomBot(TeamsActivityHandler):
 
     # --- Action.Execute (invoke adaptiveCard/action) ----------------------------------------
 
-    async def on_adaptive_card_invoke(self, turn_context: TurnContext,
-                                      invoke_value: AdaptiveCardInvokeValue) -> AdaptiveCardInvokeResponse:
-        data = (invoke_value.action or {}).get("data") or {}
-        if not isinstance(data, dict) or ACTION_KEY not in data:
-            data = {ACTION_KEY: (invoke_value.action or {}).get("verb"), **(data if isinstance(data, dict) else {})}
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        if turn_context.activity.name == "adaptiveCard/action":
+            # Handled here rather than in on_adaptive_card_invoke: botbuilder 4.17's ActivityHandler
+            # serializes that answer to a dict, which CloudAdapter.process then fails to serialize again.
+            return InvokeResponse(status=200, body=await self._on_card_execute(turn_context))
+        return await super().on_invoke_activity(turn_context)
+
+    async def _on_card_execute(self, turn_context: TurnContext) -> AdaptiveCardInvokeResponse:
+        value = turn_context.activity.value
+        action_json = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action_json, dict) or action_json.get("type") != "Action.Execute":
+            return AdaptiveCardInvokeResponse(status_code=400, type=ERROR_CONTENT_TYPE,
+                                              value={"code": "BadRequest", "message": "Not an Action.Execute."})
+        data = action_json.get("data")
+        data = dict(data) if isinstance(data, dict) else {}
+        data.setdefault(ACTION_KEY, action_json.get("verb"))
         answer = await self._dispatch_action(turn_context, data)
         if isinstance(answer, str):
-            answer = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": answer,
-                                                                          "wrap": True}]}
+            answer = card([text(answer)])
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=answer)
 
     async def _dispatch_action(self, turn_context: TurnContext, data: dict[str, Any]) -> Card | str:

@@ -1,0 +1,146 @@
+"""The bot through its HTTP edge: Teams-shaped activities posted to /api/messages, replies caught
+on a local connector. Every card the connector receives is validated against Adaptive Card 1.5."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp.test_utils import TestClient
+
+from app import REPO_KEY
+from tests.conftest import ALEX, MEGAN, Connector, teams_activity
+
+OTHER_TENANT = "99999999-9999-9999-9999-999999999999"
+
+
+async def post(bot: TestClient, activity: dict) -> int:
+    response = await bot.post("/api/messages", json=activity)
+    return response.status
+
+
+def _texts_in(card: dict) -> str:
+    return json.dumps(card)
+
+
+async def test_healthz_reports_sandbox_mode(bot: TestClient) -> None:
+    response = await bot.get("/healthz")
+    body = await response.json()
+    assert response.status == 200
+    assert body["graph"]["mode"] == "sandbox"
+    assert body["graph"]["endpoint"].startswith("https://127.0.0.1:") and body["graph"]["endpoint"].endswith("/v1.0")
+    assert body["tenant"] == {"id": "00000000-0000-0000-0000-0000000000001", "connected": True}
+    assert body["booking_enabled"] is True
+    assert body["bot_authentication"] == "off (local use only)"
+
+
+async def test_welcome_card_once_on_install(bot: TestClient, connector: Connector) -> None:
+    install = teams_activity(connector, activity_type="installationUpdate", action="add")
+    joined = teams_activity(connector, activity_type="conversationUpdate",
+                            membersAdded=[{"id": "28:roombot"}])
+    assert await post(bot, install) in (200, 201)
+    assert await post(bot, joined) in (200, 201)
+    cards = connector.cards()
+    assert len(cards) == 1
+    assert "Hi Alex, I'm RoomBot" in _texts_in(cards[0])
+
+
+async def test_help_lists_user_commands_and_admin_commands_for_admins(bot: TestClient, connector: Connector) -> None:
+    # On the sandbox with no BOT_ADMINS, the Playground's Alex is the admin.
+    assert await post(bot, teams_activity(connector, text="help")) == 201
+    assert await post(bot, teams_activity(connector, text="  HELP ", user=MEGAN)) == 201
+    alex_card, megan_card = (_texts_in(c) for c in connector.cards())
+    for card in (alex_card, megan_card):
+        assert "What I can do" in card and "**book**" in card and "**my bookings**" in card
+    assert "Admin commands" in alex_card and "**connect**" in alex_card
+    assert "Admin commands" not in megan_card and "connect" not in megan_card
+
+
+async def test_unknown_text_gets_the_help_card_with_a_note(bot: TestClient, connector: Connector) -> None:
+    assert await post(bot, teams_activity(connector, text="what is the weather like?")) == 201
+    card = _texts_in(connector.cards()[0])
+    assert "Sorry, I didn't get that" in card and "What I can do" in card
+
+
+async def test_a_huge_text_is_answered_with_help(bot: TestClient, connector: Connector) -> None:
+    assert await post(bot, teams_activity(connector, text="book " + "x" * 50_000)) == 201
+    assert "What I can do" in _texts_in(connector.cards()[0])
+
+
+async def test_admin_command_from_a_non_admin_is_refused(bot: TestClient, connector: Connector) -> None:
+    assert await post(bot, teams_activity(connector, text="enable booking", user=MEGAN)) == 201
+    assert connector.texts() == ["Sorry, only RoomBot admins can do that."]
+
+
+async def test_commands_not_shipped_yet_say_so(bot: TestClient, connector: Connector) -> None:
+    assert await post(bot, teams_activity(connector, text="my bookings")) == 201
+    assert connector.texts() == ["'my bookings' is not available yet in this version of RoomBot."]
+
+
+async def test_activity_from_another_tenant_is_ignored(bot: TestClient, connector: Connector) -> None:
+    before = bot.server.app[REPO_KEY].get_conversation_reference(ALEX[0])
+    assert await post(bot, teams_activity(connector, text="help", tenant=OTHER_TENANT)) == 201
+    invoke = teams_activity(connector, activity_type="invoke", name="adaptiveCard/action", tenant=OTHER_TENANT,
+                            value={"action": {"type": "Action.Execute", "verb": "help", "data": {"action": "help"}}})
+    response = await bot.post("/api/messages", json=invoke)
+    assert response.status == 403
+    assert connector.received == []
+    assert bot.server.app[REPO_KEY].get_conversation_reference(ALEX[0]) == before
+
+
+async def test_conversation_reference_is_stored_per_user(bot: TestClient, connector: Connector) -> None:
+    await post(bot, teams_activity(connector, text="help", conversation="conv-alex"))
+    reference = bot.server.app[REPO_KEY].get_conversation_reference(ALEX[0])
+    assert reference["conversation"]["id"] == "conv-alex"
+    assert reference["serviceUrl"] == connector.url
+    assert reference.get("activityId") is None
+
+
+async def test_action_submit_replaces_the_pressed_card(bot: TestClient, connector: Connector) -> None:
+    pressed = teams_activity(connector, value={"action": "help"}, replyToId="card-7")
+    assert await post(bot, pressed) == 201
+    [update] = connector.received
+    assert update["method"] == "PUT" and update["path"].endswith("/activities/card-7")
+    assert "What I can do" in _texts_in(update["activity"]["attachments"][0]["content"])
+
+
+async def test_action_execute_answers_with_a_card(bot: TestClient, connector: Connector) -> None:
+    invoke = teams_activity(connector, activity_type="invoke", name="adaptiveCard/action",
+                            value={"action": {"type": "Action.Execute", "verb": "help", "data": {"action": "help"}},
+                                   "trigger": "manual"})
+    response = await bot.post("/api/messages", json=invoke)
+    body = await response.json()
+    assert response.status == 200
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert "What I can do" in _texts_in(body["value"])
+    from tests.card_schema import assert_valid_card
+
+    assert_valid_card(body["value"])
+
+
+async def test_a_forged_unknown_action_gets_help_not_a_crash(bot: TestClient, connector: Connector) -> None:
+    assert await post(bot, teams_activity(connector, value={"action": "delete_everything", "id": "../../x"})) == 201
+    assert "That button no longer works" in _texts_in(connector.cards()[0])
+
+
+async def test_malformed_requests_are_4xx(bot: TestClient) -> None:
+    cases = [
+        (b"{not json", {"Content-Type": "application/json"}, 400),
+        (b"[1, 2, 3]", {"Content-Type": "application/json"}, 400),
+        (b'{"text": "no type"}', {"Content-Type": "application/json"}, 400),
+        (b'{"type": "message"}', {"Content-Type": "text/plain"}, 415),
+        (b"\xff\xfe\x00", {"Content-Type": "application/json"}, 400),
+        (b'{"type": "message", "text": "' + b"x" * 300_000 + b'"}', {"Content-Type": "application/json"}, 413),
+    ]
+    for body, headers, status in cases:
+        response = await bot.post("/api/messages", data=body, headers=headers)
+        assert response.status == status, (body[:30], await response.text())
+    # and the server keeps serving
+    assert (await bot.get("/healthz")).status == 200
+
+
+async def test_wrongly_typed_fields_are_refused_or_answered(bot: TestClient, connector: Connector) -> None:
+    weird = teams_activity(connector, text="help")
+    weird["from"] = "not an object"
+    weird["entities"] = "nope"
+    response = await bot.post("/api/messages", json=weird)
+    assert response.status < 500
