@@ -90,6 +90,8 @@ class RoomBot(TeamsActivityHandler):
         if conversation is None or not self._repo.mark_welcomed(conversation.id):
             return  # Teams sends both installationUpdate and conversationUpdate: welcome once
         user = self._members.basic(turn_context)
+        if not user.name:  # installationUpdate may come without the user's name: ask the roster
+            user = await self._members.resolve(turn_context)
         settings = self._repo.get_settings()
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
             welcome_card(user.name, list(USER_COMMANDS), settings.booking_enabled))))

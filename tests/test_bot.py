@@ -144,3 +144,20 @@ async def test_wrongly_typed_fields_are_refused_or_answered(bot: TestClient, con
     weird["entities"] = "nope"
     response = await bot.post("/api/messages", json=weird)
     assert response.status < 500
+
+
+async def test_welcome_asks_the_roster_for_a_missing_name(bot: TestClient, connector: Connector) -> None:
+    install = teams_activity(connector, activity_type="installationUpdate", action="add")
+    install["from"].pop("name")
+    assert await post(bot, install) in (200, 201)
+    assert "Hi Alex, I'm RoomBot" in _texts_in(connector.cards()[0])
+
+
+async def test_a_malformed_action_execute_is_an_error_response(bot: TestClient, connector: Connector) -> None:
+    invoke = teams_activity(connector, activity_type="invoke", name="adaptiveCard/action",
+                            value={"action": {"type": "Action.OpenUrl", "url": "https://example.com"}})
+    response = await bot.post("/api/messages", json=invoke)
+    body = await response.json()
+    assert response.status == 200
+    assert body["statusCode"] == 400 and body["type"] == "application/vnd.microsoft.error"
+    assert connector.received == []

@@ -1,0 +1,1 @@
+"""Multi-turn conversations as ComponentDialogs (booking arrives with the booking issue)."""

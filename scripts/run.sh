@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs RoomBot locally: the bot (with the local Microsoft 365 sandbox when no tenant is configured)
+# and the M365 Agents Playground to chat with it. PLAYGROUND=0 starts the bot alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+PORT="${PORT:-3978}"
+PLAYGROUND="${PLAYGROUND:-1}"
+PLAYGROUND_PORT="${PLAYGROUND_PORT:-56150}"
+export PORT
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.requirements.sha
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+.venv/bin/python app.py &
+pids+=($!)
+for _ in $(seq 1 120); do
+  curl -fsS "http://127.0.0.1:${PORT}/healthz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "The bot did not start." >&2; exit 1; }
+  sleep 0.5
+done
+echo "RoomBot is up: http://127.0.0.1:${PORT}/healthz"
+
+if [ "$PLAYGROUND" != "0" ]; then
+  [ -x node_modules/.bin/agentsplayground ] || npm ci --no-audit --no-fund --loglevel=error
+  TEAMSAPPTESTER_BROWSER=none node node_modules/@microsoft/m365agentsplayground/cli.js \
+    -e "http://127.0.0.1:${PORT}/api/messages" -c msteams -p "$PLAYGROUND_PORT" --disable-telemetry &
+  pids+=($!)
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:${PLAYGROUND_PORT}/_debug/ping" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  echo
+  echo "Chat with RoomBot at http://127.0.0.1:${PLAYGROUND_PORT}  (Ctrl+C stops everything)"
+fi
+wait "${pids[0]}"

@@ -1,0 +1,31 @@
+"""The composition root: tenant mode is configuration, not code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from app import CALENDAR_KEY, create_app
+from config import Config
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from sandbox.server import RunningSandbox
+
+
+async def test_tenant_mode_uses_the_configured_graph_endpoint(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    config = Config.from_env({
+        "GRAPH_TENANT_ID": TENANT_ID, "GRAPH_CLIENT_ID": APP_CLIENT_ID, "GRAPH_CLIENT_SECRET": APP_CLIENT_SECRET,
+        "GRAPH_ENDPOINT": sandbox.url, "AUTHORITY_HOST": sandbox.url, "SSL_CERT_FILE": str(sandbox.tls.ca_cert),
+        "DATA_DIR": str(tmp_path / "data")})
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        health = await (await client.get("/healthz")).json()
+        assert health["graph"] == {"mode": "tenant", "endpoint": f"{sandbox.url}/v1.0"}
+        # No tenant has been connected through the bot yet, and booking stays off until an admin enables it.
+        assert health["tenant"]["connected"] is False and health["booking_enabled"] is False
+        rooms = await client.server.app[CALENDAR_KEY].list_directory_rooms()
+        assert len(rooms) >= 12
+        assert sandbox.state.stats["token_requests"] == 1
+    finally:
+        await client.close()

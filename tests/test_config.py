@@ -1,0 +1,44 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config import Config
+
+
+def test_defaults_run_locally_on_the_sandbox() -> None:
+    config = Config.from_env({})
+    assert config.graph_mode == "sandbox"
+    assert config.authenticated is False
+    assert config.host == "127.0.0.1"  # unauthenticated: loopback only
+    assert config.port == 3978
+    assert config.graph_endpoint == "https://graph.microsoft.com"
+    assert config.authority_host == "https://login.microsoftonline.com"
+
+
+def test_tenant_mode_and_graph_credentials_default_to_the_bot_app() -> None:
+    config = Config.from_env({"MicrosoftAppId": "app-id", "MicrosoftAppPassword": "s3cret",
+                              "MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": "tid",
+                              "GRAPH_TENANT_ID": "contoso-tenant", "PORT": "8080", "DATA_DIR": "/var/roombot",
+                              "GRAPH_ENDPOINT": "https://graph.example/", "BOT_ADMINS": " Admin@Contoso.com , aad-1 "})
+    assert config.graph_mode == "tenant"
+    assert (config.graph_client_id, config.graph_client_secret) == ("app-id", "s3cret")
+    assert config.host == "0.0.0.0" and config.port == 8080 and config.data_dir == Path("/var/roombot")
+    assert config.graph_endpoint == "https://graph.example" and config.graph_scope == "https://graph.example/.default"
+    assert config.bot_admins == ("admin@contoso.com", "aad-1")
+    assert (config.app_type, config.app_tenant_id) == ("SingleTenant", "tid")
+
+
+def test_explicit_graph_credentials_and_ca_bundle_win() -> None:
+    config = Config.from_env({"MicrosoftAppId": "bot", "MicrosoftAppPassword": "bot-secret",
+                              "GRAPH_CLIENT_ID": "graph-app", "GRAPH_CLIENT_SECRET": "graph-secret",
+                              "SSL_CERT_FILE": "/etc/ssl/corp.pem"})
+    assert (config.graph_client_id, config.graph_client_secret) == ("graph-app", "graph-secret")
+    assert config.ca_file == "/etc/ssl/corp.pem"
+    assert Config.from_env({"SSL_CERT_FILE": "/a.pem", "REQUESTS_CA_BUNDLE": "/b.pem"}).ca_file == "/b.pem"
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    config = Config.from_env({"MicrosoftAppPassword": "top-secret", "GRAPH_CLIENT_SECRET": "graph-secret"})
+    assert "top-secret" not in repr(config) and "graph-secret" not in repr(config)
