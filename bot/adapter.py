@@ -33,9 +33,18 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
         incident = uuid.uuid4().hex[:8]
         log.error("turn failed (incident %s, activity %s)", incident, context.activity.type, exc_info=error)
         if conversation_state is not None:
-            await conversation_state.delete(context)  # a broken dialog must not trap the user
+            try:
+                # A broken dialog must not trap the user. (BotState.delete fails unless the state was
+                # loaded this turn, so load it first.)
+                await conversation_state.load(context)
+                await conversation_state.delete(context)
+            except Exception:  # noqa: BLE001 - storage trouble must not hide the original error
+                log.error("could not clear the conversation state after incident %s", incident, exc_info=True)
         if context.activity.type == ActivityTypes.message:
-            await context.send_activity(f"{SORRY} (Reference: {incident})")
+            try:
+                await context.send_activity(f"{SORRY} (Reference: {incident})")
+            except Exception:  # noqa: BLE001 - the channel itself is unreachable; nothing more to do
+                log.error("could not tell the user about incident %s", incident, exc_info=True)
 
     adapter.on_turn_error = on_error
     return adapter

@@ -161,3 +161,25 @@ async def test_a_malformed_action_execute_is_an_error_response(bot: TestClient, 
     assert response.status == 200
     assert body["statusCode"] == 400 and body["type"] == "application/vnd.microsoft.error"
     assert connector.received == []
+
+
+async def test_a_failing_turn_gets_a_polite_answer_with_a_reference(bot: TestClient, connector: Connector,
+                                                                    monkeypatch) -> None:
+    from app import BOT_KEY
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bot.server.app[BOT_KEY], "_help", broken)
+    assert await post(bot, teams_activity(connector, text="help")) == 201
+    [text] = connector.texts()
+    assert text.startswith("Sorry, something went wrong on my side.") and "(Reference: " in text
+    assert "boom" not in text and "Traceback" not in text
+
+
+async def test_an_unreachable_service_url_is_no_crash(bot: TestClient, connector: Connector) -> None:
+    activity = teams_activity(connector, text="help")
+    activity["serviceUrl"] = "http://127.0.0.1:9"  # nothing listens there
+    response = await bot.post("/api/messages", json=activity)
+    assert response.status == 201
+    assert (await bot.get("/healthz")).status == 200
