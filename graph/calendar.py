@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ def to_graph_time(value: datetime) -> dict[str, str]:
     """A dateTimeTimeZone in UTC (Graph accepts 'UTC' everywhere; user zones are for display)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to Graph")
-    utc = value.astimezone(timezone.utc).replace(tzinfo=None)
+    utc = value.astimezone(UTC).replace(tzinfo=None)
     return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
 
 
@@ -32,8 +32,8 @@ def from_graph_time(value: dict[str, Any]) -> datetime:
         text = f"{head}.{frac[:6]}"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _parse_iso(value: str | None) -> datetime | None:
@@ -131,8 +131,8 @@ class RoomCalendarService:
         await self._client.request("DELETE", f"{_user_path(room)}/events/{quote(event_id, safe='')}")
 
     async def calendar_view(self, room: str, window: TimeSlot) -> list[CalendarEvent]:
-        params = {"startDateTime": window.start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
-                  "endDateTime": window.end.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        params = {"startDateTime": window.start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                  "endDateTime": window.end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
                   "$select": ",".join(EVENT_FIELDS), "$top": "100"}
         docs = await self._client.get_all(f"{_user_path(room)}/calendarView", params=params)
         return [_event_from(d) for d in docs]

@@ -74,6 +74,7 @@ class GraphClient:
         self._session = session
         self._tokens = tokens
         self._base = f"{endpoint.rstrip('/')}/{version}"
+        self._base_path = urlsplit(self._base).path
         self._prefer = f'outlook.timezone="{timezone}", IdType="ImmutableId"'
         self._per_mailbox = per_mailbox
         self._mailboxes: dict[str, asyncio.Semaphore] = {}
@@ -89,10 +90,8 @@ class GraphClient:
         return path if path.startswith("https://") or path.startswith("http://") else f"{self._base}{path}"
 
     def _mailbox_of(self, url: str) -> str | None:
-        path = urlsplit(url).path
-        if path.startswith(urlsplit(self._base).path):
-            path = path[len(urlsplit(self._base).path):]
-        match = _MAILBOX_IN_PATH.match(path)
+        """The mailbox a request is about (`/users/{mailbox}/...`), for the per-mailbox limit."""
+        match = _MAILBOX_IN_PATH.match(urlsplit(url).path.removeprefix(self._base_path))
         return unquote(match.group(1)).lower() if match else None
 
     def _slot(self, mailbox: str | None) -> asyncio.Semaphore | None:
@@ -127,8 +126,8 @@ class GraphClient:
             try:
                 status, response_headers, body = await self._send(
                     method, url, slot, json=json, params=params, headers=headers, request_id=request_id,
-                    timeout=min(remaining, self.retry.attempt_timeout_s))
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                    attempt_timeout=min(remaining, self.retry.attempt_timeout_s))
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 last_error = GraphUnavailable(f"{method} {path}: {type(exc).__name__}")
                 if not retry_on_network_error:
                     raise last_error from exc
@@ -159,7 +158,7 @@ class GraphClient:
 
     async def _send(self, method: str, url: str, slot: asyncio.Semaphore | None, *, json: Any,
                     params: dict[str, str] | None, headers: dict[str, str] | None, request_id: str,
-                    timeout: float) -> tuple[int, dict[str, str], Any]:
+                    attempt_timeout: float) -> tuple[int, dict[str, str], Any]:
         token = await self._tokens.token()
         all_headers = {"Authorization": f"Bearer {token}", "Prefer": self._prefer,
                        "client-request-id": request_id, "Accept": "application/json"}
@@ -169,7 +168,7 @@ class GraphClient:
         try:
             self.requests_sent += 1
             async with self._session.request(method, url, json=json, params=params, headers=all_headers,
-                                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                                             timeout=aiohttp.ClientTimeout(total=attempt_timeout)) as response:
                 raw = await response.read()
                 body: Any = None
                 if raw and "json" in response.headers.get("Content-Type", ""):

@@ -16,7 +16,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,18 +60,19 @@ class GraphFailure(Exception):
 
 def error_body(code: str, message: str, request_id: str = "") -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innerError": {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "request-id": request_id or str(uuid.uuid4()), "client-request-id": request_id}}}
 
 
 def _zone(name: str | None) -> ZoneInfo | timezone:
     if not name or name.upper() == "UTC":
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(WINDOWS_ZONES.get(name, name))
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise GraphFailure(400, "TimeZoneNotSupportedException", f"A valid TimeZone value must be specified. "
-                                                                  f"The following TimeZone value is not supported: '{name}'.") from exc
+        raise GraphFailure(400, "TimeZoneNotSupportedException",
+                           f"A valid TimeZone value must be specified. The following TimeZone value is not "
+                           f"supported: '{name}'.") from exc
 
 
 def parse_date_time_zone(value: Any, what: str) -> datetime:
@@ -88,7 +89,7 @@ def parse_date_time_zone(value: Any, what: str) -> datetime:
                                                        f"to the expected type 'Edm.DateTimeOffset'.") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_zone(value.get("timeZone")))
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def parse_offset_time(value: str | None, name: str) -> datetime:
@@ -99,10 +100,11 @@ def parse_offset_time(value: str | None, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise GraphFailure(400, "ErrorInvalidParameter", f"The value '{value}' of parameter '{name}' is invalid.") from exc
+        raise GraphFailure(400, "ErrorInvalidParameter",
+                           f"The value '{value}' of parameter '{name}' is invalid.") from exc
     if parsed.tzinfo is None:
         raise GraphFailure(400, "ErrorInvalidParameter", f"'{name}' must carry an offset or Z.")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def format_time(value: datetime, zone_name: str) -> dict[str, str]:
@@ -111,7 +113,7 @@ def format_time(value: datetime, zone_name: str) -> dict[str, str]:
 
 
 def _iso_z(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if value else ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if value else ""
 
 
 def preferred_zone(headers: dict[str, str]) -> str:
@@ -365,7 +367,7 @@ class GraphApi:
         end = parse_date_time_zone(body["end"], "end")
         if end < start:
             raise GraphFailure(400, "ErrorInvalidRequest", "The end time must not be before the start time.")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         event = StoredEvent(id=self._new_id(box.email), mailbox=box.email, doc=dict(body), start=start, end=end,
                             created=now, modified=now,
                             ical_uid="040000008200E00074C5B7101A82E008" + secrets.token_hex(28).upper(),
@@ -399,7 +401,7 @@ class GraphApi:
             raise GraphFailure(400, "ErrorInvalidRequest", "The end time must not be before the start time.")
         event.doc.update(body)
         event.start, event.end = start, end
-        event.modified = datetime.now(timezone.utc)
+        event.modified = datetime.now(UTC)
         event.change_key = secrets.token_urlsafe(12)
         return GraphResponse(200, self._render(event, preferred_zone(request.headers)))
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, parse_qsl
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aiohttp import web
 
@@ -100,8 +100,9 @@ async def token(request: web.Request) -> web.Response:
                           "The user or administrator has not consented to use the application.")
     scope = str(form.get("scope", ""))
     if not any(s.endswith("/.default") for s in scope.split()):
-        return _aad_error(400, "invalid_scope", 1002012, "The provided value for scope is not valid. "
-                                                          "Client credential flows must have a scope ending in /.default.")
+        return _aad_error(400, "invalid_scope", 1002012,
+                          "The provided value for scope is not valid. Client credential flows must have a scope "
+                          "ending in /.default.")
     access_token = "sbx." + secrets.token_urlsafe(32)
     state.tokens[access_token] = IssuedToken(tenant, client_id, time.monotonic() + state.token_lifetime_s)
     state.stats["tokens_issued"] += 1

@@ -41,7 +41,7 @@ def _still_valid(path: Path, margin_days: int = 7) -> bool:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
         return False
-    return cert.not_valid_after_utc > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=margin_days)
+    return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=margin_days)
 
 
 def ensure_tls_files(folder: Path) -> TlsFiles:
@@ -52,7 +52,7 @@ def ensure_tls_files(folder: Path) -> TlsFiles:
             _still_valid(p) for p in (files.ca_cert, files.server_cert)):
         return files
 
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()

@@ -20,4 +20,5 @@ if ! [ -x /usr/bin/chromium ]; then
   fi
 fi
 
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -29,7 +29,7 @@ def _clean_name(name: str, what: str) -> str:
 
 
 def _dt_to_json(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat() if value else None
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 def _dt_from_json(value: str | None) -> datetime | None:

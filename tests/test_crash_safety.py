@@ -28,8 +28,8 @@ start = int(sys.argv[1])
 t0 = datetime(2026, 11, 25, 9, tzinfo=timezone.utc)
 for i in range(start, start + 100000):
     repo.add_booking(Booking(id=f"b{{i}}", room_email="r@example.com", event_id=f"e{{i}}", ical_uid=f"u{{i}}",
-                             booker_aad_id="aad-1", booker_email="a@example.com", start=t0, end=t0 + timedelta(minutes=30),
-                             subject="x" * 200))
+                             booker_aad_id="aad-1", booker_email="a@example.com", start=t0,
+                             end=t0 + timedelta(minutes=30), subject="x" * 200))
     repo.save_conversation_reference(f"user-{{i % 50}}", {{"n": i}})
     print(f"ack {{i}}", flush=True)
 """

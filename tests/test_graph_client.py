@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -127,7 +127,7 @@ async def test_a_hung_attempt_times_out_and_is_retried(session, sleeps) -> None:
     client = GraphClient(session, FakeTokens(), "https://graph.test", sleep=sleeps,
                          retry=RetryPolicy(attempt_timeout_s=0.2, deadline_s=5))
     with aioresponses() as mocked:
-        mocked.get(f"{BASE}/users/a", exception=asyncio.TimeoutError())
+        mocked.get(f"{BASE}/users/a", exception=TimeoutError())
         mocked.get(f"{BASE}/users/a", payload={"ok": 1})
         assert await client.request("GET", "/users/a") == {"ok": 1}
 
@@ -224,7 +224,7 @@ async def test_get_schedule_runs_ceil_n_over_20_calls(client: GraphClient) -> No
             {"scheduleId": s, "availabilityView": "0", "scheduleItems": []} for s in body["schedules"]]})
 
     rooms = [f"room{i}@example.com" for i in range(45)]
-    start = datetime(2026, 11, 25, 9, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 25, 9, tzinfo=UTC)
     with aioresponses() as mocked:
         mocked.post(re.compile(r".*/calendar/getSchedule$"), callback=answer, repeat=True)
         result = await RoomCalendarService(client).get_schedule(rooms, TimeSlot(start, start + timedelta(hours=1)))

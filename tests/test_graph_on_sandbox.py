@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -16,7 +16,7 @@ from sandbox.faults import Faults
 from sandbox.server import RunningSandbox
 from tests.conftest import token_provider_for
 
-T0 = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+T0 = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 ROOMS = ["hq-aurora@example.com", "hq-borealis@example.com", "hh-iris@example.com"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -12,7 +12,7 @@ from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from sandbox.server import RunningSandbox
 
 ROOM = "hq-aurora@example.com"
-T0 = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+T0 = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 
 
 def _t(value: datetime, zone: str = "UTC") -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from storage.backends import MemoryBackend, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def _booking(booking_id: str, booker: str = "aad-1", start: datetime = T0) -> Booking:
