@@ -57,7 +57,8 @@ def create_app(config: Config, *, repo: Repository | None = None, retry: RetryPo
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
-    app[BOT_KEY] = RoomBot(repo, conversation_state, MemberDirectory())
+    app[BOT_KEY] = RoomBot(repo, conversation_state, MemberDirectory(),
+                           configured_tenant=config.graph_tenant_id or None)
 
     async def graph_context(app: web.Application) -> AsyncIterator[None]:
         graph_config = config

@@ -35,8 +35,10 @@ ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[
 
 
 class RoomBot(TeamsActivityHandler):
-    def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None) -> None:
+    def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
+                 configured_tenant: str | None = None) -> None:
         self._repo = repo
+        self._configured_tenant = configured_tenant
         self._conversation_state = conversation_state
         self._members = members or MemberDirectory()
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
@@ -54,15 +56,16 @@ class RoomBot(TeamsActivityHandler):
         await self._conversation_state.save_changes(turn_context)
 
     def _tenant_allowed(self, activity: Activity) -> bool:
-        """Only the connected tenant may use the bot: anyone can install a bot, not everyone may
-        book our rooms. Before a tenant is connected, activities pass so an admin can connect."""
+        """Only our tenant may use the bot: anyone can install a bot, not everyone may book our rooms.
+        Our tenant is the connected one, else the configured GRAPH_TENANT_ID; with neither (a fresh
+        install waiting for an admin to connect), activities pass."""
         settings = self._repo.get_settings()
-        if not (settings.connected and settings.tenant_id):
+        expected = settings.tenant_id if settings.connected and settings.tenant_id else self._configured_tenant
+        if not expected:
             return True
         tenant = activity_tenant(activity)
-        if tenant != settings.tenant_id:
-            log.warning("ignored a %s activity from tenant %r (connected: %s)", activity.type, tenant,
-                        settings.tenant_id)
+        if tenant != expected:
+            log.warning("ignored a %s activity from tenant %r (ours: %s)", activity.type, tenant, expected)
             return False
         return True
 

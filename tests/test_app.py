@@ -29,3 +29,21 @@ async def test_tenant_mode_uses_the_configured_graph_endpoint(sandbox: RunningSa
         assert sandbox.state.stats["token_requests"] == 1
     finally:
         await client.close()
+
+
+async def test_tenant_mode_guards_the_configured_tenant_before_connect(tmp_path: Path, connector) -> None:
+    from tests.conftest import teams_activity
+
+    config = Config.from_env({"GRAPH_TENANT_ID": "contoso-tenant", "DATA_DIR": str(tmp_path / "data"),
+                              "GRAPH_ENDPOINT": "https://127.0.0.1:9", "AUTHORITY_HOST": "https://127.0.0.1:9"})
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert (await client.post("/api/messages", json=teams_activity(connector, text="help",
+                                                                         tenant="fabrikam-tenant"))).status == 201
+        assert connector.received == []
+        assert (await client.post("/api/messages", json=teams_activity(connector, text="help",
+                                                                         tenant="contoso-tenant"))).status == 201
+        assert len(connector.cards()) == 1
+    finally:
+        await client.close()
