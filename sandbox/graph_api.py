@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.seed import Mailbox
@@ -36,7 +36,7 @@ WINDOWS_ZONES = {"UTC": "UTC", "GMT Standard Time": "Europe/London", "W. Europe 
 @dataclass
 class GraphRequest:
     method: str
-    path: str  # below /v1.0, decoded
+    path: str  # below /v1.0, percent-decoded once, where it entered
     query: dict[str, str]
     body: Any
     headers: dict[str, str]  # lower-case names
@@ -195,7 +195,7 @@ class GraphApi:
     # --- helpers -------------------------------------------------------------------------
 
     def _mailbox(self, match: re.Match[str], *, calendar: bool = True) -> Mailbox:
-        key = unquote(match.group("mailbox")).lower()
+        key = match.group("mailbox").lower()
         box = self.mailboxes.get(key) or next((m for m in self.mailboxes.values() if m.id == key), None)
         if box is None:
             raise GraphFailure(404, "ErrorInvalidUser",
@@ -216,7 +216,7 @@ class GraphApi:
             raise GraphFailure(400, "BadRequest", "Invalid request body: " + "; ".join(problems[:5]))
 
     def _event(self, box: Mailbox, match: re.Match[str]) -> StoredEvent:
-        event_id = unquote(match.group("event"))
+        event_id = match.group("event")
         event = self.events.get(box.email, {}).get(event_id)
         if event is None or event.cancelled:
             raise GraphFailure(404, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -454,7 +454,7 @@ class GraphApi:
         return self._page(request, lists, default_top=100)
 
     async def list_rooms_in_list(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
-        key = unquote(match.group("list")).lower()
+        key = match.group("list").lower()
         if key not in self.room_lists:
             raise GraphFailure(404, "ErrorItemNotFound", f"The room list '{key}' was not found.")
         rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)

@@ -148,7 +148,7 @@ def _to_web(response: GraphResponse) -> web.Response:
 async def graph(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE_KEY]
     request_id = request.headers.get("client-request-id", "")
-    path = "/" + request.match_info["tail"]
+    path = "/" + request.match_info["tail"]  # already percent-decoded by aiohttp
     if state.faults.latency_ms:
         await asyncio.sleep(state.faults.latency_ms / 1000)
     if not _authorised(state, request.headers.get("Authorization", "")):
@@ -172,7 +172,7 @@ async def graph(request: web.Request) -> web.StreamResponse:
         return _to_web(fault)
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = dict(request.query)
-    return _to_web(await state.graph.dispatch(GraphRequest(request.method, unquote(path), query, body, headers)))
+    return _to_web(await state.graph.dispatch(GraphRequest(request.method, path, query, body, headers)))
 
 
 async def _batch(state: SandboxState, body: Any, request_id: str) -> web.Response:

@@ -237,3 +237,12 @@ async def test_malformed_json_is_a_graph_400(graph: Graph) -> None:
                                         "Content-Type": "application/json"}) as response:
         body = await response.json()
     assert response.status == 400 and body["error"]["code"] == "BadRequest"
+
+
+async def test_percent_encoded_ids_are_decoded_once(graph: Graph) -> None:
+    _, event = await graph.call("POST", f"/users/{ROOM.replace('@', '%40')}/events", _event())
+    status, fetched = await graph.call("GET", f"/users/{ROOM}/events/{event['id'].replace('=', '%3D')}")
+    assert status == 200 and fetched["id"] == event["id"]
+    # '%2540' is a literal '%40' after one decoding: no such mailbox (decoding twice would find the room)
+    status, error = await graph.call("GET", f"/users/{ROOM.replace('@', '%2540')}")
+    assert status == 404 and error["error"]["code"] == "ErrorInvalidUser"
