@@ -47,3 +47,35 @@ async def test_tenant_mode_guards_the_configured_tenant_before_connect(tmp_path:
         assert len(connector.cards()) == 1
     finally:
         await client.close()
+
+
+async def test_with_an_app_id_requests_without_a_token_are_401(tmp_path: Path, connector) -> None:
+    from tests.conftest import teams_activity
+
+    config = Config.from_env({"MicrosoftAppId": "6a1c5a1e-0000-4000-8000-000000000001",
+                              "MicrosoftAppPassword": "not-used", "DATA_DIR": str(tmp_path / "data")})
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        response = await client.post("/api/messages", json=teams_activity(connector, text="help"))
+        assert response.status == 401
+        assert connector.received == []
+        assert (await (await client.get("/healthz")).json())["bot_authentication"] == "on"
+    finally:
+        await client.close()
+
+
+def test_main_warns_when_running_unauthenticated(monkeypatch, caplog, tmp_path: Path) -> None:
+    import app
+
+    started = {}
+    monkeypatch.setattr(app.web, "run_app", lambda application, **kwargs: started.update(kwargs))
+    monkeypatch.setattr(app, "load_dotenv", lambda: None)
+    monkeypatch.delenv("MicrosoftAppId", raising=False)
+    monkeypatch.delenv("GRAPH_TENANT_ID", raising=False)
+    monkeypatch.setenv("PORT", "3999")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    with caplog.at_level("WARNING"):
+        app.main()
+    assert started == {"host": "127.0.0.1", "port": 3999, "print": None}
+    assert "MicrosoftAppId is not set" in caplog.text and "local use only" in caplog.text

@@ -183,3 +183,13 @@ async def test_an_unreachable_service_url_is_no_crash(bot: TestClient, connector
     response = await bot.post("/api/messages", json=activity)
     assert response.status == 201
     assert (await bot.get("/healthz")).status == 200
+
+
+async def test_ordinary_turns_do_not_rewrite_organisation_data(bot: TestClient, connector: Connector,
+                                                                bot_config) -> None:
+    org = bot_config.data_dir / "org.json"
+    before = (org.read_bytes(), org.stat().st_mtime_ns)
+    for text in ("help", "hello", "my bookings"):
+        assert await post(bot, teams_activity(connector, text=text)) == 201
+    assert await post(bot, teams_activity(connector, value={"action": "help"})) == 201
+    assert (org.read_bytes(), org.stat().st_mtime_ns) == before
