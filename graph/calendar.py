@@ -57,6 +57,11 @@ def _event_from(doc: dict[str, Any]) -> CalendarEvent:
     )
 
 
+def _attendees_json(attendees: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"emailAddress": {"address": email, "name": name or email}, "type": "required"}
+            for email, name in attendees]
+
+
 def _user_path(mailbox: str) -> str:
     return f"/users/{quote(mailbox, safe='@')}"
 
@@ -64,10 +69,6 @@ def _user_path(mailbox: str) -> str:
 class RoomCalendarService:
     def __init__(self, client: GraphClient) -> None:
         self._client = client
-
-    @property
-    def client(self) -> GraphClient:
-        return self._client
 
     async def get_schedule(self, rooms: Sequence[str], window: TimeSlot,
                            interval_minutes: int = 15) -> dict[str, RoomSchedule]:
@@ -102,8 +103,7 @@ class RoomCalendarService:
             "start": to_graph_time(slot.start),
             "end": to_graph_time(slot.end),
             "location": {"displayName": location or room},
-            "attendees": [{"emailAddress": {"address": email, "name": name or email}, "type": "required"}
-                          for email, name in attendees],
+            "attendees": _attendees_json(attendees),
             "transactionId": transaction_id,
             "isOnlineMeeting": False,
         }
@@ -117,7 +117,19 @@ class RoomCalendarService:
                                          params={"$select": ",".join(EVENT_FIELDS)})
         return _event_from(doc)
 
-    async def update_event(self, room: str, event_id: str, changes: dict[str, Any]) -> CalendarEvent:
+    async def update_event(self, room: str, event_id: str, *, subject: str | None = None,
+                           slot: TimeSlot | None = None,
+                           attendees: Iterable[tuple[str, str]] | None = None) -> CalendarEvent:
+        """PATCH only what changes: a change of attendees alone notifies only the people changed."""
+        changes: dict[str, Any] = {}
+        if subject is not None:
+            changes["subject"] = subject
+        if slot is not None:
+            changes.update(start=to_graph_time(slot.start), end=to_graph_time(slot.end))
+        if attendees is not None:
+            changes["attendees"] = _attendees_json(attendees)
+        if not changes:
+            raise ValueError("update_event needs something to change")
         doc = await self._client.request("PATCH", f"{_user_path(room)}/events/{quote(event_id, safe='')}",
                                          json=changes)
         return _event_from(doc)

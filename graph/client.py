@@ -80,7 +80,6 @@ class GraphClient:
         self._mailboxes: dict[str, asyncio.Semaphore] = {}
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self.requests_sent = 0
 
     @property
     def base_url(self) -> str:
@@ -166,7 +165,6 @@ class GraphClient:
         if slot is not None:
             await slot.acquire()
         try:
-            self.requests_sent += 1
             async with self._session.request(method, url, json=json, params=params, headers=all_headers,
                                              timeout=aiohttp.ClientTimeout(total=attempt_timeout)) as response:
                 raw = await response.read()

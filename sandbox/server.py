@@ -245,10 +245,6 @@ class RunningSandbox:
     url: str
     tls: TlsFiles
 
-    @property
-    def graph_endpoint(self) -> str:
-        return self.url
-
     async def stop(self) -> None:
         await self.runner.cleanup()
 

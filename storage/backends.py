@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ class MemoryBackend(Backend):
         return self._collections.setdefault(name, _MemoryCollection())
 
 
-class _KeyedTable(Table):
+class KeyedTable(Table):
     """A TinyDB table whose document ids are our string keys."""
 
     document_id_class = str
@@ -127,7 +126,7 @@ class TinyDbBackend(Backend):
     def _db(self, filename: str) -> TinyDB:
         if filename not in self._dbs:
             db = TinyDB(self._dir / filename, storage=AtomicJSONStorage)
-            db.table_class = _KeyedTable
+            db.table_class = KeyedTable
             self._dbs[filename] = db
         return self._dbs[filename]
 
@@ -136,9 +135,6 @@ class TinyDbBackend(Backend):
             filename = self._files.get(name, f"{name}.json")
             self._collections[name] = _TinyCollection(self._db(filename).table(name))
         return self._collections[name]
-
-    def files(self) -> Iterable[Path]:
-        return [self._dir / name for name in sorted(set(self._files.values()))]
 
     def close(self) -> None:
         for db in self._dbs.values():

@@ -19,7 +19,7 @@ from tinydb import TinyDB
 from tinydb.table import Document
 
 from storage.atomic import AtomicJSONStorage
-from storage.backends import _KeyedTable
+from storage.backends import KeyedTable
 
 
 class ETagConflict(KeyError):
@@ -42,7 +42,7 @@ def _set_etag(value: Any, etag: str) -> None:
 class TinyDbStorage(Storage):
     def __init__(self, path: str | Path) -> None:
         db = TinyDB(path, storage=AtomicJSONStorage)
-        db.table_class = _KeyedTable
+        db.table_class = KeyedTable
         self._db = db
         self._table = db.table("state")
         self._lock = asyncio.Lock()

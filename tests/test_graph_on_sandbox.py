@@ -34,9 +34,18 @@ async def test_create_read_view_and_cancel_through_the_service(calendar: RoomCal
     schedule = await calendar.get_schedule(ROOMS, TimeSlot(T0 - timedelta(hours=1), T0 + timedelta(hours=1)))
     assert not schedule[ROOMS[0]].is_free(slot)
     assert schedule[ROOMS[1]].is_free(slot)
+    longer = TimeSlot(T0, T0 + timedelta(hours=1))
+    moved = await calendar.update_event(ROOMS[0], event.id, subject="Planning (moved)", slot=longer)
+    assert (moved.subject, moved.start, moved.end) == ("Planning (moved)", longer.start, longer.end)
+    invited = await calendar.update_event(ROOMS[0], event.id, attendees=[("alexw@example.com", "Alex"),
+                                                                         ("meganb@example.com", "Megan")])
+    assert invited.attendees == ("alexw@example.com", "meganb@example.com") and invited.subject == "Planning (moved)"
     await calendar.cancel_event(ROOMS[0], event.id, "Plans changed")
     with pytest.raises(ItemNotFound):
         await calendar.get_event(ROOMS[0], event.id)
+    other = await calendar.create_event(ROOMS[1], subject="Other", slot=slot, attendees=[], transaction_id="t-2")
+    await calendar.delete_event(ROOMS[1], other.id)
+    assert await calendar.calendar_view(ROOMS[1], slot) == []
 
 
 async def test_service_raises_domain_errors(calendar: RoomCalendarService) -> None:
