@@ -232,3 +232,25 @@ async def test_get_schedule_runs_ceil_n_over_20_calls(client: GraphClient) -> No
     assert sorted(len(c["schedules"]) for c in calls) == [5, 20, 20]
     assert set(result) == set(rooms)
     assert calls[0]["startTime"] == {"dateTime": "2026-11-25T09:00:00", "timeZone": "UTC"}
+
+
+async def test_an_attendees_change_patches_only_attendees(client: GraphClient) -> None:
+    sent = []
+
+    def answer(url, **kwargs):
+        sent.append(kwargs["json"])
+        return CallbackResult(status=200, payload={
+            "id": "e1", "subject": "S", "start": {"dateTime": "2026-11-25T09:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-25T09:30:00.0000000", "timeZone": "UTC"},
+            "organizer": {"emailAddress": {"address": "room@example.com"}},
+            "attendees": [{"emailAddress": {"address": "meganb@example.com"}}]})
+
+    with aioresponses() as mocked:
+        mocked.patch(f"{BASE}/users/room@example.com/events/e1", callback=answer)
+        event = await RoomCalendarService(client).update_event("room@example.com", "e1",
+                                                               attendees=[("meganb@example.com", "")])
+    assert sent == [{"attendees": [{"emailAddress": {"address": "meganb@example.com", "name": "meganb@example.com"},
+                                    "type": "required"}]}]
+    assert event.attendees == ("meganb@example.com",)
+    with pytest.raises(ValueError):
+        await RoomCalendarService(client).update_event("room@example.com", "e1")
