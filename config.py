@@ -41,7 +41,7 @@ class Config:
     default_timezone: str = "UTC"
     # The embedded local Microsoft 365 sandbox (used when no tenant is configured)
     sandbox_port: int = 0
-    graph_timeout_s: float = 30.0
+    graph_timeout_s: float = 10.0  # Teams wants an answer to a message within 15 s
 
     @property
     def graph_mode(self) -> str:
@@ -91,5 +91,5 @@ class Config:
             bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),
             default_timezone=get("DEFAULT_TIMEZONE", "UTC"),
             sandbox_port=int(get("SANDBOX_PORT", "0")),
-            graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "30")),
+            graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "10")),
         )

@@ -33,8 +33,8 @@ class TokenSource(Protocol):
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 6
-    deadline_s: float = 30.0  # the whole call, retries included
-    attempt_timeout_s: float = 10.0  # one HTTP attempt (a hung connection gives up here)
+    deadline_s: float = 10.0  # the whole call, retries included
+    attempt_timeout_s: float = 4.0  # one HTTP attempt: a hung connection gives up here and is retried
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
 
