@@ -18,6 +18,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+up() {  # is this URL answering? (no curl needed)
+  .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null
+}
+
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
@@ -25,7 +29,7 @@ trap cleanup EXIT INT TERM
 .venv/bin/python app.py &
 pids+=($!)
 for _ in $(seq 1 120); do
-  curl -fsS "http://127.0.0.1:${PORT}/healthz" >/dev/null 2>&1 && break
+  up "http://127.0.0.1:${PORT}/healthz" && break
   kill -0 "${pids[0]}" 2>/dev/null || { echo "The bot did not start." >&2; exit 1; }
   sleep 0.5
 done
@@ -37,7 +41,7 @@ if [ "$PLAYGROUND" != "0" ]; then
     -e "http://127.0.0.1:${PORT}/api/messages" -c msteams -p "$PLAYGROUND_PORT" --disable-telemetry &
   pids+=($!)
   for _ in $(seq 1 120); do
-    curl -fsS "http://127.0.0.1:${PLAYGROUND_PORT}/_debug/ping" >/dev/null 2>&1 && break
+    up "http://127.0.0.1:${PLAYGROUND_PORT}/_debug/ping" && break
     sleep 0.5
   done
   echo
