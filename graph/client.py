@@ -32,7 +32,7 @@ class TokenSource(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    max_attempts: int = 8  # with 30% throttling, 0.3**8: about 1 call in 15,000 still fails
     deadline_s: float = 10.0  # the whole call, retries included
     attempt_timeout_s: float = 4.0  # one HTTP attempt: a hung connection gives up here and is retried
     backoff_base_s: float = 0.5

@@ -79,7 +79,7 @@ async def sandbox_http(sandbox: RunningSandbox) -> AsyncIterator[aiohttp.ClientS
 @pytest.fixture
 async def graph_client(sandbox: RunningSandbox, sandbox_http: aiohttp.ClientSession) -> GraphClient:
     return GraphClient(sandbox_http, token_provider_for(sandbox), sandbox.url,
-                       retry=RetryPolicy(deadline_s=20, backoff_base_s=0.05, backoff_max_s=0.5))
+                       retry=RetryPolicy(max_attempts=10, deadline_s=20, backoff_base_s=0.05, backoff_max_s=0.5))
 
 
 @pytest.fixture
