@@ -45,11 +45,11 @@ def _client_ssl(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
 
 
-def create_app(config: Config, *, repo: Repository | None = None, retry: RetryPolicy | None = None) -> web.Application:
+def create_app(config: Config) -> web.Application:
     """Build the bot's web app. With no tenant configured it starts the local Microsoft 365 sandbox
     on startup and points Graph at it."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    repo = repo or Repository(TinyDbBackend(config.data_dir))
+    repo = Repository(TinyDbBackend(config.data_dir))
     bot_storage = TinyDbStorage(config.data_dir / "state.json")
     conversation_state = ConversationState(bot_storage)
 
@@ -87,7 +87,7 @@ def create_app(config: Config, *, repo: Repository | None = None, retry: RetryPo
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_client_ssl(graph_config.ca_file),
                                                                        limit=100))
         client = GraphClient(session, tokens, graph_config.graph_endpoint,
-                             retry=retry or RetryPolicy(deadline_s=config.graph_timeout_s))
+                             retry=RetryPolicy(deadline_s=config.graph_timeout_s))
         app[CALENDAR_KEY] = RoomCalendarService(client)
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:

@@ -38,7 +38,6 @@ class Config:
     port: int = 3978
     data_dir: Path = ROOT / "data"
     bot_admins: tuple[str, ...] = ()
-    default_timezone: str = "UTC"
     # The embedded local Microsoft 365 sandbox (used when no tenant is configured)
     sandbox_port: int = 0
     graph_timeout_s: float = 10.0  # Teams wants an answer to a message within 15 s
@@ -89,7 +88,6 @@ class Config:
             port=int(get("PORT", "3978")),
             data_dir=Path(get("DATA_DIR", str(ROOT / "data"))),
             bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),
-            default_timezone=get("DEFAULT_TIMEZONE", "UTC"),
             sandbox_port=int(get("SANDBOX_PORT", "0")),
             graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "10")),
         )

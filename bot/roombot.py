@@ -96,8 +96,7 @@ class RoomBot(TeamsActivityHandler):
         if not user.name:  # installationUpdate may come without the user's name: ask the roster
             user = await self._members.resolve(turn_context)
         settings = self._repo.get_settings()
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
-            welcome_card(user.name, list(USER_COMMANDS), settings.booking_enabled))))
+        await self._send_card(turn_context, welcome_card(user.name, list(USER_COMMANDS), settings.booking_enabled))
 
     # --- messages: typed commands and Action.Submit -----------------------------------------
 
@@ -129,7 +128,7 @@ class RoomBot(TeamsActivityHandler):
         if isinstance(answer, str):
             await turn_context.send_activity(answer)
             return
-        reply = MessageFactory.attachment(CardFactory.adaptive_card(answer))
+        reply = _card_reply(answer)
         if turn_context.activity.reply_to_id:  # replace the pressed card, so stale buttons go away
             reply.id = turn_context.activity.reply_to_id
             await turn_context.update_activity(reply)
@@ -187,4 +186,8 @@ class RoomBot(TeamsActivityHandler):
 
     @staticmethod
     async def _send_card(turn_context: TurnContext, content: Card) -> None:
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))
+        await turn_context.send_activity(_card_reply(content))
+
+
+def _card_reply(content: Card) -> Activity:
+    return MessageFactory.attachment(CardFactory.adaptive_card(content))

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.core import CardFactory
-from botbuilder.schema import Attachment
-
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 ACTION_KEY = "action"  # the routing key every card action carries in its data
@@ -29,10 +26,6 @@ def heading(value: str) -> dict[str, Any]:
     return text(value, size="Large", weight="Bolder", style="heading")
 
 
-def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in pairs]}
-
-
 def action(title: str, action_name: str, style: str | None = None, **data: Any) -> dict[str, Any]:
     """A button: Action.Execute (Universal Actions) falling back to Action.Submit on older clients.
     Both carry the same data, routed on its `action` key."""
@@ -43,7 +36,3 @@ def action(title: str, action_name: str, style: str | None = None, **data: Any) 
     if style:
         execute["style"] = submit["style"] = style
     return execute
-
-
-def attachment(content: Card) -> Attachment:
-    return CardFactory.adaptive_card(content)
