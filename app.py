@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -18,13 +20,19 @@ from bot.adapter import create_adapter
 from bot.identity import MemberDirectory
 from bot.roombot import RoomBot
 from config import DEFAULT_AUTHORITY_HOST, Config
+from dialogs.booking import BookingFlow
 from domain.models import ROLE_ADMIN, Admin
+from domain.parsing import warm_up
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
+from services.booking import BookingService
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
+
+if TYPE_CHECKING:
+    from sandbox.server import RunningSandbox
 
 log = logging.getLogger("roombot")
 
@@ -36,6 +44,7 @@ BOT_KEY = web.AppKey("bot", RoomBot)
 ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
 CALENDAR_KEY = web.AppKey("calendar", RoomCalendarService)
 GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
+SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
 SANDBOX_DEFAULT_ADMIN = "00000000-0000-0000-0000-0000000000020"
@@ -57,8 +66,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
-    app[BOT_KEY] = RoomBot(repo, conversation_state, MemberDirectory(),
-                           configured_tenant=config.graph_tenant_id or None)
+    members = MemberDirectory()
 
     async def graph_context(app: web.Application) -> AsyncIterator[None]:
         graph_config = config
@@ -69,6 +77,7 @@ def create_app(config: Config) -> web.Application:
             from sandbox.server import start_sandbox
 
             sandbox = await start_sandbox(config.data_dir, port=config.sandbox_port)
+            app[SANDBOX_KEY] = sandbox
             graph_config = config.with_graph(endpoint=sandbox.url, authority_host=sandbox.url, tenant_id=TENANT_ID,
                                              client_id=APP_CLIENT_ID, client_secret=APP_CLIENT_SECRET,
                                              ca_file=str(sandbox.tls.ca_cert))
@@ -88,7 +97,12 @@ def create_app(config: Config) -> web.Application:
                                                                        limit=100))
         client = GraphClient(session, tokens, graph_config.graph_endpoint,
                              retry=RetryPolicy(deadline_s=config.graph_timeout_s))
-        app[CALENDAR_KEY] = RoomCalendarService(client)
+        calendar = RoomCalendarService(client)
+        app[CALENDAR_KEY] = calendar
+        booking = BookingFlow(BookingService(repo, calendar), repo, members, config.default_timezone)
+        app[BOT_KEY] = RoomBot(repo, conversation_state, members, configured_tenant=config.graph_tenant_id or None,
+                               booking=booking)
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
             yield

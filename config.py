@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent
 
@@ -41,6 +42,7 @@ class Config:
     # The embedded local Microsoft 365 sandbox (used when no tenant is configured)
     sandbox_port: int = 0
     graph_timeout_s: float = 10.0  # Teams wants an answer to a message within 15 s
+    default_timezone: str = "UTC"  # for users whose Teams client does not say (clientInfo.timezone)
 
     @property
     def graph_mode(self) -> str:
@@ -90,4 +92,14 @@ class Config:
             bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),
             sandbox_port=int(get("SANDBOX_PORT", "0")),
             graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "10")),
+            default_timezone=_zone_name(get("DEFAULT_TIMEZONE", "UTC")),
         )
+
+
+def _zone_name(name: str) -> str:
+    """An IANA zone name; a wrong one stops the start-up rather than shifting every booking."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"DEFAULT_TIMEZONE={name!r} is not an IANA time zone name (like Europe/Helsinki)") from exc
+    return name

@@ -21,6 +21,7 @@ from botbuilder.schema import (
 from bot.identity import MemberDirectory, UserIdentity, activity_tenant
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
+from dialogs.booking import BookingFlow
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
 from storage.repository import Repository
 
@@ -36,12 +37,15 @@ ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[
 
 class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
-                 configured_tenant: str | None = None) -> None:
+                 configured_tenant: str | None = None, booking: BookingFlow | None = None) -> None:
         self._repo = repo
         self._configured_tenant = configured_tenant
         self._conversation_state = conversation_state
         self._members = members or MemberDirectory()
+        self._booking = booking
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
+        if booking is not None:
+            self._actions.update(booking.actions())
 
     # --- every turn -------------------------------------------------------------------------
 
@@ -112,14 +116,18 @@ class RoomBot(TeamsActivityHandler):
             note = None if command else "Sorry, I didn't get that. Here is what I can do."
             await self._send_card(turn_context, await self._help(turn_context, note))
             return
-        await self._run_command(turn_context, command)
+        await self._run_command(turn_context, command, text)
 
-    async def _run_command(self, turn_context: TurnContext, command: Command) -> None:
+    async def _run_command(self, turn_context: TurnContext, command: Command, text: str) -> None:
         if command.admin and not await self._is_admin(turn_context):
             await turn_context.send_activity("Sorry, only RoomBot admins can do that.")
             return
-        if not command.ready:
+        if not command.ready or (command.name == "book" and self._booking is None):
             await turn_context.send_activity(f"'{command.name}' is not available yet in this version of RoomBot.")
+            return
+        if command.name == "book" and self._booking is not None:
+            user = self._members.basic(turn_context)
+            await self._send_card(turn_context, await self._booking.start(turn_context, user, text))
             return
         await self._send_card(turn_context, await self._help(turn_context))
 

@@ -20,7 +20,7 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
              text(_command_lines(user_commands))]
     if admin_commands:
         body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]
-    return card(body, [action("Show help again", "help")])
+    return card(body, [*_book_button(user_commands), action("Show help again", "help")])
 
 
 def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: bool) -> Card:
@@ -33,4 +33,9 @@ def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: 
     if not booking_enabled:
         body.append(text("Room booking has not been switched on by your admin yet.", color="Attention"))
     body.append(text(_command_lines(user_commands)))
-    return card(body, [action("Help", "help")])
+    return card(body, [*(_book_button(user_commands) if booking_enabled else []), action("Help", "help")])
+
+
+def _book_button(commands: list[Command]) -> list[dict]:
+    ready = any(c.name == "book" and c.ready for c in commands)
+    return [action("Book a room", "form", style="positive")] if ready else []

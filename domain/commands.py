@@ -14,7 +14,7 @@ class Command:
 
 
 USER_COMMANDS = (
-    Command("book", "Find a free room and book it", ready=False),
+    Command("book", "Find a free room and book it, e.g. book 1h at 10 tomorrow for 6"),
     Command("my bookings", "See, change or cancel your bookings", ready=False),
     Command("help", "Show what I can do"),
 )

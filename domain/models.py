@@ -89,6 +89,18 @@ class Booking:
     start: datetime
     end: datetime
     subject: str = ""
-    attendees: tuple[str, ...] = field(default_factory=tuple)
-    status: str = "booked"
+    attendees: tuple[str, ...] = field(default_factory=tuple)  # everyone invited, the booker first
+    status: str = "booked"  # BOOKING_PENDING until Graph confirmed it, BOOKING_CANCELLED after
     created_at: datetime | None = None
+    zone: str = "UTC"  # the booker's time zone, for showing the times later
+    attempt_key: str = ""  # booker + the search card's attempt id: one booking per card
+    transaction_id: str = ""  # Graph's de-duplication id, kept across retries
+
+    @property
+    def active(self) -> bool:
+        return self.status == BOOKING_BOOKED
+
+
+BOOKING_PENDING = "pending"
+BOOKING_BOOKED = "booked"
+BOOKING_CANCELLED = "cancelled"

@@ -111,7 +111,9 @@ FILES: dict[str, str] = {
     "admins": "org.json",
     "audit": "audit.json",
     "bookings": "bookings.json",
+    "booking_attempts": "bookings.json",
     "conversations": "conversations.json",
+    "users": "conversations.json",
 }
 
 

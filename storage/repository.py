@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.models import Admin, Booking, Building, Floor, OrgSettings, Room, normalize_email
+from domain.models import BOOKING_PENDING, Admin, Booking, Building, Floor, OrgSettings, Room, normalize_email
 from storage.backends import Backend
 
 _SETTINGS_KEY = "org"
@@ -47,6 +47,8 @@ class Repository:
         self._rooms = backend.collection("rooms")
         self._admins = backend.collection("admins")
         self._bookings = backend.collection("bookings")
+        self._attempts = backend.collection("booking_attempts")
+        self._users = backend.collection("users")
         self._conversations = backend.collection("conversations")
 
     def close(self) -> None:
@@ -182,8 +184,22 @@ class Repository:
     def add_booking(self, booking: Booking) -> Booking:
         if self._bookings.get(booking.id) is not None:
             raise Conflict("That booking is already recorded.")
+        if booking.attempt_key and self._attempts.get(booking.attempt_key) is not None:
+            raise Conflict("That booking attempt is already recorded.")
         self._bookings.put(booking.id, self._booking_doc(booking))
+        if booking.attempt_key:
+            self._attempts.put(booking.attempt_key, {"booking_id": booking.id})
         return booking
+
+    def get_booking_by_attempt(self, attempt_key: str) -> Booking | None:
+        doc = self._attempts.get(attempt_key)
+        return self.get_booking(doc["booking_id"]) if doc else None
+
+    def last_booking_for(self, booker_aad_id: str) -> Booking | None:
+        """The user's most recently made booking that went through (cancelled ones count: they
+        still say where the user likes to meet)."""
+        made = [b for b in self.list_bookings_for_user(booker_aad_id) if b.status != BOOKING_PENDING]
+        return max(made, key=lambda b: (b.created_at or b.start), default=None)
 
     def update_booking(self, booking: Booking) -> Booking:
         if self._bookings.get(booking.id) is None:
@@ -200,8 +216,12 @@ class Repository:
         return sorted((self._booking_from(d) for d in docs), key=lambda b: b.start)
 
     def remove_booking(self, booking_id: str) -> None:
-        if not self._bookings.delete(booking_id):
+        booking = self.get_booking(booking_id)
+        if booking is None:
             raise NotFound("That booking does not exist.")
+        self._bookings.delete(booking_id)
+        if booking.attempt_key:
+            self._attempts.delete(booking.attempt_key)
 
     @staticmethod
     def _booking_doc(booking: Booking) -> dict[str, Any]:
@@ -230,6 +250,16 @@ class Repository:
     def get_conversation_reference(self, user_key: str) -> dict[str, Any] | None:
         doc = self._conversations.get(user_key)
         return doc["reference"] if doc else None
+
+    def get_user_zone(self, user_key: str) -> str | None:
+        doc = self._users.get(user_key)
+        return doc.get("zone") if doc else None
+
+    def save_user_zone(self, user_key: str, zone: str) -> None:
+        """Remember the time zone a user's Teams client last reported (written only on change)."""
+        doc = self._users.get(user_key) or {}
+        if doc.get("zone") != zone:
+            self._users.put(user_key, {**doc, "zone": zone})
 
     def mark_welcomed(self, conversation_id: str) -> bool:
         """Record that a conversation got its welcome card; False if it already had one."""

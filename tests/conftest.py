@@ -93,6 +93,7 @@ def calendar(graph_client: GraphClient) -> RoomCalendarService:
 class Connector:
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)  # {"method", "path", "activity"}
+    people: list[tuple[str, str, str, str]] = field(default_factory=lambda: list(PEOPLE))  # the roster
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def activities(self, method: str | None = None) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ async def connector() -> AsyncIterator[Connector]:
 
     async def member(request: web.Request) -> web.Response:
         user_id = request.match_info["user"]
-        for aad, name, upn, email in PEOPLE:
+        for aad, name, upn, email in state.people:
             if user_id in (aad, f"user-{aad}"):
                 return web.json_response({"id": user_id, "name": name, "aadObjectId": aad, "email": email,
                                           "userPrincipalName": upn, "tenantId": TENANT_ID})

@@ -1,0 +1,226 @@
+"""The booking cards: the form, the free rooms, the confirmation and the cancellation.
+Pure functions from domain objects to Adaptive Card 1.5 JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cards.base import Card, action, card, heading, text
+from domain.booking import DURATION_CHOICES, MAX_CAPACITY, SearchRequest, SearchResult
+from domain.calendar import TimeSlot
+from domain.models import Booking, Building, Floor, Room
+from domain.timezones import format_slot, format_time, to_local
+
+PAGE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Places:
+    """Names of the registry's buildings and floors, for showing where a room is."""
+
+    buildings: dict[str, Building]
+    floors: dict[str, Floor]
+
+    @classmethod
+    def of(cls, buildings: Sequence[Building], floors: Sequence[Floor]) -> Places:
+        return cls({b.id: b for b in buildings}, {f.id: f for f in floors})
+
+    def where(self, room: Room) -> str:
+        building = self.buildings.get(room.building_id)
+        floor = self.floors.get(room.floor_id)
+        return " · ".join(x.name for x in (building, floor) if x is not None)
+
+
+@dataclass(frozen=True)
+class FormValues:
+    """What the booking form shows: the defaults, what a quick text said, or what was submitted."""
+
+    day: str  # YYYY-MM-DD, in `zone`
+    start: str  # HH:MM
+    duration: int = 30  # minutes
+    capacity: int = 1
+    place: str = ""  # "", "b:<building id>" or "f:<floor id>"
+    features: tuple[str, ...] = ()
+    subject: str = ""
+    participants: str = ""
+    zone: str = "UTC"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _duration_label(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def query_data(request: SearchRequest) -> dict[str, Any]:
+    """A search as card data, so a button can repeat it (checked again when it comes back)."""
+    return {"start": _iso(request.start), "end": _iso(request.end), "zone": request.zone,
+            "capacity": request.min_capacity, "building": request.building_id, "floor": request.floor_id,
+            "features": list(request.features), "subject": request.subject,
+            "participants": list(request.participants)}
+
+
+def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
+                      note: str | None = None) -> Card:
+    place_choices = [{"title": "Anywhere", "value": ""}]
+    for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
+        place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
+        for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
+                            key=lambda f: (f.level, f.name.lower())):
+            place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
+    durations = sorted({*DURATION_CHOICES, values.duration})
+    body: list[dict[str, Any]] = [heading("Book a room")]
+    if note:
+        body.append(text(note, color="Attention"))
+    body += [
+        text(f"Times are in {values.zone}.", isSubtle=True, spacing="None"),
+        {"type": "ColumnSet", "columns": [
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.Date", "id": "date", "label": "Date", "value": values.day, "isRequired": True,
+                 "errorMessage": "Pick a date."}]},
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.Time", "id": "start", "label": "Start", "value": values.start, "isRequired": True,
+                 "errorMessage": "Pick a start time."}]},
+        ]},
+        {"type": "Input.ChoiceSet", "id": "duration", "label": "Duration", "value": str(values.duration),
+         "choices": [{"title": _duration_label(m), "value": str(m)} for m in durations]},
+        {"type": "Input.Number", "id": "capacity", "label": "Seats at least", "value": values.capacity,
+         "min": 1, "max": MAX_CAPACITY, "errorMessage": f"Seats must be between 1 and {MAX_CAPACITY}."},
+        {"type": "Input.ChoiceSet", "id": "place", "label": "Where", "value": values.place,
+         "choices": place_choices},
+    ]
+    if features:
+        body.append({"type": "Input.ChoiceSet", "id": "features", "label": "Needs (optional)",
+                     "isMultiSelect": True, "value": ",".join(values.features),
+                     "choices": [{"title": f.capitalize(), "value": f} for f in features]})
+    body += [
+        {"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
+         "maxLength": 255},
+        {"type": "Input.Text", "id": "participants", "label": "Also invite (optional)",
+         "placeholder": "email addresses, separated by commas", "value": values.participants,
+         "maxLength": 2000},
+    ]
+    return card(body, [action("Find free rooms", "search", style="positive", zone=values.zone)])
+
+
+def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
+    details = [f"{room.capacity} seats"] + [f.capitalize() for f in room.features]
+    return [text(room.display_name, weight="Bolder"),
+            text(places.where(room), isSubtle=True, spacing="None"),
+            text(" · ".join(details), spacing="None", size="Small")]
+
+
+def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: str, title: str) -> dict[str, Any]:
+    return action(title, "book", style="positive", room=room.email, start=_iso(slot.start), end=_iso(slot.end),
+                  attempt=attempt, q=query_data(request))
+
+
+def _room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+    lines = _room_lines(room, places)
+    if label:
+        lines.insert(0, text(label, weight="Bolder", color="Accent"))
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": [
+        {"type": "ColumnSet", "columns": [
+            {"type": "Column", "width": "stretch", "items": lines},
+            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
+             "items": [{"type": "ActionSet", "actions": [button]}]},
+        ]}]}
+
+
+def results_card(result: SearchResult, places: Places, attempt: str, now: datetime, offset: int = 0,
+                 note: str | None = None) -> Card:
+    request = result.request
+    body: list[dict[str, Any]] = []
+    if note:
+        body.append(text(note, color="Attention"))
+    when = format_slot(request.start, request.end, request.zone, _local_today(now, request.zone))
+    filters = [f"at least {request.min_capacity} seat{'s' if request.min_capacity != 1 else ''}"]
+    if request.floor_id and request.floor_id in places.floors:
+        floor = places.floors[request.floor_id]
+        filters.append(f"{places.buildings[floor.building_id].name} · {floor.name}"
+                       if floor.building_id in places.buildings else floor.name)
+    elif request.building_id in places.buildings:
+        filters.append(places.buildings[request.building_id].name)
+    if request.features:
+        filters.append("with " + ", ".join(request.features))
+    actions = []
+    if result.free:
+        page = result.free[offset:offset + PAGE_SIZE]
+        body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
+                 text(f"{len(result.free)} free, {'; '.join(filters)}.", isSubtle=True, spacing="None")]
+        for room in page:
+            body.append(_room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+        if offset + PAGE_SIZE < len(result.free):
+            actions.append(action(f"Show more ({len(result.free) - offset - PAGE_SIZE} more)", "more",
+                                  q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
+    else:
+        body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
+                 text(f"No registered room with {'; '.join(filters)} is free then." if result.considered else
+                      f"No registered room has {'; '.join(filters)}.", wrap=True)]
+        if result.other_times:
+            body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
+            for room, slot in result.other_times:
+                label = f"{format_time(slot.start, request.zone)}–{format_time(slot.end, request.zone)}"
+                body.append(_room_row(room, places, _book_button(room, slot, request, attempt, "Book"), label))
+        if result.other_places:
+            body.append(text("Free elsewhere at that time", weight="Bolder", spacing="Medium"))
+            for room in result.other_places:
+                body.append(_room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+        if not (result.other_times or result.other_places):
+            body.append(text("Try another day, a shorter meeting or fewer filters.", isSubtle=True))
+    if result.unreadable:
+        names = ", ".join(room.display_name for room, _ in result.unreadable[:5])
+        body.append(text(f"I could not read the calendar of {names}, so it is left out.", isSubtle=True,
+                         size="Small", spacing="Medium"))
+    actions.append(action("Change search", "form", q=query_data(request)))
+    return card(body, actions)
+
+
+def _local_today(now: datetime, zone: str) -> date:
+    return to_local(now, zone).date()
+
+
+def confirmation_card(booking: Booking, room: Room | None, places: Places, now: datetime,
+                      note: str | None = None) -> Card:
+    name = room.display_name if room else booking.room_email
+    facts = [{"title": "When", "value": format_slot(booking.start, booking.end, booking.zone,
+                                                     _local_today(now, booking.zone))}]
+    if room:
+        facts.append({"title": "Where", "value": places.where(room) or room.email})
+        facts.append({"title": "Seats", "value": str(room.capacity)})
+    facts += [{"title": "Subject", "value": booking.subject or "(none)"},
+              {"title": "Invited", "value": ", ".join(booking.attendees)}]
+    body: list[dict[str, Any]] = []
+    if note:
+        body.append(text(note, color="Attention"))
+    body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
+             text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
+                  isSubtle=True, size="Small")]
+    return card(body, [action("Cancel booking", "cancel", style="destructive", booking=booking.id)])
+
+
+def cancelled_card(booking: Booking, room: Room | None, now: datetime) -> Card:
+    name = room.display_name if room else booking.room_email
+    when = format_slot(booking.start, booking.end, booking.zone, _local_today(now, booking.zone))
+    return card([heading(f"Cancelled: {name}"), text(when),
+                 text("Everyone invited gets the cancellation from the room.", isSubtle=True, size="Small")],
+                [action("Book another room", "form")])
+
+
+def form_values(request: SearchRequest) -> FormValues:
+    """The form filled in with a search, to change it."""
+    local = to_local(request.start, request.zone)
+    place = f"f:{request.floor_id}" if request.floor_id else (f"b:{request.building_id}" if request.building_id
+                                                               else "")
+    return FormValues(day=local.date().isoformat(), start=local.strftime("%H:%M"),
+                      duration=int(request.duration.total_seconds() // 60), capacity=request.min_capacity,
+                      place=place, features=request.features, subject=request.subject,
+                      participants=", ".join(request.participants), zone=request.zone)

@@ -1,0 +1,214 @@
+"""Booking rules: what a valid request is, which free room fits best, what to offer when nothing
+is free, and who wins when two bookings of one room overlap. Plain functions over domain objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
+from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.models import OrgSettings, Room, normalize_email
+from domain.timezones import format_slot, local_day_window
+
+MIN_DURATION = timedelta(minutes=15)
+MAX_DURATION = timedelta(hours=8)
+DEFAULT_DURATION = timedelta(minutes=30)
+DURATION_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240, 300, 360, 420, 480)  # minutes, for the form
+# Exchange's default BookingWindowInDays for rooms: a room does not take bookings further ahead.
+BOOKING_HORIZON = timedelta(days=180)
+# A start a little in the past is fine ("book now", then a minute to press Book); more is not.
+PAST_GRACE = timedelta(minutes=5)
+MAX_CAPACITY = 1000
+MAX_SUBJECT = 255
+MAX_PARTICIPANTS = 20
+ALTERNATIVES = 3
+_ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class NotConnected(DomainError):
+    user_message = ("RoomBot is not connected to your organisation's Microsoft 365 yet. "
+                    "An admin needs to run **connect** first.")
+
+
+class BookingDisabled(DomainError):
+    user_message = "Room booking is switched off. An admin can switch it on with **enable booking**."
+
+
+class RoomNotRegistered(NotFound):
+    user_message = "That room is not one I can book: only rooms an admin has added to a floor plan can be booked."
+
+
+class RoomTaken(Conflict):
+    user_message = "Sorry, that room was just taken for that time."
+
+
+class BookingNotFound(NotFound):
+    user_message = "I can't find that booking."
+
+
+class NotYourBooking(DomainError):
+    user_message = "Only the person who made a booking can change or cancel it."
+
+
+def check_open(settings: OrgSettings) -> None:
+    """Booking needs a connected tenant and an admin who switched it on."""
+    if not settings.connected:
+        raise NotConnected()
+    if not settings.booking_enabled:
+        raise BookingDisabled()
+
+
+def check_slot(start: datetime, end: datetime, now: datetime) -> None:
+    """The rules every booked or searched time must pass. Raises ValidationFailed."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValidationFailed("A time without a time zone cannot be booked.")
+    if end <= start:
+        raise ValidationFailed("The end must be after the start.")
+    if start < now - PAST_GRACE:
+        raise ValidationFailed("That start time is in the past. Pick a time from now on.")
+    if end - start < MIN_DURATION:
+        raise ValidationFailed("A booking must last at least 15 minutes.")
+    if end - start > MAX_DURATION:
+        raise ValidationFailed("A booking can last at most 8 hours.")
+    if start > now + BOOKING_HORIZON:
+        raise ValidationFailed("Rooms can be booked at most 180 days ahead.")
+
+
+def clean_subject(value: object) -> str:
+    subject = " ".join(str(value or "").split())
+    if len(subject) > MAX_SUBJECT:
+        raise ValidationFailed(f"The subject can have at most {MAX_SUBJECT} characters.")
+    return subject
+
+
+def clean_participants(value: object) -> tuple[str, ...]:
+    """Extra participants from a comma/semicolon/space separated text or a list; each must be an
+    email address. Duplicates are dropped, order kept."""
+    if isinstance(value, list | tuple):
+        parts = [str(v) for v in value]
+    else:
+        parts = re.split(r"[,;\s]+", str(value or ""))
+    emails: list[str] = []
+    for part in parts:
+        part = part.strip().strip("<>")
+        if not part:
+            continue
+        email = normalize_email(part)  # raises ValidationFailed naming the bad address
+        if email not in emails:
+            emails.append(email)
+    if len(emails) > MAX_PARTICIPANTS:
+        raise ValidationFailed(f"At most {MAX_PARTICIPANTS} extra participants can be invited.")
+    return tuple(emails)
+
+
+def clean_attempt(value: object) -> str:
+    if not isinstance(value, str) or not _ATTEMPT.match(value):
+        raise ValidationFailed("That button is not valid any more. Please search again.")
+    return value
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What the user is looking for. Times are UTC; `zone` is the user's, for display."""
+
+    start: datetime
+    end: datetime
+    zone: str
+    min_capacity: int = 1
+    building_id: str = ""
+    floor_id: str = ""
+    features: tuple[str, ...] = ()
+    subject: str = ""
+    participants: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def slot(self) -> TimeSlot:
+        return TimeSlot(self.start, self.end)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def describe(self, today: datetime | None = None) -> str:
+        local_today = today.astimezone(self.start.tzinfo).date() if today else None
+        return format_slot(self.start, self.end, self.zone, local_today)
+
+
+def matches(room: Room, request: SearchRequest, *, place: bool = True) -> bool:
+    """Whether a room meets the request's needs (capacity, features) and, with `place`, its
+    building/floor filter."""
+    if room.capacity < request.min_capacity:
+        return False
+    if not set(request.features) <= set(room.features):
+        return False
+    if place:
+        if request.building_id and room.building_id != request.building_id:
+            return False
+        if request.floor_id and room.floor_id != request.floor_id:
+            return False
+    return True
+
+
+def fit_key(room: Room, near: Room | None) -> tuple[int, int, str, str]:
+    """Smallest adequate room first, then the floor (then building) of the user's last booking."""
+    if near is None:
+        closeness = 2
+    elif room.floor_id == near.floor_id:
+        closeness = 0
+    elif room.building_id == near.building_id:
+        closeness = 1
+    else:
+        closeness = 2
+    return room.capacity, closeness, room.display_name.lower(), room.email
+
+
+def rank_free_rooms(rooms: Iterable[Room], schedules: dict[str, RoomSchedule], slot: TimeSlot,
+                    near: Room | None = None) -> list[Room]:
+    free = [r for r in rooms if r.email in schedules and schedules[r.email].is_free(slot)]
+    return sorted(free, key=lambda r: fit_key(r, near))
+
+
+def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
+                      now: datetime, near: Room | None = None,
+                      limit: int = ALTERNATIVES) -> list[tuple[Room, TimeSlot]]:
+    """Other start times the same (local) day, on the quarter hour, nearest to the requested start
+    first, each with the best-fitting room free for the whole duration."""
+    day_start, day_end = local_day_window(request.start, request.zone)
+    earliest = max(day_start, now.astimezone(UTC))
+    step = timedelta(minutes=15)
+    first = day_start + step * -(-(earliest - day_start) // step)  # round up to the quarter hour
+    candidates: list[TimeSlot] = []
+    start = first
+    while start + request.duration <= day_end:
+        if start != request.start:
+            candidates.append(TimeSlot(start, start + request.duration))
+        start += step
+    candidates.sort(key=lambda s: (abs(s.start - request.start), s.start))
+    found: list[tuple[Room, TimeSlot]] = []
+    for candidate in candidates:
+        best = rank_free_rooms(rooms, schedules, candidate, near)
+        if best:
+            found.append((best[0], candidate))
+            if len(found) == limit:
+                break
+    return sorted(found, key=lambda pair: pair[1].start)
+
+
+def race_winner(events: Iterable[CalendarEvent]) -> CalendarEvent:
+    """Of overlapping events in one room, the one that stays: the earliest created, then the
+    smallest id. Every bot process computes the same answer from the same calendar."""
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return min(events, key=lambda e: (e.created or far_future, e.id))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    request: SearchRequest
+    free: tuple[Room, ...] = ()
+    other_times: tuple[tuple[Room, TimeSlot], ...] = ()
+    other_places: tuple[Room, ...] = ()
+    unreadable: tuple[tuple[Room, str], ...] = ()
+    considered: int = 0  # registered rooms that met the filters

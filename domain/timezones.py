@@ -1,0 +1,86 @@
+"""Time zones: users see their own (Teams' clientInfo.timezone, else the configured default);
+Graph and storage get UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.errors import ValidationFailed
+
+FALLBACK_ZONE = "UTC"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The zone with that IANA name; raises ValidationFailed for an unknown one."""
+    if not name or not isinstance(name, str) or len(name) > 64:
+        raise ValidationFailed("A time zone is missing.")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(f"'{name[:64]}' is not a time zone I know.") from exc
+
+
+def is_zone(name: str | None) -> bool:
+    try:
+        zone(name)
+    except ValidationFailed:
+        return False
+    return True
+
+
+def first_zone(*names: str | None) -> str:
+    """The first valid IANA zone name among `names`, else UTC."""
+    for name in names:
+        if is_zone(name):
+            return str(name)
+    return FALLBACK_ZONE
+
+
+def to_local(value: datetime, zone_name: str) -> datetime:
+    return value.astimezone(zone(zone_name))
+
+
+def local_to_utc(day: date, at: time, zone_name: str) -> datetime:
+    """A wall-clock time in a zone, as UTC. Times skipped by a DST change move forward by the gap,
+    as clocks do."""
+    local = datetime.combine(day, at, tzinfo=zone(zone_name))
+    return local.astimezone(UTC)
+
+
+def next_quarter_hour(now: datetime) -> datetime:
+    """The next :00/:15/:30/:45 after `now` (same zone as `now`)."""
+    base = now.replace(second=0, microsecond=0)
+    return base + timedelta(minutes=15 - base.minute % 15)
+
+
+def local_day_window(moment: datetime, zone_name: str) -> tuple[datetime, datetime]:
+    """The whole local day around `moment`, in UTC."""
+    local = moment.astimezone(zone(zone_name))
+    start = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
+    end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=local.tzinfo)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def format_time(value: datetime, zone_name: str) -> str:
+    return to_local(value, zone_name).strftime("%H:%M")
+
+
+def format_day(value: datetime, zone_name: str, today: date | None = None) -> str:
+    local = to_local(value, zone_name)
+    if today is not None:
+        if local.date() == today:
+            return "Today"
+        if local.date() == today + timedelta(days=1):
+            return "Tomorrow"
+    return f"{local:%a} {local.day} {local:%b %Y}"
+
+
+def format_slot(start: datetime, end: datetime, zone_name: str, today: date | None = None) -> str:
+    """'Tue 24 Nov 2026, 14:00–15:00 (Europe/Helsinki)'; an end on another day shows its date."""
+    day = format_day(start, zone_name, today)
+    end_local, start_local = to_local(end, zone_name), to_local(start, zone_name)
+    end_text = format_time(end, zone_name)
+    if end_local.date() != start_local.date():
+        end_text = f"{format_day(end, zone_name, today)} {end_text}"
+    return f"{day}, {format_time(start, zone_name)}–{end_text} ({zone_name})"

@@ -1,0 +1,252 @@
+"""The booking use cases: search free rooms, book one as the room, cancel. Raises domain errors;
+knows nothing of Teams or HTTP (the calendar is any object with RoomCalendarService's methods)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from domain.booking import (
+    ALTERNATIVES,
+    BookingNotFound,
+    NotYourBooking,
+    RoomNotRegistered,
+    RoomTaken,
+    SearchRequest,
+    SearchResult,
+    alternative_times,
+    check_open,
+    check_slot,
+    clean_attempt,
+    clean_participants,
+    clean_subject,
+    matches,
+    race_winner,
+    rank_free_rooms,
+)
+from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
+from domain.errors import DomainError, GraphThrottled, GraphUnavailable, ItemNotFound, ValidationFailed
+from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, BOOKING_PENDING, Booking, Room
+from domain.timezones import local_day_window
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_INTERVAL_MIN = 15
+ROLLBACK_COMMENT = ("Sorry, this room was booked by someone else at the same moment, so this booking was "
+                    "released. Please pick another room in RoomBot.")
+
+
+class RoomCalendar(Protocol):
+    async def get_schedule(self, rooms: Sequence[str], window: TimeSlot,
+                           interval_minutes: int = ...) -> dict[str, RoomSchedule]: ...
+
+    async def create_event(self, room: str, *, subject: str, slot: TimeSlot, attendees: Iterable[tuple[str, str]],
+                           transaction_id: str, location: str = ..., body_text: str = ...) -> CalendarEvent: ...
+
+    async def calendar_view(self, room: str, window: TimeSlot) -> list[CalendarEvent]: ...
+
+    async def cancel_event(self, room: str, event_id: str, comment: str = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class Booker:
+    """The person booking: their AAD object id (the key of their bookings), email and name."""
+
+    key: str
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class BookingOutcome:
+    booking: Booking
+    created: bool  # False when this attempt had already booked (a second press of the same card)
+
+
+class RoomTakenError(RoomTaken):
+    """The room was taken between the search and the booking (or by a booking made the same moment)."""
+
+    def __init__(self, room: Room, slot: TimeSlot) -> None:
+        super().__init__(f"{room.display_name} was just taken for that time.")
+        self.room = room
+        self.slot = slot
+
+
+class BookingService:
+    def __init__(self, repo: Repository, calendar: RoomCalendar,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._repo = repo
+        self._calendar = calendar
+        self._clock = clock
+        # One lock per attempt in use, gone when no press of that card is running.
+        self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def ensure_open(self) -> None:
+        check_open(self._repo.get_settings())
+
+    def near_room(self, user_key: str) -> Room | None:
+        """The room of the user's last booking: results favour its floor and building."""
+        last = self._repo.last_booking_for(user_key)
+        return self._repo.get_room(last.room_email) if last else None
+
+    # --- search -------------------------------------------------------------------------
+
+    async def search(self, request: SearchRequest, user_key: str) -> SearchResult:
+        """Free registered rooms for the request, best fit first. When none is free: other times the
+        same day, and (if a building/floor was chosen) rooms elsewhere free at that time."""
+        self.ensure_open()
+        now = self.now()
+        check_slot(request.start, request.end, now)
+        rooms = [r for r in self._repo.list_rooms() if matches(r, request)]
+        near = self.near_room(user_key)
+        if not rooms:
+            return await self._elsewhere(SearchResult(request=request), request, near)
+        day_start, day_end = local_day_window(request.start, request.zone)
+        window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
+        schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
+        free = rank_free_rooms(rooms, schedules, request.slot, near)
+        unreadable = tuple((r, schedules[r.email].error or "") for r in rooms
+                           if r.email not in schedules or schedules[r.email].error)
+        result = SearchResult(request=request, free=tuple(free), unreadable=unreadable, considered=len(rooms))
+        if free:
+            return result
+        others = alternative_times(rooms, schedules, request, now, near)
+        return await self._elsewhere(replace(result, other_times=tuple(others)), request, near)
+
+    async def _elsewhere(self, result: SearchResult, request: SearchRequest, near: Room | None) -> SearchResult:
+        if not (request.building_id or request.floor_id):
+            return result
+        rooms = [r for r in self._repo.list_rooms() if matches(r, request, place=False) and not matches(r, request)]
+        if not rooms:
+            return result
+        schedules = await self._calendar.get_schedule([r.email for r in rooms], request.slot, SCHEDULE_INTERVAL_MIN)
+        free = rank_free_rooms(rooms, schedules, request.slot, near)
+        free.sort(key=lambda r: r.building_id != request.building_id)  # same building first; stable sort
+        return replace(result, other_places=tuple(free[:ALTERNATIVES]))
+
+    # --- book ---------------------------------------------------------------------------
+
+    async def book(self, booker: Booker, *, room_email: str, start: datetime, end: datetime, zone: str,
+                   subject: str, participants: Iterable[str] | str, attempt: str) -> BookingOutcome:
+        """Book `room_email` as the room itself, inviting the booker and the participants.
+
+        Everything is checked here, whatever the card said: the room must be registered, the time
+        valid. One booking per attempt (card): a second press returns the first booking. After
+        creating, the slot is read back; if another booking overlaps, the earliest created stays
+        and this one is cancelled (RoomTakenError)."""
+        self.ensure_open()
+        room = self._repo.get_room(room_email) if isinstance(room_email, str) else None
+        if room is None:
+            raise RoomNotRegistered()
+        check_slot(start, end, self.now())
+        subject = clean_subject(subject)
+        extra = tuple(p for p in clean_participants(participants) if p != booker.email)
+        attempt_key = f"{booker.key}:{clean_attempt(attempt)}"
+        if not booker.email:
+            raise ValidationFailed("I could not find your email address in Teams, so the room cannot invite you.")
+
+        lock = self._attempt_locks.get(attempt_key)
+        if lock is None:
+            lock = self._attempt_locks[attempt_key] = asyncio.Lock()
+        async with lock:
+            return await self._book_once(booker, room, TimeSlot(start, end), zone,
+                                         subject or f"Booked by {booker.name or booker.email}", extra, attempt_key)
+
+    async def _book_once(self, booker: Booker, room: Room, slot: TimeSlot, zone: str, subject: str,
+                         extra: tuple[str, ...], attempt_key: str) -> BookingOutcome:
+        existing = self._repo.get_booking_by_attempt(attempt_key)
+        if existing is not None and existing.status != BOOKING_PENDING:
+            return BookingOutcome(existing, created=False)
+        if existing is not None and (existing.room_email != room.email or
+                                     (existing.start, existing.end) != (slot.start, slot.end)):
+            # An earlier press of this card did not finish; it may have left an event behind.
+            await self._release(existing)
+            existing = None
+        # The same attempt always sends the same transactionId, so Graph keeps one event however
+        # often the POST is repeated (retries, a second press after a timeout, another process).
+        transaction_id = (existing.transaction_id if existing else
+                          hashlib.sha256(f"{attempt_key}|{room.email}|{slot.start.isoformat()}".encode())
+                          .hexdigest()[:32])
+
+        others = [e for e in await self._calendar.calendar_view(room.email, slot)
+                  if not e.is_cancelled and e.transaction_id != transaction_id and slot.overlaps(
+                      TimeSlot(e.start, e.end))]
+        if others:
+            raise RoomTakenError(room, slot)
+
+        booking = existing or self._repo.add_booking(Booking(
+            id=uuid.uuid4().hex, room_email=room.email, event_id="", ical_uid="", booker_aad_id=booker.key,
+            booker_email=booker.email, start=slot.start, end=slot.end, subject=subject,
+            attendees=(booker.email, *extra), status=BOOKING_PENDING, created_at=self.now(), zone=zone,
+            attempt_key=attempt_key, transaction_id=transaction_id))
+        try:
+            event = await self._calendar.create_event(
+                room.email, subject=subject, slot=slot, transaction_id=transaction_id,
+                attendees=[(booker.email, booker.name), *((p, p) for p in extra)], location=room.display_name,
+                body_text=f"Booked by {booker.name or booker.email} with RoomBot. Change or cancel it in RoomBot.")
+        except (GraphUnavailable, GraphThrottled):
+            raise  # the outcome is unknown: the pending record keeps the transactionId for a retry
+        except DomainError:
+            self._repo.remove_booking(booking.id)  # Graph said no: nothing was created
+            raise
+        booking = self._repo.update_booking(replace(booking, event_id=event.id, ical_uid=event.ical_uid))
+
+        await self._settle_race(booking, room, slot, event)
+        booking = self._repo.update_booking(replace(booking, status=BOOKING_BOOKED))
+        log.info("booked %s %s-%s for %s (event %s)", room.email, slot.start, slot.end, booker.key, event.id[-12:])
+        return BookingOutcome(booking, created=True)
+
+    async def _settle_race(self, booking: Booking, room: Room, slot: TimeSlot, mine: CalendarEvent) -> None:
+        """Exchange does not stop two bookings of a room (the room is the organizer): read the slot
+        back and, if ours is not the one that stays, cancel it."""
+        overlapping = [e for e in await self._calendar.calendar_view(room.email, slot)
+                       if not e.is_cancelled and slot.overlaps(TimeSlot(e.start, e.end))]
+        if all(e.id != mine.id for e in overlapping):
+            overlapping.append(mine)  # not visible yet: it still takes part
+        winner = race_winner(overlapping)
+        if winner.id == mine.id:
+            return
+        log.info("lost the race for %s at %s to event %s; rolling back", room.email, slot.start, winner.id[-12:])
+        await self._release(booking)
+        raise RoomTakenError(room, slot)
+
+    async def _release(self, booking: Booking) -> None:
+        """Cancel a booking's event (if it was created) and forget the booking."""
+        if booking.event_id:
+            try:
+                await self._calendar.cancel_event(booking.room_email, booking.event_id, ROLLBACK_COMMENT)
+            except ItemNotFound:
+                pass
+        self._repo.remove_booking(booking.id)
+
+    # --- cancel -------------------------------------------------------------------------
+
+    async def cancel(self, user_key: str, booking_id: object, canceller_name: str = "") -> Booking:
+        """Cancel a booking; only its booker may. The room cancels the event, so every attendee
+        gets the cancellation."""
+        booking = self._repo.get_booking(booking_id) if isinstance(booking_id, str) else None
+        if booking is None or booking.status == BOOKING_PENDING:
+            raise BookingNotFound()
+        if booking.booker_aad_id != user_key:
+            raise NotYourBooking()
+        if booking.status == BOOKING_CANCELLED:
+            return booking
+        if booking.end <= self.now():
+            raise ValidationFailed("That booking is already over.")
+        comment = f"Cancelled by {canceller_name or booking.booker_email} in RoomBot."
+        try:
+            await self._calendar.cancel_event(booking.room_email, booking.event_id, comment)
+        except ItemNotFound:
+            log.info("event of booking %s was already gone", booking.id)
+        return self._repo.update_booking(replace(booking, status=BOOKING_CANCELLED))
