@@ -174,8 +174,8 @@ def rank_free_rooms(rooms: Iterable[Room], schedules: dict[str, RoomSchedule], s
 def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
                       now: datetime, near: Room | None = None,
                       limit: int = ALTERNATIVES) -> list[tuple[Room, TimeSlot]]:
-    """Other start times the same (local) day, on the quarter hour, nearest to the requested start
-    first, each with the best-fitting room free for the whole duration."""
+    """Other start times the same (local) day, on the quarter hour: the nearest earlier and later
+    ones, then the next nearest; each with the best-fitting room free for the whole duration."""
     day_start, day_end = local_day_window(request.start, request.zone)
     earliest = max(day_start, now.astimezone(UTC))
     step = timedelta(minutes=15)
@@ -187,13 +187,15 @@ def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule],
             candidates.append(TimeSlot(start, start + request.duration))
         start += step
     candidates.sort(key=lambda s: (abs(s.start - request.start), s.start))
-    found: list[tuple[Room, TimeSlot]] = []
+    options: list[tuple[Room, TimeSlot]] = []
     for candidate in candidates:
         best = rank_free_rooms(rooms, schedules, candidate, near)
         if best:
-            found.append((best[0], candidate))
-            if len(found) == limit:
-                break
+            options.append((best[0], candidate))
+    # The nearest earlier and the nearest later time first, then the next nearest ones.
+    found = [pick for pick in (next((o for o in options if o[1].start > request.start), None),
+                               next((o for o in options if o[1].start < request.start), None)) if pick]
+    found += [o for o in options if o not in found][:max(0, limit - len(found))]
     return sorted(found, key=lambda pair: pair[1].start)
 
 

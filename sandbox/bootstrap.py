@@ -3,11 +3,12 @@ demo rooms registered on their floor plans, so a new user can book at once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from domain.errors import Conflict
 from domain.models import Room
-from sandbox.seed import BUILDINGS, TENANT_ID, demo_mailboxes
+from sandbox.seed import EXTRA_ROOMS, TENANT_ID, Mailbox, demo_mailboxes
 from storage.repository import Repository
 
 
@@ -19,18 +20,28 @@ def prepare_demo_org(repo: Repository) -> None:
         repo.save_settings(replace(settings, tenant_id=TENANT_ID, connected=True, booking_enabled=True))
     if repo.list_rooms():
         return
-    boxes = {b.email: b for b in demo_mailboxes()}
-    for building_name, _room_list, floors in BUILDINGS:
-        building = next((b for b in repo.list_buildings() if b.name == building_name), None) \
-            or repo.add_building(building_name)
-        for number, label, rooms in floors:
-            floor = next((f for f in repo.list_floors(building.id) if f.name == label), None) \
-                or repo.add_floor(building.id, label, number)
-            for local, *_ in rooms:
-                box = boxes[f"{local}@example.com"]
-                features = [*box.tags, *(["video"] if box.video else []), *(["display"] if box.display else [])]
-                try:
-                    repo.add_room(Room(email=box.email, display_name=box.display_name, building_id=building.id,
-                                       floor_id=floor.id, capacity=box.capacity, features=tuple(features)))
-                except Conflict:
-                    pass
+    # The two special rooms (policy-denied, not in Places) are for admins to add by hand.
+    special = {e.email for e in EXTRA_ROOMS}
+    register_rooms(repo, (b for b in demo_mailboxes() if b.kind == "room" and b.email not in special))
+
+
+def register_rooms(repo: Repository, boxes: Iterable[Mailbox]) -> int:
+    """Register sandbox room mailboxes on floor plans named after their Places building and floor,
+    as an admin would. Returns how many were added."""
+    buildings = {b.name: b for b in repo.list_buildings()}
+    floors = {(f.building_id, f.name): f for f in repo.list_floors()}
+    added = 0
+    for box in boxes:
+        building = buildings.get(box.building) or repo.add_building(box.building)
+        buildings[building.name] = building
+        key = (building.id, box.floor_label)
+        floor = floors.get(key) or repo.add_floor(building.id, box.floor_label, box.floor_number or 0)
+        floors[key] = floor
+        features = [*box.tags, *(["video"] if box.video else []), *(["display"] if box.display else [])]
+        try:
+            repo.add_room(Room(email=box.email, display_name=box.display_name, building_id=building.id,
+                               floor_id=floor.id, capacity=box.capacity, features=tuple(features)))
+            added += 1
+        except Conflict:
+            pass
+    return added

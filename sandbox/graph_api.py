@@ -152,6 +152,8 @@ class GraphApi:
         self._base_url = base_url
         self.events: dict[str, dict[str, StoredEvent]] = {}
         self._transactions: dict[tuple[str, str], str] = {}
+        # What Exchange would have mailed: invitations and cancellations, newest last.
+        self.outbox: list[dict[str, Any]] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         mb = r"/users/(?P<mailbox>[^/]+)"
         ev = mb + r"/events/(?P<event>[^/]+)"
@@ -375,6 +377,7 @@ class GraphApi:
         self.events.setdefault(box.email, {})[event.id] = event
         if transaction_id:
             self._transactions[(box.email, transaction_id)] = event.id
+        self._mail("invitation", event)
         return GraphResponse(201, self._render(event, zone))
 
     async def list_events(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
@@ -409,6 +412,7 @@ class GraphApi:
         box = self._mailbox(match)
         event = self._event(box, match)
         del self.events[box.email][event.id]
+        self._mail("cancellation", event)  # an organizer's delete cancels the meeting too
         return GraphResponse(204)
 
     async def cancel_event(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
@@ -419,9 +423,17 @@ class GraphApi:
         # The organizer (the room) cancels: attendees are sent the cancellation, and the event
         # leaves the room's calendar.
         event.cancelled = True
-        event.doc["cancellationComment"] = {k.lower(): v for k, v in (request.body or {}).items()}.get("comment", "")
+        comment = {k.lower(): v for k, v in (request.body or {}).items()}.get("comment", "")
         del self.events[box.email][event.id]
+        self._mail("cancellation", event, comment)
         return GraphResponse(202)
+
+    def _mail(self, kind: str, event: StoredEvent, comment: str = "") -> None:
+        attendees = [((a.get("emailAddress") or {}).get("address") or "").lower()
+                     for a in event.doc.get("attendees", [])]
+        if attendees:
+            self.outbox.append({"kind": kind, "from": event.mailbox, "to": attendees, "event": event.id,
+                                "subject": event.doc.get("subject", ""), "comment": comment})
 
     async def calendar_view(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         box = self._mailbox(match)

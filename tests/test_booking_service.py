@@ -1,0 +1,247 @@
+"""The booking service against the sandbox: search in chunks, booking as the room, the race rule
+between bot processes, unknown outcomes, cancellation, and rules that never reach Graph."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.booking import BookingDisabled, NotConnected, NotYourBooking, RoomNotRegistered, SearchRequest
+from domain.calendar import TimeSlot
+from domain.errors import GraphUnavailable, RoomAccessDenied, ValidationFailed
+from domain.models import BOOKING_BOOKED, Booking
+from graph.calendar import RoomCalendarService
+from sandbox.bootstrap import register_rooms
+from sandbox.seed import EXTRA_ROOMS, demo_mailboxes, generated_rooms
+from sandbox.server import RunningSandbox
+from services.booking import Booker, BookingService, RoomTakenError
+from storage.backends import MemoryBackend
+from storage.repository import Repository
+
+ALEX = Booker(key="00000000-0000-0000-0000-0000000000020", email="alexw@example.com", name="Alex Wilber")
+MEGAN = Booker(key="00000000-0000-0000-0000-0000000000021", email="meganb@example.com", name="Megan Bowen")
+ZONE = "Europe/Helsinki"
+
+
+def _repo(*, rooms: list[Any] | None = None) -> Repository:
+    repo = Repository(MemoryBackend())
+    settings = repo.get_settings()
+    repo.save_settings(replace(settings, tenant_id="t", connected=True, booking_enabled=True))
+    special = {e.email for e in EXTRA_ROOMS}
+    register_rooms(repo, rooms if rooms is not None else
+                   [b for b in demo_mailboxes() if b.kind == "room" and b.email not in special])
+    return repo
+
+
+def _slot(days: int = 1, hour: int = 9, minutes: int = 60) -> TimeSlot:
+    start = (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return TimeSlot(start, start + timedelta(minutes=minutes))
+
+
+def _floor(repo: Repository, building: str, name: str) -> str:
+    [b] = [b for b in repo.list_buildings() if b.name == building]
+    return next(f.id for f in repo.list_floors(b.id) if f.name == name)
+
+
+async def _book(service: BookingService, room: str, slot: TimeSlot, booker: Booker = ALEX,
+                attempt: str = "attempt-0001", **extra: Any):
+    return await service.book(booker, room_email=room, start=slot.start, end=slot.end, zone=ZONE,
+                              subject=extra.get("subject", "Sync"), participants=extra.get("participants", ""),
+                              attempt=attempt)
+
+
+async def test_search_over_200_rooms_takes_ceil_n_over_20_schedule_calls(sandbox: RunningSandbox,
+                                                                          calendar: RoomCalendarService) -> None:
+    rooms = generated_rooms(200)
+    sandbox.state.add_mailboxes(rooms)
+    service = BookingService(_repo(rooms=rooms), calendar)
+    sandbox.state.stats.clear()
+    slot = _slot()
+    result = await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    assert sandbox.state.stats["POST get_schedule"] == 10
+    assert len(result.free) == 200 and result.considered == 200
+    assert [r.capacity for r in result.free] == sorted(r.capacity for r in result.free)  # smallest first
+
+
+async def test_search_filters_and_ranks_near_the_last_booking(calendar: RoomCalendarService) -> None:
+    repo = _repo()
+    service = BookingService(repo, calendar)
+    slot = _slot()
+    iris = repo.get_room("hh-iris@example.com")
+    repo.add_booking(Booking(id="old", room_email=iris.email, event_id="e", ical_uid="i", booker_aad_id=ALEX.key,
+                             booker_email=ALEX.email, start=slot.start - timedelta(days=2),
+                             end=slot.end - timedelta(days=2), status=BOOKING_BOOKED,
+                             created_at=slot.start - timedelta(days=3)))
+    result = await service.search(SearchRequest(slot.start, slot.end, ZONE, min_capacity=4), ALEX.key)
+    # capacity 4 first (Iris before Aurora and Harbor: Iris is where Alex booked last), then 6, ...
+    assert [r.email for r in result.free[:3]] == ["hh-iris@example.com", "hq-aurora@example.com",
+                                                  "hq-harbor@example.com"]
+    video = await service.search(SearchRequest(slot.start, slot.end, ZONE, features=("video",)), MEGAN.key)
+    assert video.free and all("video" in r.features for r in video.free)
+
+
+async def test_nothing_free_offers_other_times_and_other_floors(sandbox: RunningSandbox,
+                                                                calendar: RoomCalendarService) -> None:
+    repo = _repo()
+    service = BookingService(repo, calendar)
+    slot = _slot(hour=10)
+    ground = _floor(repo, "Contoso HQ", "Ground floor")
+    busy = TimeSlot(slot.start - timedelta(hours=1), slot.end)  # 09:00-11:00 UTC on the whole ground floor
+    for room in repo.list_rooms(floor_id=ground):
+        await calendar.create_event(room.email, subject="Busy", slot=busy, attendees=[], transaction_id=room.email)
+    request = SearchRequest(slot.start, slot.end, "UTC", floor_id=ground,
+                            building_id=repo.get_floor(ground).building_id)
+    result = await service.search(request, ALEX.key)
+    assert result.free == () and result.considered == 4
+    # The nearest earlier time (08:00-09:00), the nearest later one (11:00), then the next nearest.
+    assert [s.start for _, s in result.other_times] == [busy.start - timedelta(hours=1), busy.end,
+                                                         busy.end + timedelta(minutes=15)]
+    assert all(r.floor_id == ground and r.capacity == 2 for r, _ in result.other_times)  # Cirrus fits best
+    assert result.other_places and all(r.floor_id != ground for r in result.other_places)
+    assert result.other_places[0].building_id == request.building_id  # same building first
+
+
+async def test_book_creates_the_event_as_the_room_and_invites_everyone(sandbox: RunningSandbox,
+                                                                       calendar: RoomCalendarService) -> None:
+    repo = _repo()
+    service = BookingService(repo, calendar)
+    slot = _slot()
+    outcome = await _book(service, "hq-delta@example.com", slot, participants="Megan@Example.com; adelev@example.com")
+    assert outcome.created
+    [event] = await calendar.calendar_view("hq-delta@example.com", slot)
+    assert event.organizer_email == "hq-delta@example.com" and event.subject == "Sync"
+    assert event.attendees == ("alexw@example.com", "megan@example.com", "adelev@example.com")
+    assert outcome.booking.event_id == event.id and outcome.booking.status == BOOKING_BOOKED
+    [mail] = sandbox.state.graph.outbox
+    assert mail["kind"] == "invitation" and mail["from"] == "hq-delta@example.com"
+
+    again = await _book(service, "hq-delta@example.com", slot)  # the same card pressed again
+    assert not again.created and again.booking.id == outcome.booking.id
+    assert len(await calendar.calendar_view("hq-delta@example.com", slot)) == 1
+
+    with pytest.raises(NotYourBooking):
+        await service.cancel(MEGAN.key, outcome.booking.id)
+    cancelled = await service.cancel(ALEX.key, outcome.booking.id, "Alex Wilber")
+    assert cancelled.status == "cancelled"
+    assert await calendar.calendar_view("hq-delta@example.com", slot) == []
+    mail = sandbox.state.graph.outbox[-1]
+    assert mail["kind"] == "cancellation" and mail["to"][0] == "alexw@example.com"
+    assert mail["comment"] == "Cancelled by Alex Wilber in RoomBot."
+    assert (await service.cancel(ALEX.key, outcome.booking.id)).status == "cancelled"  # twice is fine
+
+
+class _Gate:
+    """A calendar that holds every create until `parties` bookings have passed their pre-check,
+    so they all create, then all read back: the worst interleaving of separate bot processes."""
+
+    def __init__(self, calendar: RoomCalendarService, barrier: asyncio.Barrier) -> None:
+        self._calendar = calendar
+        self._barrier = barrier
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._calendar, name)
+
+    async def create_event(self, room: str, **kwargs: Any):
+        await self._barrier.wait()
+        return await self._calendar.create_event(room, **kwargs)
+
+
+async def test_two_processes_racing_keep_the_earliest_booking(sandbox: RunningSandbox,
+                                                              calendar: RoomCalendarService) -> None:
+    barrier = asyncio.Barrier(3)
+    # Two bot processes: their own storage, no shared lock, the same room calendar.
+    first, second = (BookingService(_repo(), _Gate(calendar, barrier)) for _ in range(2))
+    slot = _slot()
+    results = await asyncio.gather(_book(first, "hq-aurora@example.com", slot, ALEX),
+                                   _book(second, "hq-aurora@example.com", slot, MEGAN),
+                                   barrier.wait(), return_exceptions=True)
+    outcomes = [r for r in results[:2] if not isinstance(r, BaseException)]
+    failures = [r for r in results[:2] if isinstance(r, BaseException)]
+    assert len(outcomes) == 1 and len(failures) == 1 and isinstance(failures[0], RoomTakenError)
+    [event] = await calendar.calendar_view("hq-aurora@example.com", slot)
+    assert event.id == outcomes[0].booking.event_id
+    kinds = [m["kind"] for m in sandbox.state.graph.outbox]
+    assert sorted(kinds) == ["cancellation", "invitation", "invitation"]  # the loser's invitee is told
+
+
+async def test_a_lost_answer_is_retried_without_a_second_event(calendar: RoomCalendarService) -> None:
+    class LostAnswer:
+        def __init__(self) -> None:
+            self.lost = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(calendar, name)
+
+        async def create_event(self, room: str, **kwargs: Any):
+            event = await calendar.create_event(room, **kwargs)
+            if not self.lost:
+                self.lost += 1
+                raise GraphUnavailable("the answer was lost")
+            return event
+
+    repo = _repo()
+    service = BookingService(repo, LostAnswer())
+    slot = _slot()
+    with pytest.raises(GraphUnavailable):
+        await _book(service, "hq-echo@example.com", slot)
+    [pending] = repo.list_bookings_for_user(ALEX.key)
+    assert pending.status == "pending"
+    outcome = await _book(service, "hq-echo@example.com", slot)  # "Try again"
+    assert outcome.created and outcome.booking.id == pending.id
+    [event] = await calendar.calendar_view("hq-echo@example.com", slot)  # Graph kept one (transactionId)
+    assert outcome.booking.event_id == event.id and outcome.booking.status == "booked"
+
+
+async def test_a_room_the_app_may_not_use_is_a_clear_error_and_leaves_nothing(calendar: RoomCalendarService) -> None:
+    repo = _repo(rooms=[b for b in demo_mailboxes() if b.email == "boardroom@example.com"])
+    service = BookingService(repo, calendar)
+    with pytest.raises(RoomAccessDenied) as caught:
+        await _book(service, "boardroom@example.com", _slot())
+    assert caught.value.user_message == "The app is not allowed to use this room's calendar."
+    assert repo.list_bookings_for_user(ALEX.key) == []
+
+
+@pytest.mark.parametrize(("change", "error", "message"), [
+    ({"connected": False}, NotConnected, "not connected"),
+    ({"booking_enabled": False}, BookingDisabled, "switched off"),
+])
+async def test_closed_booking_never_reaches_graph(sandbox: RunningSandbox, calendar: RoomCalendarService,
+                                                  change: dict, error: type, message: str) -> None:
+    repo = _repo()
+    repo.save_settings(replace(repo.get_settings(), **change))
+    service = BookingService(repo, calendar)
+    sandbox.state.stats.clear()
+    slot = _slot()
+    with pytest.raises(error) as caught:
+        await _book(service, "hq-echo@example.com", slot)
+    assert message in caught.value.detail
+    with pytest.raises(error):
+        await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    assert sum(sandbox.state.stats.values()) == 0
+
+
+@pytest.mark.parametrize(("room", "start", "end", "participants", "message"), [
+    ("nope@example.com", 1, 2, "", "not one I can book"),
+    ("boardroom@example.com", 1, 2, "", "not one I can book"),  # in the tenant, not registered
+    ("hq-echo@example.com", -48, -47, "", "in the past"),
+    ("hq-echo@example.com", 2, 1, "", "end must be after the start"),
+    ("hq-echo@example.com", 1, 10, "", "at most 8 hours"),
+    ("hq-echo@example.com", 24 * 200, 24 * 200 + 1, "", "180 days ahead"),
+    ("hq-echo@example.com", 1, 2, "megan@example.com, not-an-email", "'not-an-email' is not a valid email"),
+])
+async def test_rules_refuse_before_graph(sandbox: RunningSandbox, calendar: RoomCalendarService, room: str,
+                                         start: int, end: int, participants: str, message: str) -> None:
+    repo = _repo()
+    service = BookingService(repo, calendar)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sandbox.state.stats.clear()
+    with pytest.raises((ValidationFailed, RoomNotRegistered)) as caught:
+        await service.book(ALEX, room_email=room, start=now + timedelta(hours=start),
+                           end=now + timedelta(hours=end), zone=ZONE, subject="", participants=participants,
+                           attempt="attempt-0001")
+    assert message in caught.value.detail
+    assert sum(sandbox.state.stats.values()) == 0 and repo.list_bookings_for_user(ALEX.key) == []
