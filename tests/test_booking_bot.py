@@ -3,6 +3,8 @@ against Adaptive Card 1.5 by the connector), events in the sandbox's room calend
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp.test_utils import TestClient
 
 from tests.booking_helpers import (
@@ -116,3 +118,113 @@ def _floor(bot: TestClient, level: int, building: str = "Contoso") -> str:
 
 def _building(bot: TestClient, prefix: str) -> str:
     return next(b.id for b in repo(bot).list_buildings() if b.name.startswith(prefix))
+
+
+async def test_book_with_a_full_sentence_goes_straight_to_free_rooms(bot: TestClient, connector: Connector) -> None:
+    card = await say(bot, connector, "book a room for 6 tomorrow 14:00-15:00")
+    text = card_text(card)
+    assert "Free rooms" in text and "Tomorrow, 14:00–15:00 (Europe/Helsinki)" in text
+    books = buttons(card, "book")
+    assert books and all(repo(bot).get_room(b["room"]).capacity >= 6 for b in books)
+    assert books[0]["start"] == local(tomorrow(), 14).isoformat().replace("+00:00", "Z")
+    assert repo(bot).list_bookings_for_user(ALEX[0]) == []  # a quick path shows rooms; it never books
+
+
+async def test_book_in_a_building_with_a_duration(bot: TestClient, connector: Connector) -> None:
+    card = await say(bot, connector, "book 1h tomorrow at 10 in Harbour House")
+    books = buttons(card, "book")
+    assert books and {repo(bot).get_room(b["room"]).building_id for b in books} == {_building(bot, "Harbour")}
+    assert (books[0]["start"], books[0]["end"]) == tuple(
+        local(tomorrow(), h).isoformat().replace("+00:00", "Z") for h in (10, 11))
+
+
+async def test_book_now_searches_thirty_minutes_from_now(bot: TestClient, connector: Connector) -> None:
+    card = await say(bot, connector, "book now")
+    [first, *_] = buttons(card, "book")
+    from datetime import datetime
+    start, end = (datetime.fromisoformat(first[k].replace("Z", "+00:00")) for k in ("start", "end"))
+    assert (end - start).total_seconds() == 30 * 60
+    assert abs((start - datetime.now(start.tzinfo)).total_seconds()) < 120
+
+
+async def test_what_is_not_understood_gets_the_form_filled_with_what_was(bot: TestClient,
+                                                                         connector: Connector) -> None:
+    card = await say(bot, connector, "book tomorrow for 8 people at 10 next to the coffee machine")
+    text = card_text(card)
+    assert "Book a room" in text and "I didn't understand" in text and "coffee" in text
+    inputs = {i["id"]: i.get("value") for i in _inputs(card)}
+    assert inputs["date"] == tomorrow().isoformat() and inputs["start"] == "10:00" and inputs["capacity"] == 8
+    assert repo(bot).list_bookings_for_user(ALEX[0]) == []
+
+
+async def test_a_form_with_mistakes_comes_back_with_the_reason(bot: TestClient, connector: Connector) -> None:
+    day = tomorrow()
+    card = await submit(bot, connector, form(day, "10:00", duration=600))
+    assert "A booking can last at most 8 hours." in card_text(card)
+    card = await submit(bot, connector, form(day, "10:00", participants="megan@example.com, megan(at)example"))
+    text = card_text(card)
+    assert "'megan(at)example' is not a valid email address." in text
+    assert {i["id"]: i.get("value") for i in _inputs(card)}["participants"] == "megan@example.com, megan(at)example"
+    card = await submit(bot, connector, form(day - timedelta(days=2), "10:00"))
+    assert "That start time is in the past." in card_text(card)
+    card = await submit(bot, connector, form(day, "10:00", place="f:no-such-floor"))
+    assert "That building or floor no longer exists." in card_text(card)
+
+
+async def test_forged_book_payloads_are_refused_and_change_nothing(bot: TestClient, connector: Connector) -> None:
+    day = tomorrow()
+    results = await submit(bot, connector, form(day, "10:00"))
+    genuine = buttons(results, "book")[0]
+    forgeries = {
+        "not one I can book": {**genuine, "room": "boardroom@example.com"},  # in the tenant, not registered
+        "That start time is in the past.": {**genuine, "start": "2020-01-01T10:00:00Z",
+                                            "end": "2020-01-01T11:00:00Z"},
+        "A booking can last at most 8 hours.": {**genuine, "end": local(day, 23).isoformat()},
+        "is not a valid email address": {**genuine, "q": {**genuine["q"], "participants": ["x@@y"]}},
+        "That button is not valid any more.": {**genuine, "attempt": "../../etc"},
+        "The start time is not valid.": {**genuine, "start": "soon"},
+    }
+    stats = bot.server.app[__import__("app").SANDBOX_KEY].state.stats
+    stats.clear()
+    for message, data in forgeries.items():
+        card = await submit(bot, connector, data)
+        assert message in card_text(card), message
+    assert sum(stats.values()) == 0  # refused before Graph
+    assert repo(bot).list_bookings_for_user(ALEX[0]) == []
+
+
+async def test_booking_switched_off_is_said_plainly(bot: TestClient, connector: Connector) -> None:
+    from dataclasses import replace
+    results = await submit(bot, connector, form(tomorrow(), "10:00"))
+    settings = repo(bot).get_settings()
+    repo(bot).save_settings(replace(settings, booking_enabled=False))
+    for card in (await say(bot, connector, "book"), await submit(bot, connector, buttons(results, "book")[0])):
+        assert "Room booking is switched off." in card_text(card)
+    repo(bot).save_settings(replace(settings, connected=False))
+    assert "not connected to your organisation's Microsoft 365" in card_text(await say(bot, connector, "book now"))
+    assert repo(bot).list_bookings_for_user(ALEX[0]) == []
+
+
+async def test_show_more_pages_through_free_rooms(bot: TestClient, connector: Connector) -> None:
+    results = await submit(bot, connector, form(tomorrow(), "16:00"))
+    first_page = [b["room"] for b in buttons(results, "book")]
+    [more] = buttons(results, "more")
+    assert len(first_page) == 5 and "Show more (9 more)" in card_text(results)
+    second = await submit(bot, connector, more)
+    second_page = [b["room"] for b in buttons(second, "book")]
+    assert len(second_page) == 5 and not set(first_page) & set(second_page)
+    assert {b["attempt"] for b in buttons(second, "book")} == {more["attempt"]}  # still one booking per card
+
+
+async def test_a_taken_room_is_said_with_what_is_still_free(bot: TestClient, connector: Connector) -> None:
+    day = tomorrow()
+    alex_card = await submit(bot, connector, form(day, "12:00", capacity=20))
+    megan_card = await submit(bot, connector, form(day, "12:00", capacity=20), user=MEGAN)
+    [alex_press] = buttons(alex_card, "book")
+    [megan_press] = buttons(megan_card, "book")
+    assert "Booked: Glacier" in card_text(await submit(bot, connector, alex_press))
+    taken = await submit(bot, connector, megan_press, user=MEGAN)
+    text = card_text(taken)
+    assert "Sorry, Glacier was just taken for that time. Here is what is still free." in text
+    assert "No free room" in text and "Other times that day" in text
+    assert len(await room_events(bot, "hq-glacier@example.com", day)) == 1

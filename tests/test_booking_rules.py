@@ -1,0 +1,141 @@
+"""Booking rules and text understanding, without I/O: plain functions over domain objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from bot.identity import MemberDirectory
+from dialogs.booking import BookingFlow
+from domain.booking import (
+    SearchRequest,
+    alternative_times,
+    check_slot,
+    clean_participants,
+    race_winner,
+    rank_free_rooms,
+)
+from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
+from domain.errors import ValidationFailed
+from domain.models import Building, Floor, Room
+from domain.parsing import parse_quick_booking
+from domain.timezones import format_slot, local_to_utc, next_quarter_hour
+from services.booking import BookingService
+from storage.backends import MemoryBackend
+from storage.repository import Repository
+
+NOW = datetime(2026, 11, 24, 8, 7, tzinfo=UTC)
+HQ = Building("b-hq", "Contoso HQ")
+FLOORS = [Floor("f-g", "b-hq", "Ground floor", 1), Floor("f-2", "b-hq", "Second floor", 2)]
+
+
+def _room(name: str, capacity: int, floor: str = "f-g", building: str = "b-hq") -> Room:
+    return Room(email=f"{name}@example.com", display_name=name.title(), building_id=building, floor_id=floor,
+                capacity=capacity)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("book now", {"now": True}),
+    ("book a room for 6 tomorrow 14:00-15:00",
+     {"capacity": 6, "day": date(2026, 11, 25), "start": time(14), "end": time(15)}),
+    ("book 1h at 10 in Contoso HQ", {"duration": timedelta(hours=1), "start": time(10), "building_id": "b-hq"}),
+    ("book 45 minutes at 14:30 for 4 people on the second floor",
+     {"duration": timedelta(minutes=45), "start": time(14, 30), "capacity": 4, "floor_id": "f-2",
+      "building_id": "b-hq"}),
+    ("book for 2 hours tomorrow at 3pm", {"duration": timedelta(hours=2), "day": date(2026, 11, 25),
+                                          "start": time(15)}),
+])
+def test_quick_texts_are_understood(text: str, expected: dict) -> None:
+    quick = parse_quick_booking(text, NOW, [HQ], FLOORS)
+    assert quick.complete
+    for key, value in expected.items():
+        assert getattr(quick, key) == value, key
+    assert quick.not_understood == ()
+
+
+@pytest.mark.parametrize(("text", "leftover"), [
+    ("book friday 9-10", ("friday", "9-10")),
+    ("book at 10 near the kitchen", ("near", "kitchen")),
+])
+def test_what_is_not_understood_is_reported_not_guessed(text: str, leftover: tuple) -> None:
+    quick = parse_quick_booking(text, NOW, [HQ], FLOORS)
+    assert not quick.complete and quick.not_understood == leftover
+
+
+def test_a_time_already_passed_today_goes_to_the_form() -> None:
+    repo = Repository(MemoryBackend())
+    flow = BookingFlow(BookingService(repo, calendar=None, clock=lambda: NOW), repo, MemberDirectory())  # type: ignore[arg-type]
+    now_local = NOW.replace(tzinfo=None)  # 08:07
+    values, note = flow._quick_form(parse_quick_booking("book at 7", now_local), "UTC", now_local)
+    assert note == "07:00 today has already passed. Pick a time below." and values.start == "07:00"
+    values, note = flow._quick_form(parse_quick_booking("book 1h at 10", now_local), "UTC", now_local)
+    assert note is None and (values.start, values.duration, values.day) == ("10:00", 60, "2026-11-24")
+    values, note = flow._quick_form(parse_quick_booking("book tomorrow", now_local), "UTC", now_local)
+    assert note == "What time? Check the details below and press Find free rooms." and values.day == "2026-11-25"
+
+
+@pytest.mark.parametrize(("start", "end", "message"), [
+    (NOW + timedelta(hours=1), NOW + timedelta(hours=1), "The end must be after the start."),
+    (NOW + timedelta(hours=2), NOW + timedelta(hours=1), "The end must be after the start."),
+    (NOW - timedelta(minutes=6), NOW + timedelta(hours=1), "That start time is in the past."),
+    (NOW, NOW + timedelta(minutes=10), "at least 15 minutes"),
+    (NOW, NOW + timedelta(hours=8, minutes=1), "at most 8 hours"),
+    (NOW + timedelta(days=181), NOW + timedelta(days=181, hours=1), "180 days ahead"),
+])
+def test_slot_rules(start: datetime, end: datetime, message: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        check_slot(start, end, NOW)
+    assert message in caught.value.detail
+
+
+def test_slot_rules_allow_the_edges() -> None:
+    check_slot(NOW - timedelta(minutes=5), NOW + timedelta(minutes=10), NOW)  # "book now", pressed late
+    check_slot(NOW, NOW + timedelta(hours=8), NOW)
+
+
+def test_participants_are_normalised_and_checked() -> None:
+    assert clean_participants("Megan@Example.com; adelev@example.com,megan@example.com") == (
+        "megan@example.com", "adelev@example.com")
+    assert clean_participants(["<isaiahl@example.com>"]) == ("isaiahl@example.com",)
+    with pytest.raises(ValidationFailed, match="At most 20"):
+        clean_participants([f"p{i}@example.com" for i in range(21)])
+
+
+def _event(event_id: str, created_s: int | None) -> CalendarEvent:
+    created = NOW + timedelta(seconds=created_s) if created_s is not None else None
+    return CalendarEvent(id=event_id, ical_uid="", subject="", start=NOW, end=NOW, organizer_email="",
+                         attendees=(), created=created)
+
+
+def test_the_earliest_created_booking_wins_then_the_smallest_id() -> None:
+    assert race_winner([_event("b", 2), _event("a", 3), _event("c", 1)]).id == "c"
+    assert race_winner([_event("b", 1), _event("a", 1)]).id == "a"
+    assert race_winner([_event("a", None), _event("z", 5)]).id == "z"
+
+
+def test_ranking_prefers_the_smallest_adequate_room_then_the_last_floor() -> None:
+    rooms = [_room("big", 12), _room("small-g", 4), _room("small-2", 4, "f-2"), _room("mid", 6)]
+    slot = TimeSlot(NOW + timedelta(hours=1), NOW + timedelta(hours=2))
+    schedules = {r.email: RoomSchedule(r.email) for r in rooms}
+    schedules["mid@example.com"] = RoomSchedule("mid@example.com", busy=(slot,))
+    ranked = rank_free_rooms(rooms, schedules, slot, near=_room("last", 8, "f-2"))
+    assert [r.email for r in ranked] == ["small-2@example.com", "small-g@example.com", "big@example.com"]
+
+
+def test_alternatives_never_start_in_the_past() -> None:
+    room = _room("only", 4)
+    request = SearchRequest(NOW + timedelta(minutes=53), NOW + timedelta(minutes=113), "UTC")  # 09:00-10:00
+    schedules = {room.email: RoomSchedule(room.email, busy=(TimeSlot(NOW, NOW + timedelta(hours=3)),))}
+    found = alternative_times([room], schedules, request, NOW)
+    assert [s.start.strftime("%H:%M") for _, s in found] == ["11:15", "11:30", "11:45"]
+
+
+def test_time_zone_helpers() -> None:
+    assert next_quarter_hour(datetime(2026, 1, 1, 9, 7)) == datetime(2026, 1, 1, 9, 15)
+    assert next_quarter_hour(datetime(2026, 1, 1, 9, 45)) == datetime(2026, 1, 1, 10, 0)
+    assert local_to_utc(date(2026, 7, 1), time(10), "Europe/Helsinki") == datetime(2026, 7, 1, 7, tzinfo=UTC)
+    assert local_to_utc(date(2026, 12, 1), time(10), "Europe/Helsinki") == datetime(2026, 12, 1, 8, tzinfo=UTC)
+    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    assert format_slot(start, start + timedelta(hours=1), "Europe/Helsinki") == \
+        "Tue 1 Dec 2026, 10:00–11:00 (Europe/Helsinki)"
