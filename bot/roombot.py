@@ -172,6 +172,7 @@ class RoomBot(TeamsActivityHandler):
         if handler is None:
             log.info("unknown card action %r", name)
             return await self._help(turn_context, "That button no longer works. Here is what I can do.")
+        log.info("card action %s (%s)", name, turn_context.activity.type)
         return await handler(turn_context, self._members.basic(turn_context), data)
 
     # --- handlers ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from domain.models import Booking, Building, Floor, Room
 from domain.timezones import format_slot, format_time, to_local
 
 PAGE_SIZE = 5
+ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class FormValues:
     start: str  # HH:MM
     duration: int = 30  # minutes
     capacity: int = 1
-    place: str = ""  # "", "b:<building id>" or "f:<floor id>"
+    place: str = ANYWHERE  # ANYWHERE, "b:<building id>" or "f:<floor id>"
     features: tuple[str, ...] = ()
     subject: str = ""
     participants: str = ""
@@ -70,7 +71,7 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
                       note: str | None = None) -> Card:
-    place_choices = [{"title": "Anywhere", "value": ""}]
+    place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
         for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
@@ -219,7 +220,7 @@ def form_values(request: SearchRequest) -> FormValues:
     """The form filled in with a search, to change it."""
     local = to_local(request.start, request.zone)
     place = f"f:{request.floor_id}" if request.floor_id else (f"b:{request.building_id}" if request.building_id
-                                                               else "")
+                                                               else ANYWHERE)
     return FormValues(day=local.date().isoformat(), start=local.strftime("%H:%M"),
                       duration=int(request.duration.total_seconds() // 60), capacity=request.min_capacity,
                       place=place, features=request.features, subject=request.subject,

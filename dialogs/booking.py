@@ -18,6 +18,7 @@ from botbuilder.core import TurnContext
 from bot.identity import MemberDirectory, UserIdentity
 from cards.base import Card, action, card, heading, text
 from cards.booking import (
+    ANYWHERE,
     FormValues,
     Places,
     booking_form_card,
@@ -111,7 +112,8 @@ class BookingFlow:
             end_dt = datetime.combine(day, quick.end) - datetime.combine(day, quick.start)
             duration = end_dt if end_dt > timedelta(0) else duration
         minutes = int((duration or DEFAULT_DURATION).total_seconds() // 60)
-        place = f"f:{quick.floor_id}" if quick.floor_id else (f"b:{quick.building_id}" if quick.building_id else "")
+        place = f"f:{quick.floor_id}" if quick.floor_id else (f"b:{quick.building_id}" if quick.building_id
+                                                              else ANYWHERE)
         values = replace(defaults, day=day.isoformat(), start=start.strftime("%H:%M") if start else defaults.start,
                          duration=minutes, capacity=max(1, min(quick.capacity or 1, MAX_CAPACITY)), place=place)
         if quick.not_understood:
@@ -300,7 +302,7 @@ class BookingFlow:
 
     def _place(self, value: str) -> tuple[str, str]:
         """(building id, floor id) for a form's place choice; unknown ones are refused."""
-        if not value:
+        if not value or value == ANYWHERE:
             return "", ""
         kind, _, item = value.partition(":")
         places = self._places()

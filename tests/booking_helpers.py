@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from app import CALENDAR_KEY, REPO_KEY, SANDBOX_KEY
 from domain.calendar import CalendarEvent, TimeSlot
+from tests.card_schema import assert_valid_card
 from tests.conftest import ALEX, Connector, teams_activity
 
 ZONE = "Europe/Helsinki"  # what teams_activity's clientInfo says
@@ -24,7 +25,7 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 
 
-def form(day: date, start: str, *, duration: int = 30, capacity: int = 1, place: str = "", features: str = "",
+def form(day: date, start: str, *, duration: int = 30, capacity: int = 1, place: str = "any", features: str = "",
          subject: str = "", participants: str = "") -> dict[str, Any]:
     """What the booking form's Find button sends (Action.Submit: data plus the inputs, as strings)."""
     return {"action": "search", "zone": ZONE, "date": day.isoformat(), "start": start, "duration": str(duration),
@@ -53,6 +54,7 @@ async def execute(bot: TestClient, connector: Connector, data: dict[str, Any], *
     assert response.status == 200, await response.text()
     body = await response.json()
     assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive", body
+    assert_valid_card(body["value"])
     return body["value"]
 
 

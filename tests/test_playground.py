@@ -4,19 +4,26 @@ help card, and presses a card button."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright
+
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYGROUND_CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
@@ -62,15 +69,23 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class Running:
+    url: str  # the Playground
+    sandbox_url: str  # the bot's embedded Microsoft 365 sandbox
+    ca_file: Path
+
+
 @pytest.fixture(scope="module")
-def playground_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     assert shutil.which("node"), "Node.js is needed for the Playground"
     assert PLAYGROUND_CLI.exists(), "run `npm ci` first (scripts/test.sh does)"
     assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM} (scripts/test.sh installs it)"
     folder = tmp_path_factory.mktemp("e2e")
-    bot_port, playground_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "Microsoft"))}
-    env.update(PORT=str(bot_port), DATA_DIR=str(folder / "data"), PYTHONUNBUFFERED="1")
+    bot_port, playground_port, sandbox_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "Microsoft", "SANDBOX_"))}
+    env.update(PORT=str(bot_port), DATA_DIR=str(folder / "data"), SANDBOX_PORT=str(sandbox_port),
+               PYTHONUNBUFFERED="1")
     bot = _start([sys.executable, "app.py"], env, folder / "bot.log")
     playground = None
     try:
@@ -79,7 +94,8 @@ def playground_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                              "-c", "msteams", "-p", str(playground_port), "--disable-telemetry"],
                             {**env, "TEAMSAPPTESTER_BROWSER": "none"}, folder / "playground.log")
         _wait_for(f"http://127.0.0.1:{playground_port}/_debug/ping", playground, folder / "playground.log")
-        yield f"http://127.0.0.1:{playground_port}/"
+        yield Running(f"http://127.0.0.1:{playground_port}/", f"https://127.0.0.1:{sandbox_port}",
+                      folder / "data" / "sandbox-tls" / "sandbox-ca.pem")
     finally:
         if playground is not None:
             _stop(playground)
@@ -94,7 +110,26 @@ async def _send(page: Page, text: str) -> None:
     await page.keyboard.press("Enter")
 
 
-async def test_welcome_then_help_in_the_playground(playground_url: str, tmp_path: Path) -> None:
+def _room_events(running: Running, room: str) -> list[dict]:
+    """The room's calendar, read through the sandbox's Graph API as any Graph client would."""
+    context = ssl.create_default_context(cafile=str(running.ca_file))
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": APP_CLIENT_ID,
+                                   "client_secret": APP_CLIENT_SECRET,
+                                   "scope": f"{running.sandbox_url}/.default"}).encode()
+    with urllib.request.urlopen(f"{running.sandbox_url}/{TENANT_ID}/oauth2/v2.0/token", form,
+                                context=context, timeout=10) as response:
+        token = json.load(response)["access_token"]
+    now = datetime.now(UTC)
+    query = urllib.parse.urlencode({"startDateTime": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                    "endDateTime": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    request = urllib.request.Request(f"{running.sandbox_url}/v1.0/users/{room}/calendarView?{query}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        return json.load(response)["value"]
+
+
+async def test_welcome_then_help_in_the_playground(running: Running, tmp_path: Path) -> None:
+    playground_url = running.url
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -124,5 +159,51 @@ async def test_welcome_then_help_in_the_playground(playground_url: str, tmp_path
             await _send(page, "what's the weather?")
             await cards.filter(has_text="Sorry, I didn't get that").wait_for(timeout=20_000)
             await page.screenshot(path=str(tmp_path / "playground.png"))
+        finally:
+            await browser.close()
+
+
+async def test_book_a_room_in_the_playground(running: Running, tmp_path: Path) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+            await page.goto(running.url)
+            cards = page.locator(".ac-adaptiveCard")
+            await page.locator('[data-lexical-editor="true"][role="textbox"]').wait_for(timeout=30_000)
+
+            await _send(page, "book")
+            form = cards.filter(has_text=re.compile("Book a room")).filter(has_text=re.compile("Find free rooms"))
+            await form.wait_for(timeout=20_000)
+            seats = form.get_by_role("spinbutton")
+            await seats.fill("8")
+            await form.get_by_role("textbox", name=re.compile("Subject")).fill("Playground sync")
+            await form.locator('input[placeholder^="email addresses"]').fill("meganb@example.com")
+            await form.locator(".ac-actionSet").get_by_role("button", name="Find free rooms").click()
+
+            results = cards.filter(has_text=re.compile("Free rooms"))
+            await results.wait_for(timeout=20_000)
+            text = await results.inner_text()
+            assert text.index("Borealis") < text.index("Kelp") < text.index("Fjord")  # 8, 8, then 10 seats
+            assert "Aurora" not in text  # 4 seats: too small
+            book = results.get_by_role("button", name="Book").first
+            # Two presses in quick succession, before the card is replaced.
+            await book.evaluate("button => { button.click(); button.click(); }")
+
+            confirmation = cards.filter(has_text=re.compile("Booked: Borealis"))
+            await confirmation.wait_for(timeout=20_000)
+            assert "alexw@example.com, meganb@example.com" in await confirmation.inner_text()
+            await page.wait_for_timeout(1000)  # let a second press, if any got through, finish
+            [event] = _room_events(running, "hq-borealis@example.com")
+            assert event["organizer"]["emailAddress"]["address"] == "hq-borealis@example.com"
+            attendees = [a["emailAddress"]["address"] for a in event["attendees"]]
+            assert attendees == ["alexw@example.com", "meganb@example.com"]
+            assert event["subject"] == "Playground sync"
+            assert await cards.filter(has_text=re.compile("Free rooms")).count() == 0  # replaced in place
+
+            await confirmation.locator(".ac-actionSet").get_by_role("button", name="Cancel booking").click()
+            await cards.filter(has_text=re.compile("Cancelled: Borealis")).wait_for(timeout=20_000)
+            assert _room_events(running, "hq-borealis@example.com") == []
+            await page.screenshot(path=str(tmp_path / "booked.png"))
         finally:
             await browser.close()
