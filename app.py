@@ -99,7 +99,8 @@ def create_app(config: Config) -> web.Application:
                              retry=RetryPolicy(deadline_s=config.graph_timeout_s))
         calendar = RoomCalendarService(client)
         app[CALENDAR_KEY] = calendar
-        booking = BookingFlow(BookingService(repo, calendar), repo, members, config.default_timezone)
+        booking = BookingFlow(BookingService(repo, calendar), repo, members, config.default_timezone,
+                              turn_budget_s=config.graph_timeout_s + 2)
         app[BOT_KEY] = RoomBot(repo, conversation_state, members, configured_tenant=config.graph_tenant_id or None,
                                booking=booking)
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models

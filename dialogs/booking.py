@@ -6,9 +6,11 @@ it needs from the card and checks it again on the server; nothing rests on a dia
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -36,13 +38,15 @@ from domain.booking import (
     clean_participants,
     clean_subject,
 )
-from domain.errors import DomainError, GraphError, ValidationFailed
+from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.parsing import QuickBooking, parse_quick_booking
 from domain.timezones import first_zone, is_zone, local_to_utc, next_quarter_hour, to_local
 from services.booking import Booker, BookingService, RoomTakenError
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
+
+Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
@@ -65,21 +69,42 @@ def _problem(message: str, *actions: dict[str, Any]) -> Card:
 
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC") -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0) -> None:
         self._service = service
         self._repo = repo
         self._members = members
         self._default_zone = default_zone
+        self._budget_s = turn_budget_s  # Teams wants an answer within 15 s
 
     def actions(self) -> dict[str, Any]:
-        """Card actions this flow answers, by routing key."""
-        return {"form": self.form_step, "search": self.search_step, "more": self.more_step,
-                "book": self.book_step, "cancel": self.cancel_step}
+        """Card actions this flow answers, by routing key. Each answers within the turn budget."""
+        steps = {"form": self.form_step, "search": self.search_step, "more": self.more_step,
+                 "book": self.book_step, "cancel": self.cancel_step}
+        return {name: self._within_budget(name, step) for name, step in steps.items()}
+
+    def _within_budget(self, name: str, step: Step) -> Step:
+        async def run(turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+            try:
+                async with asyncio.timeout(self._budget_s):
+                    return await step(turn_context, user, data)
+            except TimeoutError:
+                # Safe to repeat: a booking keeps its transactionId, so Graph keeps one event.
+                log.warning("card action %s ran out of time", name)
+                return _problem(GraphUnavailable.user_message,
+                                action("Try again", name, **{k: v for k, v in data.items() if k != "action"}))
+        return run
 
     # --- the `book` command ---------------------------------------------------------------
 
     async def start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
         """`book ...`: search at once when the text says enough, else the form with what it said."""
+        try:
+            async with asyncio.timeout(self._budget_s):
+                return await self._start(turn_context, user, words)
+        except TimeoutError:
+            return _problem(GraphUnavailable.user_message, action("Book a room", "form"))
+
+    async def _start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
         zone = self._zone(turn_context, user)
         try:
             self._service.ensure_open()
@@ -211,6 +236,8 @@ class BookingFlow:
         """Cancel: only the booker may, checked against the stored booking (not the card)."""
         try:
             booking = await self._service.cancel(user.key, data.get("booking"), user.name)
+        except GraphError as exc:
+            return _problem(self._message(exc), action("Try again", "cancel", booking=data.get("booking")))
         except DomainError as exc:
             return _problem(self._message(exc))
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now())

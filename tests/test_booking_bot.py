@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from config import Config
 from tests.booking_helpers import (
     ZONE,
     buttons,
@@ -21,6 +23,12 @@ from tests.booking_helpers import (
     tomorrow,
 )
 from tests.conftest import ALEX, MEGAN, Connector
+
+
+@pytest.fixture
+def bot_config(tmp_path) -> Config:
+    """A short Graph deadline (2 s), so the test with a hanging Microsoft 365 is quick."""
+    return Config(data_dir=tmp_path / "data", sandbox_port=0, graph_timeout_s=2)
 
 
 async def test_book_shows_the_form_in_the_users_time_zone(bot: TestClient, connector: Connector) -> None:
@@ -228,3 +236,24 @@ async def test_a_taken_room_is_said_with_what_is_still_free(bot: TestClient, con
     assert "Sorry, Glacier was just taken for that time. Here is what is still free." in text
     assert "No free room" in text and "Other times that day" in text
     assert len(await room_events(bot, "hq-glacier@example.com", day)) == 1
+
+
+async def test_microsoft_365_hanging_gets_a_clear_answer_and_try_again_books_once(
+        bot: TestClient, connector: Connector, bot_config) -> None:
+    from sandbox.faults import Faults
+    from tests.booking_helpers import sandbox
+
+    day = tomorrow()
+    results = await submit(bot, connector, form(day, "15:00"))
+    press = buttons(results, "book")[0]
+    running = sandbox(bot)
+    running.state.faults = Faults(rate_hang=1.0, hang_s=bot_config.graph_timeout_s + 1)
+    card = await submit(bot, connector, press)
+    running.state.faults = Faults()
+    assert "Microsoft 365 did not answer in time." in card_text(card)
+    [again] = buttons(card, "book")
+    assert {k: again[k] for k in ("room", "start", "end", "attempt")} == \
+        {k: press[k] for k in ("room", "start", "end", "attempt")}
+    confirmation = await submit(bot, connector, again)
+    assert "Booked:" in card_text(confirmation)
+    assert len(await room_events(bot, press["room"], day)) == 1
