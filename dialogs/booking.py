@@ -27,7 +27,6 @@ from cards.booking import (
     cancelled_card,
     confirmation_card,
     form_values,
-    query_data,
     results_card,
 )
 from domain.booking import (
@@ -122,7 +121,7 @@ class BookingFlow:
                 request = self._request_from_form(values, zone)
                 return await self._results(request, user)
             except DomainError as exc:
-                note = exc.detail
+                note = self._message(exc)
         return self._form(values, note)
 
     def _quick_form(self, quick: QuickBooking, zone: str, now_local: datetime) -> tuple[FormValues, str | None]:
@@ -363,5 +362,3 @@ def _utc(value: object, what: str) -> datetime:
         raise ValidationFailed(f"The {what} time has no time zone.")
     return parsed.astimezone(UTC)
 
-
-__all__ = ["BookingFlow", "client_timezone", "query_data"]

@@ -66,15 +66,16 @@ async def say(bot: TestClient, connector: Connector, text: str, *, user=ALEX) ->
     return sent["activity"]["attachments"][0]["content"]
 
 
-def actions_in(card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Action.Execute in a card (body action sets and the card's actions), in order."""
+def elements(card: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Every element of a card whose type starts with `kind` ("Action.Execute", "Input."), in order."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
+            if str(node.get("type", "")).startswith(kind):
                 found.append(node)
-                return
+                if kind.startswith("Action."):
+                    return  # not its fallback
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -87,7 +88,7 @@ def actions_in(card: dict[str, Any]) -> list[dict[str, Any]]:
 
 def buttons(card: dict[str, Any], verb: str) -> list[dict[str, Any]]:
     """The data of a card's buttons with that routing key."""
-    return [a["data"] for a in actions_in(card) if a["verb"] == verb]
+    return [a["data"] for a in elements(card, "Action.Execute") if a["verb"] == verb]
 
 
 def card_text(card: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from tests.booking_helpers import (
     ZONE,
     buttons,
     card_text,
+    elements,
     execute,
     form,
     local,
@@ -104,20 +105,7 @@ async def test_only_the_booker_can_cancel(bot: TestClient, connector: Connector)
 
 
 def _inputs(card: dict) -> list[dict]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    return elements(card, "Input.")
 
 
 def _floor(bot: TestClient, level: int, building: str = "Contoso") -> str:
