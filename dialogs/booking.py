@@ -32,15 +32,17 @@ from cards.booking import (
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
+    RoomTaken,
     SearchRequest,
     check_slot,
     clean_participants,
     clean_subject,
+    is_attempt,
 )
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.parsing import QuickBooking, parse_quick_booking
 from domain.timezones import first_zone, is_zone, local_to_utc, next_quarter_hour, to_local
-from services.booking import Booker, BookingService, RoomTakenError
+from services.booking import Booker, BookingService
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ class BookingFlow:
                 booker, room_email=data.get("room"), start=start, end=end, zone=zone,
                 subject=q.get("subject", ""), participants=q.get("participants") or [],
                 attempt=data.get("attempt"))
-        except RoomTakenError as exc:
+        except RoomTaken as exc:
             return await self._after_taken(exc, q, user, zone)
         except GraphError as exc:
             retry = action("Try again", "book", **{k: v for k, v in data.items() if k != "action"})
@@ -219,7 +221,7 @@ class BookingFlow:
         return confirmation_card(booking, self._repo.get_room(booking.room_email), self._places(),
                                  self._service.now(), note)
 
-    async def _after_taken(self, exc: RoomTakenError, q: dict[str, Any], user: UserIdentity, zone: str) -> Card:
+    async def _after_taken(self, exc: RoomTaken, q: dict[str, Any], user: UserIdentity, zone: str) -> Card:
         """The room went in the meantime: say so, and show what is still free."""
         note = f"Sorry, {exc.room.display_name} was just taken for that time. Here is what is still free."
         try:
@@ -246,8 +248,7 @@ class BookingFlow:
     async def _results(self, request: SearchRequest, user: UserIdentity, *, offset: int = 0,
                        attempt: object = None, note: str | None = None) -> Card:
         result = await self._service.search(request, user.key)
-        attempt = attempt if isinstance(attempt, str) and re.match(r"^[A-Za-z0-9_-]{8,64}$", attempt) \
-            else uuid.uuid4().hex
+        attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
 
     def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:

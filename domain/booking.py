@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from domain.models import OrgSettings, Room, normalize_email
-from domain.timezones import format_slot, local_day_window
+from domain.timezones import local_day_window
 
 MIN_DURATION = timedelta(minutes=15)
 MAX_DURATION = timedelta(hours=8)
@@ -42,7 +42,14 @@ class RoomNotRegistered(NotFound):
 
 
 class RoomTaken(Conflict):
+    """The room was taken between the search and the booking, or by a booking made the same moment."""
+
     user_message = "Sorry, that room was just taken for that time."
+
+    def __init__(self, room: Room, slot: TimeSlot) -> None:
+        super().__init__(f"{room.display_name} was just taken for that time.")
+        self.room = room
+        self.slot = slot
 
 
 class BookingNotFound(NotFound):
@@ -104,8 +111,13 @@ def clean_participants(value: object) -> tuple[str, ...]:
     return tuple(emails)
 
 
+def is_attempt(value: object) -> bool:
+    """Whether a card's attempt id is well formed (one booking per results card)."""
+    return isinstance(value, str) and _ATTEMPT.match(value) is not None
+
+
 def clean_attempt(value: object) -> str:
-    if not isinstance(value, str) or not _ATTEMPT.match(value):
+    if not is_attempt(value):
         raise ValidationFailed("That button is not valid any more. Please search again.")
     return value
 
@@ -131,10 +143,6 @@ class SearchRequest:
     @property
     def duration(self) -> timedelta:
         return self.end - self.start
-
-    def describe(self, today: datetime | None = None) -> str:
-        local_today = today.astimezone(self.start.tzinfo).date() if today else None
-        return format_slot(self.start, self.end, self.zone, local_today)
 
 
 def matches(room: Room, request: SearchRequest, *, place: bool = True) -> bool:

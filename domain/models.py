@@ -96,10 +96,6 @@ class Booking:
     attempt_key: str = ""  # booker + the search card's attempt id: one booking per card
     transaction_id: str = ""  # Graph's de-duplication id, kept across retries
 
-    @property
-    def active(self) -> bool:
-        return self.status == BOOKING_BOOKED
-
 
 BOOKING_PENDING = "pending"
 BOOKING_BOOKED = "booked"

@@ -71,15 +71,6 @@ class BookingOutcome:
     created: bool  # False when this attempt had already booked (a second press of the same card)
 
 
-class RoomTakenError(RoomTaken):
-    """The room was taken between the search and the booking (or by a booking made the same moment)."""
-
-    def __init__(self, room: Room, slot: TimeSlot) -> None:
-        super().__init__(f"{room.display_name} was just taken for that time.")
-        self.room = room
-        self.slot = slot
-
-
 class BookingService:
     def __init__(self, repo: Repository, calendar: RoomCalendar,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -108,10 +99,11 @@ class BookingService:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
-        rooms = [r for r in self._repo.list_rooms() if matches(r, request)]
+        registered = self._repo.list_rooms()
+        rooms = [r for r in registered if matches(r, request)]
         near = self.near_room(user_key)
         if not rooms:
-            return await self._elsewhere(SearchResult(request=request), request, near)
+            return await self._elsewhere(SearchResult(request=request), request, registered, near)
         day_start, day_end = local_day_window(request.start, request.zone)
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
@@ -122,12 +114,14 @@ class BookingService:
         if free:
             return result
         others = alternative_times(rooms, schedules, request, now, near)
-        return await self._elsewhere(replace(result, other_times=tuple(others)), request, near)
+        return await self._elsewhere(replace(result, other_times=tuple(others)), request, registered, near)
 
-    async def _elsewhere(self, result: SearchResult, request: SearchRequest, near: Room | None) -> SearchResult:
+    async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
+                         near: Room | None) -> SearchResult:
+        """Rooms outside the chosen building/floor that meet the other needs and are free then."""
         if not (request.building_id or request.floor_id):
             return result
-        rooms = [r for r in self._repo.list_rooms() if matches(r, request, place=False) and not matches(r, request)]
+        rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)]
         if not rooms:
             return result
         schedules = await self._calendar.get_schedule([r.email for r in rooms], request.slot, SCHEDULE_INTERVAL_MIN)
@@ -144,7 +138,7 @@ class BookingService:
         Everything is checked here, whatever the card said: the room must be registered, the time
         valid. One booking per attempt (card): a second press returns the first booking. After
         creating, the slot is read back; if another booking overlaps, the earliest created stays
-        and this one is cancelled (RoomTakenError)."""
+        and this one is cancelled (RoomTaken)."""
         self.ensure_open()
         room = self._repo.get_room(room_email) if isinstance(room_email, str) else None
         if room is None:
@@ -183,7 +177,7 @@ class BookingService:
                   if not e.is_cancelled and e.transaction_id != transaction_id and slot.overlaps(
                       TimeSlot(e.start, e.end))]
         if others:
-            raise RoomTakenError(room, slot)
+            raise RoomTaken(room, slot)
 
         booking = existing or self._repo.add_booking(Booking(
             id=uuid.uuid4().hex, room_email=room.email, event_id="", ical_uid="", booker_aad_id=booker.key,
@@ -219,7 +213,7 @@ class BookingService:
             return
         log.info("lost the race for %s at %s to event %s; rolling back", room.email, slot.start, winner.id[-12:])
         await self._release(booking)
-        raise RoomTakenError(room, slot)
+        raise RoomTaken(room, slot)
 
     async def _release(self, booking: Booking) -> None:
         """Cancel a booking's event (if it was created) and forget the booking."""

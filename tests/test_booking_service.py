@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from domain.booking import BookingDisabled, NotConnected, NotYourBooking, RoomNotRegistered, SearchRequest
+from domain.booking import (
+    BookingDisabled,
+    NotConnected,
+    NotYourBooking,
+    RoomNotRegistered,
+    RoomTaken,
+    SearchRequest,
+)
 from domain.calendar import TimeSlot
 from domain.errors import GraphUnavailable, RoomAccessDenied, ValidationFailed
 from domain.models import BOOKING_BOOKED, Booking
@@ -18,7 +25,7 @@ from graph.calendar import RoomCalendarService
 from sandbox.bootstrap import register_rooms
 from sandbox.seed import EXTRA_ROOMS, demo_mailboxes, generated_rooms
 from sandbox.server import RunningSandbox
-from services.booking import Booker, BookingService, RoomTakenError
+from services.booking import Booker, BookingService
 from storage.backends import MemoryBackend
 from storage.repository import Repository
 
@@ -161,7 +168,7 @@ async def test_two_processes_racing_keep_the_earliest_booking(sandbox: RunningSa
                                    barrier.wait(), return_exceptions=True)
     outcomes = [r for r in results[:2] if not isinstance(r, BaseException)]
     failures = [r for r in results[:2] if isinstance(r, BaseException)]
-    assert len(outcomes) == 1 and len(failures) == 1 and isinstance(failures[0], RoomTakenError)
+    assert len(outcomes) == 1 and len(failures) == 1 and isinstance(failures[0], RoomTaken)
     [event] = await calendar.calendar_view("hq-aurora@example.com", slot)
     assert event.id == outcomes[0].booking.event_id
     kinds = [m["kind"] for m in sandbox.state.graph.outbox]
