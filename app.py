@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import ssl
@@ -11,21 +12,27 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import ConversationState
+from botbuilder.core import CardFactory, ConversationState, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import ConversationReference
 from dotenv import load_dotenv
 from msrest.exceptions import DeserializationError
 
 from bot.adapter import create_adapter
 from bot.identity import MemberDirectory
+from bot.roles import Roles
 from bot.roombot import RoomBot
+from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
+from dialogs.admin import AdminFlow, ConsentLink
 from dialogs.booking import BookingFlow
+from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
 from domain.parsing import warm_up
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
+from services.admin import AdminService
 from services.booking import BookingService
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
@@ -44,6 +51,7 @@ BOT_KEY = web.AppKey("bot", RoomBot)
 ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
 CALENDAR_KEY = web.AppKey("calendar", RoomCalendarService)
 GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
+ADMIN_KEY = web.AppKey("admin", AdminService)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -76,12 +84,13 @@ def create_app(config: Config) -> web.Application:
             from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
             from sandbox.server import start_sandbox
 
-            sandbox = await start_sandbox(config.data_dir, port=config.sandbox_port)
+            sandbox = await start_sandbox(config.data_dir, port=config.sandbox_port, consented=config.sandbox_demo)
             app[SANDBOX_KEY] = sandbox
             graph_config = config.with_graph(endpoint=sandbox.url, authority_host=sandbox.url, tenant_id=TENANT_ID,
                                              client_id=APP_CLIENT_ID, client_secret=APP_CLIENT_SECRET,
                                              ca_file=str(sandbox.tls.ca_cert))
-            prepare_demo_org(repo)
+            if config.sandbox_demo:
+                prepare_demo_org(repo)
             if not config.bot_admins and not repo.list_admins():
                 repo.add_admin(Admin(key=SANDBOX_DEFAULT_ADMIN, roles=(ROLE_ADMIN,), added_by="sandbox default"))
         for key in config.bot_admins:
@@ -99,10 +108,15 @@ def create_app(config: Config) -> web.Application:
                              retry=RetryPolicy(deadline_s=config.graph_timeout_s))
         calendar = RoomCalendarService(client)
         app[CALENDAR_KEY] = calendar
+        roles = Roles(repo, members)
         booking = BookingFlow(BookingService(repo, calendar), repo, members, config.default_timezone,
-                              turn_budget_s=config.graph_timeout_s + 2)
+                              turn_budget_s=config.graph_timeout_s + 2, roles=roles)
+        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id)
+        app[ADMIN_KEY] = admin_service
+        consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
+                              graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members, configured_tenant=config.graph_tenant_id or None,
-                               booking=booking)
+                               booking=booking, admin=AdminFlow(admin_service, repo, members, consent))
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
@@ -118,6 +132,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(graph_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/consent", consent_redirect)
     return app
 
 
@@ -141,6 +156,47 @@ async def messages(request: web.Request) -> web.StreamResponse:
         log.info("rejected a malformed activity: %s", str(exc)[:200])
         return _bad_request(400, "The activity is malformed.")
     return response or web.Response(status=201)
+
+
+async def consent_redirect(request: web.Request) -> web.Response:
+    """Where Entra ID sends the admin's browser after admin consent. Only a `state` this bot issued
+    (single use, unexpired) is accepted; the result goes to the admin in Teams and on the page."""
+    query = request.query
+    try:
+        outcome = await request.app[ADMIN_KEY].finish_consent(
+            query.get("state", ""), tenant=query.get("tenant", ""),
+            granted=query.get("admin_consent", "").lower() == "true", error=query.get("error", ""),
+            description=query.get("error_description", ""))
+    except ValidationFailed as exc:
+        log.warning("refused a consent redirect: %s", exc.detail)
+        return _page(400, "This link can't be used", exc.detail)
+    await _tell_in_teams(request.app, outcome.admin_user_key, consent_result_card(outcome.ok, outcome.message))
+    title = "RoomBot is connected" if outcome.ok else "RoomBot is not connected"
+    return _page(200 if outcome.ok else 400, title, f"{outcome.message} You can close this tab and go back to Teams.")
+
+
+def _page(status: int, title: str, message: str) -> web.Response:
+    return web.Response(status=status, content_type="text/html", text=(
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
+        f"<body style='font-family:sans-serif;max-width:40em;margin:3em auto'><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(message)}</p></body></html>"))
+
+
+async def _tell_in_teams(app: web.Application, user_key: str, content: dict) -> None:
+    """A proactive message to a user, through the conversation reference stored when they chatted."""
+    stored = app[REPO_KEY].get_conversation_reference(user_key) if user_key else None
+    if stored is None:
+        log.warning("no conversation with %s to send a proactive message to", user_key)
+        return
+
+    async def send(turn_context: TurnContext) -> None:
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))
+
+    try:
+        await app[ADAPTER_KEY].continue_conversation(ConversationReference().deserialize(stored), send,
+                                                     app[CONFIG_KEY].app_id or None)
+    except Exception as exc:  # noqa: BLE001 - a blocked bot or an unreachable channel must not break the page
+        log.warning("could not message %s in Teams: %s", user_key, type(exc).__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -43,6 +43,13 @@ class Config:
     sandbox_port: int = 0
     graph_timeout_s: float = 10.0  # Teams wants an answer to a message within 15 s
     default_timezone: str = "UTC"  # for users whose Teams client does not say (clientInfo.timezone)
+    public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
+    sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
+
+    @property
+    def base_url(self) -> str:
+        """The bot's public base URL: PUBLIC_URL, else https://BOT_DOMAIN, else this machine."""
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @property
     def graph_mode(self) -> str:
@@ -93,6 +100,8 @@ class Config:
             sandbox_port=int(get("SANDBOX_PORT", "0")),
             graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "10")),
             default_timezone=_zone_name(get("DEFAULT_TIMEZONE", "UTC")),
+            public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
+            sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
         )
 
 

@@ -19,8 +19,10 @@ from botbuilder.schema import (
 )
 
 from bot.identity import MemberDirectory, UserIdentity, activity_tenant
+from bot.roles import Roles
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
+from dialogs.admin import AdminFlow
 from dialogs.booking import BookingFlow
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
 from storage.repository import Repository
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 MAX_TEXT = 2000  # longer messages are not commands; they are answered with help
+REFUSAL = "Sorry, only RoomBot admins can do that."
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
 ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card | str]]
@@ -37,15 +40,20 @@ ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[
 
 class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
-                 configured_tenant: str | None = None, booking: BookingFlow | None = None) -> None:
+                 configured_tenant: str | None = None, booking: BookingFlow | None = None,
+                 admin: AdminFlow | None = None) -> None:
         self._repo = repo
         self._configured_tenant = configured_tenant
         self._conversation_state = conversation_state
         self._members = members or MemberDirectory()
+        self._roles = Roles(repo, self._members)
         self._booking = booking
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
         if booking is not None:
             self._actions.update(booking.actions())
+        # Admin handlers are reached only through the admin check in _run_command / _dispatch_action.
+        self._admin_commands = admin.commands() if admin else {}
+        self._admin_actions = admin.actions() if admin else {}
 
     # --- every turn -------------------------------------------------------------------------
 
@@ -120,13 +128,18 @@ class RoomBot(TeamsActivityHandler):
 
     async def _run_command(self, turn_context: TurnContext, command: Command, text: str) -> None:
         if command.admin and not await self._is_admin(turn_context):
-            await turn_context.send_activity("Sorry, only RoomBot admins can do that.")
+            self._refused(turn_context, f"command {command.name}")
+            await turn_context.send_activity(REFUSAL)
+            return
+        if command.name in self._admin_commands:
+            user = self._members.basic(turn_context)
+            await self._send_card(turn_context, await self._admin_commands[command.name](turn_context, user, {}))
             return
         if command.name == "book" and self._booking is not None:
             user = self._members.basic(turn_context)
             await self._send_card(turn_context, await self._booking.start(turn_context, user, text))
             return
-        if not command.ready or command.name == "book":  # book without a calendar: not wired (tests)
+        if not command.ready or command.name == "book" or command.admin:  # not wired (tests without Graph)
             await turn_context.send_activity(f"'{command.name}' is not available yet in this version of RoomBot.")
             return
         await self._send_card(turn_context, await self._help(turn_context))
@@ -168,6 +181,12 @@ class RoomBot(TeamsActivityHandler):
 
     async def _dispatch_action(self, turn_context: TurnContext, data: dict[str, Any]) -> Card | str:
         name = data.get(ACTION_KEY)
+        if isinstance(name, str) and name in self._admin_actions:
+            if not await self._is_admin(turn_context):
+                self._refused(turn_context, f"action {name}")
+                return REFUSAL
+            log.info("admin card action %s (%s)", name, turn_context.activity.type)
+            return await self._admin_actions[name](turn_context, self._members.basic(turn_context), data)
         handler = self._actions.get(name) if isinstance(name, str) else None
         if handler is None:
             log.info("unknown card action %r", name)
@@ -185,13 +204,13 @@ class RoomBot(TeamsActivityHandler):
         return help_card(list(USER_COMMANDS), list(ADMIN_COMMANDS) if admin else None, note)
 
     async def _is_admin(self, turn_context: TurnContext) -> bool:
+        return await self._roles.is_admin(turn_context)
+
+    def _refused(self, turn_context: TurnContext, what: str) -> None:
+        """Non-admins trying admin things are told no, and it is recorded."""
         user = self._members.basic(turn_context)
-        if self._repo.find_admin(user.aad_object_id):
-            return True
-        if not any("@" in a.key for a in self._repo.list_admins()):
-            return False  # admins are all known by object id: no need to ask Teams for the UPN
-        full = await self._members.resolve(turn_context)
-        return self._repo.find_admin(full.aad_object_id, full.upn, full.email) is not None
+        log.info("refused %s to non-admin %s", what, user.key)
+        self._repo.add_audit(user.key, what, "not an admin", outcome="refused")
 
     @staticmethod
     async def _send_card(turn_context: TurnContext, content: Card) -> None:

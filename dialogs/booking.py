@@ -18,6 +18,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 
 from bot.identity import MemberDirectory, UserIdentity
+from bot.roles import Roles
 from cards.base import Card, action, card, heading, text
 from cards.booking import (
     ANYWHERE,
@@ -40,6 +41,7 @@ from domain.booking import (
     is_attempt,
 )
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
+from domain.models import ROLE_BOOKING_ADMIN
 from domain.parsing import QuickBooking, parse_quick_booking
 from domain.timezones import first_zone, is_zone, local_to_utc, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
@@ -70,8 +72,9 @@ def _problem(message: str, *actions: dict[str, Any]) -> Card:
 
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0) -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0, roles: Roles | None = None) -> None:
         self._service = service
+        self._roles = roles or Roles(repo, members)
         self._repo = repo
         self._members = members
         self._default_zone = default_zone
@@ -236,7 +239,9 @@ class BookingFlow:
     async def cancel_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         """Cancel: only the booker may, checked against the stored booking (not the card)."""
         try:
-            booking = await self._service.cancel(user.key, data.get("booking"), user.name)
+            as_booking_admin = ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
+            booking = await self._service.cancel(user.key, data.get("booking"), user.name,
+                                                 as_booking_admin=as_booking_admin)
         except GraphError as exc:
             return _problem(self._message(exc), action("Try again", "cancel", booking=data.get("booking")))
         except DomainError as exc:

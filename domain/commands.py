@@ -20,11 +20,12 @@ USER_COMMANDS = (
 )
 
 ADMIN_COMMANDS = (
-    Command("connect", "Connect your Microsoft 365 tenant (admin consent)", admin=True, ready=False),
-    Command("enable booking", "Switch room booking on or off", admin=True, ready=False),
-    Command("rooms", "Add rooms to buildings and floors", admin=True, ready=False),
-    Command("admins", "Add or remove admins", admin=True, ready=False),
-    Command("status", "Show the connection, booking state and rooms", admin=True, ready=False),
+    Command("connect", "Connect your Microsoft 365 tenant (admin consent)", admin=True),
+    Command("enable booking", "Switch room booking on or off", admin=True),
+    Command("rooms", "Floor plans: buildings, floors and rooms; imports", admin=True),
+    Command("admins", "Add or remove admins and booking admins", admin=True),
+    Command("status", "Show the connection, booking state, rooms and problems", admin=True),
+    Command("disconnect", "Stop using the Microsoft 365 tenant", admin=True),
 )
 
 

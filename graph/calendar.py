@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from domain.calendar import CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot
+from domain.errors import GraphError, PermissionMissing, RoomAccessDenied
 from graph.client import GraphClient
 
 SCHEDULE_CHUNK = 20  # getSchedule takes at most 20 schedules per call
@@ -148,6 +149,41 @@ class RoomCalendarService:
                   "$select": ",".join(EVENT_FIELDS), "$top": "100"}
         docs = await self._client.get_all(f"{_user_path(room)}/calendarView", params=params)
         return [_event_from(d) for d in docs]
+
+    async def calendar_access(self, mailboxes: Sequence[str]) -> dict[str, GraphError | None]:
+        """Whether the app can read each mailbox's calendar: None, or the error Graph gave (no such
+        mailbox, denied by an ApplicationAccessPolicy / RBAC scope, ...). One $batch call per 20."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        query = urlencode({"startDateTime": now.isoformat().replace("+00:00", "Z"),
+                           "endDateTime": (now + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+                           "$top": "1", "$select": "id"})
+        answers = await self._client.batch({"method": "GET", "url": f"{_user_path(m)}/calendarView?{query}"}
+                                           for m in mailboxes)
+        result: dict[str, GraphError | None] = {}
+        for mailbox, answer in zip(mailboxes, answers, strict=True):
+            try:
+                answer.raise_for_error()
+                result[mailbox] = None
+            except GraphError as exc:
+                result[mailbox] = exc
+        return result
+
+    async def verify_access(self) -> None:
+        """Check a fresh connection: a token, Places readable, and (for one room) a calendar readable.
+        Raises GraphAuthFailed (no consent, wrong secret or tenant), or PermissionMissing naming the
+        application permission that was not granted."""
+        await self._client.invalidate_token()
+        try:
+            rooms = await self._client.request("GET", "/places/microsoft.graph.room", params={"$top": "1"})
+        except RoomAccessDenied as exc:
+            raise PermissionMissing("Place.Read.All") from exc
+        first = [r.get("emailAddress") for r in (rooms or {}).get("value", []) if r.get("emailAddress")]
+        if first:
+            start = datetime.now(UTC).replace(microsecond=0)
+            try:
+                await self.get_schedule(first, TimeSlot(start, start + timedelta(hours=1)), 60)
+            except RoomAccessDenied as exc:
+                raise PermissionMissing("Calendars.ReadWrite") from exc
 
     async def list_directory_rooms(self) -> list[DirectoryRoom]:
         docs = await self._client.get_all("/places/microsoft.graph.room")

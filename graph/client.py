@@ -176,6 +176,10 @@ class GraphClient:
             if slot is not None:
                 slot.release()
 
+    async def invalidate_token(self) -> None:
+        """Forget the cached token (after a consent change, say): the next call gets a new one."""
+        await self._tokens.invalidate()
+
     async def get_all(self, path: str, *, params: dict[str, str] | None = None,
                       limit: int | None = None) -> list[dict[str, Any]]:
         """GET a collection, following `@odata.nextLink` until the end (or `limit` items)."""

@@ -4,6 +4,7 @@ Graph v1.0 (with auth, faults and $batch), and a small control API for tests and
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import secrets
@@ -12,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -27,21 +28,29 @@ log = logging.getLogger(__name__)
 STATE_KEY = web.AppKey("sandbox_state", "SandboxState")
 
 
+# The application permissions RoomBot asks for; admin consent grants them.
+GRANTED_ROLES = frozenset({"Calendars.ReadWrite", "Place.Read.All"})
+
+
 @dataclass
 class IssuedToken:
     tenant_id: str
     client_id: str
     expires_at: float
+    roles: frozenset[str] = GRANTED_ROLES
 
 
 class SandboxState:
     """Everything the sandbox knows: tenants, the app registration, mailboxes, events, tokens."""
 
     def __init__(self, *, mailboxes: list[Mailbox] | None = None, faults: Faults | None = None,
-                 spec: GraphSpec | None = None, token_lifetime_s: int = 3599) -> None:
+                 spec: GraphSpec | None = None, token_lifetime_s: int = 3599, consented: bool = True) -> None:
         self.tenant_id = TENANT_ID
         self.apps = {APP_CLIENT_ID: APP_CLIENT_SECRET}
-        self.consents = {(TENANT_ID, APP_CLIENT_ID)}  # the demo tenant has consented already
+        # (tenant, app) -> the application permissions an admin consented to. The demo tenant has
+        # consented already unless `consented=False` (then an admin goes through the consent page).
+        self.consents: dict[tuple[str, str], frozenset[str]] = \
+            {(TENANT_ID, APP_CLIENT_ID): GRANTED_ROLES} if consented else {}
         self.faults = faults or Faults()
         self.token_lifetime_s = token_lifetime_s
         self.tokens: dict[str, IssuedToken] = {}
@@ -104,7 +113,8 @@ async def token(request: web.Request) -> web.Response:
                           "The provided value for scope is not valid. Client credential flows must have a scope "
                           "ending in /.default.")
     access_token = "sbx." + secrets.token_urlsafe(32)
-    state.tokens[access_token] = IssuedToken(tenant, client_id, time.monotonic() + state.token_lifetime_s)
+    state.tokens[access_token] = IssuedToken(tenant, client_id, time.monotonic() + state.token_lifetime_s,
+                                             state.consents[(tenant, client_id)])
     state.stats["tokens_issued"] += 1
     return web.json_response({"token_type": "Bearer", "expires_in": state.token_lifetime_s,
                               "ext_expires_in": state.token_lifetime_s, "access_token": access_token})
@@ -112,11 +122,60 @@ async def token(request: web.Request) -> web.Response:
 
 # --- Graph v1.0 ----------------------------------------------------------------------------
 
-def _authorised(state: SandboxState, header: str) -> bool:
+def _token(state: SandboxState, header: str) -> IssuedToken | None:
     if not header.lower().startswith("bearer "):
-        return False
+        return None
     issued = state.tokens.get(header[7:].strip())
-    return issued is not None and issued.expires_at > time.monotonic()
+    return issued if issued is not None and issued.expires_at > time.monotonic() else None
+
+
+def _role_for(path: str) -> str:
+    """The application permission a Graph path needs (of the ones RoomBot uses)."""
+    return "Place.Read.All" if path.lower().startswith("/places") else "Calendars.ReadWrite"
+
+
+def _consent_page(app_name: str, tenant: str, query: dict[str, str], error: str = "") -> web.Response:
+    hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                     for k, v in query.items())
+    roles = "".join(f"<li>{html.escape(r)} (application)</li>" for r in sorted(GRANTED_ROLES))
+    body = (f"<p class=error>{html.escape(error)}</p>" if error else
+            f"<p><b>{html.escape(app_name)}</b> asks for these permissions in tenant {html.escape(tenant)}:</p>"
+            f"<ul>{roles}</ul><p>Consent on behalf of your organisation?</p>"
+            f'<form method="post">{hidden}<button name="decision" value="accept">Accept</button> '
+            f'<button name="decision" value="cancel">Cancel</button></form>')
+    return web.Response(content_type="text/html", status=400 if error else 200,
+                        text=f"<!doctype html><html><head><title>Permissions requested</title></head><body>"
+                             f"<h1>Permissions requested</h1>{body}<p><small>Microsoft 365 sandbox</small></p>"
+                             f"</body></html>")
+
+
+async def admin_consent(request: web.Request) -> web.StreamResponse:
+    """The admin-consent endpoint, as login.microsoftonline.com/{tenant}/adminconsent: a page to accept
+    or cancel, then a redirect to redirect_uri with tenant + admin_consent=True, or error + description,
+    and the caller's state either way."""
+    state: SandboxState = request.app[STATE_KEY]
+    tenant = request.match_info["tenant"]
+    query = dict(request.query) if request.method == "GET" else {k: str(v) for k, v in (await request.post()).items()}
+    decision = query.pop("decision", "")
+    client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
+    if tenant not in (state.tenant_id, "organizations", "common"):
+        return _consent_page("", tenant, query, f"AADSTS90002: Tenant '{tenant}' not found.")
+    if client_id not in state.apps:
+        return _consent_page("", tenant, query, f"AADSTS700016: Application with identifier '{client_id}' was "
+                                                f"not found in the directory.")
+    if urlsplit(redirect_uri).scheme not in ("http", "https"):
+        return _consent_page("", tenant, query, "AADSTS50011: The redirect URI is missing or not valid.")
+    if request.method == "GET":
+        return _consent_page("RoomBot", state.tenant_id, query)
+    back = {"state": query.get("state", "")}
+    if decision == "accept":
+        state.consents[(state.tenant_id, client_id)] = GRANTED_ROLES
+        state.stats["consents_granted"] += 1
+        back.update(tenant=state.tenant_id, admin_consent="True")
+    else:
+        back.update(error="access_denied",
+                    error_description="AADSTS65004: User declined to consent to access the app.")
+    raise web.HTTPFound(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(back)}")
 
 
 async def _apply_fault(state: SandboxState, request_id: str, *, top_level: bool,
@@ -151,10 +210,15 @@ async def graph(request: web.Request) -> web.StreamResponse:
     path = "/" + request.match_info["tail"]  # already percent-decoded by aiohttp
     if state.faults.latency_ms:
         await asyncio.sleep(state.faults.latency_ms / 1000)
-    if not _authorised(state, request.headers.get("Authorization", "")):
+    issued = _token(state, request.headers.get("Authorization", ""))
+    if issued is None:
         state.stats["unauthorised"] += 1
         return web.json_response(error_body("InvalidAuthenticationToken", "Access token is empty, invalid or "
                                                                           "has expired.", request_id), status=401)
+    if path != "/$batch" and _role_for(path) not in issued.roles:
+        state.stats["forbidden"] += 1
+        return web.json_response(error_body("Authorization_RequestDenied", "Insufficient privileges to complete "
+                                                                           "the operation.", request_id), status=403)
     body: Any = None
     if request.can_read_body:
         try:
@@ -230,6 +294,8 @@ def create_sandbox_app(state: SandboxState) -> web.Application:
     app[STATE_KEY] = state
     app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    app.router.add_route("GET", "/{tenant}/adminconsent", admin_consent)
+    app.router.add_route("POST", "/{tenant}/adminconsent", admin_consent)
     app.router.add_get("/_sandbox/health", health)
     app.router.add_get("/_sandbox/stats", control_stats)
     app.router.add_post("/_sandbox/faults", control_faults)
@@ -250,14 +316,15 @@ class RunningSandbox:
 
 
 async def start_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                        state: SandboxState | None = None, spec_path: Path | None = None) -> RunningSandbox:
+                        state: SandboxState | None = None, spec_path: Path | None = None,
+                        consented: bool = True) -> RunningSandbox:
     """Start the sandbox on https://host:port (0 = any free port) in the running event loop."""
     if state is None:
         spec_file = spec_path or DEFAULT_SPEC
         spec = GraphSpec(spec_file) if spec_file.exists() else None
         if spec is None:
             log.warning("Graph description %s not found: the sandbox will not check request bodies", spec_file)
-        state = SandboxState(faults=Faults.from_env(), spec=spec)
+        state = SandboxState(faults=Faults.from_env(), spec=spec, consented=consented)
     tls = ensure_tls_files(data_dir / "sandbox-tls")
     runner = web.AppRunner(create_sandbox_app(state), access_log=None)
     await runner.setup()

@@ -48,6 +48,8 @@ class Repository:
         self._admins = backend.collection("admins")
         self._bookings = backend.collection("bookings")
         self._attempts = backend.collection("booking_attempts")
+        self._audit = backend.collection("audit")
+        self._consent_states = backend.collection("consent_states")
         self._users = backend.collection("users")
         self._conversations = backend.collection("conversations")
 
@@ -74,6 +76,25 @@ class Repository:
         self._buildings.put(building.id, asdict(building))
         return building
 
+    def rename_building(self, building_id: str, name: str) -> Building:
+        building = self.get_building(building_id)
+        name = _clean_name(name, "building")
+        if any(b.name.lower() == name.lower() and b.id != building_id for b in self.list_buildings()):
+            raise Conflict(f"There is already a building called '{name}'.")
+        building = replace(building, name=name)
+        self._buildings.put(building.id, asdict(building))
+        return building
+
+    def remove_building(self, building_id: str) -> Building:
+        """Remove a building and its floors; refused while rooms are registered in it."""
+        building = self.get_building(building_id)
+        if self.list_rooms(building_id=building_id):
+            raise Conflict(f"'{building.name}' still has rooms. Remove or move them first.")
+        for floor in self.list_floors(building_id):
+            self._floors.delete(floor.id)
+        self._buildings.delete(building_id)
+        return building
+
     def get_building(self, building_id: str) -> Building:
         doc = self._buildings.get(building_id)
         if doc is None:
@@ -91,6 +112,23 @@ class Repository:
         floor = Floor(id=self._new_id("f", f"{building_id}-{name}", self._floors), building_id=building_id,
                       name=name, level=level)
         self._floors.put(floor.id, asdict(floor))
+        return floor
+
+    def rename_floor(self, floor_id: str, name: str) -> Floor:
+        floor = self.get_floor(floor_id)
+        name = _clean_name(name, "floor")
+        if any(f.name.lower() == name.lower() and f.id != floor_id for f in self.list_floors(floor.building_id)):
+            raise Conflict(f"That building already has a floor called '{name}'.")
+        floor = replace(floor, name=name)
+        self._floors.put(floor.id, asdict(floor))
+        return floor
+
+    def remove_floor(self, floor_id: str) -> Floor:
+        """Remove a floor; refused while rooms are registered on it."""
+        floor = self.get_floor(floor_id)
+        if self.list_rooms(floor_id=floor_id):
+            raise Conflict(f"'{floor.name}' still has rooms. Remove or move them first.")
+        self._floors.delete(floor_id)
         return floor
 
     def get_floor(self, floor_id: str) -> Floor:
@@ -235,6 +273,30 @@ class Repository:
         return Booking(**{**doc, "start": _dt_from_json(doc["start"]), "end": _dt_from_json(doc["end"]),
                           "created_at": _dt_from_json(doc.get("created_at")),
                           "attendees": tuple(doc.get("attendees", ()))})
+
+    # --- audit log --------------------------------------------------------------------------
+
+    def add_audit(self, actor: str, action: str, detail: str = "", outcome: str = "done") -> None:
+        at = datetime.now(UTC)
+        key = f"{at.isoformat()}-{uuid.uuid4().hex[:8]}"
+        self._audit.put(key, {"at": at.isoformat(), "actor": actor, "action": action, "detail": detail[:500],
+                              "outcome": outcome})
+
+    def list_audit(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest entries first."""
+        return sorted(self._audit.all(), key=lambda d: d["at"], reverse=True)[:limit]
+
+    # --- admin-consent requests (single use) -------------------------------------------------
+
+    def put_consent_state(self, key: str, doc: dict[str, Any]) -> None:
+        self._consent_states.put(key, doc)
+
+    def take_consent_state(self, key: str) -> dict[str, Any] | None:
+        """The request for that key, removed so it cannot be used again."""
+        doc = self._consent_states.get(key)
+        if doc is not None:
+            self._consent_states.delete(key)
+        return doc
 
     # --- conversation references (for proactive messages) ----------------------------------
 

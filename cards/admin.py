@@ -1,0 +1,198 @@
+"""Admin cards: connect, the booking switch, status, floor plans and rooms, imports, admins.
+Pure functions from domain objects to Adaptive Card 1.5 JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cards.base import Card, action, card, heading, text
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
+
+ROLE_TITLES = {ROLE_ADMIN: "Admin", ROLE_BOOKING_ADMIN: "Booking admin (may cancel anyone's booking)"}
+PREVIEW_ROWS = 30
+
+
+def _note(note: str | None, good: bool = False) -> list[dict[str, Any]]:
+    return [text(note, color="Good" if good else "Attention")] if note else []
+
+
+def _show_card(title: str, body: list[dict[str, Any]], submit: dict[str, Any]) -> dict[str, Any]:
+    """A button that unfolds a small form (Action.ShowCard) with its own submit button."""
+    return {"type": "Action.ShowCard", "title": title, "card": {"type": "AdaptiveCard", "body": body,
+                                                                 "actions": [submit]}}
+
+
+def _input(input_id: str, label: str, value: str = "", **extra: Any) -> dict[str, Any]:
+    return {"type": "Input.Text", "id": input_id, "label": label, "value": value, **extra}
+
+
+def _row(lines: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": [
+        *lines, {"type": "ActionSet", "actions": actions}]}
+
+
+def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: str | None = None) -> Card:
+    body = [heading("Connect Microsoft 365"), *_note(note)]
+    if settings.connected:
+        body.append(text(f"Connected now to tenant {settings.tenant_id}. Granting consent again is harmless.",
+                         isSubtle=True))
+    body += [text("A Global Administrator (or Privileged Role Administrator) of your tenant grants RoomBot the "
+                  "application permissions **Calendars.ReadWrite** (room calendars) and **Place.Read.All** (the "
+                  "room directory). Open the link, sign in, and accept."),
+             text(f"The link works once, for you, for {minutes} minutes. I'll tell you here when the connection "
+                  f"is checked.", isSubtle=True, size="Small")]
+    actions = [{"type": "Action.OpenUrl", "title": "Grant admin consent", "url": consent_url}]
+    if settings.connected:
+        actions.append(action("Disconnect", "disconnect", style="destructive"))
+    return card(body, actions)
+
+
+def consent_result_card(ok: bool, message: str) -> Card:
+    """Told to the admin in Teams when the consent redirect came back."""
+    if ok:
+        return card([heading("Connected to Microsoft 365"), text(message, color="Good"),
+                     text("Next: register rooms on floor plans, then switch booking on.")],
+                    [action("Rooms", "rooms"), action("Booking on/off", "booking_switch"), action("Status", "status")])
+    return card([heading("Not connected"), text(message, color="Attention")], [action("Connect again", "connect")])
+
+
+def booking_switch_card(settings: OrgSettings, note: str | None = None, saved: bool = False) -> Card:
+    state = "on" if settings.booking_enabled else "off"
+    body = [heading("Room booking"), *_note(note, good=saved),
+            text(f"Booking is **{state}**." + ("" if settings.connected else
+                                               " Microsoft 365 is not connected yet, so nobody can book until it is."),
+                 spacing="Small"),
+            {"type": "Input.Toggle", "id": "enabled", "title": "Let people book rooms",
+             "value": "true" if settings.booking_enabled else "false", "valueOn": "true", "valueOff": "false"},
+            text("Switching it off stops new bookings at once; existing bookings stay.", isSubtle=True,
+                 size="Small")]
+    return card(body, [action("Save", "booking_save", style="positive")])
+
+
+def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
+                problems: Sequence[str]) -> Card:
+    buildings, floors, rooms = counts
+    facts = [{"title": "Microsoft 365", "value": f"connected ({tenant})" if connected else "not connected"},
+             {"title": "Booking", "value": "on" if booking else "off"},
+             {"title": "Floor plans", "value": f"{buildings} buildings, {floors} floors"},
+             {"title": "Rooms", "value": str(rooms)}]
+    body = [heading("RoomBot status"), {"type": "FactSet", "facts": facts}]
+    if problems:
+        body += [text("Problems", weight="Bolder", spacing="Medium"),
+                 text("\n".join(f"- {p}" for p in problems[:15]), color="Attention")]
+    else:
+        body.append(text("No problems found.", color="Good"))
+    return card(body, [action("Connect", "connect"), action("Booking on/off", "booking_switch"),
+                       action("Rooms", "rooms")])
+
+
+def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], rooms_per_floor: dict[str, int],
+                     note: str | None = None, good: bool = False) -> Card:
+    body: list[dict[str, Any]] = [heading("Floor plans and rooms"), *_note(note, good)]
+    if not buildings:
+        body.append(text("No buildings yet. Add one, or import the rooms Microsoft 365 knows."))
+    for building in buildings:
+        own = [f for f in floors if f.building_id == building.id]
+        lines = [text(building.name, weight="Bolder", size="Medium")]
+        if not own:
+            lines.append(text("No floors yet.", isSubtle=True, spacing="None"))
+        buttons = [action(f"{f.name} ({rooms_per_floor.get(f.id, 0)})", "floor_open", floor=f.id) for f in own]
+        buttons += [
+            _show_card("Add floor", [_input(f"floor_name-{building.id}", "Floor name", isRequired=True,
+                                            errorMessage="Give the floor a name.", maxLength=80),
+                                     {"type": "Input.Number", "id": f"floor_level-{building.id}", "label": "Level",
+                                      "value": len(own) + 1, "min": -20, "max": 300}],
+                       action("Add floor", "floor_add", building=building.id)),
+            _show_card("Rename", [_input(f"building_name-{building.id}", "New name", building.name,
+                                         isRequired=True, maxLength=80)],
+                       action("Rename", "building_rename", building=building.id)),
+            action("Delete", "building_remove", style="destructive", building=building.id),
+        ]
+        body.append(_row(lines, buttons))
+    actions = [
+        _show_card("Add building", [_input("building_name", "Building name", isRequired=True, maxLength=80,
+                                           errorMessage="Give the building a name.")],
+                   action("Add building", "building_add")),
+        action("Import from Microsoft 365", "import_places"),
+        _show_card("Import CSV", [
+            text("One room per line: email, name, seats, building, floor, features (separated by ;)."),
+            _input("csv", "CSV", isMultiline=True, maxLength=20000,
+                   placeholder="room1@contoso.com, Room 1, 6, HQ, Floor 2, video;whiteboard")],
+            action("Preview", "import_csv")),
+    ]
+    return card(body, actions)
+
+
+def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: str | None = None,
+               good: bool = False) -> Card:
+    body: list[dict[str, Any]] = [heading(f"{building.name} · {floor.name}"), *_note(note, good)]
+    if not rooms:
+        body.append(text("No rooms on this floor yet.", isSubtle=True))
+    for room in rooms:
+        key = room.email
+        details = [f"{room.capacity} seats", *room.features]
+        body.append(_row(
+            [text(room.display_name, weight="Bolder"), text(room.email, isSubtle=True, spacing="None"),
+             text(" · ".join(details), size="Small", spacing="None")],
+            [_show_card("Edit", [_input(f"name-{key}", "Name", room.display_name, isRequired=True, maxLength=80),
+                                 {"type": "Input.Number", "id": f"capacity-{key}", "label": "Seats",
+                                  "value": room.capacity, "min": 0, "max": 1000},
+                                 _input(f"features-{key}", "Features (comma separated)", ", ".join(room.features),
+                                        maxLength=400)],
+                        action("Save", "room_save", room=room.email, floor=floor.id)),
+             action("Remove", "room_remove", style="destructive", room=room.email, floor=floor.id)]))
+    add_room = _show_card("Add room", [
+        _input("email", "Room email address", isRequired=True, errorMessage="Give the room's email address.",
+               maxLength=254, style="Email"),
+        _input("name", "Name (optional: Places' name)", maxLength=80),
+        {"type": "Input.Number", "id": "capacity", "label": "Seats (optional: Places' capacity)", "min": 0,
+         "max": 1000},
+        _input("features", "Features (optional, comma separated)", maxLength=400),
+        {"type": "Input.Toggle", "id": "unlisted", "title": "Not in Places yet (a room created in the last 48 h)",
+         "value": "false", "valueOn": "true", "valueOff": "false"},
+    ], action("Add room", "room_add", floor=floor.id))
+    rename = _show_card("Rename floor", [_input("floor_name", "New name", floor.name, isRequired=True,
+                                                maxLength=80)],
+                        action("Rename", "floor_rename", floor=floor.id))
+    return card(body, [add_room, rename, action("Delete floor", "floor_remove", style="destructive", floor=floor.id),
+                       action("All floor plans", "rooms")])
+
+
+def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") -> Card:
+    good = [r for r in rows if not r.problem]
+    body: list[dict[str, Any]] = [
+        heading("Import preview"),
+        text(f"From {source}: {len(good)} room{'s' if len(good) != 1 else ''} to add, "
+             f"{len(rows) - len(good)} left out."),
+    ]
+    for row in rows[:PREVIEW_ROWS]:
+        where = f"{row.building} · {row.floor}" if row.building else ""
+        line = f"**{row.name or row.email}** ({row.email}) {where}, {row.capacity} seats"
+        body.append(text(line + (f" — *left out: {row.problem}*" if row.problem else ""),
+                         color="Attention" if row.problem else "Default", spacing="Small"))
+    if len(rows) > PREVIEW_ROWS:
+        body.append(text(f"… and {len(rows) - PREVIEW_ROWS} more.", isSubtle=True))
+    actions = [action("Cancel", "rooms")]
+    if good:
+        data = {"source": "csv", "csv": csv_text} if csv_text else {"source": "places"}
+        actions.insert(0, action(f"Import {len(good)} room{'s' if len(good) != 1 else ''}", "import_confirm",
+                                 style="positive", **data))
+    return card(body, actions)
+
+
+def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = False) -> Card:
+    body: list[dict[str, Any]] = [heading("Admins"), *_note(note, good)]
+    for admin in admins:
+        roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
+        body.append(_row([text(admin.key, weight="Bolder"),
+                          text(roles + (f" · added by {admin.added_by}" if admin.added_by else ""), isSubtle=True,
+                               spacing="None", size="Small")],
+                         [action("Remove", "admin_remove", style="destructive", key=admin.key)]))
+    add = _show_card("Add admin", [
+        _input("key", "User principal name or AAD object id", isRequired=True, maxLength=254,
+               errorMessage="Give a UPN (name@company.com) or an object id."),
+        {"type": "Input.ChoiceSet", "id": "role", "label": "Role", "value": ROLE_ADMIN,
+         "choices": [{"title": t, "value": r} for r, t in ROLE_TITLES.items()]},
+    ], action("Add", "admin_add"))
+    return card(body, [add])

@@ -1,0 +1,285 @@
+"""The admin conversation: connect, the booking switch, status, floor plans and rooms, imports,
+admins. RoomBot lets only admins reach these handlers; each re-reads what it changes from storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from botbuilder.core import TurnContext
+
+from bot.identity import MemberDirectory, UserIdentity, activity_tenant
+from cards.admin import (
+    admins_card,
+    booking_switch_card,
+    connect_card,
+    floor_card,
+    floor_plans_card,
+    import_preview_card,
+    status_card,
+)
+from cards.base import Card, card, heading, text
+from domain.errors import DomainError, GraphError, NotFound
+from services.admin import CONSENT_TTL, AdminService
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
+
+
+@dataclass(frozen=True)
+class ConsentLink:
+    """Where admin consent is granted and where its answer comes back."""
+
+    authority_host: str  # https://login.microsoftonline.com, or the sandbox
+    tenant: str  # the tenant id, or "organizations"
+    client_id: str
+    redirect_uri: str  # the bot's GET /api/consent
+
+    def url(self, state: str) -> str:
+        query = urlencode({"client_id": self.client_id, "redirect_uri": self.redirect_uri, "state": state})
+        return f"{self.authority_host.rstrip('/')}/{self.tenant}/adminconsent?{query}"
+
+
+def _message(exc: DomainError) -> str:
+    return exc.user_message if isinstance(exc, GraphError) else exc.detail
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return str(value).strip()[:20000] if isinstance(value, str | int | float) else ""
+
+
+class AdminFlow:
+    def __init__(self, service: AdminService, repo: Repository, members: MemberDirectory,
+                 consent: ConsentLink) -> None:
+        self._service = service
+        self._repo = repo
+        self._members = members
+        self._consent = consent
+
+    def commands(self) -> dict[str, Step]:
+        """Typed admin commands, by command name."""
+        return {"connect": self.connect_step, "disconnect": self.disconnect_step,
+                "enable booking": self.booking_switch_step, "rooms": self.rooms_step,
+                "admins": self.admins_step, "status": self.status_step}
+
+    def actions(self) -> dict[str, Step]:
+        """Admin card actions, by routing key."""
+        return {"connect": self.connect_step, "disconnect": self.disconnect_step,
+                "booking_switch": self.booking_switch_step, "booking_save": self.booking_save_step,
+                "status": self.status_step, "rooms": self.rooms_step, "building_add": self.building_add_step,
+                "building_rename": self.building_rename_step, "building_remove": self.building_remove_step,
+                "floor_add": self.floor_add_step, "floor_open": self.floor_open_step,
+                "floor_rename": self.floor_rename_step, "floor_remove": self.floor_remove_step,
+                "room_add": self.room_add_step, "room_save": self.room_save_step,
+                "room_remove": self.room_remove_step, "import_places": self.import_places_step,
+                "import_csv": self.import_csv_step, "import_confirm": self.import_confirm_step,
+                "admins": self.admins_step, "admin_add": self.admin_add_step,
+                "admin_remove": self.admin_remove_step}
+
+    # --- connection, booking, status ------------------------------------------------------
+
+    async def connect_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        state = self._service.start_consent(user.key, user.key, activity_tenant(turn_context.activity))
+        return connect_card(self._consent.url(state), self._repo.get_settings(),
+                            int(CONSENT_TTL.total_seconds() // 60))
+
+    async def disconnect_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        self._service.disconnect(user.key)
+        return card([heading("Disconnected"),
+                     text("RoomBot no longer uses your Microsoft 365 tenant: nobody can book until an admin runs "
+                          "connect again. Existing bookings stay in the room calendars.")])
+
+    async def booking_switch_step(self, turn_context: TurnContext, user: UserIdentity,
+                                  data: dict[str, Any]) -> Card:
+        return booking_switch_card(self._repo.get_settings())
+
+    async def booking_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        enabled = _text(data, "enabled").lower() == "true"
+        settings = self._service.set_booking(user.key, enabled)
+        return booking_switch_card(settings, f"Saved: booking is {'on' if settings.booking_enabled else 'off'}.",
+                                   saved=True)
+
+    async def status_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        status = await self._service.status()
+        s = status.settings
+        return status_card(s.connected, s.tenant_id, s.booking_enabled, (status.buildings, status.floors,
+                                                                         status.rooms), status.problems)
+
+    # --- floor plans ----------------------------------------------------------------------
+
+    def _plans(self, note: str | None = None, good: bool = False) -> Card:
+        counts: dict[str, int] = {}
+        for room in self._repo.list_rooms():
+            counts[room.floor_id] = counts.get(room.floor_id, 0) + 1
+        return floor_plans_card(self._repo.list_buildings(), self._repo.list_floors(), counts, note, good)
+
+    def _floor(self, floor_id: object, note: str | None = None, good: bool = False) -> Card:
+        if not isinstance(floor_id, str):
+            raise NotFound("That floor does not exist.")
+        floor = self._repo.get_floor(floor_id)
+        return floor_card(self._repo.get_building(floor.building_id), floor,
+                          self._repo.list_rooms(floor_id=floor.id), note, good)
+
+    async def rooms_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return self._plans()
+
+    async def building_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        try:
+            building = self._service.add_building(user.key, _text(data, "building_name"))
+        except DomainError as exc:
+            return self._plans(_message(exc))
+        return self._plans(f"Added {building.name}. Add its floors next.", good=True)
+
+    async def building_rename_step(self, turn_context: TurnContext, user: UserIdentity,
+                                   data: dict[str, Any]) -> Card:
+        building_id = _text(data, "building")
+        try:
+            building = self._service.rename_building(user.key, building_id, _text(data, f"building_name-{building_id}"))
+        except DomainError as exc:
+            return self._plans(_message(exc))
+        return self._plans(f"Renamed to {building.name}.", good=True)
+
+    async def building_remove_step(self, turn_context: TurnContext, user: UserIdentity,
+                                   data: dict[str, Any]) -> Card:
+        try:
+            building = self._service.remove_building(user.key, _text(data, "building"))
+        except DomainError as exc:
+            return self._plans(_message(exc))
+        return self._plans(f"Removed {building.name}.", good=True)
+
+    async def floor_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        building_id = _text(data, "building")
+        try:
+            floor = self._service.add_floor(user.key, building_id, _text(data, f"floor_name-{building_id}"),
+                                            _text(data, f"floor_level-{building_id}"))
+        except DomainError as exc:
+            return self._plans(_message(exc))
+        return self._floor(floor.id, f"Added {floor.name}. Add its rooms below.", good=True)
+
+    async def floor_open_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        try:
+            return self._floor(data.get("floor"))
+        except DomainError as exc:
+            return self._plans(_message(exc))
+
+    async def floor_rename_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        floor_id = _text(data, "floor")
+        try:
+            floor = self._service.rename_floor(user.key, floor_id, _text(data, "floor_name"))
+            return self._floor(floor.id, f"Renamed to {floor.name}.", good=True)
+        except DomainError as exc:
+            return self._plans(_message(exc))
+
+    async def floor_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        floor_id = _text(data, "floor")
+        try:
+            floor = self._service.remove_floor(user.key, floor_id)
+        except NotFound as exc:
+            return self._plans(_message(exc))
+        except DomainError as exc:
+            return self._floor(floor_id, _message(exc))
+        return self._plans(f"Removed {floor.name}.", good=True)
+
+    # --- rooms ----------------------------------------------------------------------------
+
+    async def room_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        floor_id = _text(data, "floor")
+        try:
+            room = await self._service.add_room(
+                user.key, floor_id=floor_id, email=_text(data, "email"), name=_text(data, "name"),
+                capacity=_text(data, "capacity"), features=_text(data, "features"),
+                unlisted_ok=_text(data, "unlisted").lower() == "true")
+        except NotFound as exc:
+            return self._plans(_message(exc))
+        except DomainError as exc:
+            return self._floor(floor_id, f"{_text(data, 'email')[:254]} was not added: {_message(exc)}")
+        return self._floor(floor_id, f"Added {room.display_name} ({room.email}). People can book it now.",
+                           good=True)
+
+    async def room_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        email = _text(data, "room")
+        floor_id = _text(data, "floor")
+        try:
+            room = self._service.update_room(user.key, email, name=_text(data, f"name-{email}"),
+                                             capacity=_text(data, f"capacity-{email}"),
+                                             features=_text(data, f"features-{email}"))
+            return self._floor(room.floor_id, f"Saved {room.display_name}.", good=True)
+        except DomainError as exc:
+            return self._floor(floor_id, _message(exc)) if self._repo_has_floor(floor_id) else \
+                self._plans(_message(exc))
+
+    async def room_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        email, floor_id = _text(data, "room"), _text(data, "floor")
+        try:
+            self._service.remove_room(user.key, email)
+            note, good = f"Removed {email}. Its existing bookings stay in its calendar.", True
+        except DomainError as exc:
+            note, good = _message(exc), False
+        return self._floor(floor_id, note, good) if self._repo_has_floor(floor_id) else self._plans(note, good)
+
+    def _repo_has_floor(self, floor_id: str) -> bool:
+        try:
+            self._repo.get_floor(floor_id)
+        except NotFound:
+            return False
+        return True
+
+    # --- imports --------------------------------------------------------------------------
+
+    async def import_places_step(self, turn_context: TurnContext, user: UserIdentity,
+                                 data: dict[str, Any]) -> Card:
+        try:
+            rows = await self._service.places_plan()
+        except DomainError as exc:
+            return self._plans(f"Could not read the rooms from Microsoft 365: {_message(exc)}")
+        return import_preview_card(rows, "Microsoft 365 (Places)")
+
+    async def import_csv_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        csv_text = _text(data, "csv")
+        try:
+            rows = await self._service.csv_plan(csv_text)
+        except DomainError as exc:
+            return self._plans(_message(exc))
+        return import_preview_card(rows, "your CSV", csv_text)
+
+    async def import_confirm_step(self, turn_context: TurnContext, user: UserIdentity,
+                                  data: dict[str, Any]) -> Card:
+        """Saves what the preview showed, computed again on the server (the card only says which source)."""
+        source = _text(data, "source")
+        try:
+            if source == "places":
+                rows = await self._service.places_plan()
+            elif source == "csv":
+                rows = await self._service.csv_plan(_text(data, "csv"))
+            else:
+                return self._plans("That import button is not valid any more.")
+            added = self._service.apply_plan(user.key, rows, source)
+        except DomainError as exc:
+            return self._plans(f"Nothing was imported: {_message(exc)}")
+        return self._plans(f"Imported {added} room{'s' if added != 1 else ''}.", good=True)
+
+    # --- admins ---------------------------------------------------------------------------
+
+    async def admins_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return admins_card(self._repo.list_admins())
+
+    async def admin_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        try:
+            admin = self._service.add_admin(user.key, _text(data, "key"), _text(data, "role") or "admin")
+        except DomainError as exc:
+            return admins_card(self._repo.list_admins(), _message(exc))
+        return admins_card(self._repo.list_admins(), f"Added {admin.key}.", good=True)
+
+    async def admin_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        key = _text(data, "key")
+        try:
+            self._service.remove_admin(user.key, key)
+        except DomainError as exc:
+            return admins_card(self._repo.list_admins(), _message(exc))
+        return admins_card(self._repo.list_admins(), f"Removed {key}.", good=True)
