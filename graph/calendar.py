@@ -168,22 +168,20 @@ class RoomCalendarService:
                 result[mailbox] = exc
         return result
 
-    async def verify_access(self) -> None:
-        """Check a fresh connection: a token, Places readable, and (for one room) a calendar readable.
-        Raises GraphAuthFailed (no consent, wrong secret or tenant), or PermissionMissing naming the
-        application permission that was not granted."""
+    async def verify_access(self, sample: int = 20) -> None:
+        """Check a fresh connection: a token, Places readable, and room calendars readable. Raises
+        GraphAuthFailed (no consent, wrong secret or tenant), or PermissionMissing naming the
+        application permission that was not granted. One room refused is an access policy at work
+        (reported per room when it is registered); every room refused is a missing permission."""
         await self._client.invalidate_token()
         try:
-            rooms = await self._client.request("GET", "/places/microsoft.graph.room", params={"$top": "1"})
+            rooms = await self._client.request("GET", "/places/microsoft.graph.room", params={"$top": str(sample)})
         except RoomAccessDenied as exc:
             raise PermissionMissing("Place.Read.All") from exc
-        first = [r.get("emailAddress") for r in (rooms or {}).get("value", []) if r.get("emailAddress")]
-        if first:
-            start = datetime.now(UTC).replace(microsecond=0)
-            try:
-                await self.get_schedule(first, TimeSlot(start, start + timedelta(hours=1)), 60)
-            except RoomAccessDenied as exc:
-                raise PermissionMissing("Calendars.ReadWrite") from exc
+        emails = [r["emailAddress"] for r in (rooms or {}).get("value", []) if r.get("emailAddress")]
+        access = await self.calendar_access(emails) if emails else {}
+        if access and all(isinstance(error, RoomAccessDenied) for error in access.values()):
+            raise PermissionMissing("Calendars.ReadWrite")
 
     async def list_directory_rooms(self) -> list[DirectoryRoom]:
         docs = await self._client.get_all("/places/microsoft.graph.room")

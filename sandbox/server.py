@@ -217,8 +217,7 @@ async def graph(request: web.Request) -> web.StreamResponse:
                                                                           "has expired.", request_id), status=401)
     if path != "/$batch" and _role_for(path) not in issued.roles:
         state.stats["forbidden"] += 1
-        return web.json_response(error_body("Authorization_RequestDenied", "Insufficient privileges to complete "
-                                                                           "the operation.", request_id), status=403)
+        return _to_web(_forbidden(request_id))
     body: Any = None
     if request.can_read_body:
         try:
@@ -229,7 +228,7 @@ async def graph(request: web.Request) -> web.StreamResponse:
                                                               "JSON format.", request_id), status=400)
     if path == "/$batch":
         state.stats["POST $batch"] += 1
-        return await _batch(state, body, request_id)
+        return await _batch(state, body, request_id, issued.roles)
     state.stats[state.graph.route_name(request.method, path)] += 1
     fault = await _apply_fault(state, request_id, top_level=True, request=request)
     if fault is not None:
@@ -239,7 +238,12 @@ async def graph(request: web.Request) -> web.StreamResponse:
     return _to_web(await state.graph.dispatch(GraphRequest(request.method, path, query, body, headers)))
 
 
-async def _batch(state: SandboxState, body: Any, request_id: str) -> web.Response:
+def _forbidden(request_id: str) -> GraphResponse:
+    return GraphResponse(403, error_body("Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                                                        "operation.", request_id))
+
+
+async def _batch(state: SandboxState, body: Any, request_id: str, roles: frozenset[str]) -> web.Response:
     items = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         return web.json_response(error_body("BadRequest", "Invalid batch payload format.", request_id), status=400)
@@ -253,6 +257,8 @@ async def _batch(state: SandboxState, body: Any, request_id: str) -> web.Respons
         method = str(item.get("method", "GET")).upper()
         state.stats[state.graph.route_name(method, unquote(parts.path))] += 1
         answer = await _apply_fault(state, request_id, top_level=False)
+        if answer is None and _role_for(parts.path) not in roles:
+            answer = _forbidden(request_id)
         if answer is None:
             headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
             answer = await state.graph.dispatch(GraphRequest(method, unquote(parts.path), dict(parse_qsl(parts.query)),

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright
 
 from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.booking_helpers import buttons
+from tests.conftest import MEGAN, Connector, teams_activity
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYGROUND_CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
@@ -74,18 +77,19 @@ class Running:
     url: str  # the Playground
     sandbox_url: str  # the bot's embedded Microsoft 365 sandbox
     ca_file: Path
+    bot_url: str
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def _launch(folder: Path, extra_env: dict[str, str]) -> Iterator[Running]:
+    """`python app.py` (bot + embedded sandbox) and the Playground pointed at it."""
     assert shutil.which("node"), "Node.js is needed for the Playground"
     assert PLAYGROUND_CLI.exists(), "run `npm ci` first (scripts/test.sh does)"
     assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM} (scripts/test.sh installs it)"
-    folder = tmp_path_factory.mktemp("e2e")
     bot_port, playground_port, sandbox_port = _free_port(), _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "Microsoft", "SANDBOX_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GRAPH_", "Microsoft", "SANDBOX_", "BOT_ADMINS", "PUBLIC_URL"))}
     env.update(PORT=str(bot_port), DATA_DIR=str(folder / "data"), SANDBOX_PORT=str(sandbox_port),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **extra_env)
     bot = _start([sys.executable, "app.py"], env, folder / "bot.log")
     playground = None
     try:
@@ -95,12 +99,24 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                             {**env, "TEAMSAPPTESTER_BROWSER": "none"}, folder / "playground.log")
         _wait_for(f"http://127.0.0.1:{playground_port}/_debug/ping", playground, folder / "playground.log")
         yield Running(f"http://127.0.0.1:{playground_port}/", f"https://127.0.0.1:{sandbox_port}",
-                      folder / "data" / "sandbox-tls" / "sandbox-ca.pem")
+                      folder / "data" / "sandbox-tls" / "sandbox-ca.pem", f"http://127.0.0.1:{bot_port}")
     finally:
         if playground is not None:
             _stop(playground)
         _stop(bot)
         print((folder / "bot.log").read_text()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """On the demo sandbox: connected, booking on, demo rooms registered, Alex the admin."""
+    yield from _launch(tmp_path_factory.mktemp("e2e"), {})
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Running]:
+    """On a sandbox nobody has set up yet: no consent, booking off, no rooms; Alex an admin by config."""
+    yield from _launch(tmp_path, {"SANDBOX_DEMO_SETUP": "0", "BOT_ADMINS": "alexw@example.com"})
 
 
 async def _send(page: Page, text: str) -> None:
@@ -207,3 +223,81 @@ async def test_book_a_room_in_the_playground(running: Running, tmp_path: Path) -
             await page.screenshot(path=str(tmp_path / "booked.png"))
         finally:
             await browser.close()
+
+
+async def test_admin_sets_up_then_a_user_books_in_the_playground(fresh: Running, tmp_path: Path,
+                                                                 connector: Connector) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 1400},
+                                                ignore_https_errors=True)  # the sandbox's local CA
+            page = await context.new_page()
+            await page.goto(fresh.url)
+            cards = page.locator(".ac-adaptiveCard")
+            await cards.filter(has_text=re.compile("I'm RoomBot")).wait_for(timeout=30_000)
+
+            # 1. connect: the consent link opens the sandbox's consent page; Accept; back to the bot.
+            await _send(page, "connect")
+            connect = cards.filter(has_text=re.compile("Connect Microsoft 365"))
+            await connect.wait_for(timeout=20_000)
+            async with context.expect_page() as popup:
+                await connect.get_by_role("link", name="Grant admin consent").click()
+            consent = await popup.value
+            await consent.get_by_role("button", name="Accept").click()
+            await consent.get_by_role("heading", name="RoomBot is connected").wait_for(timeout=20_000)
+            await cards.filter(has_text=re.compile("Connected to Microsoft 365")).wait_for(timeout=20_000)
+
+            # 2. enable booking: toggle, Save, the saved state is shown back.
+            await _send(page, "enable booking")
+            switch = cards.filter(has_text=re.compile("Let people book rooms"))
+            await switch.wait_for(timeout=20_000)
+            await switch.get_by_role("checkbox").click()
+            await switch.get_by_role("button", name="Save").click()
+            await cards.filter(has_text=re.compile("Saved: booking is on.")).wait_for(timeout=20_000)
+
+            # 3. rooms: a building, a floor, and a room on it by its email address.
+            await _send(page, "rooms")
+            plans = cards.filter(has_text=re.compile("Floor plans and rooms"))
+            await plans.wait_for(timeout=20_000)
+            await plans.get_by_role("button", name="Add building").first.click()
+            await plans.get_by_label("Building name").fill("Head office")
+            await plans.get_by_role("button", name="Add building").last.click()
+            plans = cards.filter(has_text=re.compile("Added Head office."))
+            await plans.wait_for(timeout=20_000)
+            await plans.get_by_role("button", name="Add floor").first.click()
+            await plans.get_by_label("Floor name").fill("Level 1")
+            await plans.get_by_role("button", name="Add floor").last.click()
+            floor = cards.filter(has_text=re.compile("Head office · Level 1"))
+            await floor.wait_for(timeout=20_000)
+            await floor.get_by_role("button", name="Add room").first.click()
+            await floor.get_by_label("Room email address").fill("HQ-Aurora@example.com")
+            await floor.get_by_role("button", name="Add room").last.click()
+            await cards.filter(has_text=re.compile(r"Added Aurora \(hq-aurora@example.com\)")).wait_for(
+                timeout=20_000)
+            await page.screenshot(path=str(tmp_path / "admin.png"))
+        finally:
+            await browser.close()
+
+    # 4. A normal user (Megan, not an admin) can book that room, and only that one.
+    async with aiohttp.ClientSession() as http:
+        async def send(**kwargs) -> dict:
+            before = len(connector.received)
+            activity = teams_activity(connector, user=MEGAN, conversation="megan-chat", **kwargs)
+            async with http.post(f"{fresh.bot_url}/api/messages", json=activity) as response:
+                assert response.status in (200, 201)
+            [sent] = connector.received[before:]
+            return sent["activity"]
+
+        results = (await send(text="book a room for 2 tomorrow at 10"))["attachments"][0]["content"]
+        presses = buttons(results, "book")
+        assert [p["room"] for p in presses] == ["hq-aurora@example.com"]
+        forged = {**presses[0], "room": "hq-borealis@example.com"}  # in the tenant, not registered
+        refused = await send(value=forged, replyToId="results-1")
+        assert "not one I can book" in json.dumps(refused)
+        booked = await send(value=presses[0], replyToId="results-1")
+        assert "Booked: Aurora" in json.dumps(booked)
+    assert _room_events(fresh, "hq-borealis@example.com") == []
+    [event] = _room_events(fresh, "hq-aurora@example.com")
+    assert [a["emailAddress"]["address"] for a in event["attendees"]] == ["meganb@example.com"]
+

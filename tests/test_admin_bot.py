@@ -1,0 +1,276 @@
+"""Admin setup through /api/messages and the consent redirect: connect (with the sandbox's consent
+page), the booking switch, floor plans and rooms checked against the tenant, imports, admins,
+refusals for non-admins. Cards are validated against Adaptive Card 1.5 as they arrive."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from app import SANDBOX_KEY
+from config import Config
+from sandbox.seed import TENANT_ID, generated_rooms
+from sandbox.server import GRANTED_ROLES
+from tests.booking_helpers import buttons, card_text, execute, form, repo, say, submit, tomorrow
+from tests.conftest import ALEX, MEGAN, Connector, teams_activity
+
+ADMIN_COMMANDS = ("connect", "disconnect", "enable booking", "rooms", "admins", "status")
+
+
+@pytest.fixture
+async def fresh_bot(tmp_path: Path) -> AsyncIterator[TestClient]:
+    """The bot on a sandbox that has not been set up: no consent, not connected, no rooms."""
+    from app import create_app
+
+    config = Config(data_dir=tmp_path / "fresh", sandbox_demo=False, graph_timeout_s=5)
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+def _open_url(card: dict) -> str:
+    return next(a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl")
+
+
+async def _consent(bot: TestClient, consent_url: str, decision: str = "accept") -> tuple[int, str]:
+    """Follow the consent link as the admin's browser would: the sandbox's page, Accept or Cancel,
+    then the redirect back to the bot's /api/consent. Returns the bot page's status and text."""
+    context = ssl.create_default_context(cafile=str(bot.server.app[SANDBOX_KEY].tls.ca_cert))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+        async with http.get(consent_url) as page:
+            assert page.status == 200 and "Permissions requested" in await page.text()
+        query = dict(parse_qsl(urlsplit(consent_url).query))
+        async with http.post(consent_url.split("?")[0], data={**query, "decision": decision},
+                             allow_redirects=False) as answer:
+            assert answer.status == 302
+            location = urlsplit(answer.headers["Location"])
+    assert location.path == "/api/consent"
+    response = await bot.get(f"{location.path}?{location.query}")
+    return response.status, await response.text()
+
+
+async def test_connect_through_the_consent_page_then_told_in_teams(fresh_bot: TestClient,
+                                                                   connector: Connector) -> None:
+    assert repo(fresh_bot).get_settings().connected is False
+    card = await say(fresh_bot, connector, "connect")
+    url = _open_url(card)
+    assert url.startswith(fresh_bot.server.app[SANDBOX_KEY].url + f"/{TENANT_ID}/adminconsent?client_id=")
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A3978%2Fapi%2Fconsent" in url and "state=" in url
+    connector.clear()
+    status, page = await _consent(fresh_bot, url)
+    assert status == 200 and "RoomBot is connected" in page, page
+    settings = repo(fresh_bot).get_settings()
+    assert settings.connected and settings.tenant_id == TENANT_ID and not settings.booking_enabled
+    [told] = connector.cards()  # the proactive message in the admin's chat
+    assert "Connected to Microsoft 365" in card_text(told)
+
+    state = dict(parse_qsl(urlsplit(url).query))["state"]
+    replay = await fresh_bot.get(f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    assert replay.status == 400 and "not valid or was used already" in await replay.text()
+    actions = [a["actor"] for a in repo(fresh_bot).list_audit() if a["action"] == "connect"]
+    assert actions == [ALEX[0]]
+
+
+async def test_a_declined_consent_changes_nothing_and_says_why(fresh_bot: TestClient, connector: Connector) -> None:
+    card = await say(fresh_bot, connector, "connect")
+    connector.clear()
+    status, page = await _consent(fresh_bot, _open_url(card), decision="cancel")
+    assert status == 400 and "Admin consent was not granted" in page and "declined" in page
+    assert repo(fresh_bot).get_settings().connected is False
+    assert "Not connected" in card_text(connector.cards()[0])
+
+
+@pytest.mark.parametrize("query", [
+    "state=made-up&tenant=00000000-0000-0000-0000-0000000000001&admin_consent=True",
+    "tenant=00000000-0000-0000-0000-0000000000001&admin_consent=True",
+    "state=" + "x" * 500 + "&admin_consent=True",
+])
+async def test_forged_consent_redirects_are_refused(fresh_bot: TestClient, query: str) -> None:
+    response = await fresh_bot.get(f"/api/consent?{query}")
+    assert response.status == 400 and "not valid or was used already" in await response.text()
+    assert repo(fresh_bot).get_settings().connected is False
+
+
+async def test_consent_in_another_tenant_or_without_a_permission_is_explained(fresh_bot: TestClient,
+                                                                              connector: Connector) -> None:
+    state = dict(parse_qsl(urlsplit(_open_url(await say(fresh_bot, connector, "connect"))).query))["state"]
+    wrong = await fresh_bot.get(f"/api/consent?state={state}&tenant=99999999-0000-0000-0000-000000000000"
+                                "&admin_consent=True")
+    assert wrong.status == 400 and "Consent was given in tenant 99999999" in await wrong.text()
+
+    sandbox = fresh_bot.server.app[SANDBOX_KEY]
+    sandbox.state.consents[(TENANT_ID, next(iter(sandbox.state.apps)))] = GRANTED_ROLES - {"Place.Read.All"}
+    state = dict(parse_qsl(urlsplit(_open_url(await say(fresh_bot, connector, "connect"))).query))["state"]
+    missing = await fresh_bot.get(f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    assert missing.status == 400 and "missing the Place.Read.All application permission" in await missing.text()
+    assert repo(fresh_bot).get_settings().connected is False
+
+
+async def test_booking_switch_saves_and_stops_new_bookings(bot: TestClient, connector: Connector) -> None:
+    switch = await say(bot, connector, "enable booking")
+    assert "Booking is **on**." in card_text(switch)
+    [save] = buttons(switch, "booking_save")
+    saved = await submit(bot, connector, {**save, "enabled": "false"})
+    assert "Saved: booking is off." in card_text(saved) and "Booking is **off**." in card_text(saved)
+    assert repo(bot).get_settings().booking_enabled is False
+    assert "Room booking is switched off." in card_text(await say(bot, connector, "book now", user=MEGAN))
+    again = await execute(bot, connector, {**save, "enabled": "true"})
+    assert "Saved: booking is on." in card_text(again) and repo(bot).get_settings().booking_enabled
+
+
+async def test_non_admins_are_refused_everything_and_it_is_audited(bot: TestClient, connector: Connector,
+                                                                   bot_config) -> None:
+    org = bot_config.data_dir / "org.json"
+    before = org.read_bytes()
+    for command in ADMIN_COMMANDS:
+        await fresh_post(bot, connector, text=command)
+    admin_actions = ["connect", "disconnect", "booking_save", "rooms", "building_add", "building_remove",
+                     "floor_add", "room_add", "room_remove", "import_places", "import_confirm", "admins",
+                     "admin_add", "admin_remove", "status"]
+    for name in admin_actions:
+        await fresh_post(bot, connector, value={"action": name, "building": "b-contoso-hq", "enabled": "false",
+                                                "room": "hq-aurora@example.com", "key": MEGAN[0],
+                                                "building_name": "Mine", "source": "places"})
+    texts = connector.texts()
+    assert texts == ["Sorry, only RoomBot admins can do that."] * (len(ADMIN_COMMANDS) + len(admin_actions))
+    assert org.read_bytes() == before
+    refusals = [a for a in repo(bot).list_audit(100) if a["outcome"] == "refused"]
+    assert len(refusals) == len(ADMIN_COMMANDS) + len(admin_actions) and {a["actor"] for a in refusals} == {MEGAN[0]}
+
+
+async def fresh_post(bot: TestClient, connector: Connector, **kwargs) -> None:
+    response = await bot.post("/api/messages", json=teams_activity(connector, user=MEGAN, **kwargs))
+    assert response.status in (200, 201)
+
+
+async def test_floor_plans_and_rooms_checked_against_the_tenant(bot: TestClient, connector: Connector) -> None:
+    bot.server.app[SANDBOX_KEY].state.add_mailboxes(generated_rooms(1))  # room00001: in Places, not registered
+    plans = await say(bot, connector, "rooms")
+    [add_building] = buttons(plans, "building_add")
+    plans = await submit(bot, connector, {**add_building, "building_name": "  Annex  "})
+    assert "Added Annex." in card_text(plans)
+    annex = next(b for b in repo(bot).list_buildings() if b.name == "Annex")
+    [add_floor] = [b for b in buttons(plans, "floor_add") if b["building"] == annex.id]
+    floor_card = await submit(bot, connector, {**add_floor, f"floor_name-{annex.id}": "Level 1",
+                                               f"floor_level-{annex.id}": "1"})
+    assert "Annex · Level 1" in card_text(floor_card)
+    [add_room] = buttons(floor_card, "room_add")
+
+    refused = {
+        "alexw@example.com": "is not listed as a room in Microsoft 365 (Places)",
+        "nobody@example.com": "There is no mailbox with that address in your tenant.",
+        "boardroom@example.com": "an ApplicationAccessPolicy or RBAC for Applications scope leaves it out",
+        " HQ-Aurora@Example.COM ": "hq-aurora@example.com is already registered.",
+        "not an email": "is not a valid email address",
+    }
+    for email, reason in refused.items():
+        answer = await submit(bot, connector, {**add_room, "email": email, "capacity": "", "unlisted": "false"})
+        assert reason in card_text(answer), email
+    assert repo(bot).list_rooms(floor_id=add_room["floor"]) == []
+
+    added = await submit(bot, connector, {**add_room, "email": "Room00001@Example.com", "name": "",
+                                          "capacity": "", "features": "", "unlisted": "false"})
+    assert "Added Room 1 (room00001@example.com)." in card_text(added)
+    room = repo(bot).get_room("room00001@example.com")
+    assert room.capacity == 4 and room.floor_id == add_room["floor"]  # from Places
+    unlisted = await submit(bot, connector, {**add_room, "email": "newroom@example.com", "name": "Project",
+                                             "capacity": "6", "features": "Video, whiteboard", "unlisted": "true"})
+    assert "Added Project" in card_text(unlisted)
+    assert repo(bot).get_room("newroom@example.com").features == ("video", "whiteboard")
+
+    # Megan can now book the new room; a room not registered cannot be booked.
+    results = await submit(bot, connector, form(tomorrow(), "10:00", place="f:" + add_room["floor"]), user=MEGAN)
+    assert {b["room"] for b in buttons(results, "book")} == {"room00001@example.com", "newroom@example.com"}
+
+    [save] = [b for b in buttons(unlisted, "room_save") if b["room"] == "newroom@example.com"]
+    edited = await submit(bot, connector, {**save, "name-newroom@example.com": "Project room",
+                                           "capacity-newroom@example.com": "8",
+                                           "features-newroom@example.com": "video"})
+    assert "Saved Project room." in card_text(edited) and repo(bot).get_room("newroom@example.com").capacity == 8
+    [remove] = [b for b in buttons(edited, "room_remove") if b["room"] == "newroom@example.com"]
+    assert "Removed newroom@example.com." in card_text(await submit(bot, connector, remove))
+    assert repo(bot).get_room("newroom@example.com") is None
+
+    floor_remove = buttons(edited, "floor_remove")[0]
+    assert "still has rooms" in card_text(await submit(bot, connector, floor_remove))
+    actions = [a["action"] for a in repo(bot).list_audit(100) if a["actor"] == ALEX[0]]
+    assert {"building add", "floor add", "room add", "room edit", "room remove"} <= set(actions)
+
+
+async def test_import_from_places_after_the_preview(fresh_bot: TestClient, connector: Connector) -> None:
+    sandbox = fresh_bot.server.app[SANDBOX_KEY]
+    status, _ = await _consent(fresh_bot, _open_url(await say(fresh_bot, connector, "connect")))
+    assert status == 200
+    plans = await say(fresh_bot, connector, "rooms")
+    preview = await submit(fresh_bot, connector, buttons(plans, "import_places")[0])
+    text = card_text(preview)
+    assert "From Microsoft 365 (Places): 14 rooms to add, 1 left out." in text
+    assert "boardroom@example.com" in text and "ApplicationAccessPolicy" in text
+    assert repo(fresh_bot).list_rooms() == []  # nothing saved before confirming
+    sandbox.state.stats.clear()
+    [confirm] = buttons(preview, "import_confirm")
+    assert confirm == {"action": "import_confirm", "source": "places"}  # the card carries no room data
+    done = await submit(fresh_bot, connector, confirm)
+    assert "Imported 14 rooms." in card_text(done)
+    rooms = repo(fresh_bot).list_rooms()
+    assert len(rooms) == 14 and {b.name for b in repo(fresh_bot).list_buildings()} == {"Contoso HQ", "Harbour House"}
+    glacier = repo(fresh_bot).get_room("hq-glacier@example.com")
+    assert glacier.capacity == 20 and repo(fresh_bot).get_floor(glacier.floor_id).name == "Second floor"
+    again = await submit(fresh_bot, connector, buttons(await say(fresh_bot, connector, "rooms"), "import_places")[0])
+    assert "0 rooms to add" in card_text(again) and "already registered" in card_text(again)
+
+
+async def test_import_from_csv_after_the_preview(bot: TestClient, connector: Connector) -> None:
+    bot.server.app[SANDBOX_KEY].state.add_mailboxes(generated_rooms(2))
+    csv_text = ("email,name,capacity,building,floor,features\n"
+                "room00001@example.com, Quiet room, 3, Annex, Floor 1, whiteboard\n"
+                "ROOM00002@example.com, Big room, 30, Annex, Floor 2, video;display\n"
+                "hq-aurora@example.com, Aurora, 4, Contoso HQ, Ground floor\n"
+                "nobody@example.com, Nobody, 4, Annex, Floor 1\n"
+                "broken line\n")
+    preview = await submit(bot, connector, {"action": "import_csv", "csv": csv_text})
+    text = card_text(preview)
+    assert "From your CSV: 2 rooms to add, 3 left out." in text
+    assert "already registered" in text and "There is no mailbox" in text and "line 6" in text
+    done = await submit(bot, connector, buttons(preview, "import_confirm")[0])
+    assert "Imported 2 rooms." in card_text(done)
+    assert repo(bot).get_room("room00002@example.com").features == ("display", "video")
+
+
+async def test_admins_and_booking_admins(bot: TestClient, connector: Connector) -> None:
+    card = await say(bot, connector, "admins")
+    [add] = buttons(card, "admin_add")
+    added = await submit(bot, connector, {**add, "key": "MeganB@example.com", "role": "booking_admin"})
+    assert "Added meganb@example.com." in card_text(added)
+    # Megan (booking admin) may cancel Alex's booking, but is not an admin.
+    results = await submit(bot, connector, form(tomorrow(), "13:00"))
+    confirmation = await submit(bot, connector, buttons(results, "book")[0])
+    cancelled = await submit(bot, connector, buttons(confirmation, "cancel")[0], user=MEGAN)
+    assert "Cancelled:" in card_text(cancelled)
+    assert "Sorry, only RoomBot admins can do that." in (await _text_reply(bot, connector, "rooms", MEGAN))
+    bad = await submit(bot, connector, {**add, "key": "not a user", "role": "admin"})
+    assert "user principal name" in card_text(bad)
+    removed = await submit(bot, connector, {"action": "admin_remove", "key": ALEX[0]})
+    assert "At least one admin must remain." in card_text(removed)
+    assert {a["action"] for a in repo(bot).list_audit()} >= {"admin add", "booking cancel for someone else"}
+
+
+async def _text_reply(bot: TestClient, connector: Connector, text: str, user) -> str:
+    before = len(connector.received)
+    await bot.post("/api/messages", json=teams_activity(connector, text=text, user=user))
+    return " ".join(a.get("text", "") for a in connector.activities()[before:])
+
+
+async def test_status_names_the_problems(fresh_bot: TestClient, connector: Connector) -> None:
+    status = card_text(await say(fresh_bot, connector, "status"))
+    assert "not connected" in status and "Not connected to Microsoft 365: run connect." in status
+    assert "Booking is switched off" in status and "No rooms are registered" in status
+    assert re.search(r"0 buildings, 0 floors", status)

@@ -1,0 +1,60 @@
+"""The admin service without Teams: consent requests expire and work once, and what is refused is
+audited. A stub directory stands in for Microsoft 365 (the bot tests use the sandbox)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import ValidationFailed
+from services.admin import AdminService
+from storage.backends import MemoryBackend
+from storage.repository import Repository
+
+TENANT = "00000000-0000-0000-0000-0000000000001"
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.verified = 0
+
+    async def verify_access(self) -> None:
+        self.verified += 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def setup() -> tuple[AdminService, Repository, Directory, Clock]:
+    repo, directory, clock = Repository(MemoryBackend()), Directory(), Clock()
+    return AdminService(repo, directory, expected_tenant=TENANT, clock=clock), repo, directory, clock  # type: ignore[arg-type]
+
+
+async def test_a_consent_request_expires(setup) -> None:
+    service, repo, directory, clock = setup
+    state = service.start_consent("admin-1", "admin-1", TENANT)
+    clock.now += timedelta(minutes=16)
+    with pytest.raises(ValidationFailed, match="expired"):
+        await service.finish_consent(state, tenant=TENANT, granted=True)
+    assert not repo.get_settings().connected and directory.verified == 0
+    with pytest.raises(ValidationFailed, match="not valid or was used already"):  # and it is gone
+        await service.finish_consent(state, tenant=TENANT, granted=True)
+
+
+async def test_a_consent_request_works_once_and_only_stores_a_hash(setup) -> None:
+    service, repo, directory, _ = setup
+    state = service.start_consent("admin-1", "admin-1", TENANT)
+    assert state not in repr(repo._consent_states.all())  # noqa: SLF001 - what is on disk
+    outcome = await service.finish_consent(state, tenant=TENANT, granted=True)
+    assert outcome.ok and outcome.admin_user_key == "admin-1" and directory.verified == 1
+    with pytest.raises(ValidationFailed):
+        await service.finish_consent(state, tenant=TENANT, granted=True)
+    assert [(a["action"], a["outcome"]) for a in repo.list_audit()][:2] == [("connect", "done"),
+                                                                             ("connect started", "done")]
