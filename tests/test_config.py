@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from config import Config
 
 
@@ -42,3 +44,16 @@ def test_explicit_graph_credentials_and_ca_bundle_win() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     config = Config.from_env({"MicrosoftAppPassword": "top-secret", "GRAPH_CLIENT_SECRET": "graph-secret"})
     assert "top-secret" not in repr(config) and "graph-secret" not in repr(config)
+
+
+def test_public_url_time_zone_and_sandbox_setup() -> None:
+    local = Config.from_env({"PORT": "4000"})
+    assert local.base_url == "http://127.0.0.1:4000" and local.sandbox_demo is True
+    assert local.default_timezone == "UTC"
+    hosted = Config.from_env({"BOT_DOMAIN": "roombot.contoso.com", "SANDBOX_DEMO_SETUP": "0",
+                              "DEFAULT_TIMEZONE": "Europe/Helsinki"})
+    assert hosted.base_url == "https://roombot.contoso.com" and hosted.sandbox_demo is False
+    assert hosted.default_timezone == "Europe/Helsinki"
+    assert Config.from_env({"PUBLIC_URL": "https://bot.example/", "BOT_DOMAIN": "x"}).base_url == "https://bot.example"
+    with pytest.raises(ValueError, match="DEFAULT_TIMEZONE"):
+        Config.from_env({"DEFAULT_TIMEZONE": "Mars/Olympus"})
