@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 import uuid
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -49,6 +51,7 @@ class Repository:
         self._bookings = backend.collection("bookings")
         self._attempts = backend.collection("booking_attempts")
         self._audit = backend.collection("audit")
+        self._audit_sequence = itertools.count()
         self._consent_states = backend.collection("consent_states")
         self._users = backend.collection("users")
         self._conversations = backend.collection("conversations")
@@ -277,14 +280,14 @@ class Repository:
     # --- audit log --------------------------------------------------------------------------
 
     def add_audit(self, actor: str, action: str, detail: str = "", outcome: str = "done") -> None:
-        at = datetime.now(UTC)
-        key = f"{at.isoformat()}-{uuid.uuid4().hex[:8]}"
-        self._audit.put(key, {"at": at.isoformat(), "actor": actor, "action": action, "detail": detail[:500],
-                              "outcome": outcome})
+        # Keys sort in the order entries were written (nanoseconds, then a per-process sequence).
+        key = f"{time.time_ns():020d}-{next(self._audit_sequence):09d}"
+        self._audit.put(key, {"key": key, "at": datetime.now(UTC).isoformat(), "actor": actor, "action": action,
+                              "detail": detail[:500], "outcome": outcome})
 
     def list_audit(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest entries first."""
-        return sorted(self._audit.all(), key=lambda d: d["at"], reverse=True)[:limit]
+        return sorted(self._audit.all(), key=lambda d: d["key"], reverse=True)[:limit]
 
     # --- admin-consent requests (single use) -------------------------------------------------
 

@@ -129,6 +129,46 @@ class RepositoryContract:
         assert repo.mark_welcomed("c1") is False
         assert repo.mark_welcomed("c2") is True
 
+    def test_rename_and_remove_buildings_and_floors(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        annex = repo.add_building("Annex")
+        ground = repo.add_floor(hq.id, "Ground", 0)
+        first = repo.add_floor(hq.id, "First", 1)
+        repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=ground.id))
+        assert repo.rename_building(hq.id, " Head  office ").name == "Head office"
+        assert repo.get_building(hq.id).name == "Head office"
+        with pytest.raises(Conflict):
+            repo.rename_building(annex.id, "head office")
+        assert repo.rename_floor(first.id, "Level 1").name == "Level 1"
+        with pytest.raises(Conflict):
+            repo.rename_floor(first.id, "ground")
+        with pytest.raises(Conflict):  # rooms first
+            repo.remove_floor(ground.id)
+        with pytest.raises(Conflict):
+            repo.remove_building(hq.id)
+        repo.remove_floor(first.id)
+        assert [f.name for f in repo.list_floors(hq.id)] == ["Ground"]
+        repo.remove_room("r@example.com")
+        repo.remove_building(hq.id)
+        assert [b.name for b in repo.list_buildings()] == ["Annex"] and repo.list_floors(hq.id) == []
+
+    def test_booking_attempts_users_audit_and_consent_states(self, repo: Repository) -> None:
+        booking = repo.add_booking(Booking(**{**_booking("b1").__dict__, "attempt_key": "aad-1:card-1"}))
+        assert repo.get_booking_by_attempt("aad-1:card-1") == booking
+        with pytest.raises(Conflict):  # one booking per card
+            repo.add_booking(Booking(**{**_booking("b2").__dict__, "attempt_key": "aad-1:card-1"}))
+        assert repo.last_booking_for("aad-1") == booking
+        repo.remove_booking("b1")
+        assert repo.get_booking_by_attempt("aad-1:card-1") is None
+        repo.save_user_zone("aad-1", "Europe/Helsinki")
+        assert repo.get_user_zone("aad-1") == "Europe/Helsinki" and repo.get_user_zone("aad-2") is None
+        repo.add_audit("aad-1", "room add", "r@example.com")
+        repo.add_audit("aad-2", "rooms", "not an admin", outcome="refused")
+        assert [(a["actor"], a["outcome"]) for a in repo.list_audit()] == [("aad-2", "refused"), ("aad-1", "done")]
+        repo.put_consent_state("hash-1", {"actor": "aad-1"})
+        assert repo.take_consent_state("hash-1") == {"actor": "aad-1"}
+        assert repo.take_consent_state("hash-1") is None
+
 
 class TestMemoryRepository(RepositoryContract):
     @pytest.fixture
