@@ -48,6 +48,16 @@ def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: st
     return card(body, actions)
 
 
+def disconnect_card(settings: OrgSettings) -> Card:
+    if not settings.connected:
+        return card([heading("Disconnect"), text("RoomBot is not connected to Microsoft 365.")],
+                    [action("Connect", "connect")])
+    return card([heading("Disconnect Microsoft 365?"),
+                 text(f"RoomBot will stop using tenant {settings.tenant_id}: nobody can book until an admin runs "
+                      f"connect again. Existing bookings stay in the room calendars.")],
+                [action("Disconnect", "disconnect_confirm", style="destructive"), action("Keep connected", "status")])
+
+
 def consent_result_card(ok: bool, message: str) -> Card:
     """Told to the admin in Teams when the consent redirect came back."""
     if ok:

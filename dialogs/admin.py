@@ -16,6 +16,7 @@ from cards.admin import (
     admins_card,
     booking_switch_card,
     connect_card,
+    disconnect_card,
     floor_card,
     floor_plans_card,
     import_preview_card,
@@ -71,6 +72,7 @@ class AdminFlow:
     def actions(self) -> dict[str, Step]:
         """Admin card actions, by routing key."""
         return {"connect": self.connect_step, "disconnect": self.disconnect_step,
+                "disconnect_confirm": self.disconnect_confirm_step,
                 "booking_switch": self.booking_switch_step, "booking_save": self.booking_save_step,
                 "status": self.status_step, "rooms": self.rooms_step, "building_add": self.building_add_step,
                 "building_rename": self.building_rename_step, "building_remove": self.building_remove_step,
@@ -90,6 +92,11 @@ class AdminFlow:
                             int(CONSENT_TTL.total_seconds() // 60))
 
     async def disconnect_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        """Asks first: disconnecting stops all booking."""
+        return disconnect_card(self._repo.get_settings())
+
+    async def disconnect_confirm_step(self, turn_context: TurnContext, user: UserIdentity,
+                                      data: dict[str, Any]) -> Card:
         self._service.disconnect(user.key)
         return card([heading("Disconnected"),
                      text("RoomBot no longer uses your Microsoft 365 tenant: nobody can book until an admin runs "

@@ -132,7 +132,7 @@ async def test_non_admins_are_refused_everything_and_it_is_audited(bot: TestClie
     before = org.read_bytes()
     for command in ADMIN_COMMANDS:
         await fresh_post(bot, connector, text=command)
-    admin_actions = ["connect", "disconnect", "booking_save", "rooms", "building_add", "building_remove",
+    admin_actions = ["connect", "disconnect", "disconnect_confirm", "booking_save", "rooms", "building_add", "building_remove",
                      "floor_add", "room_add", "room_remove", "import_places", "import_confirm", "admins",
                      "admin_add", "admin_remove", "status"]
     for name in admin_actions:
@@ -274,3 +274,11 @@ async def test_status_names_the_problems(fresh_bot: TestClient, connector: Conne
     assert "not connected" in status and "Not connected to Microsoft 365: run connect." in status
     assert "Booking is switched off" in status and "No rooms are registered" in status
     assert re.search(r"0 buildings, 0 floors", status)
+
+
+async def test_disconnect_asks_first(bot: TestClient, connector: Connector) -> None:
+    ask = await say(bot, connector, "disconnect")
+    assert "Disconnect Microsoft 365?" in card_text(ask) and repo(bot).get_settings().connected
+    done = await submit(bot, connector, buttons(ask, "disconnect_confirm")[0])
+    assert "Disconnected" in card_text(done) and not repo(bot).get_settings().connected
+    assert "not connected to your organisation's Microsoft 365" in card_text(await say(bot, connector, "book now"))
