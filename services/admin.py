@@ -91,11 +91,19 @@ def _features(value: object) -> tuple[str, ...]:
     return tuple(sorted({str(f).strip().lower() for f in items if str(f).strip()}))[:20]
 
 
-def _capacity(value: object) -> int:
+def _whole(value: object, message: str) -> int:
+    """A whole number from a card input ("6", "6.0", 6) or a CSV field."""
     try:
-        capacity = int(str(value).strip() or 0)
+        number = float(str(value).strip() or 0)
     except ValueError as exc:
-        raise ValidationFailed(f"'{str(value)[:20]}' is not a number of seats.") from exc
+        raise ValidationFailed(message) from exc
+    if not number.is_integer():
+        raise ValidationFailed(message)
+    return int(number)
+
+
+def _capacity(value: object) -> int:
+    capacity = _whole(value, f"'{str(value)[:20]}' is not a number of seats.")
     if not 0 <= capacity <= MAX_CAPACITY:
         raise ValidationFailed(f"Seats must be between 0 and {MAX_CAPACITY}.")
     return capacity
@@ -286,11 +294,7 @@ class AdminService:
         return building
 
     def add_floor(self, actor: str, building_id: str, name: str, level: object = 0) -> Floor:
-        try:
-            level_number = int(str(level).strip() or 0)
-        except ValueError as exc:
-            raise ValidationFailed("A floor's level must be a whole number.") from exc
-        floor = self._repo.add_floor(building_id, name, level_number)
+        floor = self._repo.add_floor(building_id, name, _whole(level, "A floor's level must be a whole number."))
         self.audit(actor, "floor add", f"{building_id}: {floor.name}")
         return floor
 

@@ -132,9 +132,9 @@ async def test_non_admins_are_refused_everything_and_it_is_audited(bot: TestClie
     before = org.read_bytes()
     for command in ADMIN_COMMANDS:
         await fresh_post(bot, connector, text=command)
-    admin_actions = ["connect", "disconnect", "disconnect_confirm", "booking_save", "rooms", "building_add", "building_remove",
-                     "floor_add", "room_add", "room_remove", "import_places", "import_confirm", "admins",
-                     "admin_add", "admin_remove", "status"]
+    admin_actions = ["connect", "disconnect", "disconnect_confirm", "booking_save", "rooms", "building_add",
+                     "building_remove", "floor_add", "room_add", "room_remove", "import_places", "import_confirm",
+                     "admins", "admin_add", "admin_remove", "status"]
     for name in admin_actions:
         await fresh_post(bot, connector, value={"action": name, "building": "b-contoso-hq", "enabled": "false",
                                                 "room": "hq-aurora@example.com", "key": MEGAN[0],
@@ -282,3 +282,13 @@ async def test_disconnect_asks_first(bot: TestClient, connector: Connector) -> N
     done = await submit(bot, connector, buttons(ask, "disconnect_confirm")[0])
     assert "Disconnected" in card_text(done) and not repo(bot).get_settings().connected
     assert "not connected to your organisation's Microsoft 365" in card_text(await say(bot, connector, "book now"))
+
+
+async def test_status_lists_rooms_whose_calendar_the_app_cannot_read(bot: TestClient, connector: Connector) -> None:
+    sandbox = bot.server.app[SANDBOX_KEY]
+    sandbox.state.graph.mailboxes["hq-aurora@example.com"].app_access_denied = True  # a policy changed later
+    sandbox.state.stats.clear()
+    status = card_text(await say(bot, connector, "status"))
+    assert "connected (00000000-0000-0000-0000-0000000000001)" in status and "14" in status
+    assert "hq-aurora@example.com: The app is not allowed to use this room's calendar" in status
+    assert sandbox.state.stats["POST $batch"] == 1  # 14 rooms checked in one $batch

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import ValidationFailed
-from services.admin import AdminService
+from services.admin import AdminService, _capacity
 from storage.backends import MemoryBackend
 from storage.repository import Repository
 
@@ -58,3 +58,14 @@ async def test_a_consent_request_works_once_and_only_stores_a_hash(setup) -> Non
         await service.finish_consent(state, tenant=TENANT, granted=True)
     assert [(a["action"], a["outcome"]) for a in repo.list_audit()][:2] == [("connect", "done"),
                                                                              ("connect started", "done")]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("6", 6), ("6.0", 6), (6, 6), ("", 0)])
+def test_numbers_from_cards(value, expected) -> None:
+    assert _capacity(value) == expected
+
+
+@pytest.mark.parametrize("value", ["six", "6.5", "-1", "1001"])
+def test_bad_numbers_from_cards_are_refused(value) -> None:
+    with pytest.raises(ValidationFailed):
+        _capacity(value)
