@@ -115,7 +115,8 @@ def create_app(config: Config) -> web.Application:
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
-        app[BOT_KEY] = RoomBot(repo, conversation_state, members, configured_tenant=config.graph_tenant_id or None,
+        app[BOT_KEY] = RoomBot(repo, conversation_state, members,
+                               configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, members, consent))
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}

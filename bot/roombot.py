@@ -69,8 +69,8 @@ class RoomBot(TeamsActivityHandler):
 
     def _tenant_allowed(self, activity: Activity) -> bool:
         """Only our tenant may use the bot: anyone can install a bot, not everyone may book our rooms.
-        Our tenant is the connected one, else the configured GRAPH_TENANT_ID; with neither (a fresh
-        install waiting for an admin to connect), activities pass."""
+        Our tenant is the connected one, else the Graph tenant the bot is configured for (the
+        sandbox's on a local run); with neither, activities pass."""
         settings = self._repo.get_settings()
         expected = settings.tenant_id if settings.connected and settings.tenant_id else self._configured_tenant
         if not expected:

@@ -292,3 +292,10 @@ async def test_status_lists_rooms_whose_calendar_the_app_cannot_read(bot: TestCl
     assert "connected (00000000-0000-0000-0000-0000000000001)" in status and "14" in status
     assert "hq-aurora@example.com: The app is not allowed to use this room's calendar" in status
     assert sandbox.state.stats["POST $batch"] == 1  # 14 rooms checked in one $batch
+
+
+async def test_before_connect_only_the_configured_tenant_may_talk(fresh_bot: TestClient, connector: Connector) -> None:
+    outsider = teams_activity(connector, text="connect", tenant="99999999-9999-9999-9999-999999999999")
+    response = await fresh_bot.post("/api/messages", json=outsider)
+    assert response.status in (200, 201) and connector.received == []
+    assert "Connect Microsoft 365" in card_text(await say(fresh_bot, connector, "connect"))
