@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.timezones import is_zone
 
 ROOT = Path(__file__).resolve().parent
 
@@ -107,8 +108,6 @@ class Config:
 
 def _zone_name(name: str) -> str:
     """An IANA zone name; a wrong one stops the start-up rather than shifting every booking."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"DEFAULT_TIMEZONE={name!r} is not an IANA time zone name (like Europe/Helsinki)") from exc
+    if not is_zone(name):
+        raise ValueError(f"DEFAULT_TIMEZONE={name!r} is not an IANA time zone name (like Europe/Helsinki)")
     return name

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from cards.base import Card, action, card, heading, text
 from domain.booking import DURATION_CHOICES, MAX_CAPACITY, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
-from domain.timezones import format_slot, format_time, to_local
+from domain.timezones import format_slot, format_time, iso_utc, to_local
 
 PAGE_SIZE = 5
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
@@ -50,10 +50,6 @@ class FormValues:
     zone: str = "UTC"
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _duration_label(minutes: int) -> str:
     hours, rest = divmod(minutes, 60)
     if not hours:
@@ -63,7 +59,7 @@ def _duration_label(minutes: int) -> str:
 
 def query_data(request: SearchRequest) -> dict[str, Any]:
     """A search as card data, so a button can repeat it (checked again when it comes back)."""
-    return {"start": _iso(request.start), "end": _iso(request.end), "zone": request.zone,
+    return {"start": iso_utc(request.start), "end": iso_utc(request.end), "zone": request.zone,
             "capacity": request.min_capacity, "building": request.building_id, "floor": request.floor_id,
             "features": list(request.features), "subject": request.subject,
             "participants": list(request.participants)}
@@ -120,7 +116,7 @@ def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
 
 
 def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: str, title: str) -> dict[str, Any]:
-    return action(title, "book", style="positive", room=room.email, start=_iso(slot.start), end=_iso(slot.end),
+    return action(title, "book", style="positive", room=room.email, start=iso_utc(slot.start), end=iso_utc(slot.end),
                   attempt=attempt, q=query_data(request))
 
 

@@ -23,7 +23,7 @@ from cards.admin import (
     status_card,
 )
 from cards.base import Card, card, heading, text
-from domain.errors import DomainError, GraphError, NotFound
+from domain.errors import DomainError, NotFound
 from services.admin import CONSENT_TTL, AdminService
 from storage.repository import Repository
 
@@ -44,10 +44,6 @@ class ConsentLink:
     def url(self, state: str) -> str:
         query = urlencode({"client_id": self.client_id, "redirect_uri": self.redirect_uri, "state": state})
         return f"{self.authority_host.rstrip('/')}/{self.tenant}/adminconsent?{query}"
-
-
-def _message(exc: DomainError) -> str:
-    return exc.user_message if isinstance(exc, GraphError) else exc.detail
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -140,7 +136,7 @@ class AdminFlow:
         try:
             building = self._service.add_building(user.key, _text(data, "building_name"))
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         return self._plans(f"Added {building.name}. Add its floors next.", good=True)
 
     async def building_rename_step(self, turn_context: TurnContext, user: UserIdentity,
@@ -149,7 +145,7 @@ class AdminFlow:
         try:
             building = self._service.rename_building(user.key, building_id, _text(data, f"building_name-{building_id}"))
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         return self._plans(f"Renamed to {building.name}.", good=True)
 
     async def building_remove_step(self, turn_context: TurnContext, user: UserIdentity,
@@ -157,7 +153,7 @@ class AdminFlow:
         try:
             building = self._service.remove_building(user.key, _text(data, "building"))
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         return self._plans(f"Removed {building.name}.", good=True)
 
     async def floor_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
@@ -166,14 +162,14 @@ class AdminFlow:
             floor = self._service.add_floor(user.key, building_id, _text(data, f"floor_name-{building_id}"),
                                             _text(data, f"floor_level-{building_id}"))
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         return self._floor(floor.id, f"Added {floor.name}. Add its rooms below.", good=True)
 
     async def floor_open_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         try:
             return self._floor(data.get("floor"))
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
 
     async def floor_rename_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         floor_id = _text(data, "floor")
@@ -181,16 +177,16 @@ class AdminFlow:
             floor = self._service.rename_floor(user.key, floor_id, _text(data, "floor_name"))
             return self._floor(floor.id, f"Renamed to {floor.name}.", good=True)
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
 
     async def floor_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         floor_id = _text(data, "floor")
         try:
             floor = self._service.remove_floor(user.key, floor_id)
         except NotFound as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         except DomainError as exc:
-            return self._floor(floor_id, _message(exc))
+            return self._floor(floor_id, exc.message)
         return self._plans(f"Removed {floor.name}.", good=True)
 
     # --- rooms ----------------------------------------------------------------------------
@@ -203,9 +199,9 @@ class AdminFlow:
                 capacity=_text(data, "capacity"), features=_text(data, "features"),
                 unlisted_ok=_text(data, "unlisted").lower() == "true")
         except NotFound as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         except DomainError as exc:
-            return self._floor(floor_id, f"{_text(data, 'email')[:254]} was not added: {_message(exc)}")
+            return self._floor(floor_id, f"{_text(data, 'email')[:254]} was not added: {exc.message}")
         return self._floor(floor_id, f"Added {room.display_name} ({room.email}). People can book it now.",
                            good=True)
 
@@ -218,8 +214,8 @@ class AdminFlow:
                                              features=_text(data, f"features-{email}"))
             return self._floor(room.floor_id, f"Saved {room.display_name}.", good=True)
         except DomainError as exc:
-            return self._floor(floor_id, _message(exc)) if self._repo_has_floor(floor_id) else \
-                self._plans(_message(exc))
+            return self._floor(floor_id, exc.message) if self._repo_has_floor(floor_id) else \
+                self._plans(exc.message)
 
     async def room_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         email, floor_id = _text(data, "room"), _text(data, "floor")
@@ -227,7 +223,7 @@ class AdminFlow:
             self._service.remove_room(user.key, email)
             note, good = f"Removed {email}. Its existing bookings stay in its calendar.", True
         except DomainError as exc:
-            note, good = _message(exc), False
+            note, good = exc.message, False
         return self._floor(floor_id, note, good) if self._repo_has_floor(floor_id) else self._plans(note, good)
 
     def _repo_has_floor(self, floor_id: str) -> bool:
@@ -244,7 +240,7 @@ class AdminFlow:
         try:
             rows = await self._service.places_plan()
         except DomainError as exc:
-            return self._plans(f"Could not read the rooms from Microsoft 365: {_message(exc)}")
+            return self._plans(f"Could not read the rooms from Microsoft 365: {exc.message}")
         return import_preview_card(rows, "Microsoft 365 (Places)")
 
     async def import_csv_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
@@ -252,7 +248,7 @@ class AdminFlow:
         try:
             rows = await self._service.csv_plan(csv_text)
         except DomainError as exc:
-            return self._plans(_message(exc))
+            return self._plans(exc.message)
         return import_preview_card(rows, "your CSV", csv_text)
 
     async def import_confirm_step(self, turn_context: TurnContext, user: UserIdentity,
@@ -268,7 +264,7 @@ class AdminFlow:
                 return self._plans("That import button is not valid any more.")
             added = self._service.apply_plan(user.key, rows, source)
         except DomainError as exc:
-            return self._plans(f"Nothing was imported: {_message(exc)}")
+            return self._plans(f"Nothing was imported: {exc.message}")
         return self._plans(f"Imported {added} room{'s' if added != 1 else ''}.", good=True)
 
     # --- admins ---------------------------------------------------------------------------
@@ -280,7 +276,7 @@ class AdminFlow:
         try:
             admin = self._service.add_admin(user.key, _text(data, "key"), _text(data, "role") or "admin")
         except DomainError as exc:
-            return admins_card(self._repo.list_admins(), _message(exc))
+            return admins_card(self._repo.list_admins(), exc.message)
         return admins_card(self._repo.list_admins(), f"Added {admin.key}.", good=True)
 
     async def admin_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
@@ -288,5 +284,5 @@ class AdminFlow:
         try:
             self._service.remove_admin(user.key, key)
         except DomainError as exc:
-            return admins_card(self._repo.list_admins(), _message(exc))
+            return admins_card(self._repo.list_admins(), exc.message)
         return admins_card(self._repo.list_admins(), f"Removed {key}.", good=True)

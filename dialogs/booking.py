@@ -113,7 +113,7 @@ class BookingFlow:
         try:
             self._service.ensure_open()
         except DomainError as exc:
-            return _problem(exc.detail)
+            return _problem(exc.message)
         now_local = to_local(self._service.now(), zone)
         places = self._places()
         quick = parse_quick_booking(words, now_local, list(places.buildings.values()),
@@ -126,7 +126,7 @@ class BookingFlow:
                 request = self._request_from_form(values, zone)
                 return await self._results(request, user)
             except DomainError as exc:
-                note = self._message(exc)
+                note = exc.message
         return self._form(values, note)
 
     def _quick_form(self, quick: QuickBooking, zone: str, now_local: datetime) -> tuple[FormValues, str | None]:
@@ -172,7 +172,7 @@ class BookingFlow:
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
                 return self._form(self._defaults(zone))
-            return _problem(exc.detail)
+            return _problem(exc.message)
         return self._form(self._defaults(zone))
 
     async def search_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
@@ -182,12 +182,10 @@ class BookingFlow:
         try:
             request = self._request_from_form(values, zone)
             return await self._results(request, user)
-        except ValidationFailed as exc:
-            return self._form(values, exc.detail)
-        except GraphError as exc:
-            return self._form(values, exc.user_message)
+        except (ValidationFailed, GraphError) as exc:
+            return self._form(values, exc.message)
         except DomainError as exc:
-            return _problem(exc.detail)
+            return _problem(exc.message)
 
     async def more_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         zone = self._zone(turn_context, user)
@@ -197,7 +195,7 @@ class BookingFlow:
             return await self._results(request, user, offset=offset if isinstance(offset, int) and 0 <= offset
                                        else 0, attempt=data.get("attempt"))
         except DomainError as exc:
-            return _problem(self._message(exc), action("Book a room", "form"))
+            return _problem(exc.message, action("Book a room", "form"))
 
     async def book_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         """Book. Everything in the card is checked again: the room, the time, the participants."""
@@ -216,9 +214,9 @@ class BookingFlow:
             return await self._after_taken(exc, q, user, zone)
         except GraphError as exc:
             retry = action("Try again", "book", **{k: v for k, v in data.items() if k != "action"})
-            return _problem(self._message(exc), retry)
+            return _problem(exc.message, retry)
         except DomainError as exc:
-            return _problem(self._message(exc), action("Book a room", "form"))
+            return _problem(exc.message, action("Book a room", "form"))
         booking = outcome.booking
         note = None if outcome.created else "You already booked this from that card."
         return confirmation_card(booking, self._repo.get_room(booking.room_email), self._places(),
@@ -243,9 +241,9 @@ class BookingFlow:
             booking = await self._service.cancel(user.key, data.get("booking"), user.name,
                                                  as_booking_admin=as_booking_admin)
         except GraphError as exc:
-            return _problem(self._message(exc), action("Try again", "cancel", booking=data.get("booking")))
+            return _problem(exc.message, action("Try again", "cancel", booking=data.get("booking")))
         except DomainError as exc:
-            return _problem(self._message(exc))
+            return _problem(exc.message)
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now())
 
     # --- helpers --------------------------------------------------------------------------
@@ -343,10 +341,6 @@ class BookingFlow:
         if kind == "b" and item in places.buildings:
             return item, ""
         raise ValidationFailed("That building or floor no longer exists. Pick another.")
-
-    @staticmethod
-    def _message(exc: DomainError) -> str:
-        return exc.user_message if isinstance(exc, GraphError) else exc.detail
 
 
 def _int(value: str, default: int) -> int:

@@ -12,6 +12,11 @@ class DomainError(Exception):
         super().__init__(detail or self.user_message)
         self.detail = detail or self.user_message
 
+    @property
+    def message(self) -> str:
+        """What to show a user: the detail, which domain errors word for people."""
+        return self.detail
+
 
 class NotFound(DomainError):
     user_message = "That item does not exist."
@@ -37,6 +42,11 @@ class GraphError(DomainError):
         super().__init__(detail)
         self.code = code
         self.status = status
+
+    @property
+    def message(self) -> str:
+        """Graph's own detail is for logs; users get the plain message of the error kind."""
+        return self.user_message
 
 
 class RoomAccessDenied(GraphError):

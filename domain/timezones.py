@@ -37,6 +37,11 @@ def first_zone(*names: str | None) -> str:
     return FALLBACK_ZONE
 
 
+def iso_utc(value: datetime) -> str:
+    """An aware time as ISO 8601 in UTC with a Z, as Graph query strings and card data carry it."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def to_local(value: datetime, zone_name: str) -> datetime:
     return value.astimezone(zone(zone_name))
 

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 
 from domain.calendar import CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot
 from domain.errors import GraphError, PermissionMissing, RoomAccessDenied
+from domain.timezones import iso_utc
 from graph.client import GraphClient
 
 SCHEDULE_CHUNK = 20  # getSchedule takes at most 20 schedules per call
@@ -144,8 +145,7 @@ class RoomCalendarService:
         await self._client.request("DELETE", f"{_user_path(room)}/events/{quote(event_id, safe='')}")
 
     async def calendar_view(self, room: str, window: TimeSlot) -> list[CalendarEvent]:
-        params = {"startDateTime": window.start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                  "endDateTime": window.end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        params = {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end),
                   "$select": ",".join(EVENT_FIELDS), "$top": "100"}
         docs = await self._client.get_all(f"{_user_path(room)}/calendarView", params=params)
         return [_event_from(d) for d in docs]
@@ -154,8 +154,7 @@ class RoomCalendarService:
         """Whether the app can read each mailbox's calendar: None, or the error Graph gave (no such
         mailbox, denied by an ApplicationAccessPolicy / RBAC scope, ...). One $batch call per 20."""
         now = datetime.now(UTC).replace(microsecond=0)
-        query = urlencode({"startDateTime": now.isoformat().replace("+00:00", "Z"),
-                           "endDateTime": (now + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+        query = urlencode({"startDateTime": iso_utc(now), "endDateTime": iso_utc(now + timedelta(minutes=1)),
                            "$top": "1", "$select": "id"})
         answers = await self._client.batch({"method": "GET", "url": f"{_user_path(m)}/calendarView?{query}"}
                                            for m in mailboxes)
