@@ -12,20 +12,21 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import CardFactory, ConversationState, MessageFactory, TurnContext
+from botbuilder.core import ConversationState
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import ConversationReference
 from dotenv import load_dotenv
 from msrest.exceptions import DeserializationError
 
 from bot.adapter import create_adapter
 from bot.identity import MemberDirectory
+from bot.notify import Notifier
 from bot.roles import Roles
 from bot.roombot import RoomBot
 from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
 from dialogs.admin import AdminFlow, ConsentLink
 from dialogs.booking import BookingFlow
+from dialogs.my_bookings import MyBookingsFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
 from domain.parsing import warm_up
@@ -34,6 +35,7 @@ from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
 from services.admin import AdminService
 from services.booking import BookingService
+from services.my_bookings import MyBookings
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
@@ -52,6 +54,7 @@ ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
 CALENDAR_KEY = web.AppKey("calendar", RoomCalendarService)
 GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
 ADMIN_KEY = web.AppKey("admin", AdminService)
+NOTIFIER_KEY = web.AppKey("notifier", Notifier)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -74,6 +77,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
+    app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id)
     members = MemberDirectory()
 
     async def graph_context(app: web.Application) -> AsyncIterator[None]:
@@ -109,15 +113,19 @@ def create_app(config: Config) -> web.Application:
         calendar = RoomCalendarService(client)
         app[CALENDAR_KEY] = calendar
         roles = Roles(repo, members)
-        booking = BookingFlow(BookingService(repo, calendar), repo, members, config.default_timezone,
-                              turn_budget_s=config.graph_timeout_s + 2, roles=roles)
+        budget = config.graph_timeout_s + 2  # every card answer within Teams' limits
+        booking_service = BookingService(repo, calendar)
+        booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget)
+        my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
+                                     roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget)
         admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
-                               booking=booking, admin=AdminFlow(admin_service, repo, members, consent))
+                               booking=booking, admin=AdminFlow(admin_service, repo, members, consent),
+                               my_bookings=my_bookings)
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
@@ -171,7 +179,7 @@ async def consent_redirect(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         log.warning("refused a consent redirect: %s", exc.detail)
         return _page(400, "This link can't be used", exc.detail)
-    await _tell_in_teams(request.app, outcome.admin_user_key, consent_result_card(outcome.ok, outcome.message))
+    await request.app[NOTIFIER_KEY].tell(outcome.admin_user_key, consent_result_card(outcome.ok, outcome.message))
     title = "RoomBot is connected" if outcome.ok else "RoomBot is not connected"
     return _page(200 if outcome.ok else 400, title, f"{outcome.message} You can close this tab and go back to Teams.")
 
@@ -181,23 +189,6 @@ def _page(status: int, title: str, message: str) -> web.Response:
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
         f"<body style='font-family:sans-serif;max-width:40em;margin:3em auto'><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(message)}</p></body></html>"))
-
-
-async def _tell_in_teams(app: web.Application, user_key: str, content: dict) -> None:
-    """A proactive message to a user, through the conversation reference stored when they chatted."""
-    stored = app[REPO_KEY].get_conversation_reference(user_key) if user_key else None
-    if stored is None:
-        log.warning("no conversation with %s to send a proactive message to", user_key)
-        return
-
-    async def send(turn_context: TurnContext) -> None:
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))
-
-    try:
-        await app[ADAPTER_KEY].continue_conversation(ConversationReference().deserialize(stored), send,
-                                                     app[CONFIG_KEY].app_id or None)
-    except Exception as exc:  # noqa: BLE001 - a blocked bot or an unreachable channel must not break the page
-        log.warning("could not message %s in Teams: %s", user_key, type(exc).__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:

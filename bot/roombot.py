@@ -24,7 +24,9 @@ from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
 from dialogs.admin import AdminFlow
 from dialogs.booking import BookingFlow
+from dialogs.my_bookings import MyBookingsFlow
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[
 class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
-                 admin: AdminFlow | None = None) -> None:
+                 admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None) -> None:
         self._repo = repo
         self._configured_tenant = configured_tenant
         self._conversation_state = conversation_state
@@ -51,6 +53,9 @@ class RoomBot(TeamsActivityHandler):
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
         if booking is not None:
             self._actions.update(booking.actions())
+        self._my_bookings = my_bookings
+        if my_bookings is not None:
+            self._actions.update(my_bookings.actions())
         # Admin handlers are reached only through the admin check in _run_command / _dispatch_action.
         self._admin_commands = admin.commands() if admin else {}
         self._admin_actions = admin.actions() if admin else {}
@@ -139,7 +144,13 @@ class RoomBot(TeamsActivityHandler):
             user = self._members.basic(turn_context)
             await self._send_card(turn_context, await self._booking.start(turn_context, user, text))
             return
-        if not command.ready or command.name == "book" or command.admin:  # not wired (tests without Graph)
+        if command.name in ("my bookings", "all bookings") and self._my_bookings is not None:
+            user = self._members.basic(turn_context)
+            start = self._my_bookings.start if command.name == "my bookings" else self._my_bookings.start_all
+            await self._send_card(turn_context, await start(turn_context, user))
+            return
+        if not command.ready or command.name in ("book", "my bookings", "all bookings") or command.admin:
+            # not wired (tests without Graph)
             await turn_context.send_activity(f"'{command.name}' is not available yet in this version of RoomBot.")
             return
         await self._send_card(turn_context, await self._help(turn_context))
@@ -200,8 +211,9 @@ class RoomBot(TeamsActivityHandler):
         return await self._help(turn_context)
 
     async def _help(self, turn_context: TurnContext, note: str | None = None) -> Card:
-        admin = await self._is_admin(turn_context)
-        return help_card(list(USER_COMMANDS), list(ADMIN_COMMANDS) if admin else None, note)
+        roles = await self._roles.of(turn_context)
+        extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
+        return help_card(list(USER_COMMANDS), extra or None, note)
 
     async def _is_admin(self, turn_context: TurnContext) -> bool:
         return await self._roles.is_admin(turn_context)

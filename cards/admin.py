@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action, card, heading, row, show_card, text
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
 
 ROLE_TITLES = {ROLE_ADMIN: "Admin", ROLE_BOOKING_ADMIN: "Booking admin (may cancel anyone's booking)"}
@@ -17,19 +17,8 @@ def _note(note: str | None, good: bool = False) -> list[dict[str, Any]]:
     return [text(note, color="Good" if good else "Attention")] if note else []
 
 
-def _show_card(title: str, body: list[dict[str, Any]], submit: dict[str, Any]) -> dict[str, Any]:
-    """A button that unfolds a small form (Action.ShowCard) with its own submit button."""
-    return {"type": "Action.ShowCard", "title": title, "card": {"type": "AdaptiveCard", "body": body,
-                                                                 "actions": [submit]}}
-
-
 def _input(input_id: str, label: str, value: str = "", **extra: Any) -> dict[str, Any]:
     return {"type": "Input.Text", "id": input_id, "label": label, "value": value, **extra}
-
-
-def _row(lines: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "Container", "separator": True, "spacing": "Medium", "items": [
-        *lines, {"type": "ActionSet", "actions": actions}]}
 
 
 def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: str | None = None) -> Card:
@@ -109,23 +98,23 @@ def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], roo
             lines.append(text("No floors yet.", isSubtle=True, spacing="None"))
         buttons = [action(f"{f.name} ({rooms_per_floor.get(f.id, 0)})", "floor_open", floor=f.id) for f in own]
         buttons += [
-            _show_card("Add floor", [_input(f"floor_name-{building.id}", "Floor name", isRequired=True,
+            show_card("Add floor", [_input(f"floor_name-{building.id}", "Floor name", isRequired=True,
                                             errorMessage="Give the floor a name.", maxLength=80),
                                      {"type": "Input.Number", "id": f"floor_level-{building.id}", "label": "Level",
                                       "value": len(own) + 1, "min": -20, "max": 300}],
                        action("Add floor", "floor_add", building=building.id)),
-            _show_card("Rename", [_input(f"building_name-{building.id}", "New name", building.name,
+            show_card("Rename", [_input(f"building_name-{building.id}", "New name", building.name,
                                          isRequired=True, maxLength=80)],
                        action("Rename", "building_rename", building=building.id)),
             action("Delete", "building_remove", style="destructive", building=building.id),
         ]
-        body.append(_row(lines, buttons))
+        body.append(row(lines, buttons))
     actions = [
-        _show_card("Add building", [_input("building_name", "Building name", isRequired=True, maxLength=80,
+        show_card("Add building", [_input("building_name", "Building name", isRequired=True, maxLength=80,
                                            errorMessage="Give the building a name.")],
                    action("Add building", "building_add")),
         action("Import from Microsoft 365", "import_places"),
-        _show_card("Import CSV", [
+        show_card("Import CSV", [
             text("One room per line: email, name, seats, building, floor, features (separated by ;)."),
             _input("csv", "CSV", isMultiline=True, maxLength=20000,
                    placeholder="room1@contoso.com, Room 1, 6, HQ, Floor 2, video;whiteboard")],
@@ -142,17 +131,17 @@ def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: st
     for room in rooms:
         key = room.email
         details = [f"{room.capacity} seats", *room.features]
-        body.append(_row(
+        body.append(row(
             [text(room.display_name, weight="Bolder"), text(room.email, isSubtle=True, spacing="None"),
              text(" · ".join(details), size="Small", spacing="None")],
-            [_show_card("Edit", [_input(f"name-{key}", "Name", room.display_name, isRequired=True, maxLength=80),
+            [show_card("Edit", [_input(f"name-{key}", "Name", room.display_name, isRequired=True, maxLength=80),
                                  {"type": "Input.Number", "id": f"capacity-{key}", "label": "Seats",
                                   "value": room.capacity, "min": 0, "max": 1000},
                                  _input(f"features-{key}", "Features (comma separated)", ", ".join(room.features),
                                         maxLength=400)],
                         action("Save", "room_save", room=room.email, floor=floor.id)),
              action("Remove", "room_remove", style="destructive", room=room.email, floor=floor.id)]))
-    add_room = _show_card("Add room", [
+    add_room = show_card("Add room", [
         _input("email", "Room email address", isRequired=True, errorMessage="Give the room's email address.",
                maxLength=254, style="Email"),
         _input("name", "Name (optional: Places' name)", maxLength=80),
@@ -162,7 +151,7 @@ def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: st
         {"type": "Input.Toggle", "id": "unlisted", "title": "Not in Places yet (a room created in the last 48 h)",
          "value": "false", "valueOn": "true", "valueOff": "false"},
     ], action("Add room", "room_add", floor=floor.id))
-    rename = _show_card("Rename floor", [_input("floor_name", "New name", floor.name, isRequired=True,
+    rename = show_card("Rename floor", [_input("floor_name", "New name", floor.name, isRequired=True,
                                                 maxLength=80)],
                         action("Rename", "floor_rename", floor=floor.id))
     return card(body, [add_room, rename, action("Delete floor", "floor_remove", style="destructive", floor=floor.id),
@@ -176,11 +165,11 @@ def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") ->
         text(f"From {source}: {len(good)} room{'s' if len(good) != 1 else ''} to add, "
              f"{len(rows) - len(good)} left out."),
     ]
-    for row in rows[:PREVIEW_ROWS]:
-        where = f"{row.building} · {row.floor}" if row.building else ""
-        line = f"**{row.name or row.email}** ({row.email}) {where}, {row.capacity} seats"
-        body.append(text(line + (f" — *left out: {row.problem}*" if row.problem else ""),
-                         color="Attention" if row.problem else "Default", spacing="Small"))
+    for item in rows[:PREVIEW_ROWS]:
+        where = f"{item.building} · {item.floor}" if item.building else ""
+        line = f"**{item.name or item.email}** ({item.email}) {where}, {item.capacity} seats"
+        body.append(text(line + (f" — *left out: {item.problem}*" if item.problem else ""),
+                         color="Attention" if item.problem else "Default", spacing="Small"))
     if len(rows) > PREVIEW_ROWS:
         body.append(text(f"… and {len(rows) - PREVIEW_ROWS} more.", isSubtle=True))
     actions = [action("Cancel", "rooms")]
@@ -195,11 +184,11 @@ def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = F
     body: list[dict[str, Any]] = [heading("Admins"), *_note(note, good)]
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
-        body.append(_row([text(admin.key, weight="Bolder"),
+        body.append(row([text(admin.key, weight="Bolder"),
                           text(roles + (f" · added by {admin.added_by}" if admin.added_by else ""), isSubtle=True,
                                spacing="None", size="Small")],
                          [action("Remove", "admin_remove", style="destructive", key=admin.key)]))
-    add = _show_card("Add admin", [
+    add = show_card("Add admin", [
         _input("key", "User principal name or AAD object id", isRequired=True, maxLength=254,
                errorMessage="Give a UPN (name@company.com) or an object id."),
         {"type": "Input.ChoiceSet", "id": "role", "label": "Role", "value": ROLE_ADMIN,

@@ -36,3 +36,14 @@ def action(title: str, action_name: str, style: str | None = None, **data: Any) 
     if style:
         execute["style"] = submit["style"] = style
     return execute
+
+
+def show_card(title: str, body: list[dict[str, Any]], submit: dict[str, Any]) -> dict[str, Any]:
+    """A button that unfolds a small form (Action.ShowCard) with its own submit button."""
+    return {"type": "Action.ShowCard", "title": title, "card": {"type": "AdaptiveCard", "body": body,
+                                                                 "actions": [submit]}}
+
+
+def row(lines: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": [
+        *lines, {"type": "ActionSet", "actions": actions}]}

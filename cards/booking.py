@@ -50,7 +50,7 @@ class FormValues:
     zone: str = "UTC"
 
 
-def _duration_label(minutes: int) -> str:
+def duration_label(minutes: int) -> str:
     hours, rest = divmod(minutes, 60)
     if not hours:
         return f"{rest} min"
@@ -88,7 +88,7 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
                  "errorMessage": "Pick a start time."}]},
         ]},
         {"type": "Input.ChoiceSet", "id": "duration", "label": "Duration", "value": str(values.duration),
-         "choices": [{"title": _duration_label(m), "value": str(m)} for m in durations]},
+         "choices": [{"title": duration_label(m), "value": str(m)} for m in durations]},
         {"type": "Input.Number", "id": "capacity", "label": "Seats at least", "value": values.capacity,
          "min": 1, "max": MAX_CAPACITY, "errorMessage": f"Seats must be between 1 and {MAX_CAPACITY}."},
         {"type": "Input.ChoiceSet", "id": "place", "label": "Where", "value": values.place,
@@ -120,7 +120,7 @@ def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: st
                   attempt=attempt, q=query_data(request))
 
 
-def _room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+def room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None) -> dict[str, Any]:
     lines = _room_lines(room, places)
     if label:
         lines.insert(0, text(label, weight="Bolder", color="Accent"))
@@ -154,7 +154,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
                  text(f"{len(result.free)} free, {'; '.join(filters)}.", isSubtle=True, spacing="None")]
         for room in page:
-            body.append(_room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+            body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
         if offset + PAGE_SIZE < len(result.free):
             actions.append(action(f"Show more ({len(result.free) - offset - PAGE_SIZE} more)", "more",
                                   q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
@@ -166,11 +166,11 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
             for room, slot in result.other_times:
                 label = f"{format_time(slot.start, request.zone)}–{format_time(slot.end, request.zone)}"
-                body.append(_room_row(room, places, _book_button(room, slot, request, attempt, "Book"), label))
+                body.append(room_row(room, places, _book_button(room, slot, request, attempt, "Book"), label))
         if result.other_places:
             body.append(text("Free elsewhere at that time", weight="Bolder", spacing="Medium"))
             for room in result.other_places:
-                body.append(_room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+                body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
         if not (result.other_times or result.other_places):
             body.append(text("Try another day, a shorter meeting or fewer filters.", isSubtle=True))
     if result.unreadable:
@@ -201,15 +201,17 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
     body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
              text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
                   isSubtle=True, size="Small")]
-    return card(body, [action("Cancel booking", "cancel", style="destructive", booking=booking.id)])
+    return card(body, [action("Cancel booking", "cancel", style="destructive", booking=booking.id),
+                       action("My bookings", "my_bookings")])
 
 
-def cancelled_card(booking: Booking, room: Room | None, now: datetime) -> Card:
+def cancelled_card(booking: Booking, room: Room | None, now: datetime, note: str | None = None) -> Card:
     name = room.display_name if room else booking.room_email
     when = format_slot(booking.start, booking.end, booking.zone, _local_today(now, booking.zone))
     return card([heading(f"Cancelled: {name}"), text(when),
+                 *([text(note)] if note else []),
                  text("Everyone invited gets the cancellation from the room.", isSubtle=True, size="Small")],
-                [action("Book another room", "form")])
+                [action("Book another room", "form"), action("My bookings", "my_bookings")])
 
 
 def form_values(request: SearchRequest) -> FormValues:

@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import TurnContext
 
 from bot.identity import MemberDirectory, UserIdentity
-from bot.roles import Roles
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action
 from cards.booking import (
     ANYWHERE,
     FormValues,
     Places,
     booking_form_card,
-    cancelled_card,
     confirmation_card,
     form_values,
     results_card,
 )
+from dialogs.common import local_start, places, problem, user_zone, utc_time, within_budget
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
@@ -41,40 +38,17 @@ from domain.booking import (
     is_attempt,
 )
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
-from domain.models import ROLE_BOOKING_ADMIN
 from domain.parsing import QuickBooking, parse_quick_booking
-from domain.timezones import first_zone, is_zone, local_to_utc, next_quarter_hour, to_local
+from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
-Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
-
-
-def client_timezone(turn_context: TurnContext) -> str | None:
-    """The IANA zone Teams reports in the activity's clientInfo entity (or localTimezone)."""
-    activity = turn_context.activity
-    for entity in activity.entities or []:
-        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
-        if getattr(entity, "type", None) == "clientInfo" and is_zone(props.get("timezone")):
-            return props["timezone"]
-    local = getattr(activity, "local_timezone", None)
-    return local if is_zone(local) else None
-
-
-def _problem(message: str, *actions: dict[str, Any]) -> Card:
-    return card([heading("Sorry"), text(message)], list(actions) or None)
-
-
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0, roles: Roles | None = None) -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0) -> None:
         self._service = service
-        self._roles = roles or Roles(repo, members)
         self._repo = repo
         self._members = members
         self._default_zone = default_zone
@@ -83,20 +57,8 @@ class BookingFlow:
     def actions(self) -> dict[str, Any]:
         """Card actions this flow answers, by routing key. Each answers within the turn budget."""
         steps = {"form": self.form_step, "search": self.search_step, "more": self.more_step,
-                 "book": self.book_step, "cancel": self.cancel_step}
-        return {name: self._within_budget(name, step) for name, step in steps.items()}
-
-    def _within_budget(self, name: str, step: Step) -> Step:
-        async def run(turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-            try:
-                async with asyncio.timeout(self._budget_s):
-                    return await step(turn_context, user, data)
-            except TimeoutError:
-                # Safe to repeat: a booking keeps its transactionId, so Graph keeps one event.
-                log.warning("card action %s ran out of time", name)
-                return _problem(GraphUnavailable.user_message,
-                                action("Try again", name, **{k: v for k, v in data.items() if k != "action"}))
-        return run
+                 "book": self.book_step}
+        return {name: within_budget(name, step, self._budget_s) for name, step in steps.items()}
 
     # --- the `book` command ---------------------------------------------------------------
 
@@ -106,14 +68,14 @@ class BookingFlow:
             async with asyncio.timeout(self._budget_s):
                 return await self._start(turn_context, user, words)
         except TimeoutError:
-            return _problem(GraphUnavailable.user_message, action("Book a room", "form"))
+            return problem(GraphUnavailable.user_message, action("Book a room", "form"))
 
     async def _start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
         zone = self._zone(turn_context, user)
         try:
             self._service.ensure_open()
         except DomainError as exc:
-            return _problem(exc.message)
+            return problem(exc.message)
         now_local = to_local(self._service.now(), zone)
         places = self._places()
         quick = parse_quick_booking(words, now_local, list(places.buildings.values()),
@@ -172,7 +134,7 @@ class BookingFlow:
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
                 return self._form(self._defaults(zone))
-            return _problem(exc.message)
+            return problem(exc.message)
         return self._form(self._defaults(zone))
 
     async def search_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
@@ -185,7 +147,7 @@ class BookingFlow:
         except (ValidationFailed, GraphError) as exc:
             return self._form(values, exc.message)
         except DomainError as exc:
-            return _problem(exc.message)
+            return problem(exc.message)
 
     async def more_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         zone = self._zone(turn_context, user)
@@ -195,7 +157,7 @@ class BookingFlow:
             return await self._results(request, user, offset=offset if isinstance(offset, int) and 0 <= offset
                                        else 0, attempt=data.get("attempt"))
         except DomainError as exc:
-            return _problem(exc.message, action("Book a room", "form"))
+            return problem(exc.message, action("Book a room", "form"))
 
     async def book_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         """Book. Everything in the card is checked again: the room, the time, the participants."""
@@ -203,7 +165,7 @@ class BookingFlow:
         q = data.get("q") if isinstance(data.get("q"), dict) else {}
         zone = first_zone(q.get("zone"), zone)
         try:
-            start, end = _utc(data.get("start"), "start"), _utc(data.get("end"), "end")
+            start, end = utc_time(data.get("start"), "start"), utc_time(data.get("end"), "end")
             person = await self._members.resolve(turn_context)
             booker = Booker(key=person.key, email=person.email or person.upn, name=person.name)
             outcome = await self._service.book(
@@ -214,9 +176,9 @@ class BookingFlow:
             return await self._after_taken(exc, q, user, zone)
         except GraphError as exc:
             retry = action("Try again", "book", **{k: v for k, v in data.items() if k != "action"})
-            return _problem(exc.message, retry)
+            return problem(exc.message, retry)
         except DomainError as exc:
-            return _problem(exc.message, action("Book a room", "form"))
+            return problem(exc.message, action("Book a room", "form"))
         booking = outcome.booking
         note = None if outcome.created else "You already booked this from that card."
         return confirmation_card(booking, self._repo.get_room(booking.room_email), self._places(),
@@ -231,20 +193,8 @@ class BookingFlow:
                 request = replace(request, start=exc.slot.start, end=exc.slot.end)
             return await self._results(request, user, note=note)
         except DomainError:
-            return _problem(f"Sorry, {exc.room.display_name} was just taken for that time.",
+            return problem(f"Sorry, {exc.room.display_name} was just taken for that time.",
                             action("Book a room", "form"))
-
-    async def cancel_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        """Cancel: only the booker may, checked against the stored booking (not the card)."""
-        try:
-            as_booking_admin = ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
-            booking = await self._service.cancel(user.key, data.get("booking"), user.name,
-                                                 as_booking_admin=as_booking_admin)
-        except GraphError as exc:
-            return _problem(exc.message, action("Try again", "cancel", booking=data.get("booking")))
-        except DomainError as exc:
-            return _problem(exc.message)
-        return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now())
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -255,14 +205,10 @@ class BookingFlow:
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
 
     def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
-        client = client_timezone(turn_context)
-        if client and user.key:
-            self._repo.save_user_zone(user.key, client)
-        stored = self._repo.get_user_zone(user.key) if user.key and not client else None
-        return first_zone(client, stored, self._default_zone)
+        return user_zone(self._repo, turn_context, user, self._default_zone)
 
     def _places(self) -> Places:
-        return Places.of(self._repo.list_buildings(), self._repo.list_floors())
+        return places(self._repo)
 
     def _features(self) -> list[str]:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
@@ -287,19 +233,9 @@ class BookingFlow:
                           subject=get("subject"), participants=get("participants"), zone=zone)
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
-        if not _DAY.match(values.day):
-            raise ValidationFailed("Pick a date.")
-        if not _TIME.match(values.start):
-            raise ValidationFailed("Pick a start time.")
-        try:
-            day = date.fromisoformat(values.day)
-            at = time.fromisoformat(values.start if values.start.count(":") == 2 or len(values.start) == 5
-                                    else f"0{values.start}")
-        except ValueError as exc:
-            raise ValidationFailed("That date or time does not exist.") from exc
         if not 1 <= values.capacity <= MAX_CAPACITY:
             raise ValidationFailed(f"Seats must be between 1 and {MAX_CAPACITY}.")
-        start = local_to_utc(day, at, zone)
+        start = local_start(values.day, values.start, zone)
         building_id, floor_id = self._place(values.place)
         return self._checked(SearchRequest(
             start=start, end=start + timedelta(minutes=values.duration), zone=zone,
@@ -319,9 +255,9 @@ class BookingFlow:
             raise ValidationFailed("That button is not valid any more. Please search again.")
         place = f"f:{q['floor']}" if q.get("floor") else (f"b:{q['building']}" if q.get("building") else "")
         building_id, floor_id = self._place(place if isinstance(place, str) else "")
-        start = _utc(q.get("start"), "start")
+        start = utc_time(q.get("start"), "start")
         return self._checked(SearchRequest(
-            start=start, end=_utc(q.get("end"), "end"), zone=first_zone(q.get("zone"), zone),
+            start=start, end=utc_time(q.get("end"), "end"), zone=first_zone(q.get("zone"), zone),
             min_capacity=capacity, building_id=building_id, floor_id=floor_id,
             features=tuple(sorted({f.lower() for f in features})), subject=clean_subject(q.get("subject")),
             participants=clean_participants(q.get("participants") or [])))
@@ -348,17 +284,3 @@ def _int(value: str, default: int) -> int:
         return int(float(value)) if value else default
     except ValueError:
         return default
-
-
-def _utc(value: object, what: str) -> datetime:
-    """An ISO time with an offset from a card, as UTC."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise ValidationFailed(f"The {what} time is missing.")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationFailed(f"The {what} time is not valid.") from exc
-    if parsed.tzinfo is None:
-        raise ValidationFailed(f"The {what} time has no time zone.")
-    return parsed.astimezone(UTC)
-

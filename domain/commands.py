@@ -9,13 +9,14 @@ from dataclasses import dataclass
 class Command:
     name: str
     description: str
-    admin: bool = False
+    admin: bool = False  # only admins may run it (checked before it is routed)
     ready: bool = True  # False while the feature has not shipped yet
+    booking_admin: bool = False  # for booking admins (admins are booking admins too); the flow checks
 
 
 USER_COMMANDS = (
     Command("book", "Find a free room and book it, e.g. book 1h at 10 tomorrow for 6"),
-    Command("my bookings", "See, change or cancel your bookings", ready=False),
+    Command("my bookings", "See, change, extend or cancel your bookings and who is invited"),
     Command("help", "Show what I can do"),
 )
 
@@ -26,6 +27,7 @@ ADMIN_COMMANDS = (
     Command("admins", "Add or remove admins and booking admins", admin=True),
     Command("status", "Show the connection, booking state, rooms and problems", admin=True),
     Command("disconnect", "Stop using the Microsoft 365 tenant", admin=True),
+    Command("all bookings", "Booking admins: see everyone's upcoming bookings and cancel one", booking_admin=True),
 )
 
 

@@ -136,6 +136,23 @@ class RoomCalendarService:
                                          json=changes)
         return _event_from(doc)
 
+    async def get_events(self, items: Sequence[tuple[str, str]]) -> list[CalendarEvent | GraphError]:
+        """Read back several events ((room, event id) pairs) in one $batch per 20: each answer is the
+        event, or the error Graph gave for it (ItemNotFound when it was deleted)."""
+        select = urlencode({"$select": ",".join(EVENT_FIELDS)})
+        answers = await self._client.batch(
+            {"method": "GET", "url": f"{_user_path(room)}/events/{quote(event_id, safe='')}?{select}",
+             "headers": {"Prefer": 'outlook.timezone="UTC", IdType="ImmutableId"'}}
+            for room, event_id in items)
+        result: list[CalendarEvent | GraphError] = []
+        for answer in answers:
+            try:
+                answer.raise_for_error()
+                result.append(_event_from(answer.body or {}))
+            except GraphError as exc:
+                result.append(exc)
+        return result
+
     async def cancel_event(self, room: str, event_id: str, comment: str = "") -> None:
         """Cancel as the organizer (the room): attendees get the cancellation with `comment`."""
         await self._client.request("POST", f"{_user_path(room)}/events/{quote(event_id, safe='')}/cancel",

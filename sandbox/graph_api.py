@@ -402,10 +402,18 @@ class GraphApi:
         end = parse_date_time_zone(body["end"], "end") if "end" in body else event.end
         if end < start:
             raise GraphFailure(400, "ErrorInvalidRequest", "The end time must not be before the start time.")
+        before = self._attendees(event)
         event.doc.update(body)
         event.start, event.end = start, end
         event.modified = datetime.now(UTC)
         event.change_key = secrets.token_urlsafe(12)
+        # As Exchange does for an organizer's edit: people added get the invitation, people removed
+        # the cancellation, and only a change of anything else sends everyone left an update.
+        after = self._attendees(event)
+        self._mail("invitation", event, to=[a for a in after if a not in before])
+        self._mail("cancellation", event, to=[a for a in before if a not in after])
+        if set(body) - {"attendees"}:
+            self._mail("update", event, to=[a for a in after if a in before])
         return GraphResponse(200, self._render(event, preferred_zone(request.headers)))
 
     async def delete_event(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
@@ -428,9 +436,12 @@ class GraphApi:
         self._mail("cancellation", event, comment)
         return GraphResponse(202)
 
-    def _mail(self, kind: str, event: StoredEvent, comment: str = "") -> None:
-        attendees = [((a.get("emailAddress") or {}).get("address") or "").lower()
-                     for a in event.doc.get("attendees", [])]
+    @staticmethod
+    def _attendees(event: StoredEvent) -> list[str]:
+        return [((a.get("emailAddress") or {}).get("address") or "").lower() for a in event.doc.get("attendees", [])]
+
+    def _mail(self, kind: str, event: StoredEvent, comment: str = "", to: list[str] | None = None) -> None:
+        attendees = self._attendees(event) if to is None else to
         if attendees:
             self.outbox.append({"kind": kind, "from": event.mailbox, "to": attendees, "event": event.id,
                                 "subject": event.doc.get("subject", ""), "comment": comment})

@@ -15,8 +15,6 @@ from typing import Protocol
 
 from domain.booking import (
     ALTERNATIVES,
-    BookingNotFound,
-    NotYourBooking,
     RoomNotRegistered,
     RoomTaken,
     SearchRequest,
@@ -33,7 +31,7 @@ from domain.booking import (
 )
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import DomainError, GraphThrottled, GraphUnavailable, ItemNotFound, ValidationFailed
-from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, BOOKING_PENDING, Booking, Room
+from domain.models import BOOKING_BOOKED, BOOKING_PENDING, Booking, Room
 from domain.timezones import local_day_window
 from storage.repository import Repository
 
@@ -173,10 +171,7 @@ class BookingService:
                           hashlib.sha256(f"{attempt_key}|{room.email}|{slot.start.isoformat()}".encode())
                           .hexdigest()[:32])
 
-        others = [e for e in await self._calendar.calendar_view(room.email, slot)
-                  if not e.is_cancelled and e.transaction_id != transaction_id and slot.overlaps(
-                      TimeSlot(e.start, e.end))]
-        if others:
+        if [e for e in await events_in(self._calendar, room.email, slot) if e.transaction_id != transaction_id]:
             raise RoomTaken(room, slot)
 
         booking = existing or self._repo.add_booking(Booking(
@@ -196,24 +191,27 @@ class BookingService:
             raise
         booking = self._repo.update_booking(replace(booking, event_id=event.id, ical_uid=event.ical_uid))
 
-        await self._settle_race(booking, room, slot, event)
+        if await lost_race(self._calendar, room.email, slot, event):
+            await self._release(booking)
+            raise RoomTaken(room, slot)
         booking = self._repo.update_booking(replace(booking, status=BOOKING_BOOKED))
         log.info("booked %s %s-%s for %s (event %s)", room.email, slot.start, slot.end, booker.key, event.id[-12:])
         return BookingOutcome(booking, created=True)
 
-    async def _settle_race(self, booking: Booking, room: Room, slot: TimeSlot, mine: CalendarEvent) -> None:
-        """Exchange does not stop two bookings of a room (the room is the organizer): read the slot
-        back and, if ours is not the one that stays, cancel it."""
-        overlapping = [e for e in await self._calendar.calendar_view(room.email, slot)
-                       if not e.is_cancelled and slot.overlaps(TimeSlot(e.start, e.end))]
-        if all(e.id != mine.id for e in overlapping):
-            overlapping.append(mine)  # not visible yet: it still takes part
-        winner = race_winner(overlapping)
-        if winner.id == mine.id:
-            return
-        log.info("lost the race for %s at %s to event %s; rolling back", room.email, slot.start, winner.id[-12:])
-        await self._release(booking)
-        raise RoomTaken(room, slot)
+    async def settle_pending(self, booking: Booking) -> Booking | None:
+        """A pending record whose Book press never heard back (Graph timed out after the POST): find
+        its event by transactionId and apply the race rule, so it ends booked or gone."""
+        slot = TimeSlot(booking.start, booking.end)
+        mine = next((e for e in await events_in(self._calendar, booking.room_email, slot)
+                     if e.transaction_id == booking.transaction_id), None)
+        if mine is None:
+            self._repo.remove_booking(booking.id)  # never created
+            return None
+        booking = self._repo.update_booking(replace(booking, event_id=mine.id, ical_uid=mine.ical_uid))
+        if await lost_race(self._calendar, booking.room_email, slot, mine):
+            await self._release(booking)
+            return None
+        return self._repo.update_booking(replace(booking, status=BOOKING_BOOKED))
 
     async def _release(self, booking: Booking) -> None:
         """Cancel a booking's event (if it was created) and forget the booking."""
@@ -224,27 +222,20 @@ class BookingService:
                 pass
         self._repo.remove_booking(booking.id)
 
-    # --- cancel -------------------------------------------------------------------------
 
-    async def cancel(self, user_key: str, booking_id: object, canceller_name: str = "", *,
-                     as_booking_admin: bool = False) -> Booking:
-        """Cancel a booking; only its booker may, or a booking admin. The room cancels the event, so
-        every attendee gets the cancellation."""
-        booking = self._repo.get_booking(booking_id) if isinstance(booking_id, str) else None
-        if booking is None or booking.status == BOOKING_PENDING:
-            raise BookingNotFound()
-        if booking.booker_aad_id != user_key:
-            if not as_booking_admin:
-                raise NotYourBooking()
-            self._repo.add_audit(user_key, "booking cancel for someone else", f"{booking.id} of "
-                                                                              f"{booking.booker_aad_id}")
-        if booking.status == BOOKING_CANCELLED:
-            return booking
-        if booking.end <= self.now():
-            raise ValidationFailed("That booking is already over.")
-        comment = f"Cancelled by {canceller_name or booking.booker_email} in RoomBot."
-        try:
-            await self._calendar.cancel_event(booking.room_email, booking.event_id, comment)
-        except ItemNotFound:
-            log.info("event of booking %s was already gone", booking.id)
-        return self._repo.update_booking(replace(booking, status=BOOKING_CANCELLED))
+async def events_in(calendar: RoomCalendar, room_email: str, slot: TimeSlot) -> list[CalendarEvent]:
+    """The live events of a room that overlap `slot`."""
+    return [e for e in await calendar.calendar_view(room_email, slot)
+            if not e.is_cancelled and slot.overlaps(TimeSlot(e.start, e.end))]
+
+
+async def lost_race(calendar: RoomCalendar, room_email: str, slot: TimeSlot, mine: CalendarEvent) -> bool:
+    """Exchange does not stop two bookings of a room (the room is the organizer): read the slot
+    back; True when another overlapping event is the one that stays (earliest created, then id)."""
+    overlapping = await events_in(calendar, room_email, slot)
+    if all(e.id != mine.id for e in overlapping):
+        overlapping.append(mine)  # not visible yet: it still takes part
+    winner = race_winner(overlapping)
+    if winner.id != mine.id:
+        log.info("lost the race for %s at %s to event %s", room_email, slot.start, winner.id[-12:])
+    return winner.id != mine.id

@@ -256,6 +256,10 @@ class Repository:
         docs = self._bookings.find(booker_aad_id=booker_aad_id)
         return sorted((self._booking_from(d) for d in docs), key=lambda b: b.start)
 
+    def list_bookings(self) -> list[Booking]:
+        """Every booking, soonest first."""
+        return sorted((self._booking_from(d) for d in self._bookings.all()), key=lambda b: (b.start, b.id))
+
     def remove_booking(self, booking_id: str) -> None:
         booking = self.get_booking(booking_id)
         if booking is None:

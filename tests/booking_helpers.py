@@ -34,13 +34,18 @@ def form(day: date, start: str, *, duration: int = 30, capacity: int = 1, place:
 
 
 async def submit(bot: TestClient, connector: Connector, value: dict[str, Any], *, user=ALEX,
-                 reply_to: str = "card-1") -> dict[str, Any]:
-    """Press an Action.Submit button; returns the card the bot put in place of the pressed one."""
+                 reply_to: str = "card-1", others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Press an Action.Submit button; returns the card the bot put in place of the pressed one.
+    Anything else the bot sent meanwhile (a proactive message) goes to `others`; without it, nothing may."""
     before = len(connector.received)
     response = await bot.post("/api/messages", json=teams_activity(connector, value=value, user=user,
                                                                    replyToId=reply_to))
     assert response.status in (200, 201), await response.text()
-    [sent] = connector.received[before:]
+    sent_now = connector.received[before:]
+    if others is not None:
+        others += [s for s in sent_now if s["method"] != "PUT"]
+        sent_now = [s for s in sent_now if s["method"] == "PUT"]
+    [sent] = sent_now
     assert sent["method"] == "PUT" and sent["path"].endswith(f"/activities/{reply_to}"), sent
     return sent["activity"]["attachments"][0]["content"]
 

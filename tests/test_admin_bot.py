@@ -253,8 +253,12 @@ async def test_admins_and_booking_admins(bot: TestClient, connector: Connector) 
     # Megan (booking admin) may cancel Alex's booking, but is not an admin.
     results = await submit(bot, connector, form(tomorrow(), "13:00"))
     confirmation = await submit(bot, connector, buttons(results, "book")[0])
-    cancelled = await submit(bot, connector, buttons(confirmation, "cancel")[0], user=MEGAN)
-    assert "Cancelled:" in card_text(cancelled)
+    told: list[dict] = []
+    cancelled = await submit(bot, connector, buttons(confirmation, "cancel")[0], user=MEGAN, others=told)
+    assert "Cancelled:" in card_text(cancelled) and "alexw@example.com was told in Teams." in card_text(cancelled)
+    [notice] = told  # Alex hears of it in his own chat
+    assert notice["method"] == "POST" and notice["activity"]["recipient"]["id"] == f"user-{ALEX[0]}"
+    assert "Megan Bowen cancelled it (no reason given)." in card_text(notice["activity"]["attachments"][0]["content"])
     assert "Sorry, only RoomBot admins can do that." in (await _text_reply(bot, connector, "rooms", MEGAN))
     bad = await submit(bot, connector, {**add, "key": "not a user", "role": "admin"})
     assert "user principal name" in card_text(bad)

@@ -71,9 +71,10 @@ async def test_admin_command_from_a_non_admin_is_refused(bot: TestClient, connec
     assert connector.texts() == ["Sorry, only RoomBot admins can do that."]
 
 
-async def test_commands_not_shipped_yet_say_so(bot: TestClient, connector: Connector) -> None:
+async def test_my_bookings_without_any_says_so(bot: TestClient, connector: Connector) -> None:
     assert await post(bot, teams_activity(connector, text="my bookings")) == 201
-    assert connector.texts() == ["'my bookings' is not available yet in this version of RoomBot."]
+    card = _texts_in(connector.cards()[0])
+    assert "My bookings" in card and "You have no upcoming bookings." in card
 
 
 async def test_activity_from_another_tenant_is_ignored(bot: TestClient, connector: Connector) -> None:

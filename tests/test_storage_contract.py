@@ -106,9 +106,10 @@ class RepositoryContract:
     def test_bookings_round_trip_and_list_per_user_by_start(self, repo: Repository) -> None:
         later = repo.add_booking(_booking("b2", start=T0 + timedelta(hours=2)))
         first = repo.add_booking(_booking("b1"))
-        repo.add_booking(_booking("b3", booker="aad-2"))
+        other = repo.add_booking(_booking("b3", booker="aad-2", start=T0 + timedelta(hours=1)))
         assert repo.get_booking("b1") == first
         assert repo.list_bookings_for_user("aad-1") == [first, later]
+        assert repo.list_bookings() == [first, other, later]
         with pytest.raises(Conflict):
             repo.add_booking(_booking("b1"))
         repo.update_booking(Booking(**{**first.__dict__, "status": "cancelled"}))

@@ -1,0 +1,183 @@
+"""The cards for managing bookings: the list (the user's own, or every booking for a booking
+admin), change, move to another room, people. Pure functions from domain objects to Adaptive
+Card 1.5 JSON. Buttons carry the booking id and the version the card shows; the server checks both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from cards.base import Card, action, card, heading, row, show_card, text
+from cards.booking import PAGE_SIZE, Places, duration_label, room_row
+from domain.booking import DURATION_CHOICES
+from domain.models import Booking, Room
+from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
+from domain.timezones import format_slot, format_time, iso_utc, to_local
+
+
+def _today(now: datetime, zone: str) -> date:
+    return to_local(now, zone).date()
+
+
+def _name(booking: Booking, rooms: Mapping[str, Room]) -> str:
+    room = rooms.get(booking.room_email)
+    return room.display_name if room else booking.room_email
+
+
+def _ids(booking: Booking) -> dict[str, str]:
+    """What every button on a booking carries: which booking, and as which version it was shown."""
+    return {"booking": booking.id, "v": booking_version(booking)}
+
+
+def _details(booking: Booking, rooms: Mapping[str, Room], places: Places, now: datetime, zone: str,
+             *, show_booker: bool = False) -> list[dict[str, Any]]:
+    room = rooms.get(booking.room_email)
+    title = _name(booking, rooms) + (" · in progress" if in_progress(booking, now) else "")
+    lines = [text(title, weight="Bolder")]
+    if room and places.where(room):
+        lines.append(text(places.where(room), isSubtle=True, spacing="None"))
+    lines.append(text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"))
+    if booking.subject:
+        lines.append(text(booking.subject, spacing="None", size="Small"))
+    others = [a for a in booking.attendees if a != booking.booker_email]
+    if show_booker:
+        lines.append(text(f"Booked by {booking.booker_email}", isSubtle=True, spacing="None", size="Small"))
+    if others:
+        lines.append(text("With " + ", ".join(others), isSubtle=True, spacing="None", size="Small"))
+    return lines
+
+
+def _cancel_button(booking: Booking, listed: str) -> dict[str, Any]:
+    """Cancel unfolds a reason box (optional; it goes into the cancellation everyone receives).
+    `listed` says which list to show again afterwards."""
+    reason = {"type": "Input.Text", "id": f"reason-{booking.id}", "label": "Reason (optional)", "maxLength": 500,
+              "placeholder": "Sent with the cancellation"}
+    return show_card("Cancel", [reason], action("Cancel booking", "cancel", style="destructive", listed=listed,
+                                                **_ids(booking)))
+
+
+def _booking_actions(booking: Booking, now: datetime) -> list[dict[str, Any]]:
+    ids = _ids(booking)
+    extend = show_card("Extend", [text("Extend by", size="Small")],
+                       action(f"+{EXTEND_CHOICES[0]} min", "extend", minutes=EXTEND_CHOICES[0], **ids))
+    extend["card"]["actions"] += [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES[1:]]
+    actions = [action("Change", "change", **ids), extend]
+    if in_progress(booking, now):
+        actions.append(action("End now", "end_now", **ids))
+    actions += [action("People", "people", **ids), _cancel_button(booking, "mine")]
+    return actions
+
+
+def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], places: Places, now: datetime,
+                     zone: str, *, offset: int = 0, note: str | None = None, dropped: int = 0,
+                     unreadable: Sequence[str] = (), everyone: bool = False) -> Card:
+    """The upcoming bookings, soonest first, a page at a time. `everyone`: a booking admin's view of
+    all bookings, where the only action is Cancel."""
+    name = "all_bookings" if everyone else "my_bookings"
+    body: list[dict[str, Any]] = [heading("All bookings" if everyone else "My bookings")]
+    if note:
+        body.append(text(note, color="Attention"))
+    if dropped:
+        gone = "1 booking was" if dropped == 1 else f"{dropped} bookings were"
+        body.append(text(f"{gone} deleted from the room calendars outside RoomBot, so no longer listed.",
+                         isSubtle=True, size="Small"))
+    if not bookings:
+        body.append(text("No upcoming bookings." if everyone else "You have no upcoming bookings."))
+        return card(body, [action("Book a room", "form")])
+    body.append(text(f"{len(bookings)} upcoming. Times are in {zone}.", isSubtle=True, spacing="None"))
+    offset = offset if 0 <= offset < len(bookings) else 0
+    for booking in bookings[offset:offset + PAGE_SIZE]:
+        lines = _details(booking, rooms, places, now, zone, show_booker=everyone)
+        if booking.id in unreadable:
+            lines.append(text("The room's calendar did not answer just now; shown as last known.",
+                              isSubtle=True, size="Small", spacing="None"))
+        buttons = [_cancel_button(booking, "all")] if everyone else _booking_actions(booking, now)
+        body.append(row(lines, buttons))
+    actions = []
+    if offset > 0:
+        actions.append(action("Previous", name, offset=max(0, offset - PAGE_SIZE)))
+    if offset + PAGE_SIZE < len(bookings):
+        actions.append(action(f"Show more ({len(bookings) - offset - PAGE_SIZE} more)", name,
+                              offset=offset + PAGE_SIZE))
+    actions.append(action("Book a room", "form"))
+    return card(body, actions)
+
+
+def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now: datetime, zone: str,
+                values: Mapping[str, str] | None = None, note: str | None = None) -> Card:
+    """New date, start, duration or subject; Save keeps the room, Find another room offers others."""
+    local = to_local(booking.start, zone)
+    minutes = int((booking.end - booking.start).total_seconds() // 60)
+    shown = {"date": local.date().isoformat(), "start": local.strftime("%H:%M"), "duration": str(minutes),
+             "subject": booking.subject, **(values or {})}
+    chosen = int(shown["duration"]) if str(shown["duration"]).isdigit() else minutes
+    durations = sorted({*DURATION_CHOICES, minutes, chosen})
+    body: list[dict[str, Any]] = [heading(f"Change: {_name(booking, rooms)}")]
+    if note:
+        body.append(text(note, color="Attention"))
+    body += [
+        text(f"Now: {format_slot(booking.start, booking.end, zone, _today(now, zone))}", spacing="None"),
+        {"type": "ColumnSet", "columns": [
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.Date", "id": "date", "label": "Date", "value": shown["date"], "isRequired": True,
+                 "errorMessage": "Pick a date."}]},
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.Time", "id": "start", "label": "Start", "value": shown["start"], "isRequired": True,
+                 "errorMessage": "Pick a start time."}]},
+        ]},
+        {"type": "Input.ChoiceSet", "id": "duration", "label": "Duration", "value": str(shown["duration"]),
+         "choices": [{"title": duration_label(m), "value": str(m)} for m in durations]},
+        {"type": "Input.Text", "id": "subject", "label": "Subject", "value": shown["subject"], "maxLength": 255},
+    ]
+    ids = {**_ids(booking), "zone": zone}
+    return card(body, [action("Save", "change_save", style="positive", **ids),
+                       action("Find another room", "change_rooms", **ids),
+                       action("Back", "my_bookings")])
+
+
+def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room], places: Places, now: datetime,
+              zone: str, start: datetime, end: datetime, subject: str) -> Card:
+    """Rooms free for the (new) time, each with Move here."""
+    when = format_slot(start, end, zone, _today(now, zone))
+    body: list[dict[str, Any]] = [heading(f"Move from {_name(booking, rooms)}"), text(when, weight="Bolder",
+                                                                                      spacing="None")]
+    if not free:
+        body.append(text("No other room with enough seats is free then. Try another time.", wrap=True))
+    for room in free[:PAGE_SIZE]:
+        body.append(room_row(room, places, action("Move here", "move", style="positive", room=room.email,
+                                                  start=iso_utc(start), end=iso_utc(end), subject=subject,
+                                                  **_ids(booking))))
+    return card(body, [action("Back", "change", **_ids(booking))])
+
+
+def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone: str,
+                note: str | None = None) -> Card:
+    """Add people by email, untick people to remove; only those changed are told."""
+    others = [a for a in booking.attendees if a != booking.booker_email]
+    body: list[dict[str, Any]] = [heading(f"People: {_name(booking, rooms)}")]
+    if note:
+        body.append(text(note, color="Attention"))
+    body += [text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"),
+             text("Invited: " + ", ".join(booking.attendees), size="Small")]
+    body.append({"type": "Input.Text", "id": "add", "label": "Add people",
+                 "placeholder": "email addresses, separated by commas", "maxLength": 2000})
+    if others:
+        body.append({"type": "Input.ChoiceSet", "id": "remove", "label": "Remove", "isMultiSelect": True,
+                     "style": "expanded", "choices": [{"title": p, "value": p} for p in others]})
+    body.append(text("Only the people you add or remove get a message.", isSubtle=True, size="Small"))
+    return card(body, [action("Save", "people_save", style="positive", **_ids(booking)),
+                       action("Back", "my_bookings")])
+
+
+def admin_cancelled_notice(booking: Booking, room_name: str, canceller: str, reason: str, now: datetime) -> Card:
+    """Told proactively to a booker whose booking a booking admin cancelled."""
+    when = format_slot(booking.start, booking.end, booking.zone, _today(now, booking.zone))
+    body = [heading(f"Your booking of {room_name} was cancelled"), text(when),
+            text(f"{canceller} cancelled it" + (f": {reason}" if reason else " (no reason given)."))]
+    return card(body, [action("Book another room", "form"), action("My bookings", "my_bookings")])
+
+
+def done_note(what: str, booking: Booking, rooms: Mapping[str, Room], zone: str) -> str:
+    """'Extended: Delta now ends 10:30.' and the like, shown on top of the refreshed list."""
+    return f"{what}: {_name(booking, rooms)} now {format_time(booking.start, zone)}–{format_time(booking.end, zone)}."

@@ -1,0 +1,97 @@
+"""Pieces every card-driven flow shares: the user's time zone, the turn budget, problem cards,
+times from card data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from botbuilder.core import TurnContext
+
+from bot.identity import UserIdentity
+from cards.base import Card, action, card, heading, text
+from cards.booking import Places
+from domain.errors import GraphUnavailable, ValidationFailed
+from domain.timezones import first_zone, is_zone, local_to_utc
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+
+Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
+
+
+def problem(message: str, *actions: dict[str, Any]) -> Card:
+    return card([heading("Sorry"), text(message)], list(actions) or None)
+
+
+def within_budget(name: str, step: Step, budget_s: float) -> Step:
+    """Answer within the turn budget (Teams wants an answer within 15 s). On a timeout the user gets
+    Try again with the same data: every step is safe to repeat (bookings keep their transactionId,
+    changes carry the version they were made against)."""
+    async def run(turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        try:
+            async with asyncio.timeout(budget_s):
+                return await step(turn_context, user, data)
+        except TimeoutError:
+            log.warning("card action %s ran out of time", name)
+            return problem(GraphUnavailable.user_message,
+                           action("Try again", name, **{k: v for k, v in data.items() if k != "action"}))
+    return run
+
+
+def client_timezone(turn_context: TurnContext) -> str | None:
+    """The IANA zone Teams reports in the activity's clientInfo entity (or localTimezone)."""
+    activity = turn_context.activity
+    for entity in activity.entities or []:
+        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
+        if getattr(entity, "type", None) == "clientInfo" and is_zone(props.get("timezone")):
+            return props["timezone"]
+    local = getattr(activity, "local_timezone", None)
+    return local if is_zone(local) else None
+
+
+def user_zone(repo: Repository, turn_context: TurnContext, user: UserIdentity, default: str) -> str:
+    """The zone the client reports (remembered per user, for invokes that lack it), else the
+    remembered one, else the deployment's default."""
+    client = client_timezone(turn_context)
+    if client and user.key:
+        repo.save_user_zone(user.key, client)
+    stored = repo.get_user_zone(user.key) if user.key and not client else None
+    return first_zone(client, stored, default)
+
+
+def places(repo: Repository) -> Places:
+    return Places.of(repo.list_buildings(), repo.list_floors())
+
+
+def utc_time(value: object, what: str) -> datetime:
+    """An ISO time with an offset from a card, as UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationFailed(f"The {what} time is missing.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(f"The {what} time is not valid.") from exc
+    if parsed.tzinfo is None:
+        raise ValidationFailed(f"The {what} time has no time zone.")
+    return parsed.astimezone(UTC)
+
+
+def local_start(day: str, at: str, zone: str) -> datetime:
+    """A form's date (YYYY-MM-DD) and time (H:MM or HH:MM[:SS]) in the user's zone, as UTC."""
+    if not _DAY.match(day):
+        raise ValidationFailed("Pick a date.")
+    if not _TIME.match(at):
+        raise ValidationFailed("Pick a start time.")
+    try:
+        return local_to_utc(date.fromisoformat(day), time.fromisoformat(at.zfill(5) if at.count(":") == 1 else at),
+                            zone)
+    except ValueError as exc:
+        raise ValidationFailed("That date or time does not exist.") from exc

@@ -1,0 +1,269 @@
+"""`my bookings` and `all bookings`, and the buttons of their cards: change, move, extend, end now,
+people, cancel. Card-driven like the booking flow: each press names a booking and the version its
+card showed; the service checks ownership and the room calendar, never the card."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from botbuilder.core import TurnContext
+
+from bot.identity import MemberDirectory, UserIdentity
+from bot.notify import Notifier
+from bot.roles import Roles
+from cards.base import Card, action
+from cards.booking import cancelled_card
+from cards.my_bookings import (
+    admin_cancelled_notice,
+    change_card,
+    done_note,
+    move_card,
+    my_bookings_card,
+    people_card,
+)
+from dialogs.common import local_start, places, problem, user_zone, utc_time, within_budget
+from domain.booking import BookingNotFound, NotYourBooking, RoomTaken, SearchRequest, clean_subject
+from domain.errors import DomainError, GraphError, ValidationFailed
+from domain.models import ROLE_BOOKING_ADMIN, Booking, Room
+from domain.my_bookings import BookingGone, StaleCard
+from services.booking import BookingService
+from services.my_bookings import MyBookings
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "Sorry, only booking admins can see everyone's bookings."
+
+
+class MyBookingsFlow:
+    def __init__(self, service: MyBookings, booking: BookingService, repo: Repository, members: MemberDirectory,
+                 roles: Roles, notifier: Notifier | None = None, default_zone: str = "UTC",
+                 turn_budget_s: float = 12.0) -> None:
+        self._service = service
+        self._booking = booking
+        self._repo = repo
+        self._members = members
+        self._roles = roles
+        self._notifier = notifier
+        self._default_zone = default_zone
+        self._budget_s = turn_budget_s
+
+    def actions(self) -> dict[str, Any]:
+        steps = {"my_bookings": self.list_step, "all_bookings": self.all_step, "change": self.change_step,
+                 "change_save": self.change_save_step, "change_rooms": self.change_rooms_step,
+                 "move": self.move_step, "extend": self.extend_step, "end_now": self.end_now_step,
+                 "people": self.people_step, "people_save": self.people_save_step, "cancel": self.cancel_step}
+        return {name: within_budget(name, step, self._budget_s) for name, step in steps.items()}
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def start(self, turn_context: TurnContext, user: UserIdentity) -> Card:
+        return await self.actions()["my_bookings"](turn_context, user, {})
+
+    async def start_all(self, turn_context: TurnContext, user: UserIdentity) -> Card:
+        return await self.actions()["all_bookings"](turn_context, user, {})
+
+    # --- lists ----------------------------------------------------------------------------
+
+    async def list_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return await self._list(turn_context, user, offset=data.get("offset"))
+
+    async def all_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        if not await self._is_booking_admin(turn_context):
+            self._repo.add_audit(user.key, "all bookings", "not a booking admin", outcome="refused")
+            return problem(REFUSAL)
+        return await self._list(turn_context, user, offset=data.get("offset"), everyone=True)
+
+    async def _list(self, turn_context: TurnContext, user: UserIdentity, *, offset: object = 0,
+                    note: str | None = None, everyone: bool = False) -> Card:
+        try:
+            listing = await (self._service.all_upcoming() if everyone else self._service.upcoming(user.key))
+        except GraphError as exc:
+            return problem(exc.message, action("Try again", "all_bookings" if everyone else "my_bookings"))
+        except DomainError as exc:
+            return problem(exc.message)
+        return my_bookings_card(listing.bookings, self._rooms(listing.bookings), places(self._repo),
+                                self._service.now(), self._zone(turn_context, user),
+                                offset=offset if isinstance(offset, int) and not isinstance(offset, bool) else 0,
+                                note=note, dropped=listing.dropped, unreadable=listing.unreadable,
+                                everyone=everyone)
+
+    # --- one booking's actions ------------------------------------------------------------
+
+    async def extend_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        minutes = data.get("minutes")
+        return await self._act(turn_context, user, data, "Extended", lambda: self._service.extend(
+            user.key, data.get("booking"), data.get("v"), minutes),
+            taken=f"The room is booked right after, so it cannot be extended by {minutes} min.")
+
+    async def end_now_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return await self._act(turn_context, user, data, "Ended", lambda: self._service.end_now(
+            user.key, data.get("booking"), data.get("v")))
+
+    async def change_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return await self._with_booking(turn_context, user, data, lambda booking, zone: change_card(
+            booking, self._rooms([booking]), places(self._repo), self._service.now(), zone))
+
+    async def change_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        zone = self._zone(turn_context, user)
+        try:
+            start, end = self._new_time(data, zone)
+        except ValidationFailed as exc:
+            return await self._change_again(turn_context, user, data, exc.message)
+        return await self._act(
+            turn_context, user, data, "Changed", lambda: self._service.change(
+                user.key, data.get("booking"), data.get("v"), start=start, end=end, subject=_text(data, "subject")),
+            again=lambda message: self._change_again(turn_context, user, data, message))
+
+    async def change_rooms_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        """Free rooms for the booking's (possibly new) time, to move it."""
+        zone = self._zone(turn_context, user)
+        try:
+            start, end = self._new_time(data, zone)
+            subject = clean_subject(_text(data, "subject"))
+        except ValidationFailed as exc:
+            return await self._change_again(turn_context, user, data, exc.message)
+
+        async def rooms(booking: Booking, zone: str) -> Card:
+            request = SearchRequest(start=start, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
+            result = await self._booking.search(request, user.key)
+            free = [r for r in result.free if r.email != booking.room_email]
+            return move_card(booking, free, self._rooms([booking]), places(self._repo), self._service.now(), zone,
+                             start, end, subject or booking.subject)
+        return await self._with_booking(turn_context, user, data, rooms,
+                                        again=lambda message: self._change_again(turn_context, user, data, message))
+
+    async def move_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        try:
+            start, end = utc_time(data.get("start"), "start"), utc_time(data.get("end"), "end")
+        except ValidationFailed as exc:
+            return problem(exc.message, action("My bookings", "my_bookings"))
+        return await self._act(turn_context, user, data, "Moved", lambda: self._service.move(
+            user.key, data.get("booking"), data.get("v"), room_email=data.get("room"), start=start, end=end,
+            subject=_text(data, "subject"), booker_name=user.name),
+            taken="That room was just taken. Pick another.")
+
+    async def people_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
+            booking, self._rooms([booking]), self._service.now(), zone))
+
+    async def people_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        remove = data.get("remove")
+        remove = [p for p in remove.split(",") if p] if isinstance(remove, str) else []
+
+        async def again(message: str) -> Card:
+            return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
+                booking, self._rooms([booking]), self._service.now(), zone, note=message))
+        return await self._act(turn_context, user, data, "People saved", lambda: self._service.set_people(
+            user.key, data.get("booking"), data.get("v"), add=_text(data, "add"), remove=remove,
+            booker_name=user.name), again=again)
+
+    async def cancel_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        """Cancel: the booker, or a booking admin (the booker is then told in Teams, with the reason)."""
+        booking_id = data.get("booking")
+        reason = data.get(f"reason-{booking_id}") if isinstance(booking_id, str) else None
+        try:
+            admin = ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
+            done = await self._service.cancel(user.key, booking_id, canceller_name=user.name, reason=reason or "",
+                                              as_booking_admin=admin)
+        except GraphError as exc:
+            return problem(exc.message, action("Try again", "cancel", **{k: v for k, v in data.items()
+                                                                          if k != "action"}))
+        except (BookingGone, StaleCard) as exc:
+            return await self._list(turn_context, user, note=exc.message, everyone=data.get("listed") == "all")
+        except DomainError as exc:
+            return problem(exc.message)
+        booking = done.booking
+        told = (await self._tell_booker(booking, user, reason or "")) if done.for_someone_else else ""
+        if data.get("listed") in ("mine", "all"):
+            return await self._list(turn_context, user, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
+                                    everyone=data.get("listed") == "all")
+        return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now(), told or None)
+
+    async def _tell_booker(self, booking: Booking, admin: UserIdentity, reason: str) -> str:
+        if booking.status != "cancelled" or self._notifier is None:
+            return ""
+        notice = admin_cancelled_notice(booking, self._room_name(booking), admin.name or "A booking admin",
+                                        " ".join(str(reason).split()), self._service.now())
+        if await self._notifier.tell(booking.booker_aad_id, notice):
+            return f"{booking.booker_email} was told in Teams."
+        return f"I could not reach {booking.booker_email} in Teams; they get the cancellation by email."
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _act(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any], what: str,
+                   run: Callable[[], Awaitable[Booking]], *, taken: str | None = None,
+                   again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
+        """Run a change and show the list again with what happened (or why not)."""
+        zone = self._zone(turn_context, user)
+        try:
+            booking = await run()
+        except (NotYourBooking, BookingNotFound) as exc:
+            return problem(exc.message)  # nothing about someone else's booking is shown
+        except (BookingGone, StaleCard) as exc:
+            return await self._list(turn_context, user, note=exc.message)
+        except RoomTaken as exc:
+            message = taken or f"Sorry, {exc.room.display_name} is not free then. Nothing was changed."
+            return await again(message) if again else await self._list(turn_context, user, note=message)
+        except GraphError as exc:
+            return problem(exc.message, action("Try again", str(data.get("action")),
+                                               **{k: v for k, v in data.items() if k != "action"}))
+        except DomainError as exc:
+            return await again(exc.message) if again else await self._list(turn_context, user, note=exc.message)
+        return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone))
+
+    async def _with_booking(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any],
+                            show: Callable[[Booking, str], Card | Awaitable[Card]], *,
+                            again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
+        """A card about one of the user's bookings, as it is now."""
+        try:
+            booking = await self._service.current(user.key, data.get("booking"), data.get("v"))
+            shown = show(booking, self._zone(turn_context, user))
+            return await shown if isinstance(shown, Awaitable) else shown
+        except (NotYourBooking, BookingNotFound) as exc:
+            return problem(exc.message)
+        except (BookingGone, StaleCard) as exc:
+            return await self._list(turn_context, user, note=exc.message)
+        except GraphError as exc:
+            return problem(exc.message, action("My bookings", "my_bookings"))
+        except DomainError as exc:
+            return await again(exc.message) if again else problem(exc.message)
+
+    async def _change_again(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any],
+                            note: str) -> Card:
+        values = {k: _text(data, k) for k in ("date", "start", "duration", "subject")}
+        return await self._with_booking(turn_context, user, data, lambda booking, zone: change_card(
+            booking, self._rooms([booking]), places(self._repo), self._service.now(), zone, values, note))
+
+    def _new_time(self, data: dict[str, Any], zone: str) -> tuple[datetime, datetime]:
+        duration = _text(data, "duration")
+        start = local_start(_text(data, "date"), _text(data, "start"), zone)
+        if not duration.isdigit() or not 0 < int(duration) <= 24 * 60:
+            raise ValidationFailed("Pick a duration.")
+        return start, start + timedelta(minutes=int(duration))
+
+    async def _is_booking_admin(self, turn_context: TurnContext) -> bool:
+        return ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
+
+    def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
+        return user_zone(self._repo, turn_context, user, self._default_zone)
+
+    def _rooms(self, bookings: Any) -> dict[str, Room]:
+        rooms = {}
+        for booking in bookings:
+            room = self._repo.get_room(booking.room_email)
+            if room is not None:
+                rooms[room.email] = room
+        return rooms
+
+    def _room_name(self, booking: Booking) -> str:
+        room = self._repo.get_room(booking.room_email)
+        return room.display_name if room else booking.room_email
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    return str(value).strip()[:2000] if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
