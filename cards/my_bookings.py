@@ -65,19 +65,20 @@ def _booking_actions(booking: Booking, now: datetime) -> list[dict[str, Any]]:
     actions = [action("Change", "change", **ids), extend]
     if in_progress(booking, now):
         actions.append(action("End now", "end_now", **ids))
-    actions += [action("People", "people", **ids), _cancel_button(booking, "mine")]
+    actions += [action("Add people", "people", **ids), _cancel_button(booking, "mine")]
     return actions
 
 
 def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], places: Places, now: datetime,
-                     zone: str, *, offset: int = 0, note: str | None = None, dropped: int = 0,
-                     unreadable: Sequence[str] = (), everyone: bool = False) -> Card:
-    """The upcoming bookings, soonest first, a page at a time. `everyone`: a booking admin's view of
-    all bookings, where the only action is Cancel."""
+                     zone: str, *, offset: int = 0, note: str | None = None, good: bool = False, dropped: int = 0,
+                     unreadable: Sequence[str] = (), everyone: bool = False, total: int | None = None) -> Card:
+    """The upcoming bookings, soonest first, a page at a time: `bookings` is all of them, or (with
+    `total`) the page that starts at `offset`. `everyone`: a booking admin's view of all bookings,
+    where the only action is Cancel."""
     name = "all_bookings" if everyone else "my_bookings"
     body: list[dict[str, Any]] = [heading("All bookings" if everyone else "My bookings")]
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(note, color="Good" if good else "Attention"))
     if dropped:
         gone = "1 booking was" if dropped == 1 else f"{dropped} bookings were"
         body.append(text(f"{gone} deleted from the room calendars outside RoomBot, so no longer listed.",
@@ -85,9 +86,12 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
     if not bookings:
         body.append(text("No upcoming bookings." if everyone else "You have no upcoming bookings."))
         return card(body, [action("Book a room", "form")])
-    body.append(text(f"{len(bookings)} upcoming. Times are in {zone}.", isSubtle=True, spacing="None"))
-    offset = offset if 0 <= offset < len(bookings) else 0
-    for booking in bookings[offset:offset + PAGE_SIZE]:
+    count = len(bookings) if total is None else total
+    body.append(text(f"{count} upcoming. Times are in {zone}.", isSubtle=True, spacing="None"))
+    if total is None:
+        offset = offset if 0 <= offset < len(bookings) else 0
+        bookings = bookings[offset:offset + PAGE_SIZE]
+    for booking in bookings:
         lines = _details(booking, rooms, places, now, zone, show_booker=everyone)
         if booking.id in unreadable:
             lines.append(text("The room's calendar did not answer just now; shown as last known.",
@@ -97,9 +101,8 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
     actions = []
     if offset > 0:
         actions.append(action("Previous", name, offset=max(0, offset - PAGE_SIZE)))
-    if offset + PAGE_SIZE < len(bookings):
-        actions.append(action(f"Show more ({len(bookings) - offset - PAGE_SIZE} more)", name,
-                              offset=offset + PAGE_SIZE))
+    if offset + PAGE_SIZE < count:
+        actions.append(action(f"Show more ({count - offset - PAGE_SIZE} more)", name, offset=offset + PAGE_SIZE))
     actions.append(action("Book a room", "form"))
     return card(body, actions)
 

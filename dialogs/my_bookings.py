@@ -15,7 +15,7 @@ from bot.identity import MemberDirectory, UserIdentity
 from bot.notify import Notifier
 from bot.roles import Roles
 from cards.base import Card, action
-from cards.booking import cancelled_card
+from cards.booking import PAGE_SIZE, cancelled_card
 from cards.my_bookings import (
     admin_cancelled_notice,
     change_card,
@@ -78,18 +78,20 @@ class MyBookingsFlow:
         return await self._list(turn_context, user, offset=data.get("offset"), everyone=True)
 
     async def _list(self, turn_context: TurnContext, user: UserIdentity, *, offset: object = 0,
-                    note: str | None = None, everyone: bool = False) -> Card:
+                    note: str | None = None, good: bool = False, everyone: bool = False) -> Card:
+        offset = offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
         try:
-            listing = await (self._service.all_upcoming() if everyone else self._service.upcoming(user.key))
+            listing = await (self._service.all_upcoming(offset, PAGE_SIZE) if everyone
+                             else self._service.upcoming(user.key))
         except GraphError as exc:
             return problem(exc.message, action("Try again", "all_bookings" if everyone else "my_bookings"))
         except DomainError as exc:
             return problem(exc.message)
         return my_bookings_card(listing.bookings, self._rooms(listing.bookings), places(self._repo),
                                 self._service.now(), self._zone(turn_context, user),
-                                offset=offset if isinstance(offset, int) and not isinstance(offset, bool) else 0,
-                                note=note, dropped=listing.dropped, unreadable=listing.unreadable,
-                                everyone=everyone)
+                                offset=listing.offset if everyone else offset, note=note, good=good,
+                                dropped=listing.dropped, unreadable=listing.unreadable, everyone=everyone,
+                                total=listing.total)
 
     # --- one booking's actions ------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class MyBookingsFlow:
         told = (await self._tell_booker(booking, user, reason or "")) if done.for_someone_else else ""
         if data.get("listed") in ("mine", "all"):
             return await self._list(turn_context, user, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
-                                    everyone=data.get("listed") == "all")
+                                    good=True, everyone=data.get("listed") == "all")
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now(), told or None)
 
     async def _tell_booker(self, booking: Booking, admin: UserIdentity, reason: str) -> str:
@@ -213,7 +215,8 @@ class MyBookingsFlow:
                                                **{k: v for k, v in data.items() if k != "action"}))
         except DomainError as exc:
             return await again(exc.message) if again else await self._list(turn_context, user, note=exc.message)
-        return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone))
+        return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone),
+                                good=True)
 
     async def _with_booking(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any],
                             show: Callable[[Booking, str], Card | Awaitable[Card]], *,

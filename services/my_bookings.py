@@ -60,6 +60,8 @@ class Listing:
     bookings: tuple[Booking, ...] = ()
     dropped: int = 0  # records whose event had gone from the room calendar
     unreadable: tuple[str, ...] = ()  # ids of bookings shown as stored: their calendar did not answer
+    offset: int = 0  # with `total`: `bookings` is one page, starting there
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ class MyBookings:
         return await self._read_back([b for b in self._repo.list_bookings_for_user(user_key)
                                       if is_upcoming(b, now)], now)
 
-    async def all_upcoming(self) -> Listing:
-        """Every upcoming booking made through the bot, for booking admins."""
+    async def all_upcoming(self, offset: int = 0, limit: int = 5) -> Listing:
+        """A page of every upcoming booking made through the bot, for booking admins. Only the page
+        is read back from the calendars: an organisation has many more bookings than a person."""
         self._connected()
         now = self.now()
-        return await self._read_back([b for b in self._repo.list_bookings() if is_upcoming(b, now)], now)
+        records = [b for b in self._repo.list_bookings() if is_upcoming(b, now)]
+        offset = offset if 0 <= offset < len(records) else 0
+        page = await self._read_back(records[offset:offset + limit], now)
+        return replace(page, offset=offset, total=len(records) - page.dropped)
 
     async def _read_back(self, records: list[Booking], now: datetime) -> Listing:
         answers = await self._calendar.get_events([(b.room_email, b.event_id) for b in records]) if records else []

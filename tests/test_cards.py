@@ -45,6 +45,7 @@ def test_welcome_mentions_booking_off_only_when_it_is_off() -> None:
 
 def _booking_and_admin_cards() -> dict[str, dict]:
     """Each booking and admin card, in each of its shapes, built from plain domain objects."""
+    from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
     from cards.admin import (
@@ -67,6 +68,7 @@ def _booking_and_admin_cards() -> dict[str, dict]:
         form_values,
         results_card,
     )
+    from cards.my_bookings import admin_cancelled_notice, change_card, move_card, my_bookings_card, people_card
     from domain.booking import SearchRequest, SearchResult
     from domain.calendar import TimeSlot
     from domain.models import Admin, Booking, Building, Floor, OrgSettings, Room
@@ -84,6 +86,8 @@ def _booking_and_admin_cards() -> dict[str, dict]:
     booking = Booking(id="bk1", room_email="r0@example.com", event_id="e", ical_uid="i", booker_aad_id="a",
                       booker_email="alexw@example.com", start=request.start, end=request.end, subject="Sync",
                       attendees=("alexw@example.com",), zone="Europe/Helsinki")
+    running = replace(booking, id="bk2", start=now - timedelta(minutes=10), end=now + timedelta(minutes=20),
+                      attendees=("alexw@example.com", "meganb@example.com"))
     connected = OrgSettings("t1", connected=True, booking_enabled=True)
     row = ImportRow("r9@example.com", "Room 9", 6, ("video",), "HQ", "Ground")
     return {
@@ -112,6 +116,20 @@ def _booking_and_admin_cards() -> dict[str, dict]:
         "import-preview": import_preview_card([row, ImportRow("x@example.com", "", 0, (), "", "", "line 2: bad")],
                                               "your CSV", "r9@example.com,Room 9,6,HQ,Ground"),
         "import-nothing": import_preview_card([], "Microsoft 365 (Places)"),
+        "my-bookings": my_bookings_card([booking, running, *[replace(booking, id=f"b{i}") for i in range(5)]],
+                                        {r.email: r for r in rooms}, places, now, "UTC", offset=5, note="Ended.",
+                                        good=True, dropped=2, unreadable=("b4",)),
+        "my-bookings-in-progress": my_bookings_card([running], {}, places, now, "UTC"),
+        "my-bookings-empty": my_bookings_card([], {}, places, now, "UTC", dropped=1),
+        "all-bookings": my_bookings_card([booking], {}, places, now, "UTC", everyone=True),
+        "change": change_card(booking, {r.email: r for r in rooms}, places, now, "Europe/Helsinki"),
+        "change-again": change_card(booking, {}, places, now, "UTC", {"date": "2026-11-25", "start": "10:30",
+                                                                      "duration": "75", "subject": "x"}, "Taken."),
+        "move": move_card(booking, rooms[1:3], {}, places, now, "UTC", slot.start, slot.end, "Sync"),
+        "move-nowhere": move_card(booking, [], {}, places, now, "UTC", slot.start, slot.end, ""),
+        "people": people_card(running, {}, now, "UTC", note="Not an email."),
+        "people-alone": people_card(booking, {}, now, "UTC"),
+        "admin-cancelled": admin_cancelled_notice(booking, "Room 0", "Megan Bowen", "CEO visit", now),
         "admins": admins_card([Admin("alexw@example.com"), Admin("a" * 8 + "-0000-0000-0000-" + "0" * 12,
                                                                  ("booking_admin",), "alex")], note="Added."),
     }

@@ -274,3 +274,17 @@ async def test_actions_on_a_booking_deleted_in_exchange_say_so(sandbox: RunningS
     with pytest.raises(BookingGone):
         await mine.extend(ALEX.key, booking.id, booking_version(booking), 15)
     assert (await mine.cancel(ALEX.key, booking.id)).booking.status == BOOKING_CANCELLED  # nothing left to do
+
+
+async def test_all_bookings_reads_back_one_page_at_a_time(sandbox: RunningSandbox,
+                                                          calendar: RoomCalendarService) -> None:
+    repo, service, mine = _services(calendar)
+    made = [await _booked(service, slot_at(hour=8 + i), booker=(ALEX, MEGAN)[i % 2], attempt=f"attempt-{i:04d}")
+            for i in range(7)]
+    sandbox.state.stats.clear()
+    first = await mine.all_upcoming(0, 5)
+    assert [b.id for b in first.bookings] == [b.id for b in made[:5]] and (first.offset, first.total) == (0, 7)
+    assert sandbox.state.stats["GET get_event"] == 5  # the page, not every booking
+    await calendar.delete_event(ROOM, made[6].event_id)
+    last = await mine.all_upcoming(5, 5)
+    assert [b.id for b in last.bookings] == [made[5].id] and (last.offset, last.total, last.dropped) == (5, 6, 1)

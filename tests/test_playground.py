@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, demo_mailboxes
 from tests.booking_helpers import buttons
 from tests.conftest import MEGAN, Connector, teams_activity
 
@@ -221,6 +221,80 @@ async def test_book_a_room_in_the_playground(running: Running, tmp_path: Path) -
             await cards.filter(has_text=re.compile("Cancelled: Borealis")).wait_for(timeout=20_000)
             assert _room_events(running, "hq-borealis@example.com") == []
             await page.screenshot(path=str(tmp_path / "booked.png"))
+        finally:
+            await browser.close()
+
+
+def _event(running: Running, room: str) -> tuple[str, str, str, list[str]]:
+    """The room's one event: start, end (UTC, to the minute), subject and attendees."""
+    [event] = _room_events(running, room)
+    return (event["start"]["dateTime"][:16], event["end"]["dateTime"][:16], event["subject"],
+            [a["emailAddress"]["address"] for a in event["attendees"]])
+
+
+async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Path) -> None:
+    """Book, open my bookings, extend by 30 min, change the subject, add Megan, cancel: after each
+    step the room's calendar in the sandbox holds exactly the expected event."""
+    day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # the Playground's zone is UTC here
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1600})
+            await page.goto(running.url)
+            cards = page.locator(".ac-adaptiveCard")
+            await page.locator('[data-lexical-editor="true"][role="textbox"]').wait_for(timeout=30_000)
+
+            await _send(page, "book a room for 6 tomorrow 14:00-15:00")
+            results = cards.filter(has_text=re.compile("Free rooms"))
+            await results.wait_for(timeout=20_000)
+            await results.get_by_role("button", name="Book").first.click()
+            confirmation = cards.filter(has_text=re.compile("Booked: "))
+            await confirmation.wait_for(timeout=20_000)
+            name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
+            [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:00", "Booked by Alex Wilber",
+                                             ["alexw@example.com"])
+
+            await confirmation.locator(".ac-actionSet").get_by_role("button", name="My bookings").click()
+            listing = cards.filter(has_text=re.compile("My bookings")).filter(has_text=re.compile("14:00–15:00"))
+            await listing.wait_for(timeout=20_000)
+            await listing.get_by_role("button", name="Extend").click()
+            await listing.get_by_role("button", name="+30 min").click()
+            listing = cards.filter(has_text=re.compile("Extended: "))
+            await listing.wait_for(timeout=20_000)
+            assert "14:00–15:30" in await listing.inner_text()
+            await page.screenshot(path=str(tmp_path / "my-bookings.png"))
+            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Booked by Alex Wilber",
+                                             ["alexw@example.com"])
+
+            await listing.get_by_role("button", name="Change", exact=True).click()
+            change = cards.filter(has_text=re.compile(f"Change: {name}"))
+            await change.wait_for(timeout=20_000)
+            await change.get_by_role("textbox", name=re.compile("Subject")).fill("Design review")
+            await change.get_by_role("button", name="Save").click()
+            listing = cards.filter(has_text=re.compile("Changed: "))
+            await listing.wait_for(timeout=20_000)
+            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review", ["alexw@example.com"])
+
+            await listing.get_by_role("button", name="Add people").click()
+            people = cards.filter(has_text=re.compile(f"People: {name}"))
+            await people.wait_for(timeout=20_000)
+            await people.get_by_role("textbox", name=re.compile("Add people")).fill("meganb@example.com")
+            await people.get_by_role("button", name="Save").click()
+            listing = cards.filter(has_text=re.compile("People saved: "))
+            await listing.wait_for(timeout=20_000)
+            assert "With meganb@example.com" in await listing.inner_text()
+            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review",
+                                             ["alexw@example.com", "meganb@example.com"])
+
+            await listing.get_by_role("button", name="Cancel", exact=True).click()
+            await listing.get_by_role("textbox", name=re.compile("Reason")).fill("Moved online")
+            await listing.get_by_role("button", name="Cancel booking").click()
+            done = cards.filter(has_text=re.compile("You have no upcoming bookings"))
+            await done.wait_for(timeout=20_000)
+            assert f"Cancelled: {name}." in await done.inner_text()
+            assert _room_events(running, room) == []
+            await page.screenshot(path=str(tmp_path / "managed.png"))
         finally:
             await browser.close()
 
