@@ -179,14 +179,16 @@ class MyBookingsFlow:
         except DomainError as exc:
             return problem(exc.message)
         booking = done.booking
-        told = (await self._tell_booker(booking, user, reason or "")) if done.for_someone_else else ""
+        told = ""
+        if done.for_someone_else and not done.already:
+            told = await self._tell_booker(booking, user, reason or "")
         if data.get("listed") in ("mine", "all"):
             return await self._list(turn_context, user, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
                                     good=True, everyone=data.get("listed") == "all")
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now(), told or None)
 
     async def _tell_booker(self, booking: Booking, admin: UserIdentity, reason: str) -> str:
-        if booking.status != "cancelled" or self._notifier is None:
+        if self._notifier is None:
             return ""
         notice = admin_cancelled_notice(booking, self._room_name(booking), admin.name or "A booking admin",
                                         " ".join(str(reason).split()), self._service.now())

@@ -68,6 +68,7 @@ class Listing:
 class Cancelled:
     booking: Booking
     for_someone_else: bool  # a booking admin cancelled another person's booking
+    already: bool = False  # it was cancelled before this press (a second press): nothing was done
 
 
 class MyBookings:
@@ -316,7 +317,7 @@ class MyBookings:
             booking = self._record(user_key, booking_id, as_booking_admin=as_booking_admin)
             for_someone_else = booking.booker_aad_id != user_key
             if booking.status == BOOKING_CANCELLED:
-                return Cancelled(booking, for_someone_else)  # a second press: already done
+                return Cancelled(booking, for_someone_else, already=True)  # a second press
             booking = await self._current(booking)
             check_changeable(booking, self.now())
             comment = cancel_comment(canceller_name or booking.booker_email, reason)

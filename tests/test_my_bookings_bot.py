@@ -210,3 +210,7 @@ async def test_a_booking_admin_cancels_and_the_booker_is_told(bot: TestClient, c
     assert "Megan Bowen cancelled it: CEO visit" in card_text(notice["activity"])
     assert await _times(bot, booking.room_email) == []
     assert sandbox(bot).state.graph.outbox[-1]["comment"] == "Cancelled by Megan Bowen in RoomBot. Reason: CEO visit"
+    again = await submit(bot, connector, {**cancel, f"reason-{booking.id}": "CEO visit"}, user=MEGAN, others=told)
+    assert "Cancelled:" in card_text(again) and len(told) == 1  # a second press tells no one again
+    help_text = card_text(await say(bot, connector, "help", user=MEGAN))
+    assert "all bookings" in help_text and "connect" not in help_text  # a booking admin, not an admin
