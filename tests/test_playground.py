@@ -15,7 +15,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,6 +120,20 @@ def fresh(tmp_path: Path) -> Iterator[Running]:
     yield from _launch(tmp_path, {"SANDBOX_DEMO_SETUP": "0", "BOT_ADMINS": "alexw@example.com"})
 
 
+@asynccontextmanager
+async def _chat(url: str, height: int) -> AsyncIterator[Page]:
+    """A Playground chat open in headless Chromium, ready for typing."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": height})
+            await page.goto(url)
+            await page.locator('[data-lexical-editor="true"][role="textbox"]').wait_for(timeout=30_000)
+            yield page
+        finally:
+            await browser.close()
+
+
 async def _send(page: Page, text: str) -> None:
     box = page.locator('[data-lexical-editor="true"][role="textbox"]')
     await box.click()
@@ -180,49 +195,42 @@ async def test_welcome_then_help_in_the_playground(running: Running, tmp_path: P
 
 
 async def test_book_a_room_in_the_playground(running: Running, tmp_path: Path) -> None:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1400})
-            await page.goto(running.url)
-            cards = page.locator(".ac-adaptiveCard")
-            await page.locator('[data-lexical-editor="true"][role="textbox"]').wait_for(timeout=30_000)
+    async with _chat(running.url, height=1400) as page:
+        cards = page.locator(".ac-adaptiveCard")
 
-            await _send(page, "book")
-            form = cards.filter(has_text=re.compile("Book a room")).filter(has_text=re.compile("Find free rooms"))
-            await form.wait_for(timeout=20_000)
-            seats = form.get_by_role("spinbutton")
-            await seats.fill("8")
-            await form.get_by_role("textbox", name=re.compile("Subject")).fill("Playground sync")
-            await form.locator('input[placeholder^="email addresses"]').fill("meganb@example.com")
-            await form.locator(".ac-actionSet").get_by_role("button", name="Find free rooms").click()
+        await _send(page, "book")
+        form = cards.filter(has_text=re.compile("Book a room")).filter(has_text=re.compile("Find free rooms"))
+        await form.wait_for(timeout=20_000)
+        seats = form.get_by_role("spinbutton")
+        await seats.fill("8")
+        await form.get_by_role("textbox", name=re.compile("Subject")).fill("Playground sync")
+        await form.locator('input[placeholder^="email addresses"]').fill("meganb@example.com")
+        await form.locator(".ac-actionSet").get_by_role("button", name="Find free rooms").click()
 
-            results = cards.filter(has_text=re.compile("Free rooms"))
-            await results.wait_for(timeout=20_000)
-            text = await results.inner_text()
-            assert text.index("Borealis") < text.index("Kelp") < text.index("Fjord")  # 8, 8, then 10 seats
-            assert "Aurora" not in text  # 4 seats: too small
-            book = results.get_by_role("button", name="Book").first
-            # Two presses in quick succession, before the card is replaced.
-            await book.evaluate("button => { button.click(); button.click(); }")
+        results = cards.filter(has_text=re.compile("Free rooms"))
+        await results.wait_for(timeout=20_000)
+        text = await results.inner_text()
+        assert text.index("Borealis") < text.index("Kelp") < text.index("Fjord")  # 8, 8, then 10 seats
+        assert "Aurora" not in text  # 4 seats: too small
+        book = results.get_by_role("button", name="Book").first
+        # Two presses in quick succession, before the card is replaced.
+        await book.evaluate("button => { button.click(); button.click(); }")
 
-            confirmation = cards.filter(has_text=re.compile("Booked: Borealis"))
-            await confirmation.wait_for(timeout=20_000)
-            assert "alexw@example.com, meganb@example.com" in await confirmation.inner_text()
-            await page.wait_for_timeout(1000)  # let a second press, if any got through, finish
-            [event] = _room_events(running, "hq-borealis@example.com")
-            assert event["organizer"]["emailAddress"]["address"] == "hq-borealis@example.com"
-            attendees = [a["emailAddress"]["address"] for a in event["attendees"]]
-            assert attendees == ["alexw@example.com", "meganb@example.com"]
-            assert event["subject"] == "Playground sync"
-            assert await cards.filter(has_text=re.compile("Free rooms")).count() == 0  # replaced in place
+        confirmation = cards.filter(has_text=re.compile("Booked: Borealis"))
+        await confirmation.wait_for(timeout=20_000)
+        assert "alexw@example.com, meganb@example.com" in await confirmation.inner_text()
+        await page.wait_for_timeout(1000)  # let a second press, if any got through, finish
+        [event] = _room_events(running, "hq-borealis@example.com")
+        assert event["organizer"]["emailAddress"]["address"] == "hq-borealis@example.com"
+        attendees = [a["emailAddress"]["address"] for a in event["attendees"]]
+        assert attendees == ["alexw@example.com", "meganb@example.com"]
+        assert event["subject"] == "Playground sync"
+        assert await cards.filter(has_text=re.compile("Free rooms")).count() == 0  # replaced in place
 
-            await confirmation.locator(".ac-actionSet").get_by_role("button", name="Cancel booking").click()
-            await cards.filter(has_text=re.compile("Cancelled: Borealis")).wait_for(timeout=20_000)
-            assert _room_events(running, "hq-borealis@example.com") == []
-            await page.screenshot(path=str(tmp_path / "booked.png"))
-        finally:
-            await browser.close()
+        await confirmation.locator(".ac-actionSet").get_by_role("button", name="Cancel booking").click()
+        await cards.filter(has_text=re.compile("Cancelled: Borealis")).wait_for(timeout=20_000)
+        assert _room_events(running, "hq-borealis@example.com") == []
+        await page.screenshot(path=str(tmp_path / "booked.png"))
 
 
 def _event(running: Running, room: str) -> tuple[str, str, str, list[str]]:
@@ -236,67 +244,60 @@ async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Pa
     """Book, open my bookings, extend by 30 min, change the subject, add Megan, cancel: after each
     step the room's calendar in the sandbox holds exactly the expected event."""
     day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # the Playground's zone is UTC here
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1600})
-            await page.goto(running.url)
-            cards = page.locator(".ac-adaptiveCard")
-            await page.locator('[data-lexical-editor="true"][role="textbox"]').wait_for(timeout=30_000)
+    async with _chat(running.url, height=1600) as page:
+        cards = page.locator(".ac-adaptiveCard")
 
-            await _send(page, "book a room for 6 tomorrow 14:00-15:00")
-            results = cards.filter(has_text=re.compile("Free rooms"))
-            await results.wait_for(timeout=20_000)
-            await results.get_by_role("button", name="Book").first.click()
-            confirmation = cards.filter(has_text=re.compile("Booked: "))
-            await confirmation.wait_for(timeout=20_000)
-            name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
-            [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
-            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:00", "Booked by Alex Wilber",
-                                             ["alexw@example.com"])
+        await _send(page, "book a room for 6 tomorrow 14:00-15:00")
+        results = cards.filter(has_text=re.compile("Free rooms"))
+        await results.wait_for(timeout=20_000)
+        await results.get_by_role("button", name="Book").first.click()
+        confirmation = cards.filter(has_text=re.compile("Booked: "))
+        await confirmation.wait_for(timeout=20_000)
+        name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
+        [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+        assert _event(running, room) == (f"{day}T14:00", f"{day}T15:00", "Booked by Alex Wilber",
+                                         ["alexw@example.com"])
 
-            await confirmation.locator(".ac-actionSet").get_by_role("button", name="My bookings").click()
-            listing = cards.filter(has_text=re.compile("My bookings")).filter(has_text=re.compile("14:00–15:00"))
-            await listing.wait_for(timeout=20_000)
-            await listing.get_by_role("button", name="Extend").click()
-            await listing.get_by_role("button", name="+30 min").click()
-            listing = cards.filter(has_text=re.compile("Extended: "))
-            await listing.wait_for(timeout=20_000)
-            assert "14:00–15:30" in await listing.inner_text()
-            await page.screenshot(path=str(tmp_path / "my-bookings.png"))
-            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Booked by Alex Wilber",
-                                             ["alexw@example.com"])
+        await confirmation.locator(".ac-actionSet").get_by_role("button", name="My bookings").click()
+        listing = cards.filter(has_text=re.compile("My bookings")).filter(has_text=re.compile("14:00–15:00"))
+        await listing.wait_for(timeout=20_000)
+        await listing.get_by_role("button", name="Extend").click()
+        await listing.get_by_role("button", name="+30 min").click()
+        listing = cards.filter(has_text=re.compile("Extended: "))
+        await listing.wait_for(timeout=20_000)
+        assert "14:00–15:30" in await listing.inner_text()
+        await page.screenshot(path=str(tmp_path / "my-bookings.png"))
+        assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Booked by Alex Wilber",
+                                         ["alexw@example.com"])
 
-            await listing.get_by_role("button", name="Change", exact=True).click()
-            change = cards.filter(has_text=re.compile(f"Change: {name}"))
-            await change.wait_for(timeout=20_000)
-            await change.get_by_role("textbox", name=re.compile("Subject")).fill("Design review")
-            await change.get_by_role("button", name="Save").click()
-            listing = cards.filter(has_text=re.compile("Changed: "))
-            await listing.wait_for(timeout=20_000)
-            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review", ["alexw@example.com"])
+        await listing.get_by_role("button", name="Change", exact=True).click()
+        change = cards.filter(has_text=re.compile(f"Change: {name}"))
+        await change.wait_for(timeout=20_000)
+        await change.get_by_role("textbox", name=re.compile("Subject")).fill("Design review")
+        await change.get_by_role("button", name="Save").click()
+        listing = cards.filter(has_text=re.compile("Changed: "))
+        await listing.wait_for(timeout=20_000)
+        assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review", ["alexw@example.com"])
 
-            await listing.get_by_role("button", name="Add people").click()
-            people = cards.filter(has_text=re.compile(f"People: {name}"))
-            await people.wait_for(timeout=20_000)
-            await people.get_by_role("textbox", name=re.compile("Add people")).fill("meganb@example.com")
-            await people.get_by_role("button", name="Save").click()
-            listing = cards.filter(has_text=re.compile("People saved: "))
-            await listing.wait_for(timeout=20_000)
-            assert "With meganb@example.com" in await listing.inner_text()
-            assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review",
-                                             ["alexw@example.com", "meganb@example.com"])
+        await listing.get_by_role("button", name="Add people").click()
+        people = cards.filter(has_text=re.compile(f"People: {name}"))
+        await people.wait_for(timeout=20_000)
+        await people.get_by_role("textbox", name=re.compile("Add people")).fill("meganb@example.com")
+        await people.get_by_role("button", name="Save").click()
+        listing = cards.filter(has_text=re.compile("People saved: "))
+        await listing.wait_for(timeout=20_000)
+        assert "With meganb@example.com" in await listing.inner_text()
+        assert _event(running, room) == (f"{day}T14:00", f"{day}T15:30", "Design review",
+                                         ["alexw@example.com", "meganb@example.com"])
 
-            await listing.get_by_role("button", name="Cancel", exact=True).click()
-            await listing.get_by_role("textbox", name=re.compile("Reason")).fill("Moved online")
-            await listing.get_by_role("button", name="Cancel booking").click()
-            done = cards.filter(has_text=re.compile("You have no upcoming bookings"))
-            await done.wait_for(timeout=20_000)
-            assert f"Cancelled: {name}." in await done.inner_text()
-            assert _room_events(running, room) == []
-            await page.screenshot(path=str(tmp_path / "managed.png"))
-        finally:
-            await browser.close()
+        await listing.get_by_role("button", name="Cancel", exact=True).click()
+        await listing.get_by_role("textbox", name=re.compile("Reason")).fill("Moved online")
+        await listing.get_by_role("button", name="Cancel booking").click()
+        done = cards.filter(has_text=re.compile("You have no upcoming bookings"))
+        await done.wait_for(timeout=20_000)
+        assert f"Cancelled: {name}." in await done.inner_text()
+        assert _room_events(running, room) == []
+        await page.screenshot(path=str(tmp_path / "managed.png"))
 
 
 async def test_admin_sets_up_then_a_user_books_in_the_playground(fresh: Running, tmp_path: Path,
