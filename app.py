@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import html
 import json
@@ -204,14 +205,22 @@ async def healthz(request: web.Request) -> web.Response:
     })
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run RoomBot.")
+    parser.add_argument("--local", action="store_true",
+                        help="allow running without MicrosoftAppId (unauthenticated, loopback only)")
+    args = parser.parse_args(argv)
     load_dotenv()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = Config.from_env()
+    problem = config.startup_problem(local=args.local or config.local_run)
+    if problem:
+        log.error("not starting: %s", problem)
+        raise SystemExit(2)
     if not config.authenticated:
-        log.warning("MicrosoftAppId is not set: the bot accepts unauthenticated requests. "
-                    "This is for local use only; never expose it like this.")
+        log.warning("MicrosoftAppId is not set: the bot accepts unauthenticated requests on loopback. "
+                    "This is for local use only.")
     log.info("Graph mode: %s", config.graph_mode)
     web.run_app(create_app(config), host=config.host, port=config.port, print=None)
 

@@ -46,6 +46,7 @@ class Config:
     default_timezone: str = "UTC"  # for users whose Teams client does not say (clientInfo.timezone)
     public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
     sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
+    local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
 
     @property
     def base_url(self) -> str:
@@ -61,6 +62,19 @@ class Config:
     def authenticated(self) -> bool:
         """Whether incoming Bot Framework requests are authenticated (an app id is set)."""
         return bool(self.app_id)
+
+    def startup_problem(self, local: bool) -> str | None:
+        """Why this configuration must not start, or None. Without an app id the bot cannot check
+        who calls /api/messages: that is for a developer's machine only, so it must be asked for
+        (`--local`) and must listen on loopback."""
+        if self.authenticated:
+            return None
+        if not local:
+            return ("MicrosoftAppId is not set, so the bot could not authenticate Bot Framework requests. Set "
+                    "MicrosoftAppId / MicrosoftAppPassword, or start it with --local (LOCAL_RUN=1) for local use.")
+        if self.host not in ("127.0.0.1", "::1", "localhost"):
+            return f"An unauthenticated local run listens on loopback only, not HOST={self.host}."
+        return None
 
     @property
     def graph_scope(self) -> str:
@@ -103,6 +117,7 @@ class Config:
             default_timezone=_zone_name(get("DEFAULT_TIMEZONE", "UTC")),
             public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
             sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
+            local_run=_flag(env.get("LOCAL_RUN"), False),
         )
 
 

@@ -26,7 +26,7 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
-.venv/bin/python app.py &
+.venv/bin/python app.py --local &
 pids+=($!)
 for _ in $(seq 1 120); do
   up "http://127.0.0.1:${PORT}/healthz" && break

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import CALENDAR_KEY, create_app
 from config import Config
 from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from sandbox.server import RunningSandbox
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_tenant_mode_uses_the_configured_graph_endpoint(sandbox: RunningSandbox, tmp_path: Path) -> None:
@@ -76,6 +82,19 @@ def test_main_warns_when_running_unauthenticated(monkeypatch, caplog, tmp_path: 
     monkeypatch.setenv("PORT", "3999")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     with caplog.at_level("WARNING"):
-        app.main()
+        app.main(["--local"])
     assert started == {"host": "127.0.0.1", "port": 3999, "print": None}
     assert "MicrosoftAppId is not set" in caplog.text and "local use only" in caplog.text
+    started.clear()
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    with pytest.raises(SystemExit):
+        app.main(["--local"])
+    assert started == {} and "loopback only" in caplog.text
+
+
+def test_python_app_py_refuses_to_run_unauthenticated_unless_local(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "LOCAL_RUN", "GRAPH_"))}
+    env.update(DATA_DIR=str(tmp_path / "data"), PORT="0")
+    run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "not starting: MicrosoftAppId is not set" in run.stderr and "--local" in run.stderr

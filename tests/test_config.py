@@ -57,3 +57,13 @@ def test_public_url_time_zone_and_sandbox_setup() -> None:
     assert Config.from_env({"PUBLIC_URL": "https://bot.example/", "BOT_DOMAIN": "x"}).base_url == "https://bot.example"
     with pytest.raises(ValueError, match="DEFAULT_TIMEZONE"):
         Config.from_env({"DEFAULT_TIMEZONE": "Mars/Olympus"})
+
+
+def test_an_unauthenticated_start_must_be_asked_for_and_stay_on_loopback() -> None:
+    local = Config.from_env({})
+    assert "MicrosoftAppId is not set" in local.startup_problem(local=False)
+    assert local.startup_problem(local=True) is None
+    exposed = Config.from_env({"HOST": "0.0.0.0"})
+    assert "loopback only" in exposed.startup_problem(local=True)
+    production = Config.from_env({"MicrosoftAppId": "app-id", "MicrosoftAppPassword": "s3cret"})
+    assert production.startup_problem(local=False) is None

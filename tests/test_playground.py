@@ -91,7 +91,7 @@ def _launch(folder: Path, extra_env: dict[str, str]) -> Iterator[Running]:
            if not k.startswith(("GRAPH_", "Microsoft", "SANDBOX_", "BOT_ADMINS", "PUBLIC_URL"))}
     env.update(PORT=str(bot_port), DATA_DIR=str(folder / "data"), SANDBOX_PORT=str(sandbox_port),
                PYTHONUNBUFFERED="1", **extra_env)
-    bot = _start([sys.executable, "app.py"], env, folder / "bot.log")
+    bot = _start([sys.executable, "app.py", "--local"], env, folder / "bot.log")
     playground = None
     try:
         _wait_for(f"http://127.0.0.1:{bot_port}/healthz", bot, folder / "bot.log")
