@@ -28,6 +28,10 @@ class Config:
     app_password: str = field(default="", repr=False)
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
+    # Where the Bot Framework's token signing keys are published and which issuer its tokens carry.
+    # Unset: Azure public cloud (botbuilder's defaults). Tests point them at a key of their own.
+    bot_openid_metadata_url: str = ""
+    bot_token_issuer: str = ""
     # Microsoft Graph, app-only
     graph_tenant_id: str = ""
     graph_client_id: str = ""
@@ -101,6 +105,8 @@ class Config:
             app_password=app_password,
             app_type=get("MicrosoftAppType", "MultiTenant"),
             app_tenant_id=get("MicrosoftAppTenantId"),
+            bot_openid_metadata_url=get("BOT_OPENID_METADATA_URL"),
+            bot_token_issuer=get("BOT_TOKEN_ISSUER"),
             graph_tenant_id=get("GRAPH_TENANT_ID"),
             graph_client_id=get("GRAPH_CLIENT_ID", app_id),
             graph_client_secret=get("GRAPH_CLIENT_SECRET", app_password),

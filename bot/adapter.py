@@ -7,7 +7,8 @@ import uuid
 
 from botbuilder.core import BotState, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants
+from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
 
 from config import Config
 
@@ -24,10 +25,37 @@ class BotFrameworkSettings:
         self.APP_PASSWORD = config.app_password
         self.APP_TYPE = config.app_type
         self.APP_TENANTID = config.app_tenant_id
+        if config.bot_openid_metadata_url or config.bot_token_issuer:
+            public = AuthenticationConstants
+            # Any of these switches botbuilder to its parameterized authentication, which then needs
+            # every endpoint: the public cloud's, except the two given.
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = (config.bot_openid_metadata_url or
+                                                            public.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = config.bot_token_issuer or public.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = public.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = public.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = public.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+            self.OAUTH_URL = public.OAUTH_URL
+            self.CALLER_ID = CallerIdConstants.public_azure_channel
+
+
+class StrictBotFrameworkAuthentication(ConfigurationBotFrameworkAuthentication):
+    """botbuilder's request authentication, where anything wrong with a token is a refusal (401).
+    botbuilder 4.17 itself fails with a 500 on some bad tokens: a missing header when its
+    authentication is parameterized, a token that does not decode, one without a key id."""
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        try:
+            return await super().authenticate_request(activity, auth_header)
+        except PermissionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every other failure to validate is a refusal too
+            log.info("refused a request whose token could not be validated: %s", type(exc).__name__)
+            raise PermissionError("Invalid token") from exc
 
 
 def create_adapter(config: Config, conversation_state: BotState | None = None) -> CloudAdapter:
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(BotFrameworkSettings(config)))
+    adapter = CloudAdapter(StrictBotFrameworkAuthentication(BotFrameworkSettings(config)))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         incident = uuid.uuid4().hex[:8]

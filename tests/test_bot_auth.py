@@ -1,0 +1,131 @@
+"""Authentication on: with MicrosoftAppId set, botbuilder's own JWT validation runs on every request
+to /api/messages. Its OpenID metadata and signing key are served on loopback (a key made here), so
+the real validation path runs: a request without a valid Bot Framework token gets 401 and reaches
+no handler; a valid one gets through."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from app import REPO_KEY, create_app
+from config import Config
+from tests.conftest import ALEX, Connector, teams_activity
+
+APP_ID = "6f1f8a52-3b8e-4c41-9d3e-2a7f0c9e1b11"
+ISSUER = "https://api.botframework.test"
+SERVICE_URL = "https://smba.example.test/teams/"
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+SIGNING_KEY, OTHER_KEY = _key(), _key()
+
+
+@pytest.fixture(scope="module")
+def metadata_url() -> Iterator[str]:
+    """OpenID metadata and the JWKS with our signing key, as login.botframework.com publishes them.
+    botbuilder fetches them with blocking `requests`, so they are served from another thread."""
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(SIGNING_KEY.public_key())), "kid": "key-1", "use": "sig"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            base = f"http://127.0.0.1:{self.server.server_port}"
+            documents = {"/v1/.well-known/openidconfiguration": {"issuer": ISSUER, "jwks_uri": f"{base}/keys",
+                                                                 "id_token_signing_alg_values_supported": ["RS256"]},
+                         "/keys": {"keys": [jwk]}}
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1/.well-known/openidconfiguration"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+async def secured(tmp_path: Path, metadata_url: str) -> AsyncIterator[TestClient]:
+    config = Config(app_id=APP_ID, app_password="not-used-here", data_dir=tmp_path / "data", sandbox_port=0,
+                    bot_openid_metadata_url=metadata_url, bot_token_issuer=ISSUER, host="0.0.0.0")
+    assert config.startup_problem(local=False) is None
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+def _token(key: rsa.RSAPrivateKey = SIGNING_KEY, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": APP_ID, "serviceurl": SERVICE_URL, "nbf": now - 60, "exp": now + 3600, **claims}
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "key-1"})
+
+
+def _typing() -> dict[str, Any]:
+    """An activity the bot answers without sending anything: what it reaches shows in storage."""
+    return teams_activity(Connector(url=SERVICE_URL), activity_type="typing")
+
+
+async def test_requests_without_a_valid_token_get_401_and_reach_no_handler(secured: TestClient) -> None:
+    now = int(time.time())
+    refused = {
+        "no header": None,
+        "not a bearer token": "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+        "garbage": "Bearer not.a.jwt",
+        "signed with another key": f"Bearer {_token(OTHER_KEY)}",
+        "for another bot": f"Bearer {_token(aud='00000000-0000-0000-0000-000000000000')}",
+        "from another issuer": f"Bearer {_token(iss='https://evil.example')}",
+        "expired": f"Bearer {_token(exp=now - 3600, nbf=now - 7200)}",
+        "for another service url": f"Bearer {_token(serviceurl='https://evil.example/')}",
+        "unsigned": "Bearer " + jwt.encode({"iss": ISSUER, "aud": APP_ID, "serviceurl": SERVICE_URL,
+                                            "exp": now + 3600}, None, algorithm="none"),
+    }
+    for name, header in refused.items():
+        headers = {"Authorization": header} if header else {}
+        response = await secured.post("/api/messages", json=_typing(), headers=headers)
+        assert response.status == 401, name
+    repo = secured.server.app[REPO_KEY]
+    assert repo.get_conversation_reference(ALEX[0]) is None  # no handler ran
+
+    accepted = await secured.post("/api/messages", json=_typing(), headers={"Authorization": f"Bearer {_token()}"})
+    assert accepted.status in (200, 201)
+    assert repo.get_conversation_reference(ALEX[0])["serviceUrl"] == SERVICE_URL  # the handler ran
+
+
+async def test_health_says_authentication_is_on(secured: TestClient) -> None:
+    health = await (await secured.get("/healthz")).json()
+    assert health["bot_authentication"] == "on"
+
+
+async def test_the_public_cloud_configuration_refuses_a_request_without_a_token(tmp_path: Path) -> None:
+    config = Config(app_id=APP_ID, app_password="not-used-here", data_dir=tmp_path / "data", sandbox_port=0)
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for headers in ({}, {"Authorization": "Bearer not.a.jwt"}):
+            response = await client.post("/api/messages", json=_typing(), headers=headers)
+            assert response.status == 401, headers
+        assert client.server.app[REPO_KEY].get_conversation_reference(ALEX[0]) is None
+    finally:
+        await client.close()
