@@ -18,6 +18,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from dotenv import load_dotenv
 from msrest.exceptions import DeserializationError
 
+from bot import logs
 from bot.adapter import create_adapter
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
@@ -151,7 +152,19 @@ def _bad_request(status: int, message: str) -> web.Response:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    """Bot Framework activities. Malformed input is answered 4xx before it reaches the SDK."""
+    """Bot Framework activities. Malformed input is answered 4xx before it reaches the SDK. Each
+    request is one turn with its own correlation id, in every log line and the response header."""
+    try:
+        response = await _turn(request)
+    except web.HTTPException as exc:  # botbuilder raises its 401 / 405 / 415
+        exc.headers["X-Correlation-Id"] = logs.correlation_id()
+        raise
+    response.headers["X-Correlation-Id"] = logs.correlation_id()
+    return response
+
+
+async def _turn(request: web.Request) -> web.StreamResponse:
+    logs.new_correlation_id()
     if "application/json" not in request.headers.get("Content-Type", ""):
         return _bad_request(415, "Content-Type must be application/json.")
     try:
@@ -211,9 +224,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="allow running without MicrosoftAppId (unauthenticated, loopback only)")
     args = parser.parse_args(argv)
     load_dotenv()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = Config.from_env()
+    logs.configure([config.app_password, config.graph_client_secret])
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     problem = config.startup_problem(local=args.local or config.local_run)
     if problem:
         log.error("not starting: %s", problem)
