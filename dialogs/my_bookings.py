@@ -61,10 +61,10 @@ class MyBookingsFlow:
     # --- commands -------------------------------------------------------------------------
 
     async def start(self, turn_context: TurnContext, user: UserIdentity) -> Card:
-        return await self.actions()["my_bookings"](turn_context, user, {})
+        return await within_budget("my_bookings", self.list_step, self._budget_s)(turn_context, user, {})
 
     async def start_all(self, turn_context: TurnContext, user: UserIdentity) -> Card:
-        return await self.actions()["all_bookings"](turn_context, user, {})
+        return await within_budget("all_bookings", self.all_step, self._budget_s)(turn_context, user, {})
 
     # --- lists ----------------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class MyBookingsFlow:
         booking = done.booking
         told = ""
         if done.for_someone_else and not done.already:
-            told = await self._tell_booker(booking, user, reason or "")
+            told = await self._tell_booker(booking, user, done.reason)
         if data.get("listed") in ("mine", "all"):
             return await self._list(turn_context, user, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
                                     good=True, everyone=data.get("listed") == "all")
@@ -191,7 +191,7 @@ class MyBookingsFlow:
         if self._notifier is None:
             return ""
         notice = admin_cancelled_notice(booking, self._room_name(booking), admin.name or "A booking admin",
-                                        " ".join(str(reason).split()), self._service.now())
+                                        reason, self._service.now())
         if await self._notifier.tell(booking.booker_aad_id, notice):
             return f"{booking.booker_email} was told in Teams."
         return f"I could not reach {booking.booker_email} in Teams; they get the cancellation by email."

@@ -202,13 +202,13 @@ class BookingService:
         """A pending record whose Book press never heard back (Graph timed out after the POST): find
         its event by transactionId and apply the race rule, so it ends booked or gone."""
         slot = TimeSlot(booking.start, booking.end)
-        mine = next((e for e in await events_in(self._calendar, booking.room_email, slot)
-                     if e.transaction_id == booking.transaction_id), None)
+        overlapping = await events_in(self._calendar, booking.room_email, slot)  # read after the POST
+        mine = next((e for e in overlapping if e.transaction_id == booking.transaction_id), None)
         if mine is None:
             self._repo.remove_booking(booking.id)  # never created
             return None
         booking = self._repo.update_booking(replace(booking, event_id=mine.id, ical_uid=mine.ical_uid))
-        if await lost_race(self._calendar, booking.room_email, slot, mine):
+        if _lost(overlapping, mine, booking.room_email, slot):
             await self._release(booking)
             return None
         return self._repo.update_booking(replace(booking, status=BOOKING_BOOKED))
@@ -232,9 +232,12 @@ async def events_in(calendar: RoomCalendar, room_email: str, slot: TimeSlot) -> 
 async def lost_race(calendar: RoomCalendar, room_email: str, slot: TimeSlot, mine: CalendarEvent) -> bool:
     """Exchange does not stop two bookings of a room (the room is the organizer): read the slot
     back; True when another overlapping event is the one that stays (earliest created, then id)."""
-    overlapping = await events_in(calendar, room_email, slot)
+    return _lost(await events_in(calendar, room_email, slot), mine, room_email, slot)
+
+
+def _lost(overlapping: list[CalendarEvent], mine: CalendarEvent, room_email: str, slot: TimeSlot) -> bool:
     if all(e.id != mine.id for e in overlapping):
-        overlapping.append(mine)  # not visible yet: it still takes part
+        overlapping = [*overlapping, mine]  # not visible yet: it still takes part
     winner = race_winner(overlapping)
     if winner.id != mine.id:
         log.info("lost the race for %s at %s to event %s", room_email, slot.start, winner.id[-12:])

@@ -69,6 +69,7 @@ class Cancelled:
     booking: Booking
     for_someone_else: bool  # a booking admin cancelled another person's booking
     already: bool = False  # it was cancelled before this press (a second press): nothing was done
+    reason: str = ""  # as sent in the cancellation
 
 
 class MyBookings:
@@ -91,15 +92,16 @@ class MyBookings:
         self._connected()
         now = self.now()
         records = self._repo.list_bookings_for_user(user_key) if user_key else []
-        for record in records:
-            if record.status == BOOKING_PENDING and (record.created_at is None or
-                                                     now - record.created_at >= PENDING_SETTLE_AFTER):
-                try:
-                    await self._booking.settle_pending(record)
-                except GraphError as exc:
-                    log.info("pending booking %s not settled yet: %s", record.id, exc)
-        return await self._read_back([b for b in self._repo.list_bookings_for_user(user_key)
-                                      if is_upcoming(b, now)], now)
+        stale = [r for r in records if r.status == BOOKING_PENDING and (
+            r.created_at is None or now - r.created_at >= PENDING_SETTLE_AFTER)]
+        for record in stale:
+            try:
+                await self._booking.settle_pending(record)
+            except GraphError as exc:
+                log.info("pending booking %s not settled yet: %s", record.id, exc)
+        if stale:
+            records = self._repo.list_bookings_for_user(user_key)
+        return await self._read_back([b for b in records if is_upcoming(b, now)], now)
 
     async def all_upcoming(self, offset: int = 0, limit: int = 5) -> Listing:
         """A page of every upcoming booking made through the bot, for booking admins. Only the page
@@ -328,5 +330,6 @@ class MyBookings:
             if for_someone_else:
                 self._repo.add_audit(user_key, "booking cancel for someone else",
                                      f"{booking.id} of {booking.booker_aad_id}" + (f": {reason}" if reason else ""))
-            return Cancelled(self._repo.update_booking(replace(booking, status=BOOKING_CANCELLED)), for_someone_else)
+            return Cancelled(self._repo.update_booking(replace(booking, status=BOOKING_CANCELLED)), for_someone_else,
+                             reason=reason)
 
