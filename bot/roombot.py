@@ -83,6 +83,10 @@ class RoomBot(TeamsActivityHandler):
         tenant = activity_tenant(activity)
         if tenant != expected:
             log.warning("ignored a %s activity from tenant %r (ours: %s)", activity.type, tenant, expected)
+            sender = activity.from_property
+            actor = (getattr(sender, "aad_object_id", None) or getattr(sender, "id", None) or "") if sender else ""
+            self._repo.add_audit(str(actor)[:200], f"{activity.type} activity",
+                                 f"from another tenant: {str(tenant)[:100]!r}", outcome="refused")
             return False
         return True
 

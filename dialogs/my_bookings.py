@@ -25,7 +25,14 @@ from cards.my_bookings import (
     people_card,
 )
 from dialogs.common import local_start, places, problem, user_zone, utc_time, within_budget
-from domain.booking import BookingNotFound, NotYourBooking, RoomTaken, SearchRequest, clean_subject
+from domain.booking import (
+    BookingNotFound,
+    NotYourBooking,
+    RoomNotRegistered,
+    RoomTaken,
+    SearchRequest,
+    clean_subject,
+)
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import ROLE_BOOKING_ADMIN, Booking, Room
 from domain.my_bookings import BookingGone, StaleCard
@@ -174,6 +181,8 @@ class MyBookingsFlow:
         except GraphError as exc:
             return problem(exc.message, action("Try again", "cancel", **{k: v for k, v in data.items()
                                                                           if k != "action"}))
+        except (NotYourBooking, BookingNotFound) as exc:
+            return self._refused(user, data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn_context, user, note=exc.message, everyone=data.get("listed") == "all")
         except DomainError as exc:
@@ -206,7 +215,7 @@ class MyBookingsFlow:
         try:
             booking = await run()
         except (NotYourBooking, BookingNotFound) as exc:
-            return problem(exc.message)  # nothing about someone else's booking is shown
+            return self._refused(user, data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn_context, user, note=exc.message)
         except RoomTaken as exc:
@@ -216,6 +225,9 @@ class MyBookingsFlow:
             return problem(exc.message, action("Try again", str(data.get("action")),
                                                **{k: v for k, v in data.items() if k != "action"}))
         except DomainError as exc:
+            if isinstance(exc, RoomNotRegistered):  # cards only offer registered rooms
+                self._repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
+                                     f"{str(data.get('room'))[:200]!r} is not a registered room", outcome="refused")
             return await again(exc.message) if again else await self._list(turn_context, user, note=exc.message)
         return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone),
                                 good=True)
@@ -229,7 +241,7 @@ class MyBookingsFlow:
             shown = show(booking, self._zone(turn_context, user))
             return await shown if isinstance(shown, Awaitable) else shown
         except (NotYourBooking, BookingNotFound) as exc:
-            return problem(exc.message)
+            return self._refused(user, data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn_context, user, note=exc.message)
         except GraphError as exc:
@@ -249,6 +261,14 @@ class MyBookingsFlow:
         if not duration.isdigit() or not 0 < int(duration) <= 24 * 60:
             raise ValidationFailed("Pick a duration.")
         return start, start + timedelta(minutes=int(duration))
+
+    def _refused(self, user: UserIdentity, data: dict[str, Any], exc: NotYourBooking | BookingNotFound) -> Card:
+        """A press on someone else's booking (cards only show the user's own, so it was forged) is
+        recorded; nothing about that booking is shown either way."""
+        if isinstance(exc, NotYourBooking):
+            self._repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
+                                 f"booking {str(data.get('booking'))[:64]} is someone else's", outcome="refused")
+        return problem(exc.message)
 
     async def _is_booking_admin(self, turn_context: TurnContext) -> bool:
         return ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)

@@ -140,6 +140,8 @@ class BookingService:
         self.ensure_open()
         room = self._repo.get_room(room_email) if isinstance(room_email, str) else None
         if room is None:
+            # Cards only offer registered rooms: this press was forged, or the room was removed since.
+            self._repo.add_audit(booker.key, "book", f"{str(room_email)[:200]!r} is not a registered room", "refused")
             raise RoomNotRegistered()
         check_slot(start, end, self.now())
         subject = clean_subject(subject)
