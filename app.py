@@ -147,6 +147,24 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
+def _activity_problem(body: object) -> str | None:
+    """Why `body` is not an activity the bot can answer, or None. Every activity a channel sends has a
+    type, a conversation with an id, the service URL to answer on, and who it is from and to; without
+    them a turn cannot even reply, so they are refused here rather than failing inside the SDK."""
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+        return "The body must be a Bot Framework activity with a type."
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str) or not conversation["id"]:
+        return "The activity has no conversation id."
+    if not isinstance(body.get("serviceUrl"), str) or not body["serviceUrl"].startswith(("https://", "http://")):
+        return "The activity has no service URL."
+    for party in ("from", "recipient"):
+        account = body.get(party)
+        if not isinstance(account, dict) or not isinstance(account.get("id"), str) or not account["id"]:
+            return f"The activity has no '{party}' account id."
+    return None
+
+
 def _bad_request(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -171,8 +189,9 @@ async def _turn(request: web.Request) -> web.StreamResponse:
         body = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return _bad_request(400, "The body is not valid JSON.")
-    if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
-        return _bad_request(400, "The body must be a Bot Framework activity with a type.")
+    problem = _activity_problem(body)
+    if problem:
+        return _bad_request(400, problem)
     try:
         response = await request.app[ADAPTER_KEY].process(request, request.app[BOT_KEY])
     except DeserializationError as exc:  # a field of the wrong type or shape

@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 import uuid
 
+import aiohttp
+from azure.core.exceptions import DeserializationError
 from botbuilder.core import BotState, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants
 from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
+from msrest.exceptions import ClientException
 
 from config import Config
 
 log = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+# The Bot Framework connector refused or did not take a reply: an error answer would go the same way.
+CHANNEL_ERRORS = (ClientException, aiohttp.ClientError, DeserializationError)
 
 
 class BotFrameworkSettings:
@@ -58,6 +64,10 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
     adapter = CloudAdapter(StrictBotFrameworkAuthentication(BotFrameworkSettings(config)))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
+        if isinstance(error, CHANNEL_ERRORS):
+            log.warning("the channel did not take the reply to a %s activity (%s: %s)", context.activity.type,
+                        type(error).__name__, str(error)[:200])
+            return
         incident = uuid.uuid4().hex[:8]
         log.error("turn failed (incident %s, activity %s)", incident, context.activity.type, exc_info=error)
         if conversation_state is not None:

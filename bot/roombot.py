@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from botbuilder.core import BotState, CardFactory, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import (
@@ -17,6 +18,7 @@ from botbuilder.schema import (
     ChannelAccount,
     InvokeResponse,
 )
+from msrest.exceptions import ClientException
 
 from bot.identity import MemberDirectory, UserIdentity, activity_tenant
 from bot.roles import Roles
@@ -167,9 +169,16 @@ class RoomBot(TeamsActivityHandler):
         reply = _card_reply(answer)
         if turn_context.activity.reply_to_id:  # replace the pressed card, so stale buttons go away
             reply.id = turn_context.activity.reply_to_id
-            await turn_context.update_activity(reply)
-        else:
-            await turn_context.send_activity(reply)
+            try:
+                await turn_context.update_activity(reply)
+                return
+            except (ClientException, aiohttp.ClientError, ValueError) as exc:
+                # The card to replace is gone (deleted, too old) or the id is not one: the answer
+                # must not be lost, so it comes as a new message.
+                log.info("could not replace card %r (%s); answering with a new message",
+                         str(reply.id)[:80], type(exc).__name__)
+                reply.id = None
+        await turn_context.send_activity(reply)
 
     # --- Action.Execute (invoke adaptiveCard/action) ----------------------------------------
 
@@ -178,7 +187,12 @@ class RoomBot(TeamsActivityHandler):
             # Handled here rather than in on_adaptive_card_invoke: botbuilder 4.17's ActivityHandler
             # serializes that answer to a dict, which CloudAdapter.process then fails to serialize again.
             return InvokeResponse(status=200, body=await self._on_card_execute(turn_context))
-        return await super().on_invoke_activity(turn_context)
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and response.status == 501:
+            # botbuilder answers invokes RoomBot does not handle with 501; they are the caller's mistake
+            log.info("unsupported invoke %r", str(turn_context.activity.name)[:80])
+            return InvokeResponse(status=400)
+        return response
 
     async def _on_card_execute(self, turn_context: TurnContext) -> AdaptiveCardInvokeResponse:
         value = turn_context.activity.value

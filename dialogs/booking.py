@@ -282,5 +282,5 @@ class BookingFlow:
 def _int(value: str, default: int) -> int:
     try:
         return int(float(value)) if value else default
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "1e309"
         return default

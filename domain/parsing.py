@@ -108,7 +108,12 @@ def parse_quick_booking(text: str, now_local: datetime, buildings: Sequence[Buil
             break
 
     for result in _datetime_model().parse(rest, now_local):
-        used = _read_datetime(result, now_local, values, problems)
+        try:
+            used = _read_datetime(result, now_local, values, problems)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            # The recognizer found a date it could not resolve ("not resolved", year 10000, ...):
+            # its words stay in `not_understood`, so the user is asked to check them.
+            used = False
         if used:
             rest = _remove(rest, result.start, result.end + 1)
 

@@ -114,11 +114,12 @@ class Connector:
         self.received.clear()
 
 
-@pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
-    state = Connector()
-
+def connector_app(state: Connector) -> web.Application:
+    """The Bot Framework connector's endpoints the bot calls: replies, updates, the roster."""
     async def activity(request: web.Request) -> web.Response:
+        if request.method == "PUT" and request.match_info["aid"].startswith("gone-"):  # a deleted message
+            return web.json_response({"error": {"code": "ActivityNotFoundInConversation",
+                                                "message": "The activity was not found."}}, status=404)
         body = await request.json()
         for attachment in body.get("attachments") or []:
             if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
@@ -139,7 +140,13 @@ async def connector() -> AsyncIterator[Connector]:
     app.router.add_post("/v3/conversations/{cid}/activities/{aid}", activity)
     app.router.add_put("/v3/conversations/{cid}/activities/{aid}", activity)
     app.router.add_get("/v3/conversations/{cid}/members/{user}", member)
-    server = TestServer(app, host="127.0.0.1")
+    return app
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[Connector]:
+    state = Connector()
+    server = TestServer(connector_app(state), host="127.0.0.1")
     await server.start_server()
     state.url = str(server.make_url("")).rstrip("/")
     yield state

@@ -194,3 +194,13 @@ async def test_ordinary_turns_do_not_rewrite_organisation_data(bot: TestClient, 
         assert await post(bot, teams_activity(connector, text=text)) == 201
     assert await post(bot, teams_activity(connector, value={"action": "help"})) == 201
     assert (org.read_bytes(), org.stat().st_mtime_ns) == before
+
+
+async def test_a_card_that_cannot_be_replaced_is_answered_with_a_new_message(bot: TestClient,
+                                                                           connector: Connector) -> None:
+    """The pressed card is gone or its id is not one the channel knows: the answer still arrives."""
+    response = await bot.post("/api/messages", json=teams_activity(connector, value={"action": "help"},
+                                                                   replyToId="gone-card-1"))
+    assert response.status == 201
+    [sent] = connector.received
+    assert sent["method"] == "POST" and "What I can do" in _texts_in(sent["activity"]["attachments"][0]["content"])
