@@ -28,6 +28,7 @@ from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
 from dialogs.admin import AdminFlow, ConsentLink
 from dialogs.booking import BookingFlow
+from dialogs.common import Later, finish_later_work
 from dialogs.my_bookings import MyBookingsFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
@@ -111,15 +112,22 @@ def create_app(config: Config) -> web.Application:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_client_ssl(graph_config.ca_file),
                                                                        limit=100))
         client = GraphClient(session, tokens, graph_config.graph_endpoint,
-                             retry=RetryPolicy(deadline_s=config.graph_timeout_s))
+                             retry=RetryPolicy(deadline_s=config.graph_timeout_s,
+                                               attempt_timeout_s=min(4.0, config.graph_timeout_s / 2)))
         calendar = RoomCalendarService(client)
         app[CALENDAR_KEY] = calendar
         roles = Roles(repo, members)
         budget = config.graph_timeout_s + 2  # every card answer within Teams' limits
-        booking_service = BookingService(repo, calendar)
-        booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget)
+        # A booking keeps trying for a while when Graph struggles; past the turn's budget the user is
+        # told it is still being worked on, and gets the result as a proactive message.
+        patience = 3 * budget
+        later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
+        booking_service = BookingService(repo, calendar, patience_s=patience)
+        booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget,
+                              later=later)
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
-                                     roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget)
+                                     roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
+                                     later=later)
         admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
@@ -133,6 +141,9 @@ def create_app(config: Config) -> web.Application:
         try:
             yield
         finally:
+            left = await finish_later_work(timeout_s=later.finish_within_s)  # answers owed to users
+            if left:
+                log.warning("%d answers still being worked on were dropped at shutdown", left)
             await session.close()
             tokens.close()
             if sandbox is not None:

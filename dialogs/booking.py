@@ -26,7 +26,7 @@ from cards.booking import (
     form_values,
     results_card,
 )
-from dialogs.common import local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0) -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None) -> None:
         self._service = service
+        self._later = later  # where answers go that take longer than a turn
         self._repo = repo
         self._members = members
         self._default_zone = default_zone
@@ -58,7 +59,7 @@ class BookingFlow:
         """Card actions this flow answers, by routing key. Each answers within the turn budget."""
         steps = {"form": self.form_step, "search": self.search_step, "more": self.more_step,
                  "book": self.book_step}
-        return {name: within_budget(name, step, self._budget_s) for name, step in steps.items()}
+        return {name: within_budget(name, step, self._budget_s, self._later) for name, step in steps.items()}
 
     # --- the `book` command ---------------------------------------------------------------
 

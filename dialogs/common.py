@@ -31,19 +31,72 @@ def problem(message: str, *actions: dict[str, Any]) -> Card:
     return card([heading("Sorry"), text(message)], list(actions) or None)
 
 
-def within_budget(name: str, step: Step, budget_s: float) -> Step:
-    """Answer within the turn budget (Teams wants an answer within 15 s). On a timeout the user gets
-    Try again with the same data: every step is safe to repeat (bookings keep their transactionId,
-    changes carry the version they were made against)."""
+STILL_WORKING = ("Microsoft 365 is slow to answer right now. I'm still working on it and will send you the "
+                 "result here as soon as it's done.")
+
+# Steps that outlived their turn and still run; kept here so they are not garbage-collected, and so
+# a shutdown can wait for them.
+_LATER: set[asyncio.Task[None]] = set()
+
+
+class Later:
+    """Where a step that outlives its turn sends its answer: a proactive message to the user."""
+
+    def __init__(self, tell: Callable[[str, Card], Awaitable[bool]], finish_within_s: float) -> None:
+        self.tell = tell
+        self.finish_within_s = finish_within_s
+
+
+def within_budget(name: str, step: Step, budget_s: float, later: Later | None = None) -> Step:
+    """Answer within the turn budget (Teams wants an answer within 15 s). Every step is safe to
+    repeat (bookings keep their transactionId, changes carry the version they were made against).
+
+    With `later`, a step still running when the budget is spent goes on in the background: the user
+    is told it is still being worked on, and gets the step's card as a proactive message when it
+    ends (or Try again, if it has not ended within `later.finish_within_s`). Without it, the user
+    gets Try again at once."""
     async def run(turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        try:
-            async with asyncio.timeout(budget_s):
-                return await step(turn_context, user, data)
-        except TimeoutError:
-            log.warning("card action %s ran out of time", name)
-            return problem(GraphUnavailable.user_message,
-                           action("Try again", name, **{k: v for k, v in data.items() if k != "action"}))
+        again = action("Try again", name, **{k: v for k, v in data.items() if k != "action"})
+        if later is None:
+            try:
+                async with asyncio.timeout(budget_s):
+                    return await step(turn_context, user, data)
+            except TimeoutError:
+                log.warning("card action %s ran out of time", name)
+                return problem(GraphUnavailable.user_message, again)
+        work = asyncio.ensure_future(asyncio.wait_for(step(turn_context, user, data), later.finish_within_s))
+        done, _ = await asyncio.wait({work}, timeout=budget_s)
+        if done:
+            return work.result()
+        log.info("card action %s goes on after its turn", name)
+        task = asyncio.create_task(_finish_later(name, work, user.key, again, later))
+        _LATER.add(task)
+        task.add_done_callback(_LATER.discard)
+        return card([heading("Still working on it"), text(STILL_WORKING)])
     return run
+
+
+async def _finish_later(name: str, work: asyncio.Future[Card], user_key: str, again: dict[str, Any],
+                        later: Later) -> None:
+    try:
+        answer = await work
+    except TimeoutError:
+        log.warning("card action %s did not finish even after its turn", name)
+        answer = problem(GraphUnavailable.user_message, again)
+    except Exception:  # noqa: BLE001 - the turn is over: the user must still hear something
+        log.exception("card action %s failed after its turn", name)
+        answer = problem("Sorry, something went wrong on my side. Please try again in a moment.", again)
+    if not await later.tell(user_key, answer):
+        log.warning("could not send the result of %s to %s", name, user_key)
+
+
+async def finish_later_work(timeout_s: float) -> int:
+    """Wait (at most `timeout_s`) for steps still running after their turn; returns how many are
+    left unfinished. Shutdown and tests use it."""
+    if not _LATER:
+        return 0
+    _done, pending = await asyncio.wait(set(_LATER), timeout=timeout_s)
+    return len(pending)
 
 
 def client_timezone(turn_context: TurnContext) -> str | None:

@@ -24,7 +24,7 @@ from cards.my_bookings import (
     my_bookings_card,
     people_card,
 )
-from dialogs.common import local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
 from domain.booking import (
     BookingNotFound,
     NotYourBooking,
@@ -48,9 +48,10 @@ REFUSAL = "Sorry, only booking admins can see everyone's bookings."
 class MyBookingsFlow:
     def __init__(self, service: MyBookings, booking: BookingService, repo: Repository, members: MemberDirectory,
                  roles: Roles, notifier: Notifier | None = None, default_zone: str = "UTC",
-                 turn_budget_s: float = 12.0) -> None:
+                 turn_budget_s: float = 12.0, later: Later | None = None) -> None:
         self._service = service
         self._booking = booking
+        self._later = later  # where answers go that take longer than a turn
         self._repo = repo
         self._members = members
         self._roles = roles
@@ -63,7 +64,7 @@ class MyBookingsFlow:
                  "change_save": self.change_save_step, "change_rooms": self.change_rooms_step,
                  "move": self.move_step, "extend": self.extend_step, "end_now": self.end_now_step,
                  "people": self.people_step, "people_save": self.people_save_step, "cancel": self.cancel_step}
-        return {name: within_budget(name, step, self._budget_s) for name, step in steps.items()}
+        return {name: within_budget(name, step, self._budget_s, self._later) for name, step in steps.items()}
 
     # --- commands -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
-from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.errors import Conflict, DomainError, GraphUnavailable, NotFound, ValidationFailed
 from domain.models import OrgSettings, Room, normalize_email
 from domain.timezones import local_day_window
 
@@ -50,6 +50,19 @@ class RoomTaken(Conflict):
         super().__init__(f"{room.display_name} was just taken for that time.")
         self.room = room
         self.slot = slot
+
+
+class NothingBooked(GraphUnavailable):
+    """Graph kept failing, and reading the room's calendar back shows no event was made."""
+
+    user_message = "Microsoft 365 did not answer in time, so nothing was booked. Please try again."
+
+
+class BookingUnconfirmed(GraphUnavailable):
+    """Graph kept failing, even to read back whether the event was made."""
+
+    user_message = ("Microsoft 365 did not answer in time, so I can't tell yet whether the room was booked. "
+                    "Look in My bookings in a few minutes: the booking is there if it went through.")
 
 
 class BookingNotFound(NotFound):

@@ -194,6 +194,8 @@ async def _apply_fault(state: SandboxState, request_id: str, *, top_level: bool,
     if fault == "reset" and request is not None and request.transport is not None:
         request.transport.close()  # the client sees the connection drop with no answer
         return GraphResponse(500)
+    if fault == "lost":
+        return GraphResponse(0)  # the caller does the work, then drops the connection
     await asyncio.sleep(state.faults.hang_s)  # hang
     return GraphResponse(504, error_body("GatewayTimeout", "The request timed out.", request_id))
 
@@ -231,11 +233,15 @@ async def graph(request: web.Request) -> web.StreamResponse:
         return await _batch(state, body, request_id, issued.roles)
     state.stats[state.graph.route_name(request.method, path)] += 1
     fault = await _apply_fault(state, request_id, top_level=True, request=request)
-    if fault is not None:
+    if fault is not None and fault.status != 0:
         return _to_web(fault)
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = dict(request.query)
-    return _to_web(await state.graph.dispatch(GraphRequest(request.method, path, query, body, headers)))
+    answer = await state.graph.dispatch(GraphRequest(request.method, path, query, body, headers))
+    if fault is not None and request.transport is not None:  # 'lost': done, but the answer never arrives
+        request.transport.close()
+        return web.Response(status=500)
+    return _to_web(answer)
 
 
 def _forbidden(request_id: str) -> GraphResponse:

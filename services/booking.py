@@ -15,6 +15,8 @@ from typing import Protocol
 
 from domain.booking import (
     ALTERNATIVES,
+    BookingUnconfirmed,
+    NothingBooked,
     RoomNotRegistered,
     RoomTaken,
     SearchRequest,
@@ -71,10 +73,12 @@ class BookingOutcome:
 
 class BookingService:
     def __init__(self, repo: Repository, calendar: RoomCalendar,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, patience_s: float = 0.0) -> None:
         self._repo = repo
         self._calendar = calendar
         self._clock = clock
+        # How long a booking keeps retrying while Graph throttles, times out or loses answers.
+        self._patience_s = patience_s
         # One lock per attempt in use, gone when no press of that card is running.
         self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -154,8 +158,42 @@ class BookingService:
         if lock is None:
             lock = self._attempt_locks[attempt_key] = asyncio.Lock()
         async with lock:
-            return await self._book_once(booker, room, TimeSlot(start, end), zone,
-                                         subject or f"Booked by {booker.name or booker.email}", extra, attempt_key)
+            return await self._book_patiently(booker, room, TimeSlot(start, end), zone,
+                                              subject or f"Booked by {booker.name or booker.email}", extra,
+                                              attempt_key)
+
+    async def _book_patiently(self, booker: Booker, room: Room, slot: TimeSlot, zone: str, subject: str,
+                              extra: tuple[str, ...], attempt_key: str) -> BookingOutcome:
+        """Book, retrying for `patience_s` while Graph throttles, times out or loses answers: every
+        try sends the same transactionId, so at most one event is made. When Graph still fails, the
+        room's calendar decides: the event is there (booked) or it is not (NothingBooked), or it
+        cannot even be read (BookingUnconfirmed; the pending record is settled later)."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._patience_s
+        pause = 1.0
+        while True:
+            try:
+                return await self._book_once(booker, room, slot, zone, subject, extra, attempt_key)
+            except (GraphUnavailable, GraphThrottled) as exc:
+                failure = exc
+            if loop.time() + pause >= give_up_at:
+                break
+            log.info("booking %s at %s: %s; trying again in %.0f s", room.email, slot.start,
+                     type(failure).__name__, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 8.0)
+        pending = self._repo.get_booking_by_attempt(attempt_key)
+        if pending is None or pending.status != BOOKING_PENDING:
+            raise NothingBooked(str(failure)) from failure  # it failed before an event was asked for
+        try:
+            settled = await self.settle_pending(pending)
+        except (GraphUnavailable, GraphThrottled) as exc:
+            raise BookingUnconfirmed(str(exc)) from failure
+        if settled is None:
+            raise NothingBooked(str(failure)) from failure
+        log.info("booked %s %s-%s for %s after Graph failures (event %s)", room.email, slot.start, slot.end,
+                 booker.key, settled.event_id[-12:])
+        return BookingOutcome(settled, created=True)
 
     async def _book_once(self, booker: Booker, room: Room, slot: TimeSlot, zone: str, subject: str,
                          extra: tuple[str, ...], attempt_key: str) -> BookingOutcome:

@@ -131,7 +131,8 @@ async def test_two_processes_racing_keep_the_earliest_booking(sandbox: RunningSa
     assert sorted(kinds) == ["cancellation", "invitation", "invitation"]  # the loser's invitee is told
 
 
-async def test_a_lost_answer_is_retried_without_a_second_event(calendar: RoomCalendarService) -> None:
+async def test_a_lost_answer_is_read_back_from_the_calendar_without_a_second_event(
+        calendar: RoomCalendarService) -> None:
     class LostAnswer:
         def __init__(self) -> None:
             self.lost = 0
@@ -140,23 +141,85 @@ async def test_a_lost_answer_is_retried_without_a_second_event(calendar: RoomCal
             return getattr(calendar, name)
 
         async def create_event(self, room: str, **kwargs: Any):
+            await calendar.create_event(room, **kwargs)  # done, but the answer never arrives
+            self.lost += 1
+            raise GraphUnavailable("the answer was lost")
+
+    repo = org_repo()
+    lossy = LostAnswer()
+    service = BookingService(repo, lossy)  # no patience: no retry, straight to reading the calendar back
+    slot = slot_at()
+    outcome = await book(service, "hq-echo@example.com", slot)
+    [event] = await calendar.calendar_view("hq-echo@example.com", slot)
+    assert lossy.lost == 1 and outcome.created
+    assert (outcome.booking.event_id, outcome.booking.status) == (event.id, "booked")
+    again = await book(service, "hq-echo@example.com", slot)  # a second press of the card
+    assert not again.created and again.booking.id == outcome.booking.id and lossy.lost == 1
+
+
+async def test_patience_retries_with_the_same_transaction_id(calendar: RoomCalendarService) -> None:
+    class LostTwice:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(calendar, name)
+
+        async def create_event(self, room: str, **kwargs: Any):
+            self.calls += 1
             event = await calendar.create_event(room, **kwargs)
-            if not self.lost:
-                self.lost += 1
+            if self.calls <= 2:
                 raise GraphUnavailable("the answer was lost")
             return event
 
     repo = org_repo()
-    service = BookingService(repo, LostAnswer())
+    lossy = LostTwice()
+    service = BookingService(repo, lossy, patience_s=10)
     slot = slot_at()
-    with pytest.raises(GraphUnavailable):
+    outcome = await book(service, "hq-echo@example.com", slot)
+    [event] = await calendar.calendar_view("hq-echo@example.com", slot)  # Graph kept one (transactionId)
+    assert lossy.calls == 3 and (outcome.booking.event_id, outcome.booking.status) == (event.id, "booked")
+
+
+async def test_when_even_the_read_back_fails_the_booking_is_unconfirmed_and_kept_pending(
+        calendar: RoomCalendarService) -> None:
+    from domain.booking import BookingUnconfirmed
+
+    class Down:
+        """Graph goes down just as the event is created: its answer and every read after it are lost."""
+
+        def __init__(self) -> None:
+            self.down = False
+            self.recovered = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(calendar, name)
+
+        async def create_event(self, room: str, **kwargs: Any):
+            event = await calendar.create_event(room, **kwargs)
+            if self.recovered:
+                return event
+            self.down = True
+            raise GraphUnavailable("the answer was lost")
+
+        async def calendar_view(self, room: str, window: Any):
+            if self.down:
+                raise GraphUnavailable("no answer")
+            return await calendar.calendar_view(room, window)
+
+    repo = org_repo()
+    flaky = Down()
+    service = BookingService(repo, flaky)
+    slot = slot_at()
+    with pytest.raises(BookingUnconfirmed):
         await book(service, "hq-echo@example.com", slot)
     [pending] = repo.list_bookings_for_user(ALEX.key)
-    assert pending.status == "pending"
+    assert pending.status == "pending"  # kept, with its transactionId, for "Try again" or settling
+    flaky.down, flaky.recovered = False, True
     outcome = await book(service, "hq-echo@example.com", slot)  # "Try again"
-    assert outcome.created and outcome.booking.id == pending.id
-    [event] = await calendar.calendar_view("hq-echo@example.com", slot)  # Graph kept one (transactionId)
-    assert outcome.booking.event_id == event.id and outcome.booking.status == "booked"
+    [event] = await calendar.calendar_view("hq-echo@example.com", slot)
+    assert outcome.booking.id == pending.id and (outcome.booking.event_id, outcome.booking.status) == \
+        (event.id, "booked")
 
 
 async def test_a_room_the_app_may_not_use_is_a_clear_error_and_leaves_nothing(calendar: RoomCalendarService) -> None:

@@ -26,20 +26,22 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_faults_come_from_the_environment() -> None:
     faults = Faults.from_env({"SANDBOX_LATENCY_MS": "100", "SANDBOX_FAULT_429": "0.3", "SANDBOX_RETRY_AFTER_S": "2",
                               "SANDBOX_FAULT_503": "0.1", "SANDBOX_FAULT_HANG": "0.05", "SANDBOX_HANG_S": "9",
-                              "SANDBOX_FAULT_RESET": "0.05", "SANDBOX_FAULT_SEED": "7"})
+                              "SANDBOX_FAULT_RESET": "0.05", "SANDBOX_FAULT_LOST": "0.02",
+                              "SANDBOX_FAULT_SEED": "7"})
     assert faults.as_dict() == {"latency_ms": 100.0, "rate_429": 0.3, "retry_after_s": 2.0, "rate_503": 0.1,
-                                "rate_hang": 0.05, "hang_s": 9.0, "rate_reset": 0.05, "seed": 7}
+                                "rate_hang": 0.05, "hang_s": 9.0, "rate_reset": 0.05, "rate_lost": 0.02, "seed": 7}
     assert Faults.from_env({}).roll() is None
 
 
 def test_fault_shares_match_their_rates() -> None:
-    faults = Faults(rate_429=0.3, rate_503=0.1, rate_hang=0.05, seed=1)
+    faults = Faults(rate_429=0.3, rate_503=0.1, rate_hang=0.05, rate_lost=0.05, seed=1)
     counts = Counter(faults.roll() for _ in range(20_000))
+    assert abs(counts["lost"] / 20_000 - 0.05) < 0.01
     assert abs(counts["429"] / 20_000 - 0.3) < 0.02
     assert abs(counts["503"] / 20_000 - 0.1) < 0.01
     assert abs(counts["hang"] / 20_000 - 0.05) < 0.01
     # inside $batch only status faults apply
-    assert "hang" not in {faults.roll(allow_connection_faults=False) for _ in range(2_000)}
+    assert not {"hang", "lost"} & {faults.roll(allow_connection_faults=False) for _ in range(2_000)}
 
 
 def test_bad_fault_settings_are_refused() -> None:
