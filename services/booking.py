@@ -212,6 +212,10 @@ class BookingService:
                           .hexdigest()[:32])
 
         if [e for e in await events_in(self._calendar, room.email, slot) if e.transaction_id != transaction_id]:
+            if existing is not None:  # an earlier try may have made our event: the race rule decides
+                settled = await self.settle_pending(existing)
+                if settled is not None:
+                    return BookingOutcome(settled, created=True)
             raise RoomTaken(room, slot)
 
         booking = existing or self._repo.add_booking(Booking(
