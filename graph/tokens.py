@@ -82,8 +82,10 @@ class MsalTokenProvider:
                 result = await asyncio.to_thread(self._acquire)
             except (requests.RequestException, ValueError) as exc:
                 # ValueError: msal could not read the authority's metadata (wrong tenant or host)
+                log.warning("no Graph token from %s: %s: %s", self._authority, type(exc).__name__, str(exc)[:300])
                 raise GraphAuthFailed(f"token endpoint unreachable or invalid: {type(exc).__name__}") from exc
             if "access_token" not in result:
+                log.warning("no Graph token from %s: %s", self._authority, result.get("error"))
                 raise GraphAuthFailed(f"{result.get('error')}: {result.get('error_description', '')[:300]}",
                                       code=str(result.get("error", "")))
             lifetime = float(result.get("expires_in", 3599))

@@ -1,0 +1,90 @@
+"""RoomBot as a real process (`python app.py --local`), pointed at a sandbox like a tenant, for
+tests that need several bot processes or a kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from sandbox.bootstrap import prepare_demo_org
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from sandbox.server import RunningSandbox
+from storage.backends import TinyDbBackend
+from storage.repository import Repository
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_data(data_dir: Path) -> None:
+    """The organisation an admin would have set up: connected to the sandbox's tenant, booking on,
+    the demo rooms on their floor plans."""
+    repo = Repository(TinyDbBackend(data_dir))
+    try:
+        prepare_demo_org(repo)
+    finally:
+        repo.close()
+
+
+class BotProcess:
+    def __init__(self, data_dir: Path, sandbox: RunningSandbox, *, graph_timeout_s: float = 5) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"bot-{self.port}.log"
+        self.env = {**os.environ, "LOCAL_RUN": "1", "PORT": str(self.port), "DATA_DIR": str(data_dir),
+                    "GRAPH_TENANT_ID": TENANT_ID, "GRAPH_CLIENT_ID": APP_CLIENT_ID,
+                    "GRAPH_CLIENT_SECRET": APP_CLIENT_SECRET, "GRAPH_ENDPOINT": sandbox.url,
+                    "AUTHORITY_HOST": sandbox.url, "SSL_CERT_FILE": str(sandbox.tls.ca_cert),
+                    "REQUESTS_CA_BUNDLE": str(sandbox.tls.ca_cert),
+                    "GRAPH_TIMEOUT_S": str(graph_timeout_s), "MicrosoftAppId": "", "PYTHONUNBUFFERED": "1"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as out:
+            return subprocess.Popen([sys.executable, "app.py", "--local"], cwd=ROOT, env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT)
+
+    async def start(self, timeout_s: float = 90) -> None:
+        """Start the process and wait until /healthz answers."""
+        self.process = self._spawn()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            while loop.time() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the bot exited ({self.process.returncode}): {self.log.read_text()[-2000:]}")
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"the bot did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
