@@ -7,7 +7,7 @@ import itertools
 import ssl
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,21 @@ SHARED = ROOT.parent / "shared"
 
 
 _OPEN_PROVIDERS: list[MsalTokenProvider] = []
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Tests that measure something (faults injected, bookings made, duplicates found) hand their
+    figures here; they are printed at the end of the run, in CI too."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

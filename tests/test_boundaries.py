@@ -6,6 +6,7 @@ nothing: not the bot's records, not a single calendar in the sandbox."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -149,11 +150,11 @@ async def test_forged_presses_on_mailboxes_that_are_not_registered_rooms(
                                                                       0) + len(entries)
 
 
-def test_print_the_boundary_figures() -> None:
+def test_print_the_boundary_figures(report: Callable[[str], None]) -> None:
     """The figures the README reports (run after the tests above, in file order)."""
     if not FIGURES:
         pytest.skip("run with the boundary tests above")
     total = sum(FIGURES.values())
-    print(f"\nboundaries: {total} hostile requests refused, audited, nothing changed: "
+    report(f"boundaries: {total} hostile requests refused, audited, nothing changed: "
           + ", ".join(f"{name} {n}" for name, n in FIGURES.items()))
     assert total > 0

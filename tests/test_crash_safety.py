@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from storage.backends import TinyDbBackend
@@ -35,7 +36,7 @@ for i in range(start, start + 100000):
 """
 
 
-def test_kill_during_writes_loses_no_acknowledged_booking(tmp_path: Path) -> None:
+def test_kill_during_writes_loses_no_acknowledged_booking(tmp_path: Path, report: Callable[[str], None]) -> None:
     folder = tmp_path / "data"
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(root=str(ROOT), folder=str(folder)))
@@ -58,5 +59,5 @@ def test_kill_during_writes_loses_no_acknowledged_booking(tmp_path: Path) -> Non
         missing = acknowledged - stored
         assert not missing, f"acknowledged bookings lost after kill {kills}: {sorted(missing)[:5]}"
         repo.close()
-    print(f"crash safety: {kills} kills, {len(acknowledged)} acknowledged bookings, 0 lost")
+    report(f"storage crash safety: {kills} kills, {len(acknowledged)} acknowledged bookings, 0 lost")
     assert len(acknowledged) > 20, "the writer barely wrote anything; the test proves nothing"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ async def _press_all(bot: TestClient, connector: Connector, presses: list[tuple[
 
 
 async def test_three_hundred_bookings_under_graph_faults_are_made_once_or_clearly_refused(
-        quick_bot: TestClient, connector: Connector) -> None:
+        quick_bot: TestClient, connector: Connector, report: Callable[[str], None]) -> None:
     bot = quick_bot
     people = _people(USERS)
     connector.people.extend(people)
@@ -160,7 +160,7 @@ async def test_three_hundred_bookings_under_graph_faults_are_made_once_or_clearl
     assert sum(injected.values()) > 300 and all(injected.values()), injected
     assert figures["answered after still working"] > 0, figures
 
-    print(f"\ngraph faults: {len(presses)} Book presses by {USERS} people for {len(slots)} room-times, "
+    report(f"graph faults: {len(presses)} Book presses by {USERS} people for {len(slots)} room-times, "
           f"{figures['try again']} Try again presses; faults injected: "
           + ", ".join(f"{k} {v}" for k, v in injected.items())
           + f"; first answers: booked {figures['booked']}, taken {figures['taken']}, nothing booked "

@@ -11,6 +11,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def _answers(connector: Connector) -> dict[str, str]:
 
 
 async def test_two_bot_processes_racing_for_the_same_slots_leave_one_winner_each(
-        tmp_path: Path, sandbox: RunningSandbox, connector: Connector) -> None:
+        tmp_path: Path, sandbox: RunningSandbox, connector: Connector, report: Callable[[str], None]) -> None:
     people = _people(24)
     connector.people.extend(people)
     bots = []
@@ -122,12 +123,12 @@ async def test_two_bot_processes_racing_for_the_same_slots_leave_one_winner_each
     finally:
         for store in records.values():
             store.close()
-    print(f"\nraces: 2 bot processes, {len(people)} people pressing Book at once for each of {len(slots)} "
+    report(f"races: 2 bot processes, {len(people)} people pressing Book at once for each of {len(slots)} "
           f"room-times ({len(answers)} presses): {len(slots)} winners, 0 double bookings")
 
 
 async def test_kill_9_during_a_booking_load_loses_no_acknowledged_booking(
-        tmp_path: Path, sandbox: RunningSandbox, connector: Connector) -> None:
+        tmp_path: Path, sandbox: RunningSandbox, connector: Connector, report: Callable[[str], None]) -> None:
     people = _people(12)
     connector.people.extend(people)
     data = tmp_path / "crash"
@@ -189,6 +190,6 @@ async def test_kill_9_during_a_booking_load_loses_no_acknowledged_booking(
         await bot.start()  # and the bot itself starts on them once more
         bot.stop()
     assert len(acknowledged) >= 20, "the load barely booked anything; the test proves nothing"
-    print(f"\ncrash safety: {figures['kills']} kill -9 of the bot under load ({len(people)} people booking), "
+    report(f"crash safety: {figures['kills']} kill -9 of the bot under load ({len(people)} people booking), "
           f"{figures['presses answered']} presses answered, {figures['presses cut off by the kill']} cut off, "
           f"{len(acknowledged)} bookings acknowledged, 0 lost, 0 events without a record")
