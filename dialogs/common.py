@@ -12,6 +12,7 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 
+from bot.adapter import SORRY
 from bot.identity import UserIdentity
 from cards.base import Card, action, card, heading, text
 from cards.booking import Places
@@ -85,7 +86,7 @@ async def _finish_later(name: str, work: asyncio.Future[Card], user_key: str, ag
         answer = problem(GraphUnavailable.user_message, again)
     except Exception:  # noqa: BLE001 - the turn is over: the user must still hear something
         log.exception("card action %s failed after its turn", name)
-        answer = problem("Sorry, something went wrong on my side. Please try again in a moment.", again)
+        answer = problem(SORRY, again)
     if not await later.tell(user_key, answer):
         log.warning("could not send the result of %s to %s", name, user_key)
 

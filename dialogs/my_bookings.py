@@ -28,7 +28,6 @@ from dialogs.common import Later, local_start, places, problem, user_zone, utc_t
 from domain.booking import (
     BookingNotFound,
     NotYourBooking,
-    RoomNotRegistered,
     RoomTaken,
     SearchRequest,
     clean_subject,
@@ -226,9 +225,6 @@ class MyBookingsFlow:
             return problem(exc.message, action("Try again", str(data.get("action")),
                                                **{k: v for k, v in data.items() if k != "action"}))
         except DomainError as exc:
-            if isinstance(exc, RoomNotRegistered):  # cards only offer registered rooms
-                self._repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
-                                     f"{str(data.get('room'))[:200]!r} is not a registered room", outcome="refused")
             return await again(exc.message) if again else await self._list(turn_context, user, note=exc.message)
         return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone),
                                 good=True)

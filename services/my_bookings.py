@@ -182,10 +182,15 @@ class MyBookings:
         check_version(booking, version)
         return booking
 
-    def _room(self, email: str) -> Room:
+    def _room(self, email: object, *, asked_by: str = "") -> Room:
+        """A registered room. `asked_by`: the room came from a card (cards only offer registered
+        rooms), so a miss is forged or stale, and audited."""
         self._booking.ensure_open()  # new time in a room is booking: only while booking is on
         room = self._repo.get_room(email) if isinstance(email, str) else None
         if room is None:
+            if asked_by:
+                self._repo.add_audit(asked_by, "booking move", f"{str(email)[:200]!r} is not a registered room",
+                                     "refused")
             raise RoomNotRegistered()
         return room
 
@@ -251,7 +256,7 @@ class MyBookings:
         cancelled, so the user is never left with neither."""
         async with self._lock(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
-            room = self._room(room_email if isinstance(room_email, str) else "")
+            room = self._room(room_email, asked_by=user_key)
             if room.email == booking.room_email:
                 raise ValidationFailed("The booking is already in that room.")
             if in_progress(booking, self.now()):
