@@ -171,8 +171,11 @@ async def connector() -> AsyncIterator[Connector]:
 # --- the bot -------------------------------------------------------------------------------
 
 @pytest.fixture
-def bot_config(tmp_path: Path) -> Config:
-    return Config(data_dir=tmp_path / "data", sandbox_port=0, graph_timeout_s=10)
+def bot_config(tmp_path: Path, request: pytest.FixtureRequest) -> Config:
+    """The bot's configuration; `@pytest.mark.graph_timeout(s)` shortens its Graph timeout (and with
+    it the turn budget and how long a booking keeps trying)."""
+    marker = request.node.get_closest_marker("graph_timeout")
+    return Config(data_dir=tmp_path / "data", sandbox_port=0, graph_timeout_s=marker.args[0] if marker else 10)
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@ against Adaptive Card 1.5 by the connector), events in the sandbox's room calend
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from config import Config
+from dialogs.common import finish_later_work
+from sandbox.faults import Faults
 from tests.booking_helpers import (
     ZONE,
     buttons,
@@ -20,6 +21,7 @@ from tests.booking_helpers import (
     local,
     repo,
     room_events,
+    sandbox,
     say,
     submit,
     tomorrow,
@@ -227,63 +229,43 @@ async def test_a_taken_room_is_said_with_what_is_still_free(bot: TestClient, con
     assert len(await room_events(bot, "hq-glacier@example.com", day)) == 1
 
 
-@pytest.fixture
-async def quick_bot(tmp_path) -> AsyncIterator[TestClient]:
-    """The bot with a 1 s Graph timeout: a 3 s turn budget, a booking retried for 9 s."""
-    from aiohttp.test_utils import TestServer
-
-    from app import create_app
-
-    client = TestClient(TestServer(create_app(Config(data_dir=tmp_path / "quick", graph_timeout_s=1)),
-                                   host="127.0.0.1"))
-    await client.start_server()
-    yield client
-    await client.close()
-
-
+@pytest.mark.graph_timeout(1)  # a 3 s turn budget, a booking tried for 9 s
 async def test_a_slow_microsoft_365_gets_still_working_then_the_booking_in_a_proactive_message(
-        quick_bot: TestClient, connector: Connector) -> None:
-    from dialogs.common import finish_later_work
-    from sandbox.faults import Faults
-    from tests.booking_helpers import sandbox
-
+        bot: TestClient, connector: Connector) -> None:
     day = tomorrow()
-    press = buttons(await submit(quick_bot, connector, form(day, "15:00")), "book")[0]
-    running = sandbox(quick_bot)
+    press = buttons(await submit(bot, connector, form(day, "15:00")), "book")[0]
+    running = sandbox(bot)
     running.state.faults = Faults(rate_hang=1.0, hang_s=3)
     later: list[dict] = []
-    card = await submit(quick_bot, connector, press, others=later)
+    card = await submit(bot, connector, press, others=later)
     assert "Still working on it" in card_text(card) and later == []
     running.state.faults = Faults()  # Microsoft 365 recovers while the booking is still being tried
     assert await finish_later_work(timeout_s=30) == 0
     [message] = connector.received[-1:]
     assert message["method"] == "POST" and message["path"].startswith("/v3/conversations/conv-1/activities")
     assert "Booked:" in card_text(message["activity"]["attachments"][0]["content"])
-    [event] = await room_events(quick_bot, press["room"], day)
-    [booking] = repo(quick_bot).list_bookings_for_user(ALEX[0])
+    [event] = await room_events(bot, press["room"], day)
+    [booking] = repo(bot).list_bookings_for_user(ALEX[0])
     assert (booking.status, booking.event_id) == ("booked", event.id)
 
 
+@pytest.mark.graph_timeout(1)
 async def test_microsoft_365_hanging_for_good_gets_nothing_booked_and_try_again_books_once(
-        quick_bot: TestClient, connector: Connector) -> None:
-    from dialogs.common import finish_later_work
-    from sandbox.faults import Faults
-    from tests.booking_helpers import sandbox
-
+        bot: TestClient, connector: Connector) -> None:
     day = tomorrow()
-    press = buttons(await submit(quick_bot, connector, form(day, "15:00")), "book")[0]
-    running = sandbox(quick_bot)
+    press = buttons(await submit(bot, connector, form(day, "15:00")), "book")[0]
+    running = sandbox(bot)
     running.state.faults = Faults(rate_hang=1.0, hang_s=3)
-    card = await submit(quick_bot, connector, press, others=[])
+    card = await submit(bot, connector, press, others=[])
     assert "Still working on it" in card_text(card)
     assert await finish_later_work(timeout_s=30) == 0
     running.state.faults = Faults()
     answer = connector.received[-1]["activity"]["attachments"][0]["content"]
     assert "Microsoft 365 did not answer in time, so nothing was booked. Please try again." in card_text(answer)
-    assert await room_events(quick_bot, press["room"], day) == []
-    assert repo(quick_bot).list_bookings_for_user(ALEX[0]) == []  # no record left behind
+    assert await room_events(bot, press["room"], day) == []
+    assert repo(bot).list_bookings_for_user(ALEX[0]) == []  # no record left behind
     [again] = buttons(answer, "book")
     assert {k: again[k] for k in ("room", "start", "end", "attempt")} == \
         {k: press[k] for k in ("room", "start", "end", "attempt")}
-    assert "Booked:" in card_text(await submit(quick_bot, connector, again))
-    assert len(await room_events(quick_bot, press["room"], day)) == 1
+    assert "Booked:" in card_text(await submit(bot, connector, again))
+    assert len(await room_events(bot, press["room"], day)) == 1

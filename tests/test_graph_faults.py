@@ -13,16 +13,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from app import create_app
-from config import Config
 from dialogs.common import finish_later_work
 from domain.calendar import TimeSlot
 from sandbox.faults import Faults
@@ -38,16 +35,6 @@ FAULTS = Faults(rate_429=0.15, retry_after_s=0.2, rate_503=0.1, rate_reset=0.05,
 def _people(n: int) -> list[tuple[str, str, str, str]]:
     return [(f"00000000-0000-4000-8000-2000000000{i:02d}", f"Person {i}", f"person{i}@example.com",
              f"person{i}@example.com") for i in range(n)]
-
-
-@pytest.fixture
-async def quick_bot(tmp_path: Path) -> AsyncIterator[TestClient]:
-    """A 2 s Graph timeout: a 4 s turn budget, a booking tried for 12 s, 1 s per HTTP attempt."""
-    client = TestClient(TestServer(create_app(Config(data_dir=tmp_path / "data", graph_timeout_s=2)),
-                                   host="127.0.0.1"))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 def _outcome(card: dict[str, Any]) -> str:
@@ -85,9 +72,9 @@ async def _press_all(bot: TestClient, connector: Connector, presses: list[tuple[
     return results
 
 
+@pytest.mark.graph_timeout(2)  # a 4 s turn budget, a booking tried for 12 s, 1 s per HTTP attempt
 async def test_three_hundred_bookings_under_graph_faults_are_made_once_or_clearly_refused(
-        quick_bot: TestClient, connector: Connector, report: Callable[[str], None]) -> None:
-    bot = quick_bot
+        bot: TestClient, connector: Connector, report: Callable[[str], None]) -> None:
     people = _people(USERS)
     connector.people.extend(people)
     day = tomorrow()
