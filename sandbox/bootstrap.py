@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from domain.errors import Conflict
 from domain.models import Room
 from sandbox.seed import EXTRA_ROOMS, TENANT_ID, Mailbox, demo_mailboxes
 from storage.repository import Repository
@@ -30,18 +29,16 @@ def register_rooms(repo: Repository, boxes: Iterable[Mailbox]) -> int:
     as an admin would. Returns how many were added."""
     buildings = {b.name: b for b in repo.list_buildings()}
     floors = {(f.building_id, f.name): f for f in repo.list_floors()}
-    added = 0
+    rooms: dict[str, Room] = {}
     for box in boxes:
+        if box.email in rooms or repo.get_room(box.email) is not None:
+            continue
         building = buildings.get(box.building) or repo.add_building(box.building)
         buildings[building.name] = building
         key = (building.id, box.floor_label)
         floor = floors.get(key) or repo.add_floor(building.id, box.floor_label, box.floor_number or 0)
         floors[key] = floor
         features = [*box.tags, *(["video"] if box.video else []), *(["display"] if box.display else [])]
-        try:
-            repo.add_room(Room(email=box.email, display_name=box.display_name, building_id=building.id,
-                               floor_id=floor.id, capacity=box.capacity, features=tuple(features)))
-            added += 1
-        except Conflict:
-            pass
-    return added
+        rooms[box.email] = Room(email=box.email, display_name=box.display_name, building_id=building.id,
+                                floor_id=floor.id, capacity=box.capacity, features=tuple(features))
+    return repo.add_rooms(rooms.values())

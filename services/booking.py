@@ -182,7 +182,7 @@ class BookingService:
                      type(failure).__name__, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 8.0)
-        pending = self._repo.get_booking_by_attempt(attempt_key)
+        pending = self._repo.get_booking_by_attempt(booker.key, attempt_key)
         if pending is None or pending.status != BOOKING_PENDING:
             raise NothingBooked(str(failure)) from failure  # it failed before an event was asked for
         try:
@@ -197,7 +197,7 @@ class BookingService:
 
     async def _book_once(self, booker: Booker, room: Room, slot: TimeSlot, zone: str, subject: str,
                          extra: tuple[str, ...], attempt_key: str) -> BookingOutcome:
-        existing = self._repo.get_booking_by_attempt(attempt_key)
+        existing = self._repo.get_booking_by_attempt(booker.key, attempt_key)
         if existing is not None and existing.status != BOOKING_PENDING:
             return BookingOutcome(existing, created=False)
         if existing is not None and (existing.room_email != room.email or

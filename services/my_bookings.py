@@ -108,7 +108,7 @@ class MyBookings:
         is read back from the calendars: an organisation has many more bookings than a person."""
         self._connected()
         now = self.now()
-        records = [b for b in self._repo.list_bookings() if is_upcoming(b, now)]
+        records = [b for b in self._repo.list_bookings(since=now) if is_upcoming(b, now)]
         offset = offset if 0 <= offset < len(records) else 0
         page = await self._read_back(records[offset:offset + limit], now)
         return replace(page, offset=offset, total=len(records) - page.dropped)

@@ -8,6 +8,7 @@ always either the previous or the new complete database.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from pathlib import Path
@@ -16,19 +17,34 @@ from typing import Any
 from tinydb.storages import Storage
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a crash leaves either the old or the new file."""
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write `text` to `path` so that a crash leaves either the old or the new file. `durable=False`
+    skips the flushes to disk (a power cut may then lose the write; a killed process does not)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale(folder: Path) -> None:
+    """Remove the temporary files of writes a crash interrupted, in one folder."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            Path(entry.path).unlink(missing_ok=True)
 
 
 class AtomicJSONStorage(Storage):
@@ -38,11 +54,14 @@ class AtomicJSONStorage(Storage):
     file, which holds for the bot (one process owns its data folder).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], durable: bool = True, clean_up: bool = True) -> None:
+        """`clean_up=False`: the caller removes temporary files a crash left behind (`remove_stale`)."""
         self._path = Path(path)
+        self._durable = durable
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self._path.parent.glob(f".{self._path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        if clean_up:
+            for stale in self._path.parent.glob(f".{glob.escape(self._path.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
         self._cache: dict[str, Any] | None = None
 
     def read(self) -> dict[str, Any] | None:
@@ -56,7 +75,7 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, Any]) -> None:
         try:
-            atomic_write_text(self._path, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+            atomic_write_text(self._path, json.dumps(data, separators=(",", ":"), ensure_ascii=False), self._durable)
         except BaseException:
             self._cache = None  # TinyDB mutated the cached dict in place; reload from disk next time
             raise

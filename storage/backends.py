@@ -1,24 +1,41 @@
 """Document backends the repository is written against.
 
-A backend hands out named collections of JSON documents with string keys. Two exist: an
-in-memory one (tests, throwaway runs) and a TinyDB one. The TinyDB backend spreads collections
-over several files so that a write to one (say, conversation references) rewrites that file
-only, never the whole organisation's data.
+A backend hands out two kinds of named collections of JSON documents with string keys:
+
+- a `Collection` holds documents that belong to the organisation as a whole (settings, the room
+  registry, admins): small, read on every turn, changed by admins;
+- a `PartitionedCollection` holds documents that belong to one partition (one person's bookings
+  and conversation, one day of the audit log): every call names its partition.
+
+Two backends exist: an in-memory one (tests, throwaway runs) and a TinyDB one. TinyDB rewrites a
+whole file on every write, so the TinyDB backend keeps each partition in a small file of its own
+(`people/3f/<user>.json`): a write costs what that one partition holds, whatever the size of the
+organisation, and only the organisation's own data shares a file (`org.json`).
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
+import json
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from storage.atomic import AtomicJSONStorage
+from storage.atomic import AtomicJSONStorage, remove_stale
 
 Doc = dict[str, Any]
+
+
+def _copy(doc: Doc) -> Doc:
+    """A detached copy of a JSON document (what reading it back from disk would give; faster than
+    copy.deepcopy for plain JSON)."""
+    return json.loads(json.dumps(doc))
 
 
 class Collection(ABC):
@@ -36,13 +53,44 @@ class Collection(ABC):
     @abstractmethod
     def all(self) -> list[Doc]: ...
 
+    @abstractmethod
+    def put_many(self, docs: Mapping[str, Doc]) -> None:
+        """Put several documents at once (one write)."""
+
     def find(self, **fields: Any) -> list[Doc]:
         return [doc for doc in self.all() if all(doc.get(k) == v for k, v in fields.items())]
+
+
+class PartitionedCollection(ABC):
+    """Keyed JSON documents in partitions; each call works on one partition only."""
+
+    @abstractmethod
+    def get(self, part: str, key: str) -> Doc | None: ...
+
+    @abstractmethod
+    def put(self, part: str, key: str, doc: Doc) -> None: ...
+
+    @abstractmethod
+    def put_many(self, part: str, docs: Mapping[str, Doc]) -> None: ...
+
+    @abstractmethod
+    def delete(self, part: str, key: str) -> bool: ...
+
+    @abstractmethod
+    def all(self, part: str) -> list[Doc]:
+        """The documents of one partition."""
+
+    @abstractmethod
+    def parts(self) -> list[str]:
+        """The partitions that hold documents or did (for partitions named by short keys, like days)."""
 
 
 class Backend(ABC):
     @abstractmethod
     def collection(self, name: str) -> Collection: ...
+
+    @abstractmethod
+    def partitioned(self, name: str) -> PartitionedCollection: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
@@ -54,24 +102,58 @@ class _MemoryCollection(Collection):
 
     def get(self, key: str) -> Doc | None:
         doc = self._docs.get(key)
-        return copy.deepcopy(doc) if doc is not None else None
+        return _copy(doc) if doc is not None else None
 
     def put(self, key: str, doc: Doc) -> None:
-        self._docs[key] = copy.deepcopy(doc)
+        self._docs[key] = _copy(doc)
 
     def delete(self, key: str) -> bool:
         return self._docs.pop(key, None) is not None
 
     def all(self) -> list[Doc]:
-        return [copy.deepcopy(doc) for doc in self._docs.values()]
+        return [_copy(doc) for doc in self._docs.values()]
+
+    def put_many(self, docs: Mapping[str, Doc]) -> None:
+        for key, doc in docs.items():
+            self.put(key, doc)
+
+
+class _MemoryPartitions(PartitionedCollection):
+    def __init__(self) -> None:
+        self._parts: dict[str, _MemoryCollection] = {}
+
+    def _part(self, part: str) -> _MemoryCollection:
+        return self._parts.setdefault(part, _MemoryCollection())
+
+    def get(self, part: str, key: str) -> Doc | None:
+        return self._part(part).get(key)
+
+    def put(self, part: str, key: str, doc: Doc) -> None:
+        self._part(part).put(key, doc)
+
+    def put_many(self, part: str, docs: Mapping[str, Doc]) -> None:
+        self._part(part).put_many(docs)
+
+    def delete(self, part: str, key: str) -> bool:
+        return self._part(part).delete(key)
+
+    def all(self, part: str) -> list[Doc]:
+        return self._part(part).all()
+
+    def parts(self) -> list[str]:
+        return list(self._parts)
 
 
 class MemoryBackend(Backend):
     def __init__(self) -> None:
         self._collections: dict[str, _MemoryCollection] = {}
+        self._partitioned: dict[str, _MemoryPartitions] = {}
 
     def collection(self, name: str) -> Collection:
         return self._collections.setdefault(name, _MemoryCollection())
+
+    def partitioned(self, name: str) -> PartitionedCollection:
+        return self._partitioned.setdefault(name, _MemoryPartitions())
 
 
 class KeyedTable(Table):
@@ -86,10 +168,10 @@ class _TinyCollection(Collection):
 
     def get(self, key: str) -> Doc | None:
         doc = self._table.get(doc_id=key)
-        return copy.deepcopy(dict(doc)) if doc is not None else None
+        return _copy(doc) if doc is not None else None
 
     def put(self, key: str, doc: Doc) -> None:
-        self._table.upsert(Document(copy.deepcopy(doc), doc_id=key))
+        self._table.upsert(Document(_copy(doc), doc_id=key))
 
     def delete(self, key: str) -> bool:
         if self._table.get(doc_id=key) is None:
@@ -98,48 +180,154 @@ class _TinyCollection(Collection):
         return True
 
     def all(self) -> list[Doc]:
-        return [copy.deepcopy(dict(doc)) for doc in self._table.all()]
+        return [_copy(doc) for doc in self._table.all()]
+
+    def put_many(self, docs: Mapping[str, Doc]) -> None:
+        present = [key for key in docs if self._table.get(doc_id=key) is not None]
+        if present:
+            self._table.remove(doc_ids=present)
+        if docs:
+            self._table.insert_multiple(Document(_copy(doc), doc_id=key) for key, doc in docs.items())
 
 
-# Which file each collection lives in. Org data changes rarely; bookings and conversation
-# references change often and must not drag the rest along.
+def _open(path: Path, durable: bool = True, clean_up: bool = True) -> TinyDB:
+    db = TinyDB(path, storage=AtomicJSONStorage, durable=durable, clean_up=clean_up)
+    db.table_class = KeyedTable
+    return db
+
+
+class PartitionFiles:
+    """One small TinyDB file per partition under a folder, fanned out over 256 subfolders by a hash
+    of the partition's name (`people/3f/<name>.json`). The most recently used files stay open (with
+    their parsed contents), so the memory used does not grow with the number of partitions."""
+
+    def __init__(self, folder: Path, *, keep_open: int = 256, durable: bool = True) -> None:
+        self._folder = folder
+        self._keep_open = keep_open
+        self._durable = durable
+        self._open: OrderedDict[str, TinyDB] = OrderedDict()
+        self._cleaned: set[str] = set()  # subfolders already rid of a crash's temporary files
+
+    @staticmethod
+    def filename(part: str) -> str:
+        name = quote(part, safe="-_@")
+        if len(name) > 120 or name.startswith("~"):
+            name = "~" + hashlib.sha256(part.encode()).hexdigest()  # too long to keep as a name
+        return f"{name}.json"
+
+    def path(self, part: str) -> Path:
+        fan = hashlib.sha1(part.encode()).hexdigest()[:2]
+        return self._folder / fan / self.filename(part)
+
+    def db(self, part: str) -> TinyDB:
+        db = self._open.get(part)
+        if db is not None:
+            self._open.move_to_end(part)
+            return db
+        path = self.path(part)
+        if path.parent.name not in self._cleaned:
+            remove_stale(path.parent)
+            self._cleaned.add(path.parent.name)
+        db = self._open[part] = _open(path, self._durable, clean_up=False)
+        if len(self._open) > self._keep_open:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        return db
+
+    def parts(self) -> list[str]:
+        """Partition names, for partitions whose names were short enough to keep (see `filename`)."""
+        if not self._folder.is_dir():
+            return []
+        return sorted(unquote(path.stem) for path in self._folder.glob("??/*.json") if not path.stem.startswith("~"))
+
+    def close(self) -> None:
+        for db in self._open.values():
+            db.close()
+        self._open.clear()
+
+
+class _TinyPartitions(PartitionedCollection):
+    def __init__(self, files: PartitionFiles, table: str) -> None:
+        self._files = files
+        self._table = table
+
+    def _collection(self, part: str) -> _TinyCollection:
+        return _TinyCollection(self._files.db(part).table(self._table))
+
+    def get(self, part: str, key: str) -> Doc | None:
+        return self._collection(part).get(key)
+
+    def put(self, part: str, key: str, doc: Doc) -> None:
+        self._collection(part).put(key, doc)
+
+    def put_many(self, part: str, docs: Mapping[str, Doc]) -> None:
+        self._collection(part).put_many(docs)
+
+    def delete(self, part: str, key: str) -> bool:
+        return self._collection(part).delete(key)
+
+    def all(self, part: str) -> list[Doc]:
+        return self._collection(part).all()
+
+    def parts(self) -> list[str]:
+        return self._files.parts()
+
+
+# Where each collection lives. The organisation's own data (settings, registry, admins) is one
+# file, read on every turn and written by admins. Everything that grows with people and time is
+# partitioned: a person's bookings, conversation reference and time zone share that person's file.
 FILES: dict[str, str] = {
     "settings": "org.json",
     "buildings": "org.json",
     "floors": "org.json",
     "rooms": "org.json",
     "admins": "org.json",
-    "audit": "audit.json",
-    "bookings": "bookings.json",
-    "booking_attempts": "bookings.json",
-    "conversations": "conversations.json",
-    "users": "conversations.json",
+    "consent_states": "org.json",
+}
+PARTITION_FOLDERS: dict[str, str] = {
+    "bookings": "people",
+    "conversations": "people",
+    "users": "people",
+    "booking_index": "booking-index",
+    "booking_days": "booking-days",
+    "welcomed": "welcomed",
+    "audit": "audit",
 }
 
 
 class TinyDbBackend(Backend):
-    def __init__(self, data_dir: str | Path, files: dict[str, str] | None = None) -> None:
+    """`durable=False` skips the flush to disk after each write (bulk imports, which sync once at the
+    end); the bot itself always runs durable."""
+
+    def __init__(self, data_dir: str | Path, *, durable: bool = True) -> None:
         self._dir = Path(data_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._files = dict(FILES if files is None else files)
+        self._durable = durable
         self._dbs: dict[str, TinyDB] = {}
         self._collections: dict[str, _TinyCollection] = {}
+        self._folders: dict[str, PartitionFiles] = {}
 
     def _db(self, filename: str) -> TinyDB:
         if filename not in self._dbs:
-            db = TinyDB(self._dir / filename, storage=AtomicJSONStorage)
-            db.table_class = KeyedTable
-            self._dbs[filename] = db
+            self._dbs[filename] = _open(self._dir / filename, self._durable)
         return self._dbs[filename]
 
     def collection(self, name: str) -> Collection:
         if name not in self._collections:
-            filename = self._files.get(name, f"{name}.json")
-            self._collections[name] = _TinyCollection(self._db(filename).table(name))
+            self._collections[name] = _TinyCollection(self._db(FILES.get(name, f"{name}.json")).table(name))
         return self._collections[name]
+
+    def partitioned(self, name: str) -> PartitionedCollection:
+        folder = PARTITION_FOLDERS.get(name, name)
+        if folder not in self._folders:
+            self._folders[folder] = PartitionFiles(self._dir / folder, durable=self._durable)
+        return _TinyPartitions(self._folders[folder], name)
 
     def close(self) -> None:
         for db in self._dbs.values():
             db.close()
+        for files in self._folders.values():
+            files.close()
         self._dbs.clear()
         self._collections.clear()
+        self._folders.clear()

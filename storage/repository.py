@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -38,8 +41,23 @@ def _dt_from_json(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _bucket(key: str) -> str:
+    """One of 4,096 buckets, for indexes over keys that name no partition of their own."""
+    return hashlib.sha1(key.encode()).hexdigest()[:3]
+
+
+def _day(value: datetime) -> str:
+    return value.astimezone(UTC).date().isoformat()
+
+
 class Repository:
-    """Organisation settings, the room registry, admins, bookings and conversation references."""
+    """Organisation settings, the room registry, admins, bookings and conversation references.
+
+    What grows with people and time is kept per partition, so that a turn's reads and writes cost
+    what its own user has, not what the organisation has: a person's bookings (found by attempt
+    there too), conversation reference and time zone; the audit log by day. Two small indexes find
+    a booking by id (4,096 buckets) and the bookings starting on a day (for the admin list).
+    """
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
@@ -48,13 +66,18 @@ class Repository:
         self._floors = backend.collection("floors")
         self._rooms = backend.collection("rooms")
         self._admins = backend.collection("admins")
-        self._bookings = backend.collection("bookings")
-        self._attempts = backend.collection("booking_attempts")
-        self._audit = backend.collection("audit")
+        self._bookings = backend.partitioned("bookings")  # by booker
+        self._booking_index = backend.partitioned("booking_index")  # id -> booker, by bucket of the id
+        self._booking_days = backend.partitioned("booking_days")  # id -> booker, by start day (UTC)
+        self._audit = backend.partitioned("audit")  # by day
         self._audit_sequence = itertools.count()
         self._consent_states = backend.collection("consent_states")
-        self._users = backend.collection("users")
-        self._conversations = backend.collection("conversations")
+        self._users = backend.partitioned("users")  # by user
+        self._conversations = backend.partitioned("conversations")  # by user
+        self._welcomed = backend.partitioned("welcomed")  # by bucket of the conversation id
+        # The registry is read on every search and changed by admins only: kept parsed. (One process
+        # owns its data folder.)
+        self._room_cache: dict[str, Room] | None = None
 
     def close(self) -> None:
         self._backend.close()
@@ -147,19 +170,38 @@ class Repository:
     # --- rooms ----------------------------------------------------------------------------
 
     def add_room(self, room: Room) -> Room:
-        floor = self.get_floor(room.floor_id)
-        if floor.building_id != room.building_id:
-            raise ValidationFailed("That floor is not in that building.")
-        if self._rooms.get(room.email) is not None:
-            raise Conflict(f"{room.email} is already registered.")
-        self._rooms.put(room.email, self._room_doc(room))
+        self.add_rooms([room])
         return room
+
+    def add_rooms(self, rooms: Iterable[Room]) -> int:
+        """Register several rooms in one write (all or none: each is checked first)."""
+        docs: dict[str, dict[str, Any]] = {}
+        floors: dict[str, Floor] = {}
+        for room in rooms:
+            floor = floors.get(room.floor_id) or self.get_floor(room.floor_id)
+            floors[floor.id] = floor
+            if floor.building_id != room.building_id:
+                raise ValidationFailed("That floor is not in that building.")
+            if room.email in docs or self._rooms.get(room.email) is not None:
+                raise Conflict(f"{room.email} is already registered.")
+            docs[room.email] = self._room_doc(room)
+        self._room_cache = None
+        self._rooms.put_many(docs)
+        return len(docs)
 
     def update_room(self, room: Room) -> Room:
         if self._rooms.get(room.email) is None:
             raise NotFound(f"{room.email} is not a registered room.")
+        self._room_cache = None
         self._rooms.put(room.email, self._room_doc(room))
         return room
+
+    def _registry(self) -> dict[str, Room]:
+        if self._room_cache is None:
+            rooms = sorted((self._room_from(d) for d in self._rooms.all()),
+                           key=lambda r: (r.building_id, r.floor_id, r.email))
+            self._room_cache = {room.email: room for room in rooms}
+        return self._room_cache
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""
@@ -167,15 +209,14 @@ class Repository:
             key = normalize_email(email)
         except ValidationFailed:
             return None
-        doc = self._rooms.get(key)
-        return self._room_from(doc) if doc else None
+        return self._registry().get(key)
 
     def list_rooms(self, building_id: str | None = None, floor_id: str | None = None) -> list[Room]:
-        fields = {k: v for k, v in (("building_id", building_id), ("floor_id", floor_id)) if v}
-        docs = self._rooms.find(**fields) if fields else self._rooms.all()
-        return sorted((self._room_from(d) for d in docs), key=lambda r: (r.building_id, r.floor_id, r.email))
+        return [r for r in self._registry().values()
+                if (not building_id or r.building_id == building_id) and (not floor_id or r.floor_id == floor_id)]
 
     def remove_room(self, email: str) -> None:
+        self._room_cache = None
         if not self._rooms.delete(normalize_email(email)):
             raise NotFound(f"{email} is not a registered room.")
 
@@ -223,18 +264,33 @@ class Repository:
     # --- bookings ---------------------------------------------------------------------------
 
     def add_booking(self, booking: Booking) -> Booking:
-        if self._bookings.get(booking.id) is not None:
+        if self._booking_index.get(_bucket(booking.id), booking.id) is not None:
             raise Conflict("That booking is already recorded.")
-        if booking.attempt_key and self._attempts.get(booking.attempt_key) is not None:
+        if booking.attempt_key and self.get_booking_by_attempt(booking.booker_aad_id, booking.attempt_key):
             raise Conflict("That booking attempt is already recorded.")
-        self._bookings.put(booking.id, self._booking_doc(booking))
-        if booking.attempt_key:
-            self._attempts.put(booking.attempt_key, {"booking_id": booking.id})
+        # Indexes first: a crash in between leaves an index entry without its booking, which reads
+        # as no booking; never a booking that cannot be found.
+        owner = {"id": booking.id, "booker": booking.booker_aad_id}
+        self._booking_index.put(_bucket(booking.id), booking.id, owner)
+        self._booking_days.put(_day(booking.start), booking.id, owner)
+        self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
         return booking
 
-    def get_booking_by_attempt(self, attempt_key: str) -> Booking | None:
-        doc = self._attempts.get(attempt_key)
-        return self.get_booking(doc["booking_id"]) if doc else None
+    def import_bookings(self, bookings: Iterable[Booking]) -> int:
+        """Record many bookings (an import, a migration): one write per partition touched. Bookings
+        already recorded are replaced."""
+        by_part: dict[tuple[Any, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+        for b in bookings:
+            owner = {"id": b.id, "booker": b.booker_aad_id}
+            by_part[(self._booking_index, _bucket(b.id))][b.id] = owner
+            by_part[(self._booking_days, _day(b.start))][b.id] = owner
+            by_part[(self._bookings, b.booker_aad_id)][b.id] = self._booking_doc(b)
+        for (collection, part), docs in sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings):
+            collection.put_many(part, docs)
+        return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
+
+    def get_booking_by_attempt(self, booker_aad_id: str, attempt_key: str) -> Booking | None:
+        return next((b for b in self.list_bookings_for_user(booker_aad_id) if b.attempt_key == attempt_key), None)
 
     def last_booking_for(self, booker_aad_id: str) -> Booking | None:
         """The user's most recently made booking that went through (cancelled ones count: they
@@ -243,37 +299,59 @@ class Repository:
         return max(made, key=lambda b: (b.created_at or b.start), default=None)
 
     def update_booking(self, booking: Booking) -> Booking:
-        if self._bookings.get(booking.id) is None:
+        current = self.get_booking(booking.id)
+        if current is None or current.booker_aad_id != booking.booker_aad_id:
             raise NotFound("That booking does not exist.")
-        self._bookings.put(booking.id, self._booking_doc(booking))
+        if _day(current.start) != _day(booking.start):
+            self._booking_days.put(_day(booking.start), booking.id, {"id": booking.id, "booker": booking.booker_aad_id})
+        self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+        if _day(current.start) != _day(booking.start):
+            self._booking_days.delete(_day(current.start), booking.id)
         return booking
 
     def get_booking(self, booking_id: str) -> Booking | None:
-        doc = self._bookings.get(booking_id) if isinstance(booking_id, str) else None
+        if not isinstance(booking_id, str) or not booking_id:
+            return None
+        owner = self._booking_index.get(_bucket(booking_id), booking_id)
+        doc = self._bookings.get(owner["booker"], booking_id) if owner else None
         return self._booking_from(doc) if doc else None
 
     def list_bookings_for_user(self, booker_aad_id: str) -> list[Booking]:
-        docs = self._bookings.find(booker_aad_id=booker_aad_id)
+        docs = self._bookings.all(booker_aad_id) if booker_aad_id else []
         return sorted((self._booking_from(d) for d in docs), key=lambda b: b.start)
 
-    def list_bookings(self) -> list[Booking]:
-        """Every booking, soonest first."""
-        return sorted((self._booking_from(d) for d in self._bookings.all()), key=lambda b: (b.start, b.id))
+    def list_bookings(self, since: datetime | None = None) -> list[Booking]:
+        """Every booking (whatever its status), soonest first; with `since`, only those still going
+        on or to come then, reading the days from the day before `since` on (a booking lasts at most
+        a day)."""
+        first_day = _day(since - timedelta(days=1)) if since else ""
+        found: list[Booking] = []
+        for day in self._booking_days.parts():
+            if day < first_day:
+                continue
+            for entry in self._booking_days.all(day):
+                doc = self._bookings.get(entry["booker"], entry["id"])
+                booking = self._booking_from(doc) if doc else None
+                if booking is not None and _day(booking.start) == day and (since is None or booking.end > since):
+                    found.append(booking)
+        return sorted(found, key=lambda b: (b.start, b.id))
 
     def remove_booking(self, booking_id: str) -> None:
         booking = self.get_booking(booking_id)
         if booking is None:
             raise NotFound("That booking does not exist.")
-        self._bookings.delete(booking_id)
-        if booking.attempt_key:
-            self._attempts.delete(booking.attempt_key)
+        self._bookings.delete(booking.booker_aad_id, booking_id)
+        self._booking_days.delete(_day(booking.start), booking_id)
+        self._booking_index.delete(_bucket(booking_id), booking_id)
 
     @staticmethod
     def _booking_doc(booking: Booking) -> dict[str, Any]:
-        doc = asdict(booking)
-        doc.update(start=_dt_to_json(booking.start), end=_dt_to_json(booking.end),
-                   created_at=_dt_to_json(booking.created_at), attendees=list(booking.attendees))
-        return doc
+        return {"id": booking.id, "room_email": booking.room_email, "event_id": booking.event_id,
+                "ical_uid": booking.ical_uid, "booker_aad_id": booking.booker_aad_id,
+                "booker_email": booking.booker_email, "start": _dt_to_json(booking.start),
+                "end": _dt_to_json(booking.end), "subject": booking.subject, "attendees": list(booking.attendees),
+                "status": booking.status, "created_at": _dt_to_json(booking.created_at), "zone": booking.zone,
+                "attempt_key": booking.attempt_key, "transaction_id": booking.transaction_id}
 
     @staticmethod
     def _booking_from(doc: dict[str, Any]) -> Booking:
@@ -286,12 +364,18 @@ class Repository:
     def add_audit(self, actor: str, action: str, detail: str = "", outcome: str = "done") -> None:
         # Keys sort in the order entries were written (nanoseconds, then a per-process sequence).
         key = f"{time.time_ns():020d}-{next(self._audit_sequence):09d}"
-        self._audit.put(key, {"key": key, "at": datetime.now(UTC).isoformat(), "actor": actor, "action": action,
-                              "detail": detail[:500], "outcome": outcome})
+        now = datetime.now(UTC)
+        self._audit.put(_day(now), key, {"key": key, "at": now.isoformat(), "actor": actor, "action": action,
+                                         "detail": detail[:500], "outcome": outcome})
 
     def list_audit(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest entries first."""
-        return sorted(self._audit.all(), key=lambda d: d["key"], reverse=True)[:limit]
+        """The newest entries first (reading back day by day only as far as needed)."""
+        entries: list[dict[str, Any]] = []
+        for day in sorted(self._audit.parts(), reverse=True):
+            entries += sorted(self._audit.all(day), key=lambda d: d["key"], reverse=True)
+            if len(entries) >= limit:
+                break
+        return entries[:limit]
 
     # --- admin-consent requests (single use) -------------------------------------------------
 
@@ -309,33 +393,32 @@ class Repository:
 
     def save_conversation_reference(self, user_key: str, reference: dict[str, Any]) -> bool:
         """Store a user's conversation reference; returns False when nothing changed."""
-        current = self._conversations.get(user_key)
+        current = self._conversations.get(user_key, "reference")
         doc = {**(current or {}), "reference": reference}
         if current == doc:
             return False
-        self._conversations.put(user_key, doc)
+        self._conversations.put(user_key, "reference", doc)
         return True
 
     def get_conversation_reference(self, user_key: str) -> dict[str, Any] | None:
-        doc = self._conversations.get(user_key)
+        doc = self._conversations.get(user_key, "reference")
         return doc["reference"] if doc else None
 
     def get_user_zone(self, user_key: str) -> str | None:
-        doc = self._users.get(user_key)
+        doc = self._users.get(user_key, "profile")
         return doc.get("zone") if doc else None
 
     def save_user_zone(self, user_key: str, zone: str) -> None:
         """Remember the time zone a user's Teams client last reported (written only on change)."""
-        doc = self._users.get(user_key) or {}
+        doc = self._users.get(user_key, "profile") or {}
         if doc.get("zone") != zone:
-            self._users.put(user_key, {**doc, "zone": zone})
+            self._users.put(user_key, "profile", {**doc, "zone": zone})
 
     def mark_welcomed(self, conversation_id: str) -> bool:
         """Record that a conversation got its welcome card; False if it already had one."""
-        key = f"welcomed:{conversation_id}"
-        if self._conversations.get(key) is not None:
+        if self._welcomed.get(_bucket(conversation_id), conversation_id) is not None:
             return False
-        self._conversations.put(key, {"welcomed": True})
+        self._welcomed.put(_bucket(conversation_id), conversation_id, {"welcomed": True})
         return True
 
     # --- helpers ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
-from storage.backends import MemoryBackend, TinyDbBackend
+from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
 
@@ -117,6 +118,52 @@ class RepositoryContract:
         repo.remove_booking("b1")
         assert repo.get_booking("b1") is None
         assert repo.get_booking(None) is None  # type: ignore[arg-type] - forged payloads
+        assert repo.get_booking("") is None
+
+    def test_bookings_since_a_time_are_those_not_ended_by_then(self, repo: Repository) -> None:
+        past = repo.add_booking(_booking("old", start=T0 - timedelta(days=3)))
+        ending = repo.add_booking(_booking("late", start=T0 - timedelta(hours=10)))  # the day before, runs past T0
+        ending = repo.update_booking(replace(ending, end=T0 + timedelta(minutes=5)))
+        ended = repo.add_booking(_booking("ended", start=T0 - timedelta(hours=2)))
+        soon = repo.add_booking(_booking("soon", booker="aad-2", start=T0 + timedelta(hours=1)))
+        moved = repo.add_booking(_booking("moved", start=T0 - timedelta(days=5)))
+        moved = repo.update_booking(replace(moved, start=T0 + timedelta(days=2), end=T0 + timedelta(days=2, hours=1)))
+        assert repo.list_bookings(since=T0) == [ending, soon, moved]
+        assert repo.list_bookings() == [past, ending, ended, soon, moved]
+        repo.update_booking(replace(moved, start=T0 - timedelta(days=1), end=T0 - timedelta(days=1, hours=-1)))
+        assert repo.list_bookings(since=T0) == [ending, soon]
+
+    def test_a_booking_cannot_change_hands(self, repo: Repository) -> None:
+        booking = repo.add_booking(_booking("b1"))
+        with pytest.raises(NotFound):
+            repo.update_booking(replace(booking, booker_aad_id="aad-2"))
+        assert repo.list_bookings_for_user("aad-2") == [] and repo.get_booking("b1") == booking
+
+    def test_import_bookings_replaces_and_indexes_them(self, repo: Repository) -> None:
+        first = repo.add_booking(_booking("b1"))
+        imported = [replace(first, subject="Imported"), _booking("b2", booker="aad-2", start=T0 + timedelta(days=1)),
+                    replace(_booking("b3"), attempt_key="aad-1:card-9")]
+        assert repo.import_bookings(imported) == 3
+        assert repo.get_booking("b1").subject == "Imported"
+        assert repo.get_booking("b2") == imported[1]
+        assert repo.get_booking_by_attempt("aad-1", "aad-1:card-9") == imported[2]
+        assert [b.id for b in repo.list_bookings_for_user("aad-1")] == ["b1", "b3"]
+        assert [b.id for b in repo.list_bookings(since=T0 + timedelta(hours=12))] == ["b2"]
+
+    def test_rooms_added_together_are_checked_first(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        rooms = [Room(email=f"r{i}@example.com", display_name=f"R{i}", building_id=hq.id, floor_id=floor.id)
+                 for i in range(3)]
+        with pytest.raises(Conflict):
+            repo.add_rooms([*rooms, rooms[0]])
+        assert repo.list_rooms() == []
+        assert repo.add_rooms(rooms) == 3
+        assert repo.list_rooms(floor_id=floor.id) == rooms and repo.get_room("R1@example.com") == rooms[1]
+        repo.update_room(replace(rooms[1], capacity=9))
+        assert repo.get_room("r1@example.com").capacity == 9
+        repo.remove_room("r1@example.com")
+        assert [r.email for r in repo.list_rooms()] == ["r0@example.com", "r2@example.com"]
 
     def test_conversation_references_are_written_only_when_changed(self, repo: Repository) -> None:
         reference = {"conversation": {"id": "c1"}, "serviceUrl": "https://smba.example"}
@@ -155,12 +202,13 @@ class RepositoryContract:
 
     def test_booking_attempts_users_audit_and_consent_states(self, repo: Repository) -> None:
         booking = repo.add_booking(Booking(**{**_booking("b1").__dict__, "attempt_key": "aad-1:card-1"}))
-        assert repo.get_booking_by_attempt("aad-1:card-1") == booking
+        assert repo.get_booking_by_attempt("aad-1", "aad-1:card-1") == booking
+        assert repo.get_booking_by_attempt("aad-2", "aad-1:card-1") is None
         with pytest.raises(Conflict):  # one booking per card
             repo.add_booking(Booking(**{**_booking("b2").__dict__, "attempt_key": "aad-1:card-1"}))
         assert repo.last_booking_for("aad-1") == booking
         repo.remove_booking("b1")
-        assert repo.get_booking_by_attempt("aad-1:card-1") is None
+        assert repo.get_booking_by_attempt("aad-1", "aad-1:card-1") is None
         repo.save_user_zone("aad-1", "Europe/Helsinki")
         assert repo.get_user_zone("aad-1") == "Europe/Helsinki" and repo.get_user_zone("aad-2") is None
         repo.add_audit("aad-1", "room add", "r@example.com")
@@ -216,7 +264,47 @@ def test_conversation_writes_do_not_rewrite_org_data(tmp_path: Path) -> None:
         repo.add_booking(_booking(f"b{i}"))
     assert (tmp_path / "org.json").read_bytes() == org_before
     assert (tmp_path / "org.json").stat().st_mtime_ns == org_mtime
-    assert len(json.loads((tmp_path / "conversations.json").read_text())["conversations"]) == 5
+    files = PartitionFiles(tmp_path / "people")
+    assert len(json.loads(files.path("aad-3").read_text())["conversations"]) == 1
+
+
+def test_a_users_writes_touch_only_that_users_file_and_small_indexes(tmp_path: Path) -> None:
+    """TinyDB rewrites a whole file per write: a booking must not rewrite everyone's bookings."""
+    repo = Repository(TinyDbBackend(tmp_path))
+    repo.import_bookings(_booking(f"old-{i}", booker=f"aad-{i % 50}", start=T0 - timedelta(days=i % 30))
+                         for i in range(500))
+    repo.save_conversation_reference("aad-new", {"conversation": {"id": "c"}})
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    repo.add_booking(_booking("new", booker="aad-new", start=T0 + timedelta(days=1)))
+    repo.update_booking(replace(repo.get_booking("new"), subject="Changed"))
+    changed = sorted(str(p.relative_to(tmp_path)).split("/")[0] for p in tmp_path.rglob("*.json")
+                     if before.get(p) != p.stat().st_mtime_ns)
+    assert changed == ["booking-days", "booking-index", "people"]  # the user's file and one file of each index
+    assert max(p.stat().st_size for p in tmp_path.rglob("*.json") if before.get(p) != p.stat().st_mtime_ns) < 4000
+
+
+def test_partition_names_that_are_not_file_names_are_kept_apart(tmp_path: Path) -> None:
+    files = PartitionFiles(tmp_path)
+    names = ["29:1a/../b", "..", "~x", "x" * 300, "x" * 301, "Ä ö", "a.json"]
+    paths = {files.path(n) for n in names}
+    assert len(paths) == len(names) and all(tmp_path in p.parents and "/" not in p.name for p in paths)
+    backend = TinyDbBackend(tmp_path / "db")
+    people = backend.partitioned("users")
+    for name in names:
+        people.put(name, "profile", {"name": name})
+    assert [people.get(n, "profile") for n in names] == [{"name": n} for n in names]
+    backend.close()
+    reopened = TinyDbBackend(tmp_path / "db").partitioned("users")
+    assert [reopened.get(n, "profile") for n in names] == [{"name": n} for n in names]
+    assert set(reopened.parts()) == {n for n in names if len(n) < 100 and not n.startswith("~")}
+
+
+def test_only_recent_partitions_stay_open(tmp_path: Path) -> None:
+    files = PartitionFiles(tmp_path, keep_open=3)
+    for i in range(10):
+        files.db(f"p{i}").table("t").insert({"i": i})
+    assert len(files._open) == 3
+    assert [files.db(f"p{i}").table("t").all() for i in range(10)] == [[{"i": i}] for i in range(10)]
 
 
 # --- botbuilder Storage -----------------------------------------------------------------------
