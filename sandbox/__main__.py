@@ -14,7 +14,7 @@ from pathlib import Path
 
 from config import ROOT
 from sandbox.faults import Faults
-from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, generated_rooms
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, generated_people, generated_rooms
 from sandbox.server import SandboxState, start_sandbox
 from sandbox.spec import DEFAULT_SPEC, GraphSpec
 
@@ -24,6 +24,8 @@ async def serve(args: argparse.Namespace) -> None:
     state = SandboxState(faults=Faults.from_env(), spec=spec)
     if args.rooms:
         state.add_mailboxes(generated_rooms(args.rooms))
+    if args.people:
+        state.add_mailboxes(generated_people(args.people))
     running = await start_sandbox(Path(args.data_dir), host=args.host, port=args.port, state=state)
     print(f"Microsoft 365 sandbox: {running.url}\n"
           f"  GRAPH_ENDPOINT={running.url}\n  AUTHORITY_HOST={running.url}\n  GRAPH_TENANT_ID={TENANT_ID}\n"
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--data-dir", default=str(ROOT / "data"), help="where the TLS files are kept")
     parser.add_argument("--rooms", type=int, default=0, help="extra generated rooms (for large organisations)")
+    parser.add_argument("--people", type=int, default=0, help="extra generated people (user00001@example.com, ...)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -121,3 +121,15 @@ def generated_rooms(count: int, start: int = 1) -> list[Mailbox]:
             capacity=[2, 4, 6, 8, 12, 20][i % 6], building=building, floor_number=floor,
             floor_label=f"Floor {floor}", tags=["whiteboard"] if i % 3 == 0 else []))
     return rooms
+
+
+def bench_person(i: int) -> tuple[str, str, str, str]:
+    """Generated person `i` (1-based) as (AAD object id, name, UPN, email), like PEOPLE."""
+    email = f"user{i:05d}@{TENANT_DOMAIN}"
+    return f"00000000-0000-4000-9000-{i:012d}", f"User {i}", email, email
+
+
+def generated_people(count: int) -> list[Mailbox]:
+    """`count` more people (benchmarks simulate large organisations)."""
+    return [Mailbox(email=email, display_name=name, id=aad, upn=upn)
+            for aad, name, upn, email in map(bench_person, range(1, count + 1))]

@@ -92,6 +92,14 @@ class Backend(ABC):
     @abstractmethod
     def partitioned(self, name: str) -> PartitionedCollection: ...
 
+    def legacy_documents(self, filename: str, table: str) -> dict[str, Doc] | None:
+        """The documents (by key) of a table in a file an earlier version of RoomBot wrote, if that
+        file is still there; None otherwise."""
+        return None
+
+    def retire(self, filename: str) -> None:  # noqa: B027 - optional hook
+        """Set an earlier version's file aside once its documents have been moved."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
 
@@ -322,6 +330,18 @@ class TinyDbBackend(Backend):
         if folder not in self._folders:
             self._folders[folder] = PartitionFiles(self._dir / folder, durable=self._durable)
         return _TinyPartitions(self._folders[folder], name)
+
+    def legacy_documents(self, filename: str, table: str) -> dict[str, Doc] | None:
+        path = self._dir / filename
+        if filename in FILES.values() or not path.is_file():
+            return None
+        text = path.read_text(encoding="utf-8")
+        return dict((json.loads(text) if text.strip() else {}).get(table, {}))
+
+    def retire(self, filename: str) -> None:
+        path = self._dir / filename
+        if path.is_file():
+            path.replace(path.with_name(f"{filename}.before-partitions"))
 
     def close(self) -> None:
         for db in self._dbs.values():

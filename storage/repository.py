@@ -78,6 +78,32 @@ class Repository:
         # The registry is read on every search and changed by admins only: kept parsed. (One process
         # owns its data folder.)
         self._room_cache: dict[str, Room] | None = None
+        self._move_legacy_files()
+
+    def _move_legacy_files(self) -> None:
+        """RoomBot before partitions kept all bookings, conversations and the audit log in one file
+        each: move what they hold into partitions, then set the files aside (renamed, not deleted).
+        A crash in between repeats the move at the next start; every step of it can be repeated."""
+        bookings = self._backend.legacy_documents("bookings.json", "bookings")
+        if bookings is not None:
+            self.import_bookings(self._booking_from(doc) for doc in bookings.values())
+            self._backend.retire("bookings.json")
+        conversations = self._backend.legacy_documents("conversations.json", "conversations")
+        if conversations is not None:
+            for key, doc in conversations.items():
+                if key.startswith("welcomed:"):
+                    self.mark_welcomed(key.removeprefix("welcomed:"))
+                elif doc.get("reference"):
+                    self.save_conversation_reference(key, doc["reference"])
+            for key, doc in (self._backend.legacy_documents("conversations.json", "users") or {}).items():
+                if doc.get("zone"):
+                    self.save_user_zone(key, doc["zone"])
+            self._backend.retire("conversations.json")
+        audit = self._backend.legacy_documents("audit.json", "audit")
+        if audit is not None:
+            for key, doc in audit.items():
+                self._audit.put(str(doc.get("at", ""))[:10] or "0000-00-00", key, doc)
+            self._backend.retire("audit.json")
 
     def close(self) -> None:
         self._backend.close()

@@ -362,3 +362,30 @@ class TestTinyDbStorage(BotStorageContract):
 async def test_tinydb_bot_state_survives_reopen(tmp_path: Path) -> None:
     await TinyDbStorage(tmp_path / "state.json").write({"conv/1": {"dialog": {"step": 2}}})
     assert (await TinyDbStorage(tmp_path / "state.json").read(["conv/1"]))["conv/1"]["dialog"] == {"step": 2}
+
+
+def test_files_of_the_single_file_layout_are_moved_into_partitions(tmp_path: Path) -> None:
+    """A data folder written before partitions (one bookings.json, conversations.json, audit.json):
+    everything in it is found afterwards, and the old files are set aside, not deleted."""
+    first, second = _booking("b1"), replace(_booking("b2", booker="aad-2"), attempt_key="aad-2:card-1")
+    legacy = {
+        "bookings.json": {"bookings": {b.id: Repository._booking_doc(b) for b in (first, second)},
+                          "booking_attempts": {"aad-2:card-1": {"booking_id": "b2"}}},
+        "conversations.json": {"conversations": {"aad-1": {"reference": {"conversation": {"id": "c1"}}},
+                                                 "welcomed:c1": {"welcomed": True}},
+                               "users": {"aad-1": {"zone": "Europe/Helsinki"}}},
+        "audit.json": {"audit": {"k1": {"key": "k1", "at": "2026-11-20T10:00:00+00:00", "actor": "aad-1",
+                                        "action": "room add", "detail": "", "outcome": "done"}}},
+    }
+    for name, content in legacy.items():
+        (tmp_path / name).write_text(json.dumps(content))
+    repo = Repository(TinyDbBackend(tmp_path))
+    assert repo.get_booking("b1") == first and repo.get_booking_by_attempt("aad-2", "aad-2:card-1") == second
+    assert repo.list_bookings() == [first, second]
+    assert repo.get_conversation_reference("aad-1") == {"conversation": {"id": "c1"}}
+    assert repo.mark_welcomed("c1") is False and repo.get_user_zone("aad-1") == "Europe/Helsinki"
+    assert [a["key"] for a in repo.list_audit()] == ["k1"]
+    assert sorted(p.name for p in tmp_path.glob("*.before-partitions")) == [
+        "audit.json.before-partitions", "bookings.json.before-partitions", "conversations.json.before-partitions"]
+    repo.close()
+    assert Repository(TinyDbBackend(tmp_path)).get_booking("b2") == second  # and nothing moves twice

@@ -1,0 +1,1 @@
+"""RoomBot's benchmark: `python -m bench` (see README, "Performance")."""

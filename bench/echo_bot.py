@@ -1,0 +1,38 @@
+"""Baseline (a): a bare botbuilder echo bot on RoomBot's adapter, to measure what the SDK alone costs
+a turn. `python -m bench.echo_bot` (PORT from the environment)."""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+from botbuilder.core import ActivityHandler, TurnContext
+
+from bot.adapter import create_adapter
+from config import Config
+
+
+class EchoBot(ActivityHandler):
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity(f"You said: {turn_context.activity.text}")
+
+
+def create_echo_app() -> web.Application:
+    adapter = create_adapter(Config())
+    bot = EchoBot()
+
+    async def messages(request: web.Request) -> web.Response:
+        response = await adapter.process(request, bot)
+        return response or web.Response(status=201)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(create_echo_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "3979")), print=None)

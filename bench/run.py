@@ -1,0 +1,439 @@
+"""RoomBot's benchmark: real processes, simulated users, baselines measured in the same run.
+
+`python -m bench` starts the Microsoft 365 sandbox (with a set latency on every Graph call) and RoomBot
+as separate processes, seeds organisations of the sizes asked for, drives the bot through
+/api/messages with concurrent simulated users and prints one table: turn latency per kind of turn,
+turns per second, Graph and token requests, peak memory, next to two baselines from the same run:
+
+  (a) a bare botbuilder echo bot on RoomBot's adapter: what the SDK alone costs a turn;
+  (b) a naive search reading each room's calendarView one after another.
+
+Then it checks the targets (see README, "Performance") and exits 1 if one is missed.
+`--quick` runs small sizes in well under a minute (CI runs it so the benchmark keeps working).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from ssl import create_default_context
+from typing import Any
+
+import aiohttp
+
+from bench.graph_baseline import naive_search
+from bench.org import prepare_org
+from bench.processes import Process, echo_process, roombot_process, sandbox_process
+from bench.users import Chat, Connector, Timings, TurnFailed, User, actions, card_text
+from domain.calendar import TimeSlot
+from graph.calendar import SCHEDULE_CHUNK
+
+PER_MAILBOX = 4  # Graph's concurrent requests per mailbox: getSchedule calls go out in waves of 4 at best
+
+
+@dataclass(frozen=True)
+class Sizes:
+    latency_ms: float = 100  # per Graph call, for the help, search, book and my bookings turns
+    help_users: int = 100
+    help_turns: int = 8  # per user, per round (two rounds for each bot)
+    rooms: int = 200
+    mixed_users: int = 10
+    mixed_rounds: int = 10
+    storage_latency_ms: float = 20  # lower, so that what storage costs is not hidden behind Graph
+    small_people: int = 100
+    small_bookings: int = 100
+    big_people: int = 50_000
+    big_bookings: int = 100_000
+    storage_users: int = 10
+    storage_rounds: int = 10
+    memory_rooms: int = 10_000
+    memory_searches: int = 6
+
+
+QUICK = Sizes(latency_ms=20, help_users=10, help_turns=5, rooms=45, mixed_users=3, mixed_rounds=2,
+              small_people=10, small_bookings=10, big_people=300, big_bookings=600, storage_users=3,
+              storage_rounds=2, memory_rooms=300, memory_searches=2)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class Row:
+    kind: str
+    bot: str
+    timings: list[float]
+    graph_per_turn: str = ""
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        t = self.timings
+        return [self.kind, self.bot, str(len(t)), f"{percentile(t, 50):.0f}", f"{percentile(t, 95):.0f}",
+                f"{percentile(t, 99):.0f}", self.graph_per_turn, self.note]
+
+
+@dataclass
+class Report:
+    sizes: Sizes
+    rows: list[Row] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    targets: list[tuple[bool, str]] = field(default_factory=list)
+
+    def fact(self, name: str, value: str) -> None:
+        self.facts.append((name, value))
+        print(f"  {name}: {value}", flush=True)
+
+    def target(self, ok: bool, text: str) -> None:
+        self.targets.append((ok, text))
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for ok, _ in self.targets)
+
+    def table(self) -> str:
+        header = ["turn", "bot", "turns", "p50 ms", "p95 ms", "p99 ms", "Graph req/turn", ""]
+        rows = [header] + [r.cells() for r in self.rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        align = ["<", "<", ">", ">", ">", ">", ">", "<"]
+        lines = ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        width = max(len(line) for line in lines)
+        name_width = max((len(name) for name, _ in self.facts), default=0) + 2
+        lines += ["", *(f"{name:<{name_width}}{value}" for name, value in self.facts), "", "targets:"]
+        lines += [f"  [{'ok' if ok else 'MISSED'}] {text}" for ok, text in self.targets]
+        machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+        title = f"RoomBot benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}"
+        return "\n".join([title, "=" * max(width, len(title)), *lines])
+
+
+class Sandbox:
+    """The sandbox process and its control API."""
+
+    def __init__(self, process: Process, session: aiohttp.ClientSession) -> None:
+        self.process = process
+        self.url = process.url
+        self.ca_file = process.ca_file
+        self._session = session
+
+    async def stats(self) -> dict[str, int]:
+        async with self._session.get(f"{self.url}/_sandbox/stats") as response:
+            return (await response.json())["stats"]
+
+    async def latency(self, ms: float) -> None:
+        async with self._session.post(f"{self.url}/_sandbox/faults", json={"latency_ms": ms}) as response:
+            assert response.status == 200, await response.text()
+
+
+def graph_requests(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Graph requests between two stats snapshots (batched requests counted one by one)."""
+    skip = ("token_requests", "tokens_issued", "fault_", "unauthorised", "forbidden", "consents_granted")
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after
+            if not k.startswith(skip) and after.get(k, 0) != before.get(k, 0)}
+
+
+def slot_for(k: int) -> tuple[str, str]:
+    """The (date, start) of booking number k: distinct hours on the days after today (UTC)."""
+    day = (datetime.now(UTC) + timedelta(days=1 + k // 10)).date()
+    return day.isoformat(), f"{8 + k % 10:02d}:00"
+
+
+def search_data(k: int, *, capacity: int = 2, place: str = "any") -> dict[str, Any]:
+    """What the booking form's Find free rooms button sends."""
+    day, start = slot_for(k)
+    return {"action": "search", "zone": "UTC", "date": day, "start": start, "duration": "30",
+            "capacity": str(capacity), "place": place, "features": "", "subject": "Benchmark",
+            "participants": ""}
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, folder: Path, session: aiohttp.ClientSession, connector: Connector,
+                 sandbox: Sandbox) -> None:
+        self.sizes = sizes
+        self.folder = folder
+        self.session = session
+        self.connector = connector
+        self.sandbox = sandbox
+        self.report = Report(sizes)
+        self.token_requests: list[int] = []  # per RoomBot process
+        self._tokens_at_start: dict[int, int] = {}
+
+    # --- processes ---------------------------------------------------------------------------
+
+    async def roombot(self, name: str, *, rooms: int, people: int = 0, bookings: int = 0) -> Process:
+        data = self.folder / name / "data"
+        began = time.perf_counter()
+        prepare_org(data, rooms=rooms, people=people, past_bookings=bookings, service_url=self.connector.url)
+        print(f"  seeded {name}: {rooms} rooms, {people} people, {bookings} past bookings "
+              f"({time.perf_counter() - began:.0f} s)", flush=True)
+        bot = roombot_process(data, self.sandbox.url, self.sandbox.ca_file)
+        await bot.start()
+        self._tokens_at_start[bot.pid] = (await self.sandbox.stats()).get("token_requests", 0)
+        return bot
+
+    async def stop_roombot(self, bot: Process) -> float:
+        rss = bot.peak_rss_mb()
+        bot.stop()
+        after = (await self.sandbox.stats()).get("token_requests", 0)
+        self.token_requests.append(after - self._tokens_at_start.pop(bot.pid))
+        return rss
+
+    # --- turns -------------------------------------------------------------------------------
+
+    @staticmethod
+    async def search_and_book(chat: Chat, user: User, k: int, *, capacity: int = 2) -> None:
+        results = await chat.press(user, search_data(k, capacity=capacity), "search")
+        buttons = actions(results, "book")
+        if not buttons:
+            raise TurnFailed(f"no room to book: {card_text(results)[:300]}")
+        confirmation = await chat.press(user, buttons[0], "book")
+        if "Booked" not in card_text(confirmation):
+            raise TurnFailed(f"not booked: {card_text(confirmation)[:300]}")
+
+    async def user_round(self, chat: Chat, user: User, k: int) -> None:
+        """One round of a user's day: help, search, book, my bookings."""
+        await chat.say(user, "help", "help")
+        await self.search_and_book(chat, user, k)
+        card = await chat.say(user, "my bookings", "my bookings")
+        if card is None or "My bookings" not in card_text(card):
+            raise TurnFailed(f"my bookings: {card_text(card)[:300]}")
+
+    async def graph_per_kind(self, chat: Chat, user: User, k: int) -> dict[str, dict[str, int]]:
+        """The Graph requests each kind of turn makes, one turn at a time (nothing else running)."""
+        per_kind: dict[str, dict[str, int]] = {}
+
+        async def measured(kind: str, turn: Callable[[], Awaitable[Any]]) -> Any:
+            before = await self.sandbox.stats()
+            result = await turn()
+            per_kind[kind] = graph_requests(before, await self.sandbox.stats())
+            return result
+
+        await measured("help", lambda: chat.say(user, "help", "help"))
+        results = await measured("search", lambda: chat.press(user, search_data(k), "search"))
+        await measured("book", lambda: chat.press(user, actions(results, "book")[0], "book"))
+        await measured("my bookings", lambda: chat.say(user, "my bookings", "my bookings"))
+        return per_kind
+
+    async def in_parallel(self, users: list[User], work: Callable[[User, int], Awaitable[None]], rounds: int,
+                          first_k: int = 0) -> float:
+        """Each user does `rounds` rounds of `work`, all users at once; returns the wall time in s."""
+        async def one(index: int, user: User) -> None:
+            for r in range(rounds):
+                await work(user, first_k + index * rounds + r)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
+        return time.perf_counter() - began
+
+    # --- phases ------------------------------------------------------------------------------
+
+    async def help_throughput(self, roombot: Process) -> None:
+        """Target: RoomBot's help turns at least 80% of the echo bot's turns per second."""
+        s = self.sizes
+        echo = echo_process(self.folder)
+        await echo.start()
+        try:
+            users = [User(n) for n in range(1, s.help_users + 1)]
+            results: dict[str, Timings] = {"RoomBot": Timings(), "echo (a)": Timings()}
+            wall = {"RoomBot": 0.0, "echo (a)": 0.0}
+            for process in (roombot, echo):  # first turns: the roster lookup, the stored reference
+                chat = Chat(self.session, process.url, self.connector)
+                await self.in_parallel(users, lambda u, k, c=chat: c.say(u, "help", "help"), 1)
+            for _ in range(2):  # alternate, so that both see the same machine
+                for name, process in (("echo (a)", echo), ("RoomBot", roombot)):
+                    chat = Chat(self.session, process.url, self.connector, results[name])
+                    wall[name] += await self.in_parallel(
+                        users, lambda u, k, c=chat: c.say(u, "help", "help"), s.help_turns)
+            rate = {name: len(results[name].by_kind["help"]) / wall[name] for name in results}
+            for name in ("RoomBot", "echo (a)"):
+                self.report.rows.append(Row("help", name, results[name].by_kind["help"], "0" if name == "RoomBot"
+                                            else "", f"{s.help_users} users at once, {rate[name]:.0f} turns/s"))
+            ratio = rate["RoomBot"] / rate["echo (a)"]
+            self.report.fact("help throughput", f"RoomBot {rate['RoomBot']:.0f} turns/s, echo bot (a) "
+                                                f"{rate['echo (a)']:.0f} turns/s: {ratio:.0%}")
+            self.report.target(ratio >= 0.8, f"help turns/s with {s.help_users} users at least 80% of the echo "
+                                              f"bot's: {ratio:.0%}")
+            self.report.fact("peak RSS, echo bot", f"{echo.peak_rss_mb():.0f} MB")
+        finally:
+            echo.stop()
+
+    async def daily_use(self, roombot: Process) -> None:
+        """help / search / book / my bookings with concurrent users; search against baseline (b)."""
+        s = self.sizes
+        await self.sandbox.latency(s.latency_ms)
+        first = s.help_users + 1
+        probe = User(first)
+        per_kind = await self.graph_per_kind(Chat(self.session, roombot.url, self.connector), probe, 0)
+        timings = Timings()
+        chat = Chat(self.session, roombot.url, self.connector, timings)
+        users = [User(n) for n in range(first + 1, first + 1 + s.mixed_users)]
+        wall = await self.in_parallel(users, lambda u, k: self.user_round(chat, u, k), s.mixed_rounds, first_k=1)
+        turns = sum(len(v) for v in timings.by_kind.values())
+        for kind in ("help", "search", "book", "my bookings"):
+            calls = per_kind[kind]
+            note = f"{s.mixed_users} users at once" + (f", {s.rooms} rooms" if kind == "search" else "")
+            self.report.rows.append(Row(kind, "RoomBot", timings.by_kind[kind], str(sum(calls.values())), note))
+        self.report.fact("daily use", f"{turns} turns in {wall:.1f} s = {turns / wall:.0f} turns/s, "
+                                      f"Graph latency {s.latency_ms:.0f} ms per call")
+        self.report.fact("Graph requests per turn", "; ".join(
+            f"{kind}: {', '.join(f'{n} {name}' for name, n in sorted(calls.items())) or 'none'}"
+            for kind, calls in per_kind.items()))
+
+        # targets for search
+        schedule_calls = per_kind["search"].get("POST get_schedule", 0)
+        expected = math.ceil(s.rooms / SCHEDULE_CHUNK)
+        self.report.target(schedule_calls <= expected,
+                           f"getSchedule calls per search over {s.rooms} rooms at most ceil({s.rooms}/20) = "
+                           f"{expected}: {schedule_calls}")
+        overhead = percentile(timings.by_kind["help"], 50)  # a turn's cost without Graph, under the same load
+        best = math.ceil(expected / PER_MAILBOX) * s.latency_ms + overhead
+        p95 = percentile(timings.by_kind["search"], 95)
+        self.report.target(p95 <= 1.5 * best,
+                           f"search p95 within 1.5x of the best possible (ceil({expected}/{PER_MAILBOX}) waves x "
+                           f"{s.latency_ms:.0f} ms + {overhead:.0f} ms turn overhead = {best:.0f} ms): "
+                           f"{p95:.0f} ms = {p95 / best:.2f}x")
+
+    async def naive_baseline(self, search_p50: float) -> None:
+        s = self.sizes
+        day, start = slot_for(0)
+        begin = datetime.fromisoformat(f"{day}T{start}:00+00:00")
+        slot = TimeSlot(begin, begin + timedelta(minutes=30))
+        window = TimeSlot(begin.replace(hour=0), begin.replace(hour=0) + timedelta(days=1))
+        rooms = [f"room{i:05d}@example.com" for i in range(1, s.rooms + 1)]
+        before = await self.sandbox.stats()
+        ms, _free = await naive_search(self.sandbox.url, self.sandbox.ca_file, rooms, slot, window)
+        calls = graph_requests(before, await self.sandbox.stats())
+        self.report.rows.append(Row("search", "naive (b)", [ms], str(sum(calls.values())),
+                                    f"calendarView room by room, {s.rooms} rooms"))
+        factor = ms / search_p50
+        self.report.fact("search vs naive baseline (b)", f"{ms:.0f} ms vs RoomBot p50 {search_p50:.0f} ms: "
+                                                          f"{factor:.0f}x faster")
+        self.report.target(factor >= 20, f"search at least 20x faster than the naive search (b): {factor:.0f}x")
+
+    async def storage_scale(self) -> None:
+        """Target: a booking turn's p95 with a big organisation within 1.5x of a small one."""
+        s = self.sizes
+        await self.sandbox.latency(s.storage_latency_ms)
+        p95: dict[str, float] = {}
+        for name, people, bookings in (("small", s.small_people, s.small_bookings),
+                                       ("big", s.big_people, s.big_bookings)):
+            bot = await self.roombot(f"storage-{name}", rooms=s.rooms, people=people, bookings=bookings)
+            try:
+                timings = Timings()
+                chat = Chat(self.session, bot.url, self.connector, timings)
+                users = [User(n) for n in range(1, s.storage_users + 1)]  # people with past bookings
+                first_k = 200 if name == "small" else 400  # other days than the daily-use bookings
+                await self.in_parallel(users, lambda u, k, c=chat: self.search_and_book(c, u, k), s.storage_rounds,
+                                       first_k=first_k)
+            finally:
+                rss = await self.stop_roombot(bot)
+            p95[name] = percentile(timings.by_kind["book"], 95)
+            label = f"{people:,} people, {bookings:,} bookings"
+            self.report.rows.append(Row("book", "RoomBot", timings.by_kind["book"], "",
+                                        f"{label}, {s.storage_users} users at once, latency "
+                                        f"{s.storage_latency_ms:.0f} ms"))
+            self.report.fact(f"peak RSS, {label}", f"{rss:.0f} MB")
+        ratio = p95["big"] / p95["small"]
+        self.report.target(ratio <= 1.5, f"book p95 with {s.big_people:,} people and {s.big_bookings:,} bookings "
+                                         f"within 1.5x of {s.small_people} and {s.small_bookings}: "
+                                         f"{p95['big']:.0f} / {p95['small']:.0f} ms = {ratio:.2f}x")
+
+    async def memory(self) -> None:
+        """Target: under 200 MB at 10,000 rooms, searching all of them."""
+        s = self.sizes
+        await self.sandbox.latency(s.storage_latency_ms)
+        bot = await self.roombot("memory", rooms=s.memory_rooms)
+        timings = Timings()
+        try:
+            chat = Chat(self.session, bot.url, self.connector, timings)
+            users = [User(n) for n in range(1, 3)]
+            before = await self.sandbox.stats()
+            await self.in_parallel(users, lambda u, k: self.search_and_book(chat, u, k, capacity=4),
+                                   max(1, s.memory_searches // 2), first_k=600)
+            calls = graph_requests(before, await self.sandbox.stats())
+        finally:
+            rss = await self.stop_roombot(bot)
+        searches = len(timings.by_kind["search"])
+        self.report.rows.append(Row("search", "RoomBot", timings.by_kind["search"],
+                                    f"{calls.get('POST get_schedule', 0) / searches:.0f}",
+                                    f"{s.memory_rooms:,} rooms, latency {s.storage_latency_ms:.0f} ms"))
+        self.report.fact(f"peak RSS, {s.memory_rooms:,} rooms", f"{rss:.0f} MB")
+        self.report.target(rss < 200, f"peak RSS with {s.memory_rooms:,} rooms under 200 MB: {rss:.0f} MB")
+
+
+async def run(sizes: Sizes, folder: Path) -> Report:
+    connector = Connector()
+    await connector.start()
+    people = max(sizes.help_users + sizes.mixed_users + 1, sizes.big_people)
+    process = sandbox_process(folder, rooms=max(sizes.rooms, sizes.memory_rooms), people=people)
+    await process.start()
+    control = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=create_default_context(cafile=process.ca_file)))
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session, control:
+            bench = Bench(sizes, folder, session, connector, Sandbox(process, control))
+            await phases(bench)
+            return bench.report
+    finally:
+        process.stop()
+        await connector.stop()
+
+
+async def phases(bench: Bench) -> None:
+    sizes = bench.sizes
+    print("help and daily use", flush=True)
+    bot = await bench.roombot("daily", rooms=sizes.rooms)
+    try:
+        await bench.help_throughput(bot)
+        await bench.daily_use(bot)
+    finally:
+        rss = await bench.stop_roombot(bot)
+    bench.report.fact(f"peak RSS, {sizes.rooms} rooms", f"{rss:.0f} MB")
+    search = next(r for r in bench.report.rows if r.kind == "search")
+    print("naive search baseline", flush=True)
+    await bench.naive_baseline(percentile(search.timings, 50))
+    print("storage: small and big organisation", flush=True)
+    await bench.storage_scale()
+    print("memory: many rooms", flush=True)
+    await bench.memory()
+    tokens = bench.token_requests
+    bench.report.fact("token requests", f"{sum(tokens)} for {len(tokens)} RoomBot processes (token lifetime 1 h)")
+    bench.report.target(all(t == 1 for t in tokens),
+                        f"one token request per token lifetime, whatever the load: {tokens}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, data)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    folder = Path(tempfile.mkdtemp(prefix="roombot-bench-"))
+    began = time.perf_counter()
+    try:
+        report = asyncio.run(run(sizes, folder))
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            print(f"run folder kept: {folder}")
+    print()
+    print(report.table())
+    print(f"\n(the run took {time.perf_counter() - began:.0f} s)")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
