@@ -19,7 +19,7 @@ from dotenv import load_dotenv
 from msrest.exceptions import DeserializationError
 
 from bot import logs
-from bot.adapter import create_adapter
+from bot.adapter import create_adapter, use_connector_threads
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
 from bot.roles import Roles
@@ -84,6 +84,7 @@ def create_app(config: Config) -> web.Application:
     members = MemberDirectory()
 
     async def graph_context(app: web.Application) -> AsyncIterator[None]:
+        use_connector_threads(asyncio.get_running_loop())
         graph_config = config
         sandbox = None
         if config.graph_mode == "sandbox":

@@ -3,12 +3,13 @@ a turn. `python -m bench.echo_bot` (PORT from the environment)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 
-from bot.adapter import create_adapter
+from bot.adapter import create_adapter, use_connector_threads
 from config import Config
 
 
@@ -18,8 +19,12 @@ class EchoBot(ActivityHandler):
 
 
 def create_echo_app() -> web.Application:
+    """The same adapter as RoomBot's, hosted the same way (the same connector thread pool)."""
     adapter = create_adapter(Config())
     bot = EchoBot()
+
+    async def connector_threads(app: web.Application) -> None:
+        use_connector_threads(asyncio.get_running_loop())
 
     async def messages(request: web.Request) -> web.Response:
         response = await adapter.process(request, bot)
@@ -29,6 +34,7 @@ def create_echo_app() -> web.Application:
         return web.json_response({"status": "ok"})
 
     app = web.Application()
+    app.on_startup.append(connector_threads)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app

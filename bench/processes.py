@@ -115,11 +115,17 @@ def bot_env(data_dir: Path, port: int, graph_url: str, ca_file: str, **extra: st
             "REQUESTS_CA_BUNDLE": ca_file, "MicrosoftAppId": "", "PYTHONUNBUFFERED": "1", **extra}
 
 
-def roombot_process(data_dir: Path, graph_url: str, ca_file: str, *, graph_timeout_s: float = 10) -> Process:
+def roombot_process(data_dir: Path, graph_url: str, ca_file: str, *, graph_timeout_s: float = 10,
+                    profile: Path | None = None) -> Process:
+    """`python app.py --local`; with `profile`, under pyinstrument, which writes its report there when
+    the process stops."""
     port = free_port()
     env = bot_env(data_dir, port, graph_url, ca_file, GRAPH_TIMEOUT_S=str(graph_timeout_s))
-    return Process("RoomBot", [sys.executable, "app.py", "--local"], env, data_dir.parent / f"roombot-{port}.log",
-                   f"http://127.0.0.1:{port}", "/healthz")
+    command = [sys.executable, "app.py", "--local"]
+    if profile is not None:
+        command[1:1] = ["-m", "pyinstrument", "--renderer", "text", "--outfile", str(profile)]
+    return Process("RoomBot", command, env, data_dir.parent / f"roombot-{port}.log", f"http://127.0.0.1:{port}",
+                   "/healthz")
 
 
 def echo_process(folder: Path) -> Process:

@@ -39,6 +39,7 @@ from bench.users import Chat, Connector, Timings, TurnFailed, User, actions, car
 from domain.calendar import TimeSlot
 from graph.calendar import SCHEDULE_CHUNK
 
+PHASES = ("help", "daily", "storage", "memory")
 PER_MAILBOX = 4  # Graph's concurrent requests per mailbox: getSchedule calls go out in waves of 4 at best
 
 
@@ -173,13 +174,14 @@ class Bench:
 
     # --- processes ---------------------------------------------------------------------------
 
-    async def roombot(self, name: str, *, rooms: int, people: int = 0, bookings: int = 0) -> Process:
+    async def roombot(self, name: str, *, rooms: int, people: int = 0, bookings: int = 0,
+                      profile: Path | None = None) -> Process:
         data = self.folder / name / "data"
         began = time.perf_counter()
         prepare_org(data, rooms=rooms, people=people, past_bookings=bookings, service_url=self.connector.url)
         print(f"  seeded {name}: {rooms} rooms, {people} people, {bookings} past bookings "
               f"({time.perf_counter() - began:.0f} s)", flush=True)
-        bot = roombot_process(data, self.sandbox.url, self.sandbox.ca_file)
+        bot = roombot_process(data, self.sandbox.url, self.sandbox.ca_file, profile=profile)
         await bot.start()
         self._tokens_at_start[bot.pid] = (await self.sandbox.stats()).get("token_requests", 0)
         return bot
@@ -194,12 +196,16 @@ class Bench:
     # --- turns -------------------------------------------------------------------------------
 
     @staticmethod
-    async def search_and_book(chat: Chat, user: User, k: int, *, capacity: int = 2) -> None:
-        results = await chat.press(user, search_data(k, capacity=capacity), "search")
+    async def search_and_book(chat: Chat, user: User, k: int, *, capacity: int | None = None) -> None:
+        """Search, then book one of the rooms shown. People need different sizes of room and do not all
+        take the first one, so bookings spread over rooms as they would (Graph takes at most four
+        requests at a time per mailbox: everyone booking one room would queue on it)."""
+        seats = capacity or (2, 4, 6, 8)[k % 4]
+        results = await chat.press(user, search_data(k, capacity=seats), "search")
         buttons = actions(results, "book")
         if not buttons:
             raise TurnFailed(f"no room to book: {card_text(results)[:300]}")
-        confirmation = await chat.press(user, buttons[0], "book")
+        confirmation = await chat.press(user, buttons[(k // 4) % len(buttons)], "book")
         if "Booked" not in card_text(confirmation):
             raise TurnFailed(f"not booked: {card_text(confirmation)[:300]}")
 
@@ -374,7 +380,7 @@ class Bench:
         self.report.target(rss < 200, f"peak RSS with {s.memory_rooms:,} rooms under 200 MB: {rss:.0f} MB")
 
 
-async def run(sizes: Sizes, folder: Path) -> Report:
+async def run(sizes: Sizes, folder: Path, profile: Path | None = None, only: tuple[str, ...] = PHASES) -> Report:
     connector = Connector()
     await connector.start()
     people = max(sizes.help_users + sizes.mixed_users + 1, sizes.big_people)
@@ -384,30 +390,36 @@ async def run(sizes: Sizes, folder: Path) -> Report:
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session, control:
             bench = Bench(sizes, folder, session, connector, Sandbox(process, control))
-            await phases(bench)
+            await phases(bench, profile, only)
             return bench.report
     finally:
         process.stop()
         await connector.stop()
 
 
-async def phases(bench: Bench) -> None:
+async def phases(bench: Bench, profile: Path | None, only: tuple[str, ...] = PHASES) -> None:
     sizes = bench.sizes
-    print("help and daily use", flush=True)
-    bot = await bench.roombot("daily", rooms=sizes.rooms)
-    try:
-        await bench.help_throughput(bot)
-        await bench.daily_use(bot)
-    finally:
-        rss = await bench.stop_roombot(bot)
-    bench.report.fact(f"peak RSS, {sizes.rooms} rooms", f"{rss:.0f} MB")
-    search = next(r for r in bench.report.rows if r.kind == "search")
-    print("naive search baseline", flush=True)
-    await bench.naive_baseline(percentile(search.timings, 50))
-    print("storage: small and big organisation", flush=True)
-    await bench.storage_scale()
-    print("memory: many rooms", flush=True)
-    await bench.memory()
+    if "help" in only or "daily" in only:
+        print("help and daily use", flush=True)
+        bot = await bench.roombot("daily", rooms=sizes.rooms, profile=profile)
+        try:
+            if "help" in only:
+                await bench.help_throughput(bot)
+            if "daily" in only:
+                await bench.daily_use(bot)
+        finally:
+            rss = await bench.stop_roombot(bot)
+        bench.report.fact(f"peak RSS, {sizes.rooms} rooms", f"{rss:.0f} MB")
+    if "daily" in only:
+        search = next(r for r in bench.report.rows if r.kind == "search")
+        print("naive search baseline", flush=True)
+        await bench.naive_baseline(percentile(search.timings, 50))
+    if "storage" in only:
+        print("storage: small and big organisation", flush=True)
+        await bench.storage_scale()
+    if "memory" in only:
+        print("memory: many rooms", flush=True)
+        await bench.memory()
     tokens = bench.token_requests
     bench.report.fact("token requests", f"{sum(tokens)} for {len(tokens)} RoomBot processes (token lifetime 1 h)")
     bench.report.target(all(t == 1 for t in tokens),
@@ -418,12 +430,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, data)")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="profile RoomBot with pyinstrument during help and daily use; the report goes to FILE")
+    parser.add_argument("--only", default=",".join(PHASES),
+                        help=f"comma-separated phases to run, of {', '.join(PHASES)} (default: all)")
     args = parser.parse_args(argv)
+    only = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    if not only or set(only) - set(PHASES):
+        parser.error(f"--only takes phases among {', '.join(PHASES)}")
     sizes = QUICK if args.quick else Sizes()
     folder = Path(tempfile.mkdtemp(prefix="roombot-bench-"))
     began = time.perf_counter()
     try:
-        report = asyncio.run(run(sizes, folder))
+        report = asyncio.run(run(sizes, folder, args.profile.resolve() if args.profile else None, only))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -96,6 +96,22 @@ async def test_conversation_reference_is_stored_per_user(bot: TestClient, connec
     assert reference.get("activityId") is None
 
 
+async def test_the_reference_follows_the_users_latest_conversation_and_is_not_rewritten_each_turn(
+        bot: TestClient, connector: Connector, monkeypatch) -> None:
+    repo = bot.server.app[REPO_KEY]
+    saved: list[str] = []
+    save = repo.save_conversation_reference
+    monkeypatch.setattr(repo, "save_conversation_reference",
+                        lambda key, ref: saved.append(ref["conversation"]["id"]) or save(key, ref))
+    for conversation in ("conv-a", "conv-a", "conv-b", "conv-b", "conv-a"):
+        await post(bot, teams_activity(connector, text="help", conversation=conversation))
+    assert saved == ["conv-a", "conv-b", "conv-a"]
+    assert repo.get_conversation_reference(ALEX[0])["conversation"]["id"] == "conv-a"
+    moved = connector.url.replace("127.0.0.1", "localhost")  # the same connector by another name
+    await post(bot, teams_activity(connector, text="help", conversation="conv-a", serviceUrl=moved))
+    assert repo.get_conversation_reference(ALEX[0])["serviceUrl"] == moved
+
+
 async def test_action_submit_replaces_the_pressed_card(bot: TestClient, connector: Connector) -> None:
     pressed = teams_activity(connector, value={"action": "help"}, replyToId="card-7")
     assert await post(bot, pressed) == 201

@@ -1,0 +1,33 @@
+"""The benchmark's smoke run (`python -m bench --quick`): it still runs end to end and reports every
+row, baselines included. Its timings are not checked here (speed targets are read from a full run,
+against the baselines measured in that same run); what is deterministic is."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.run import QUICK, run
+
+
+async def test_the_benchmark_runs_and_reports_every_kind_of_turn_with_its_baselines(tmp_path: Path, report) -> None:
+    result = await run(QUICK, tmp_path)
+    rows = {(r.kind, r.bot, r.note.split(",")[0]): r for r in result.rows}
+    assert {(kind, bot) for kind, bot, _ in rows} == {
+        ("help", "RoomBot"), ("help", "echo (a)"), ("search", "RoomBot"), ("search", "naive (b)"),
+        ("book", "RoomBot"), ("my bookings", "RoomBot")}
+    assert all(r.timings and min(r.timings) > 0 for r in result.rows)
+    search = next(r for r in result.rows if r.kind == "search" and r.bot == "RoomBot")
+    assert search.graph_per_turn == str(math.ceil(QUICK.rooms / 20))  # getSchedule calls: one per 20 rooms
+    naive = next(r for r in result.rows if r.bot == "naive (b)")
+    assert naive.graph_per_turn == str(QUICK.rooms)  # one calendarView per room
+    storage = [r for r in result.rows if r.kind == "book" and "people" in r.note]
+    assert [r.note.split(",")[0] for r in storage] == [f"{QUICK.small_people} people", f"{QUICK.big_people} people"]
+    assert len(storage[0].timings) == len(storage[1].timings) == QUICK.storage_users * QUICK.storage_rounds
+    tokens = next(value for name, value in result.facts if name == "token requests")
+    assert tokens.startswith("4 for 4 RoomBot processes")  # one per process, whatever the load
+    table = result.table()
+    for text in ("echo (a)", "naive (b)", "p95 ms", "targets:", "peak RSS"):
+        assert text in table
+    report(f"benchmark smoke run (quick sizes; its timings are no targets): {len(result.rows)} rows, "
+           f"getSchedule calls per search {search.graph_per_turn}, {tokens}")
