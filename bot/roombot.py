@@ -123,6 +123,14 @@ class RoomBot(TeamsActivityHandler):
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._welcome(turn_context)
 
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        # botbuilder's Teams dispatch asks the roster about every member added and fails on one without an
+        # id (a forged or broken activity): such members are no one to welcome.
+        activity = turn_context.activity
+        if activity.members_added:
+            activity.members_added = [m for m in activity.members_added if m is not None and m.id]
+        await super().on_conversation_update_activity(turn_context)
+
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         if members_added:
             await self._welcome(turn_context)

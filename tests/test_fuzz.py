@@ -240,6 +240,9 @@ def test_a_corpus_of_nasty_requests(live: LiveBot, failures: TurnFailures) -> No
          "application/json", {201}),
         (json.dumps({**base, "timestamp": "9999-99-99T99:99:99Z"}).encode(), "application/json", {201, 400}),
         (json.dumps({**base, "id": {"$gt": ""}}).encode(), "application/json", {201, 400}),
+        # found by hypothesis: Teams' members-added dispatch asked the roster for a member without an id
+        (json.dumps({**base, "type": "conversationUpdate", "membersAdded": [{"id": ""}, {"name": "x"}, None]}).encode(),
+         "application/json", {201, 400}),
     ]
     for value in NASTY:
         for field in ("text", "locale", "replyToId", "localTimezone"):
