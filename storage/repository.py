@@ -311,7 +311,8 @@ class Repository:
             by_part[(self._booking_index, _bucket(b.id))][b.id] = owner
             by_part[(self._booking_days, _day(b.start))][b.id] = owner
             by_part[(self._bookings, b.booker_aad_id)][b.id] = self._booking_doc(b)
-        for (collection, part), docs in sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings):
+        indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
+        for (collection, part), docs in indexes_first:
             collection.put_many(part, docs)
         return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
 
@@ -328,10 +329,11 @@ class Repository:
         current = self.get_booking(booking.id)
         if current is None or current.booker_aad_id != booking.booker_aad_id:
             raise NotFound("That booking does not exist.")
-        if _day(current.start) != _day(booking.start):
+        moved_day = _day(current.start) != _day(booking.start)
+        if moved_day:  # the new day's entry first, as in add_booking
             self._booking_days.put(_day(booking.start), booking.id, {"id": booking.id, "booker": booking.booker_aad_id})
         self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
-        if _day(current.start) != _day(booking.start):
+        if moved_day:
             self._booking_days.delete(_day(current.start), booking.id)
         return booking
 
