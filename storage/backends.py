@@ -19,7 +19,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -126,42 +126,46 @@ class _MemoryCollection(Collection):
             self.put(key, doc)
 
 
-class _MemoryPartitions(PartitionedCollection):
-    def __init__(self) -> None:
-        self._parts: dict[str, _MemoryCollection] = {}
+class _Partitions(PartitionedCollection):
+    """A partitioned collection made of one `Collection` per partition (the backend says how to get one)."""
 
-    def _part(self, part: str) -> _MemoryCollection:
-        return self._parts.setdefault(part, _MemoryCollection())
+    def __init__(self, collection_for: Callable[[str], Collection], parts: Callable[[], list[str]]) -> None:
+        self._collection_for = collection_for
+        self._parts = parts
 
     def get(self, part: str, key: str) -> Doc | None:
-        return self._part(part).get(key)
+        return self._collection_for(part).get(key)
 
     def put(self, part: str, key: str, doc: Doc) -> None:
-        self._part(part).put(key, doc)
+        self._collection_for(part).put(key, doc)
 
     def put_many(self, part: str, docs: Mapping[str, Doc]) -> None:
-        self._part(part).put_many(docs)
+        self._collection_for(part).put_many(docs)
 
     def delete(self, part: str, key: str) -> bool:
-        return self._part(part).delete(key)
+        return self._collection_for(part).delete(key)
 
     def all(self, part: str) -> list[Doc]:
-        return self._part(part).all()
+        return self._collection_for(part).all()
 
     def parts(self) -> list[str]:
-        return list(self._parts)
+        return self._parts()
 
 
 class MemoryBackend(Backend):
     def __init__(self) -> None:
         self._collections: dict[str, _MemoryCollection] = {}
-        self._partitioned: dict[str, _MemoryPartitions] = {}
+        self._partitioned: dict[str, _Partitions] = {}
 
     def collection(self, name: str) -> Collection:
         return self._collections.setdefault(name, _MemoryCollection())
 
     def partitioned(self, name: str) -> PartitionedCollection:
-        return self._partitioned.setdefault(name, _MemoryPartitions())
+        if name not in self._partitioned:
+            parts: dict[str, _MemoryCollection] = {}
+            self._partitioned[name] = _Partitions(lambda part: parts.setdefault(part, _MemoryCollection()),
+                                                  lambda: list(parts))
+        return self._partitioned[name]
 
 
 class KeyedTable(Table):
@@ -254,33 +258,6 @@ class PartitionFiles:
         self._open.clear()
 
 
-class _TinyPartitions(PartitionedCollection):
-    def __init__(self, files: PartitionFiles, table: str) -> None:
-        self._files = files
-        self._table = table
-
-    def _collection(self, part: str) -> _TinyCollection:
-        return _TinyCollection(self._files.db(part).table(self._table))
-
-    def get(self, part: str, key: str) -> Doc | None:
-        return self._collection(part).get(key)
-
-    def put(self, part: str, key: str, doc: Doc) -> None:
-        self._collection(part).put(key, doc)
-
-    def put_many(self, part: str, docs: Mapping[str, Doc]) -> None:
-        self._collection(part).put_many(docs)
-
-    def delete(self, part: str, key: str) -> bool:
-        return self._collection(part).delete(key)
-
-    def all(self, part: str) -> list[Doc]:
-        return self._collection(part).all()
-
-    def parts(self) -> list[str]:
-        return self._files.parts()
-
-
 # Where each collection lives. The organisation's own data (settings, registry, admins) is one
 # file, read on every turn and written by admins. Everything that grows with people and time is
 # partitioned: a person's bookings, conversation reference and time zone share that person's file.
@@ -329,7 +306,8 @@ class TinyDbBackend(Backend):
         folder = PARTITION_FOLDERS.get(name, name)
         if folder not in self._folders:
             self._folders[folder] = PartitionFiles(self._dir / folder, durable=self._durable)
-        return _TinyPartitions(self._folders[folder], name)
+        files = self._folders[folder]
+        return _Partitions(lambda part: _TinyCollection(files.db(part).table(name)), files.parts)
 
     def legacy_documents(self, filename: str, table: str) -> dict[str, Doc] | None:
         path = self._dir / filename

@@ -6,26 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
 
+from bench.processes import bot_env, free_port
 from sandbox.bootstrap import prepare_demo_org
-from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from sandbox.server import RunningSandbox
 from storage.backends import TinyDbBackend
 from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare_data(data_dir: Path) -> None:
@@ -44,12 +37,8 @@ class BotProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"bot-{self.port}.log"
-        self.env = {**os.environ, "LOCAL_RUN": "1", "PORT": str(self.port), "DATA_DIR": str(data_dir),
-                    "GRAPH_TENANT_ID": TENANT_ID, "GRAPH_CLIENT_ID": APP_CLIENT_ID,
-                    "GRAPH_CLIENT_SECRET": APP_CLIENT_SECRET, "GRAPH_ENDPOINT": sandbox.url,
-                    "AUTHORITY_HOST": sandbox.url, "SSL_CERT_FILE": str(sandbox.tls.ca_cert),
-                    "REQUESTS_CA_BUNDLE": str(sandbox.tls.ca_cert),
-                    "GRAPH_TIMEOUT_S": str(graph_timeout_s), "MicrosoftAppId": "", "PYTHONUNBUFFERED": "1"}
+        self.env = bot_env(data_dir, self.port, sandbox.url, str(sandbox.tls.ca_cert),
+                           GRAPH_TIMEOUT_S=str(graph_timeout_s))
         self.process: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
