@@ -220,11 +220,23 @@ def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule],
     return sorted(found, key=lambda pair: pair[1].start)
 
 
-def race_winner(events: Iterable[CalendarEvent]) -> CalendarEvent:
-    """Of overlapping events in one room, the one that stays: the earliest created, then the
-    smallest id. Every bot process computes the same answer from the same calendar."""
-    far_future = datetime.max.replace(tzinfo=UTC)
-    return min(events, key=lambda e: (e.created or far_future, e.id))
+def keeps_slot(mine: CalendarEvent, overlapping: Iterable[CalendarEvent], room_email: str) -> bool:
+    """Whether RoomBot's event `mine` keeps its slot against the other events overlapping it: the
+    earliest created stays. Exchange checks nothing when the room organises, so every bot process
+    decides this from the same calendar and comes to the same answer:
+
+    - an event that leaves the room free (showAs free, an FYI hold) is no rival;
+    - another RoomBot booking created at the same instant loses to the smaller id;
+    - a booking made outside RoomBot (Outlook) wins a tie, and so does any event whose creation time
+      cannot be read: RoomBot yields rather than double-book, since the other booking never will."""
+    for other in overlapping:
+        if other.id == mine.id or not other.blocks:
+            continue
+        if mine.created is None or other.created is None or other.created < mine.created:
+            return False
+        if other.created == mine.created and (not other.made_by_roombot(room_email) or other.id < mine.id):
+            return False
+    return True
 
 
 @dataclass(frozen=True)

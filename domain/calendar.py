@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# showAs / a schedule item's status that leaves a room free: an FYI hold ("free"). Everything else
+# (tentative, busy, oof, workingElsewhere, unknown, or a status Graph adds later) makes it busy. Search
+# (getSchedule) and the checks around booking (calendarView) use this one rule.
+FREE_STATUSES = frozenset({"free"})
+
+
+def blocks(status: str | None) -> bool:
+    """Whether an item with this showAs / status makes the room busy."""
+    return (status or "busy").strip().lower() not in FREE_STATUSES
+
 
 @dataclass(frozen=True)
 class TimeSlot:
@@ -41,6 +51,17 @@ class CalendarEvent:
     created: datetime | None
     is_cancelled: bool = False
     transaction_id: str | None = None
+    show_as: str = "busy"
+
+    @property
+    def blocks(self) -> bool:
+        """Whether it makes the room busy (an FYI hold shown as free does not)."""
+        return not self.is_cancelled and blocks(self.show_as)
+
+    def made_by_roombot(self, room_email: str) -> bool:
+        """Organised by the room itself with a transactionId: how RoomBot books (a person's Outlook
+        booking is organised by that person; the room is only invited)."""
+        return self.organizer_email == room_email.lower() and bool(self.transaction_id)
 
 
 @dataclass(frozen=True)
@@ -54,3 +75,26 @@ class DirectoryRoom:
     floor_number: int | None = None
     floor_label: str = ""
     features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """What a connection can do in the tenant: read Places, and read which room calendars."""
+
+    places: bool  # Place.Read.All works
+    registered: int = 0  # registered rooms checked
+    registered_readable: int = 0
+    checked: int = 0  # mailboxes checked in all (registered rooms, then the rooms Places lists)
+    readable: int = 0
+    policy_denied: int = 0  # refused in Graph's words for an ApplicationAccessPolicy
+
+    @property
+    def calendars(self) -> bool:
+        """Calendars.ReadWrite works: at least one mailbox could be read. When none could, the
+        permission is missing (or nothing could be checked)."""
+        return self.readable > 0
+
+    @property
+    def scoped(self) -> bool:
+        """Some mailboxes readable, others not: an access policy scopes the app."""
+        return 0 < self.readable < self.checked

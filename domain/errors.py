@@ -52,6 +52,12 @@ class GraphError(DomainError):
 class RoomAccessDenied(GraphError):
     user_message = "The app is not allowed to use this room's calendar."
 
+    @property
+    def by_access_policy(self) -> bool:
+        """Graph's own words for a mailbox outside the app's ApplicationAccessPolicy (Microsoft's "Limit
+        Microsoft Graph application permissions to specific Exchange Online mailboxes")."""
+        return "access to odata is disabled" in self.detail.lower()
+
 
 class ItemNotFound(GraphError):
     user_message = "The calendar item no longer exists."
@@ -63,7 +69,8 @@ class MailboxNotFound(GraphError):
 
 class MailboxNotEnabled(GraphError):
     user_message = (
-        "That mailbox cannot be used through Microsoft Graph (unlicensed, on-premises or inactive)."
+        "That address has no Exchange Online mailbox (it is on-premises, unlicensed, inactive or soft-deleted), "
+        "so its calendar cannot be used through Microsoft Graph."
     )
 
 
@@ -77,6 +84,13 @@ class GraphThrottled(GraphError):
 
 class GraphUnavailable(GraphError):
     user_message = "Microsoft 365 did not answer in time. Please try again in a minute."
+
+
+class GraphBadAnswer(GraphUnavailable):
+    """Graph answered, but not in a form RoomBot can read (a missing field, a time it cannot parse).
+    Like no answer at all, it leaves the outcome of a write unknown: the calendar is read back."""
+
+    user_message = "Microsoft 365 gave an answer I could not read. Please try again in a minute."
 
 
 class GraphAuthFailed(GraphError):

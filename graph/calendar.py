@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
-from domain.calendar import CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot
-from domain.errors import GraphError, PermissionMissing, RoomAccessDenied
+from domain.calendar import AccessReport, CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot, blocks
+from domain.errors import (
+    GraphBadAnswer,
+    GraphError,
+    MailboxNotEnabled,
+    MailboxNotFound,
+    RoomAccessDenied,
+)
 from domain.timezones import iso_utc
 from graph.client import GraphClient
 
+log = logging.getLogger(__name__)
+
 SCHEDULE_CHUNK = 20  # getSchedule takes at most 20 schedules per call
-EVENT_FIELDS = ("id", "iCalUId", "subject", "start", "end", "organizer", "attendees",
-                "createdDateTime", "isCancelled", "transactionId")
+PLACES_PAGE = 100  # Places' default (and RoomBot's) page size
+MAX_PLACES_PAGES = 1000  # 100,000 rooms: an answer that never ends is not followed further
+# What RoomBot reads of an event by id ($select). createdDateTime and lastModifiedDateTime cannot be
+# $select-ed (Microsoft's calendarView docs): the race check reads calendarView without $select.
+EVENT_FIELDS = ("id", "iCalUId", "subject", "start", "end", "organizer", "attendees", "isCancelled",
+                "transactionId", "showAs")
+# Schedules getSchedule could not read, because of the mailbox in its URL: the chunk is asked again
+# with another room in the URL, and that room is reported unreadable.
+_UNREADABLE_MAILBOX = (RoomAccessDenied, MailboxNotFound, MailboxNotEnabled)
+
+# Zone names Graph may put in a dateTimeTimeZone besides IANA names (RoomBot asks for UTC with
+# Prefer: outlook.timezone, so these are for answers that ignore it).
+_WINDOWS_ZONES = {"utc": "UTC", "tzone://microsoft/utc": "UTC", "coordinated universal time": "UTC",
+                  "gmt standard time": "Europe/London", "w. europe standard time": "Europe/Berlin",
+                  "romance standard time": "Europe/Paris", "central europe standard time": "Europe/Budapest",
+                  "fle standard time": "Europe/Helsinki", "e. europe standard time": "Europe/Chisinau",
+                  "eastern standard time": "America/New_York", "central standard time": "America/Chicago",
+                  "mountain standard time": "America/Denver", "pacific standard time": "America/Los_Angeles",
+                  "india standard time": "Asia/Kolkata", "china standard time": "Asia/Shanghai",
+                  "tokyo standard time": "Asia/Tokyo", "aus eastern standard time": "Australia/Sydney"}
 
 
 def to_graph_time(value: datetime) -> dict[str, str]:
@@ -26,37 +54,99 @@ def to_graph_time(value: datetime) -> dict[str, str]:
     return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
 
 
-def from_graph_time(value: dict[str, Any]) -> datetime:
-    """Parse Graph's dateTimeTimeZone; we always ask for UTC (Prefer: outlook.timezone)."""
-    text = value["dateTime"]
-    if "." in text:  # Graph sends 7 fractional digits; Python reads at most 6
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    parsed = datetime.fromisoformat(text)
+def _zone_of(name: object) -> tzinfo:
+    if name is None or name == "":
+        return UTC
+    if not isinstance(name, str):
+        raise ValueError(f"not a time zone: {name!r}")
+    key = _WINDOWS_ZONES.get(name.strip().lower(), name.strip())
+    return UTC if key == "UTC" else ZoneInfo(key)
+
+
+def parse_graph_datetime(text: object, zone: object = None) -> datetime:
+    """A time as Graph writes it, as an aware UTC datetime. An Edm.DateTimeOffset such as
+    `createdDateTime` has 0 to 7 fractional digits (trailing zeros dropped) and Z or an offset; a
+    dateTimeTimeZone's dateTime has 7 digits and no offset, and is in `zone` (UTC when not given).
+    Raises ValueError for anything else."""
+    if not isinstance(text, str) or not 10 <= len(text.strip()) <= 40:
+        raise ValueError(f"not a Graph time: {text!r}")
+    parsed = datetime.fromisoformat(text.strip().replace("t", "T").replace("z", "Z"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=_zone_of(zone))
     return parsed.astimezone(UTC)
 
 
-def _parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return from_graph_time({"dateTime": value.replace("Z", "+00:00")})
+def from_graph_time(value: dict[str, Any]) -> datetime:
+    """Graph's dateTimeTimeZone, as an aware UTC datetime."""
+    return parse_graph_datetime(value["dateTime"], value.get("timeZone"))
 
 
-def _event_from(doc: dict[str, Any]) -> CalendarEvent:
-    return CalendarEvent(
-        id=doc["id"],
-        ical_uid=doc.get("iCalUId", ""),
-        subject=doc.get("subject") or "",
-        start=from_graph_time(doc["start"]),
-        end=from_graph_time(doc["end"]),
-        organizer_email=((doc.get("organizer") or {}).get("emailAddress") or {}).get("address", "").lower(),
-        attendees=tuple((a.get("emailAddress") or {}).get("address", "").lower() for a in doc.get("attendees") or []),
-        created=_parse_iso(doc.get("createdDateTime")),
-        is_cancelled=bool(doc.get("isCancelled")),
-        transaction_id=doc.get("transactionId"),
-    )
+def _optional_time(value: object) -> datetime | None:
+    return parse_graph_datetime(value) if value else None
+
+
+def _event_from(doc: Any) -> CalendarEvent:
+    """An event from Graph's answer. An answer RoomBot cannot read is a GraphBadAnswer (the outcome
+    of the call is then unknown), never a crash."""
+    try:
+        return CalendarEvent(
+            id=str(doc["id"]),
+            ical_uid=doc.get("iCalUId") or "",
+            subject=doc.get("subject") or "",
+            start=from_graph_time(doc["start"]),
+            end=from_graph_time(doc["end"]),
+            organizer_email=str(((doc.get("organizer") or {}).get("emailAddress") or {}).get("address")
+                                or "").lower(),
+            attendees=tuple(str((a.get("emailAddress") or {}).get("address") or "").lower()
+                            for a in doc.get("attendees") or []),
+            created=_optional_time(doc.get("createdDateTime")),
+            is_cancelled=bool(doc.get("isCancelled")),
+            transaction_id=doc.get("transactionId") or None,
+            show_as=str(doc.get("showAs") or "busy"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GraphBadAnswer(f"an event Graph sent could not be read: {type(exc).__name__}: {str(exc)[:200]}") \
+            from exc
+
+
+def _schedules_from(data: Any, asked: list[str], window: TimeSlot, interval: int) -> list[RoomSchedule]:
+    """getSchedule's answer, one RoomSchedule per room asked: its busy times, or the error Graph gave
+    for it (or that it gave nothing readable for it)."""
+    answered: dict[str, RoomSchedule] = {}
+    items = data.get("value") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        email = str(item.get("scheduleId") or "").strip().lower()
+        error = item.get("error")
+        if error:
+            message = (error.get("message") or error.get("responseCode")) if isinstance(error, dict) else None
+            answered[email] = RoomSchedule(email=email, error=str(message or "unreadable"))
+            continue
+        try:
+            busy = _busy_times(item, window, interval)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("could not read the schedule of %s: %s", email, exc)
+            answered[email] = RoomSchedule(email=email, error="Microsoft 365 sent a schedule I could not read.")
+            continue
+        answered[email] = RoomSchedule(email=email, busy=busy, availability_view=str(item.get("availabilityView")
+                                                                                    or ""))
+    return [answered.get(room.lower()) or RoomSchedule(email=room.lower(), error="Microsoft 365 did not answer "
+                                                                                 "for this room.")
+            for room in asked]
+
+
+def _busy_times(item: dict[str, Any], window: TimeSlot, interval: int) -> tuple[TimeSlot, ...]:
+    """The busy times of one schedule: its items that make the room busy (the same rule as the checks
+    around booking: an item shown as free does not). Without scheduleItems, from availabilityView,
+    whose digits other than 0 are tentative, busy, out of office (or working elsewhere)."""
+    if isinstance(item.get("scheduleItems"), list):
+        return tuple(TimeSlot(from_graph_time(s["start"]), from_graph_time(s["end"]))
+                     for s in item["scheduleItems"] if blocks(s.get("status")))
+    view = str(item.get("availabilityView") or "")
+    step = timedelta(minutes=interval)
+    return tuple(TimeSlot(window.start + i * step, window.start + (i + 1) * step)
+                 for i, digit in enumerate(view) if digit != "0")
 
 
 def _attendees_json(attendees: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -80,21 +170,27 @@ class RoomCalendarService:
         return {schedule.email: schedule for answer in answers for schedule in answer}
 
     async def _schedule_chunk(self, rooms: list[str], window: TimeSlot, interval: int) -> list[RoomSchedule]:
-        body = {"schedules": rooms, "startTime": to_graph_time(window.start),
-                "endTime": to_graph_time(window.end), "availabilityViewInterval": interval}
-        # Anchor each chunk on its own first room so chunks do not queue on one mailbox's limit.
-        data = await self._client.request("POST", f"{_user_path(rooms[0])}/calendar/getSchedule", json=body)
-        schedules: list[RoomSchedule] = []
-        for item in (data or {}).get("value", []):
-            email = str(item.get("scheduleId", "")).lower()
-            if item.get("error"):
-                schedules.append(RoomSchedule(email=email, error=item["error"].get("message", "unavailable")))
+        """One getSchedule call for up to 20 rooms. Each chunk is asked through its own first room's
+        mailbox, so chunks do not queue on one mailbox's limit of 4 requests. A schedule Graph cannot
+        read comes back as an item with its own error; the call itself fails only when the mailbox in
+        its URL cannot be read, and then that room is reported unreadable and the others are asked
+        through the next one: one denied or deleted room never hides the rest of its chunk."""
+        body = {"startTime": to_graph_time(window.start), "endTime": to_graph_time(window.end),
+                "availabilityViewInterval": interval}
+        unreadable: list[RoomSchedule] = []
+        left = list(rooms)
+        while left:
+            anchor = left[0]
+            try:
+                data = await self._client.request("POST", f"{_user_path(anchor)}/calendar/getSchedule",
+                                                  json={"schedules": left, **body})
+            except _UNREADABLE_MAILBOX as exc:
+                log.warning("getSchedule through %s failed (%s); asking through the next room", anchor, exc.detail)
+                unreadable.append(RoomSchedule(email=anchor.lower(), error=exc.message))
+                left = left[1:]
                 continue
-            busy = tuple(
-                TimeSlot(from_graph_time(s["start"]), from_graph_time(s["end"]))
-                for s in item.get("scheduleItems", []) if s.get("status") != "free")
-            schedules.append(RoomSchedule(email=email, busy=busy, availability_view=item.get("availabilityView", "")))
-        return schedules
+            return unreadable + _schedules_from(data, left, window, interval)
+        return unreadable
 
     async def create_event(self, room: str, *, subject: str, slot: TimeSlot, attendees: Iterable[tuple[str, str]],
                            transaction_id: str, location: str = "", body_text: str = "") -> CalendarEvent:
@@ -162,8 +258,10 @@ class RoomCalendarService:
         await self._client.request("DELETE", f"{_user_path(room)}/events/{quote(event_id, safe='')}")
 
     async def calendar_view(self, room: str, window: TimeSlot) -> list[CalendarEvent]:
-        params = {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end),
-                  "$select": ",".join(EVENT_FIELDS), "$top": "100"}
+        """The room's events over `window`, with their creation times (which the race rule needs).
+        Microsoft's calendarView docs: createdDateTime "do[es] not support $select. To get their
+        values, simply query on calendarView without applying $select", so there is no $select here."""
+        params = {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end), "$top": "100"}
         docs = await self._client.get_all(f"{_user_path(room)}/calendarView", params=params)
         return [_event_from(d) for d in docs]
 
@@ -184,32 +282,44 @@ class RoomCalendarService:
                 result[mailbox] = exc
         return result
 
-    async def verify_access(self, sample: int = 20) -> None:
-        """Check a fresh connection: a token, Places readable, and room calendars readable. Raises
-        GraphAuthFailed (no consent, wrong secret or tenant), or PermissionMissing naming the
-        application permission that was not granted. One room refused is an access policy at work
-        (reported per room when it is registered); every room refused is a missing permission."""
+    async def verify_access(self, registered: Sequence[str] = (), fallback: Sequence[str] = (),
+                            limit: int = 2000) -> AccessReport:
+        """What a fresh connection can do: a token (GraphAuthFailed for a wrong secret, app or tenant),
+        Places, and room calendars: the registered rooms, then every room Places lists (up to `limit`
+        in all, so the order Places lists them in does not matter); with no room known at all, the
+        `fallback` mailboxes (the admin's own). A 403 on some mailboxes is an access policy at work; on
+        every mailbox, a missing permission."""
         await self._client.invalidate_token()
         try:
-            rooms = await self._client.request("GET", "/places/microsoft.graph.room", params={"$top": str(sample)})
-        except RoomAccessDenied as exc:
-            raise PermissionMissing("Place.Read.All") from exc
-        emails = [r["emailAddress"] for r in (rooms or {}).get("value", []) if r.get("emailAddress")]
-        access = await self.calendar_access(emails) if emails else {}
-        if access and all(isinstance(error, RoomAccessDenied) for error in access.values()):
-            raise PermissionMissing("Calendars.ReadWrite")
+            listed = [r.email for r in await self.list_directory_rooms()]
+            places = True
+        except RoomAccessDenied:
+            listed, places = [], False
+        registered = list(dict.fromkeys(m.lower() for m in registered))
+        candidates = list(dict.fromkeys([*registered, *listed]))[:limit] or [m for m in fallback if m]
+        access = await self.calendar_access(candidates) if candidates else {}
+        readable = {m for m, error in access.items() if error is None}
+        return AccessReport(
+            places=places, registered=len(registered), registered_readable=len(readable & set(registered)),
+            checked=len(access), readable=len(readable),
+            policy_denied=sum(isinstance(e, RoomAccessDenied) and e.by_access_policy for e in access.values()))
 
     async def list_directory_rooms(self) -> list[DirectoryRoom]:
-        docs = await self._client.get_all("/places/microsoft.graph.room")
-        return [self._room_from(d) for d in docs]
+        docs = await self._client.get_pages("/places/microsoft.graph.room", page_size=PLACES_PAGE,
+                                            max_pages=MAX_PLACES_PAGES)
+        return [self._room_from(d) for d in docs if d.get("emailAddress")]
 
     async def list_room_lists(self) -> list[tuple[str, str]]:
-        docs = await self._client.get_all("/places/microsoft.graph.roomList")
-        return [(d.get("emailAddress", "").lower(), d.get("displayName", "")) for d in docs]
+        docs = await self._client.get_pages("/places/microsoft.graph.roomList", page_size=PLACES_PAGE,
+                                            max_pages=MAX_PLACES_PAGES)
+        return [(str(d.get("emailAddress") or "").lower(), d.get("displayName") or "") for d in docs
+                if d.get("emailAddress")]
 
     async def rooms_in_list(self, room_list_email: str) -> list[DirectoryRoom]:
-        docs = await self._client.get_all(f"/places/{quote(room_list_email, safe='@')}/microsoft.graph.roomList/rooms")
-        return [self._room_from(d) for d in docs]
+        docs = await self._client.get_pages(
+            f"/places/{quote(room_list_email, safe='@')}/microsoft.graph.roomList/rooms", page_size=PLACES_PAGE,
+            max_pages=MAX_PLACES_PAGES)
+        return [self._room_from(d) for d in docs if d.get("emailAddress")]
 
     @staticmethod
     def _room_from(doc: dict[str, Any]) -> DirectoryRoom:

@@ -66,6 +66,10 @@ class BatchResponse:
             raise graph_error_for(self.status, error.get("code", ""), error.get("message", ""))
 
 
+def _identity(item: dict[str, Any]) -> str:
+    return str(item.get("id") or item.get("emailAddress") or sorted(item.items()))
+
+
 class GraphClient:
     def __init__(self, session: aiohttp.ClientSession, tokens: TokenSource, endpoint: str, *,
                  version: str = "v1.0", timezone: str = "UTC", per_mailbox: int = 4,
@@ -191,6 +195,31 @@ class GraphClient:
             if not next_link or (limit is not None and len(items) >= limit):
                 return items[:limit] if limit is not None else items
             page = await self.request("GET", next_link)
+
+    async def get_pages(self, path: str, *, page_size: int = 100, max_pages: int = 1000) -> list[dict[str, Any]]:
+        """GET a collection that Graph pages without `@odata.nextLink` (Places: "returns 100 places per
+        page", and no nextLink, as reported in microsoft-graph-docs issues 9923 and 18604): page with
+        `$top` and `$skip`, knowing the total from `$count`. A nextLink, if one comes, is followed. An
+        answer that repeats itself (a server ignoring $skip) ends the listing rather than looping."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page: Any = await self.request("GET", path, params={"$top": str(page_size), "$skip": "0", "$count": "true"})
+        for _ in range(max_pages):
+            value = page.get("value") if isinstance(page, dict) else None
+            value = [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+            new = [v for v in value if _identity(v) not in seen]
+            seen.update(_identity(v) for v in new)
+            items.extend(new)
+            total = page.get("@odata.count") if isinstance(page, dict) else None
+            next_link = page.get("@odata.nextLink") if isinstance(page, dict) else None
+            if not new or (isinstance(total, int) and len(items) >= total):
+                break
+            if next_link:
+                page = await self.request("GET", next_link)
+                continue
+            page = await self.request("GET", path, params={"$top": str(page_size), "$skip": str(len(items)),
+                                                           "$count": "true"})
+        return items
 
     async def batch(self, requests: Iterable[dict[str, Any]]) -> list[BatchResponse]:
         """Run requests through `POST /$batch`, 20 at a time, retrying items Graph throttled.

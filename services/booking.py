@@ -27,12 +27,19 @@ from domain.booking import (
     clean_attempt,
     clean_participants,
     clean_subject,
+    keeps_slot,
     matches,
-    race_winner,
     rank_free_rooms,
 )
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
-from domain.errors import DomainError, GraphThrottled, GraphUnavailable, ItemNotFound, ValidationFailed
+from domain.errors import (
+    DomainError,
+    GraphBadAnswer,
+    GraphThrottled,
+    GraphUnavailable,
+    ItemNotFound,
+    ValidationFailed,
+)
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, Booking, Room
 from domain.timezones import local_day_window
 from storage.repository import Repository
@@ -110,8 +117,12 @@ class BookingService:
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
         free = rank_free_rooms(rooms, schedules, request.slot, near)
-        unreadable = tuple((r, schedules[r.email].error or "") for r in rooms
-                           if r.email not in schedules or schedules[r.email].error)
+        unreadable = tuple((r, schedules[r.email].error or "" if r.email in schedules else "no answer")
+                           for r in rooms if r.email not in schedules or schedules[r.email].error)
+        if unreadable:
+            log.warning("search left out %d registered rooms whose calendar could not be read (%s); an access "
+                        "policy change can take an hour or more to apply", len(unreadable),
+                        ", ".join(f"{r.email}: {why}" for r, why in unreadable[:5]))
         result = SearchResult(request=request, free=tuple(free), unreadable=unreadable, considered=len(rooms))
         if free:
             return result
@@ -176,8 +187,8 @@ class BookingService:
                 return await self._book_once(booker, room, slot, zone, subject, extra, attempt_key)
             except (GraphUnavailable, GraphThrottled) as exc:
                 failure = exc
-            if loop.time() + pause >= give_up_at:
-                break
+            if isinstance(failure, GraphBadAnswer) or loop.time() + pause >= give_up_at:
+                break  # an answer that cannot be read will not read better next time: read the calendar
             log.info("booking %s at %s: %s; trying again in %.0f s", room.email, slot.start,
                      type(failure).__name__, pause)
             await asyncio.sleep(pause)
@@ -268,21 +279,21 @@ class BookingService:
 
 
 async def events_in(calendar: RoomCalendar, room_email: str, slot: TimeSlot) -> list[CalendarEvent]:
-    """The live events of a room that overlap `slot`."""
+    """The events of a room that overlap `slot` and make it busy (an FYI hold shown as free does not:
+    the same rule as search)."""
     return [e for e in await calendar.calendar_view(room_email, slot)
-            if not e.is_cancelled and slot.overlaps(TimeSlot(e.start, e.end))]
+            if e.blocks and slot.overlaps(TimeSlot(e.start, e.end))]
 
 
 async def lost_race(calendar: RoomCalendar, room_email: str, slot: TimeSlot, mine: CalendarEvent) -> bool:
     """Exchange does not stop two bookings of a room (the room is the organizer): read the slot
-    back; True when another overlapping event is the one that stays (earliest created, then id)."""
+    back; True when another overlapping event is the one that stays (keeps_slot)."""
     return _lost(await events_in(calendar, room_email, slot), mine, room_email, slot)
 
 
 def _lost(overlapping: list[CalendarEvent], mine: CalendarEvent, room_email: str, slot: TimeSlot) -> bool:
-    if all(e.id != mine.id for e in overlapping):
-        overlapping = [*overlapping, mine]  # not visible yet: it still takes part
-    winner = race_winner(overlapping)
-    if winner.id != mine.id:
-        log.info("lost the race for %s at %s to event %s", room_email, slot.start, winner.id[-12:])
-    return winner.id != mine.id
+    if keeps_slot(mine, overlapping, room_email):
+        return False
+    rivals = [e.id[-12:] for e in overlapping if e.id != mine.id]
+    log.info("lost the race for %s at %s to %s", room_email, slot.start, ", ".join(rivals) or "an unreadable event")
+    return True

@@ -13,7 +13,7 @@ from domain.booking import (
     alternative_times,
     check_slot,
     clean_participants,
-    race_winner,
+    keeps_slot,
     rank_free_rooms,
 )
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
@@ -102,16 +102,39 @@ def test_participants_are_normalised_and_checked() -> None:
         clean_participants([f"p{i}@example.com" for i in range(21)])
 
 
-def _event(event_id: str, created_s: int | None) -> CalendarEvent:
+ROOM = "hq-echo@example.com"
+
+
+def _event(event_id: str, created_s: int | None, *, roombot: bool = True, show_as: str = "busy") -> CalendarEvent:
+    """An event in ROOM: RoomBot's (organised by the room, with a transactionId) or an Outlook booking."""
     created = NOW + timedelta(seconds=created_s) if created_s is not None else None
-    return CalendarEvent(id=event_id, ical_uid="", subject="", start=NOW, end=NOW, organizer_email="",
-                         attendees=(), created=created)
+    return CalendarEvent(id=event_id, ical_uid="", subject="", start=NOW, end=NOW,
+                         organizer_email=ROOM if roombot else "meganb@example.com", attendees=(), created=created,
+                         transaction_id=f"tx-{event_id}" if roombot else None, show_as=show_as)
 
 
-def test_the_earliest_created_booking_wins_then_the_smallest_id() -> None:
-    assert race_winner([_event("b", 2), _event("a", 3), _event("c", 1)]).id == "c"
-    assert race_winner([_event("b", 1), _event("a", 1)]).id == "a"
-    assert race_winner([_event("a", None), _event("z", 5)]).id == "z"
+def test_the_earliest_created_booking_keeps_the_slot_then_the_smallest_id() -> None:
+    mine = _event("b", 2)
+    assert keeps_slot(mine, [mine, _event("a", 3)], ROOM)  # made first
+    assert not keeps_slot(mine, [mine, _event("c", 1)], ROOM)  # the other was first
+    assert not keeps_slot(_event("b", 1), [_event("a", 1)], ROOM)  # the same instant: the smaller id
+    assert keeps_slot(_event("a", 1), [_event("b", 1)], ROOM)
+
+
+def test_a_booking_made_outside_roombot_is_never_beaten_on_a_tie_or_an_unknown_time() -> None:
+    mine = _event("a", 5)
+    assert not keeps_slot(mine, [_event("z", 5, roombot=False)], ROOM)  # a tie goes to Outlook's booking
+    assert keeps_slot(mine, [_event("z", 6, roombot=False)], ROOM)  # made after RoomBot's: RoomBot's stays
+    assert not keeps_slot(mine, [_event("z", None, roombot=False)], ROOM)  # creation time unknown: yield
+    assert not keeps_slot(mine, [_event("z", None)], ROOM)
+    assert not keeps_slot(_event("a", None), [_event("z", 9)], ROOM)
+
+
+def test_an_fyi_hold_shown_as_free_is_no_rival_and_every_other_status_is() -> None:
+    mine = _event("b", 2)
+    assert keeps_slot(mine, [_event("a", 1, roombot=False, show_as="free")], ROOM)
+    for status in ("tentative", "busy", "oof", "workingElsewhere", "unknown", "Busy"):
+        assert not keeps_slot(mine, [_event("a", 1, roombot=False, show_as=status)], ROOM), status
 
 
 def test_ranking_prefers_the_smallest_adequate_room_then_the_last_floor() -> None:

@@ -254,3 +254,54 @@ async def test_an_attendees_change_patches_only_attendees(client: GraphClient) -
     assert event.attendees == ("meganb@example.com",)
     with pytest.raises(ValueError):
         await RoomCalendarService(client).update_event("room@example.com", "e1")
+
+
+async def test_batch_answers_in_any_order_and_throttled_items_wait_their_own_retry_after(
+        client: GraphClient, sleeps: Sleeps) -> None:
+    throttled_once: set[str] = set()
+
+    def answer(url, **kwargs):
+        responses = []
+        for item in kwargs["json"]["requests"]:
+            if item["id"] in ("1", "4") and item["id"] not in throttled_once:
+                throttled_once.add(item["id"])
+                responses.append({"id": item["id"], "status": 429, "headers": {"Retry-After": "3"},
+                                  "body": {"error": {"code": "ApplicationThrottled"}}})
+            else:
+                responses.append({"id": item["id"], "status": 200, "body": {"echo": item["url"]}})
+        return CallbackResult(status=200, payload={"responses": list(reversed(responses))})  # any order
+
+    with aioresponses() as mocked:
+        mocked.post(f"{BASE}/$batch", callback=answer, repeat=True)
+        results = await client.batch([{"method": "GET", "url": f"/users/room@example.com/events/e{i}"}
+                                      for i in range(6)])
+    assert [r.body["echo"] for r in results] == [f"/users/room@example.com/events/e{i}" for i in range(6)]
+    assert sleeps.calls == [3.0]  # the items' own Retry-After, once
+
+
+async def test_places_are_paged_with_top_and_skip_when_no_next_link_comes(client: GraphClient) -> None:
+    rooms = [{"id": f"id-{i}", "emailAddress": f"r{i}@example.com"} for i in range(250)]
+    asked = []
+
+    def answer(url, **kwargs):
+        top, skip = int(kwargs["params"]["$top"]), int(kwargs["params"]["$skip"])
+        asked.append((top, skip))
+        return CallbackResult(status=200, payload={"@odata.count": len(rooms), "value": rooms[skip:skip + top]})
+
+    with aioresponses() as mocked:
+        mocked.get(re.compile(r".*/places/microsoft\.graph\.room\?.*"), callback=answer, repeat=True)
+        listed = await client.get_pages("/places/microsoft.graph.room", page_size=100)
+    assert listed == rooms and asked == [(100, 0), (100, 100), (100, 200)]
+
+
+async def test_paging_stops_when_a_server_ignores_skip(client: GraphClient) -> None:
+    calls = []
+
+    def answer(url, **kwargs):
+        calls.append(url)
+        return CallbackResult(status=200, payload={"value": [{"id": "a"}, {"id": "b"}]})  # always the same page
+
+    with aioresponses() as mocked:
+        mocked.get(re.compile(r".*/places/microsoft\.graph\.room\?.*"), callback=answer, repeat=True)
+        listed = await client.get_pages("/places/microsoft.graph.room", page_size=2)
+    assert listed == [{"id": "a"}, {"id": "b"}] and len(calls) == 2
