@@ -19,7 +19,7 @@ def prepare_demo_org(repo: Repository) -> None:
         repo.save_settings(replace(settings, tenant_id=TENANT_ID, connected=True, booking_enabled=True))
     if repo.list_rooms():
         return
-    # The two special rooms (policy-denied, not in Places) are for admins to add by hand.
+    # The special rooms (policy-denied, not in Places, no Exchange Online mailbox) are for admins to try by hand.
     special = {e.email for e in EXTRA_ROOMS}
     register_rooms(repo, (b for b in demo_mailboxes() if b.kind == "room" and b.email not in special))
 

@@ -1,16 +1,20 @@
 """The sandbox's Microsoft Graph v1.0: calendars, getSchedule, places, users and $batch.
 
 Handlers work on plain `GraphRequest` values, so the same code answers a direct HTTP call and an
-item inside `$batch`. Behaviour follows Microsoft's contract where RoomBot relies on it:
-Graph-shaped errors, strict request bodies, `transactionId` de-duplication, paging with
-`@odata.nextLink`, `$select`, `Prefer: outlook.timezone`, and no conflict checking on events the
-room organises (as in Exchange).
+item inside `$batch`. Behaviour follows Microsoft's documentation, not RoomBot's expectations (the
+README's sandbox section cites a page for each): Graph-shaped errors, strict request bodies with
+enum values matched case-insensitively, `transactionId` de-duplication, timestamps with 0 to 7
+fractional digits, `$select` (which never returns `createdDateTime` / `lastModifiedDateTime`),
+calendarView pages of 10 with `@odata.nextLink`, Places pages without one, `showAs`, per-schedule
+errors in getSchedule, `Prefer: outlook.timezone`, and no conflict checking on events the room
+organises (as in Exchange).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import secrets
 import uuid
@@ -26,6 +30,19 @@ from sandbox.spec import GraphSpec
 
 MAX_SCHEDULES = 20
 MAX_BATCH = 20
+PLACES_PAGE = 100  # Places' default page; it gives no @odata.nextLink ($top / $skip / $count page it)
+EVENTS_PAGE = 10  # calendarView's and events' default page, with @odata.nextLink
+TICKS_PER_SECOND = 10_000_000  # Exchange keeps times in 100-ns ticks: 7 fractional digits at most
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Not returned in a $select-ed answer (Microsoft's calendarView / event docs: these two properties
+# do not support $select); they come with the full representation only.
+NOT_SELECTABLE = frozenset({"createddatetime", "lastmodifieddatetime"})
+
+# freeBusyStatus -> the digit of availabilityView. Microsoft's scheduleInformation description: "0= free
+# or working elsewhere, 1= tentative, 2= busy, 3= out of office ... Working elsewhere is set to 0
+# instead of 4 for backward compatibility." A slot shows its busiest item.
+AVAILABILITY_DIGIT = {"free": 0, "workingelsewhere": 0, "unknown": 0, "tentative": 1, "busy": 2, "oof": 3}
 
 # A few Windows zone names Graph accepts, for callers that send them.
 WINDOWS_ZONES = {"UTC": "UTC", "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
@@ -79,11 +96,8 @@ def parse_date_time_zone(value: Any, what: str) -> datetime:
     if not isinstance(value, dict) or not isinstance(value.get("dateTime"), str):
         raise GraphFailure(400, "ErrorInvalidRequest", f"'{what}' must be a dateTimeTimeZone.")
     text = value["dateTime"]
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)  # Python 3.11 reads 0 to 7+ fractional digits, Z and offsets
     except ValueError as exc:
         raise GraphFailure(400, "ErrorInvalidRequest", f"Cannot convert the literal '{value['dateTime']}' "
                                                        f"to the expected type 'Edm.DateTimeOffset'.") from exc
@@ -112,8 +126,37 @@ def format_time(value: datetime, zone_name: str) -> dict[str, str]:
     return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": zone_name}
 
 
-def _iso_z(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if value else ""
+def graph_timestamp(ticks: int) -> str:
+    """An Edm.DateTimeOffset as Graph writes `createdDateTime`: UTC with Z and up to 7 fractional
+    digits, trailing zeros dropped (Microsoft's create-event example: 2017-04-15T03:00:51.245372Z)."""
+    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
+    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{fraction:07d}".rstrip("0")
+    return f"{text}.{digits}Z" if digits else f"{text}Z"
+
+
+class TickClock:
+    """Creation and modification times as Exchange keeps them, in 100-ns ticks. Each time shows a
+    different number of fractional digits (0 to 7, in turn), so clients meet every form Graph writes.
+    A time is rounded *up* to its digits and never goes back, so events made one after another keep
+    their order, whatever digits they show."""
+
+    DIGITS = (7, 0, 3, 1, 6, 2, 5, 4)
+
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._now = now
+        self._last = 0
+        self._digits = itertools.cycle(self.DIGITS)
+
+    def tick(self) -> int:
+        now = (self._now() - _EPOCH) // timedelta(microseconds=1) * 10
+        ticks = max(now, self._last + 1)
+        grid = 10 ** (7 - next(self._digits))
+        ticks = -(-ticks // grid) * grid
+        if grid < TICKS_PER_SECOND and (ticks // grid) % 10 == 0:
+            ticks += grid  # its last digit is not a zero, so it shows all its digits
+        self._last = ticks
+        return ticks
 
 
 def preferred_zone(headers: dict[str, str]) -> str:
@@ -128,14 +171,19 @@ def preferred_zone(headers: dict[str, str]) -> str:
 class StoredEvent:
     id: str
     mailbox: str
-    doc: dict[str, Any]  # the body as given (validated), plus server fields
+    doc: dict[str, Any]  # the body as given (validated, enum values in their canonical case)
     start: datetime
     end: datetime
-    created: datetime
-    modified: datetime
+    created: int  # ticks (TickClock)
+    modified: int
     ical_uid: str
     change_key: str
     cancelled: bool = False
+    organizer: tuple[str, str] | None = None  # (address, name) when a person organised it, not the room
+
+    @property
+    def show_as(self) -> str:
+        return str(self.doc.get("showAs") or "busy")
 
 
 Handler = Callable[[GraphRequest, re.Match[str]], Awaitable[GraphResponse]]
@@ -152,11 +200,20 @@ class GraphApi:
         self._base_url = base_url
         self.events: dict[str, dict[str, StoredEvent]] = {}
         self._transactions: dict[tuple[str, str], str] = {}
+        self.clock = TickClock()
         # What Exchange would have mailed: invitations and cancellations, newest last.
         self.outbox: list[dict[str, Any]] = []
+        # Kinder than Graph, for tests that show a client copes either way: createdDateTime and
+        # lastModifiedDateTime in $select-ed answers when they were asked for.
+        self.select_timestamps = False
+        # Called with the mailbox when a create arrives, before the event is made (tests use it to put
+        # someone else's booking in the slot between a client's check and its POST).
+        self.before_create: Callable[[str], None] | None = None
+        # Rewrites answers on their way out (tests use it to send what a client must survive).
+        self.answer_filter: Callable[[GraphRequest, GraphResponse], GraphResponse] | None = None
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         mb = r"/users/(?P<mailbox>[^/]+)"
-        ev = mb + r"/events/(?P<event>[^/]+)"
+        ev = mb + r"/(?:calendar/)?events/(?P<event>[^/]+)"
         for method, pattern, handler in (
             ("GET", mb, self.get_user),
             ("POST", mb + r"/calendar/(?:microsoft\.graph\.)?getSchedule", self.get_schedule),
@@ -187,7 +244,8 @@ class GraphApi:
             for method, pattern, handler in self._routes:
                 match = pattern.match(request.path)
                 if match and method == request.method:
-                    return await handler(request, match)
+                    answer = await handler(request, match)
+                    return self.answer_filter(request, answer) if self.answer_filter else answer
             if any(p.match(request.path) for _, p, _ in self._routes):
                 raise GraphFailure(405, "Request_BadRequest", f"The HTTP method '{request.method}' is not allowed.")
             raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{request.path}'.")
@@ -196,16 +254,19 @@ class GraphApi:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def find_mailbox(self, key: str) -> Mailbox | None:
+        key = key.lower()
+        return self.mailboxes.get(key) or next((m for m in self.mailboxes.values() if m.id == key), None)
+
     def _mailbox(self, match: re.Match[str], *, calendar: bool = True) -> Mailbox:
         key = match.group("mailbox").lower()
-        box = self.mailboxes.get(key) or next((m for m in self.mailboxes.values() if m.id == key), None)
+        box = self.find_mailbox(key)
         if box is None:
-            raise GraphFailure(404, "ErrorInvalidUser",
-                               f"The requested user '{key}' is invalid.")
-        if calendar and box.app_access_denied:
-            raise GraphFailure(403, "ErrorAccessDenied",
-                               "Access to OData is disabled: the application access policy does not allow "
-                               "this app to access the mailbox.")
+            raise GraphFailure(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
+        if calendar:
+            problem = mailbox_problem(box)
+            if problem is not None:
+                raise problem
         return box
 
     def _check_body(self, spec_path: str, method: str, body: Any, *, action: bool = False) -> None:
@@ -226,11 +287,12 @@ class GraphApi:
 
     def _render(self, event: StoredEvent, zone: str, select: str | None = None) -> dict[str, Any]:
         box = self.mailboxes[event.mailbox]
+        organizer_address, organizer_name = event.organizer or (box.email, box.display_name)
         doc = {
             "@odata.etag": f'W/"{event.change_key}"',
             "id": event.id,
-            "createdDateTime": _iso_z(event.created),
-            "lastModifiedDateTime": _iso_z(event.modified),
+            "createdDateTime": graph_timestamp(event.created),
+            "lastModifiedDateTime": graph_timestamp(event.modified),
             "changeKey": event.change_key,
             "categories": [],
             "transactionId": event.doc.get("transactionId"),
@@ -246,13 +308,14 @@ class GraphApi:
             "sensitivity": event.doc.get("sensitivity", "normal"),
             "isAllDay": False,
             "isCancelled": event.cancelled,
-            "isOrganizer": True,
+            "isOrganizer": event.organizer is None,
             "responseRequested": True,
-            "showAs": event.doc.get("showAs", "busy"),
+            "showAs": event.show_as,
             "type": "singleInstance",
             "webLink": f"https://outlook.office365.com/owa/?itemid={event.id}&exvsurl=1&path=/calendar/item",
             "isOnlineMeeting": bool(event.doc.get("isOnlineMeeting", False)),
-            "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+            "responseStatus": {"response": "organizer" if event.organizer is None else "accepted",
+                               "time": "0001-01-01T00:00:00Z"},
             "body": event.doc.get("body") or {"contentType": "html", "content": ""},
             "start": format_time(event.start, zone),
             "end": format_time(event.end, zone),
@@ -261,22 +324,29 @@ class GraphApi:
             "attendees": [{"type": a.get("type", "required"),
                            "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
                            "emailAddress": a.get("emailAddress", {})} for a in event.doc.get("attendees", [])],
-            "organizer": {"emailAddress": {"name": box.display_name, "address": box.email}},
+            "organizer": {"emailAddress": {"name": organizer_name, "address": organizer_address}},
         }
         if select:
             wanted = {s.strip().lower() for s in select.split(",") if s.strip()}
+            if not self.select_timestamps:
+                wanted -= NOT_SELECTABLE
             doc = {k: v for k, v in doc.items() if k == "id" or k.startswith("@odata") or k.lower() in wanted}
         return doc
 
     def _page(self, request: GraphRequest, items: list[dict[str, Any]], *, default_top: int,
-              max_top: int = 1000) -> GraphResponse:
+              max_top: int = 1000, next_link: bool = True) -> GraphResponse:
+        """One page of `items`. With `next_link`, more pages are announced by @odata.nextLink; without
+        it (Places) they are not, and the caller pages with $top / $skip (and $count)."""
         try:
             top = min(max_top, max(1, int(request.query.get("$top", default_top))))
             skip = max(0, int(request.query.get("$skip", 0)))
         except ValueError as exc:
             raise GraphFailure(400, "BadRequest", "Invalid $top or $skip.") from exc
-        body: dict[str, Any] = {"value": items[skip:skip + top]}
-        if skip + top < len(items):
+        body: dict[str, Any] = {}
+        if request.query.get("$count", "").lower() == "true":
+            body["@odata.count"] = len(items)
+        body["value"] = items[skip:skip + top]
+        if next_link and skip + top < len(items):
             query = {**request.query, "$top": str(top), "$skip": str(skip + top)}
             body["@odata.nextLink"] = f"{self._base_url()}/v1.0{request.path}?{urlencode(query)}"
         return GraphResponse(200, body)
@@ -295,7 +365,7 @@ class GraphApi:
     # --- getSchedule ---------------------------------------------------------------------
 
     async def get_schedule(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
-        self._mailbox(match)
+        self._mailbox(match)  # the mailbox in the URL must be readable; the schedules answer one by one
         self._check_body("/users/{user-id}/calendar/microsoft.graph.getSchedule", "post", request.body, action=True)
         body = {k.lower(): v for k, v in request.body.items()}
         schedules = body.get("schedules") or []
@@ -317,31 +387,29 @@ class GraphApi:
             raise GraphFailure(400, "ErrorInvalidParameter",
                                "AvailabilityViewInterval must be between 5 and 1440 minutes.")
         zone = preferred_zone(request.headers)
-        slots = int((end - start) / timedelta(minutes=interval)) or 1
+        step = timedelta(minutes=interval)
+        slots = int((end - start) / step) or 1
         value = []
         for schedule in schedules:
-            key = str(schedule).strip().lower()
-            box = self.mailboxes.get(key)
-            if box is None:
-                value.append({"scheduleId": schedule, "availabilityView": "", "error": {
-                    "message": "The specified object was not found in the store., The process failed to get "
-                               "the correct properties.", "responseCode": "ErrorMailboxNotFound"}})
+            box = self.find_mailbox(str(schedule).strip())
+            error = schedule_error(box)
+            if error is not None:
+                value.append({"scheduleId": schedule, "availabilityView": "", "scheduleItems": [],
+                              "error": error})
                 continue
-            busy = sorted((e for e in self.events.get(box.email, {}).values()
-                           if not e.cancelled and e.start < end and start < e.end), key=lambda e: e.start)
+            assert box is not None
+            items = sorted((e for e in self.events.get(box.email, {}).values()
+                            if not e.cancelled and e.start < end and start < e.end), key=lambda e: e.start)
             view = "".join(
-                "2" if any(e.start < start + (i + 1) * timedelta(minutes=interval)
-                           and start + i * timedelta(minutes=interval) < e.end for e in busy) else "0"
+                str(max((AVAILABILITY_DIGIT.get(e.show_as.lower(), 2) for e in items
+                         if e.start < start + (i + 1) * step and start + i * step < e.end), default=0))
                 for i in range(slots))
             value.append({
                 "scheduleId": schedule, "availabilityView": view,
-                "scheduleItems": [{"isPrivate": False, "status": e.doc.get("showAs", "busy"),
-                                   "subject": e.doc.get("subject", ""),
+                "scheduleItems": [{"isPrivate": False, "status": e.show_as, "subject": e.doc.get("subject", ""),
                                    "location": (e.doc.get("location") or {}).get("displayName", ""),
-                                   "isMeeting": True, "isRecurring": False, "isException": False,
-                                   "isReminderSet": False,
                                    "start": format_time(e.start, zone), "end": format_time(e.end, zone)}
-                                  for e in busy],
+                                  for e in items],
                 "workingHours": {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
                                  "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
                                  "timeZone": {"name": "UTC"}},
@@ -355,7 +423,7 @@ class GraphApi:
     async def create_event(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         box = self._mailbox(match)
         self._check_body("/users/{user-id}/events", "post", request.body)
-        body = request.body
+        body = canonical_enums(request.body, self.spec)
         zone = preferred_zone(request.headers)
         transaction_id = body.get("transactionId")
         if transaction_id:
@@ -369,16 +437,38 @@ class GraphApi:
         end = parse_date_time_zone(body["end"], "end")
         if end < start:
             raise GraphFailure(400, "ErrorInvalidRequest", "The end time must not be before the start time.")
-        now = datetime.now(UTC)
-        event = StoredEvent(id=self._new_id(box.email), mailbox=box.email, doc=dict(body), start=start, end=end,
-                            created=now, modified=now,
-                            ical_uid="040000008200E00074C5B7101A82E008" + secrets.token_hex(28).upper(),
-                            change_key=secrets.token_urlsafe(12))
-        self.events.setdefault(box.email, {})[event.id] = event
+        if self.before_create is not None:
+            self.before_create(box.email)
+        event = self.add_event(box.email, body, start, end)
         if transaction_id:
             self._transactions[(box.email, transaction_id)] = event.id
         self._mail("invitation", event)
         return GraphResponse(201, self._render(event, zone))
+
+    def add_event(self, mailbox: str, doc: dict[str, Any], start: datetime, end: datetime, *,
+                  organizer: tuple[str, str] | None = None) -> StoredEvent:
+        """Put an event in a mailbox's calendar. `organizer`: a person organised it (an Outlook
+        booking that invited the room), rather than the room itself."""
+        now = self.clock.tick()
+        event = StoredEvent(id=self._new_id(mailbox), mailbox=mailbox, doc=dict(doc), start=start, end=end,
+                            created=now, modified=now,
+                            ical_uid="040000008200E00074C5B7101A82E008" + secrets.token_hex(28).upper(),
+                            change_key=secrets.token_urlsafe(12), organizer=organizer)
+        self.events.setdefault(mailbox, {})[event.id] = event
+        return event
+
+    def add_outlook_booking(self, room: str, organizer: str, start: datetime, end: datetime, *,
+                            subject: str = "Outlook booking", show_as: str = "busy") -> StoredEvent:
+        """A meeting a person organised in Outlook with the room invited, as the room's calendar holds
+        it once the room accepted: not RoomBot's, no transactionId."""
+        person = self.mailboxes.get(organizer.lower())
+        return self.add_event(room.lower(), {
+            "subject": subject, "showAs": show_as,
+            "start": {"dateTime": start.astimezone(UTC).replace(tzinfo=None).isoformat(), "timeZone": "UTC"},
+            "end": {"dateTime": end.astimezone(UTC).replace(tzinfo=None).isoformat(), "timeZone": "UTC"},
+            "attendees": [{"type": "resource", "emailAddress": {"address": room.lower(), "name": room}}]},
+            start.astimezone(UTC), end.astimezone(UTC),
+            organizer=(organizer.lower(), person.display_name if person else organizer))
 
     async def list_events(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         box = self._mailbox(match)
@@ -386,7 +476,7 @@ class GraphApi:
         events = sorted((e for e in self.events.get(box.email, {}).values() if not e.cancelled),
                         key=lambda e: (e.start, e.id))
         return self._page(request, [self._render(e, zone, request.query.get("$select")) for e in events],
-                          default_top=10)
+                          default_top=EVENTS_PAGE)
 
     async def get_event(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         box = self._mailbox(match)
@@ -397,7 +487,7 @@ class GraphApi:
         box = self._mailbox(match)
         event = self._event(box, match)
         self._check_body("/users/{user-id}/events/{event-id}", "patch", request.body)
-        body = request.body
+        body = canonical_enums(request.body, self.spec)
         start = parse_date_time_zone(body["start"], "start") if "start" in body else event.start
         end = parse_date_time_zone(body["end"], "end") if "end" in body else event.end
         if end < start:
@@ -405,7 +495,7 @@ class GraphApi:
         before = self._attendees(event)
         event.doc.update(body)
         event.start, event.end = start, end
-        event.modified = datetime.now(UTC)
+        event.modified = self.clock.tick()
         event.change_key = secrets.token_urlsafe(12)
         # As Exchange does for an organizer's edit: people added get the invitation, people removed
         # the cancellation, and only a change of anything else sends everyone left an update.
@@ -428,6 +518,10 @@ class GraphApi:
         event = self._event(box, match)
         self._check_body("/users/{user-id}/events/{event-id}/microsoft.graph.cancel", "post",
                          request.body if request.body is not None else {}, action=True)
+        if event.organizer is not None:
+            # Microsoft's cancel docs: only the organizer can cancel; an attendee gets an error.
+            raise GraphFailure(400, "ErrorInvalidRequest", "Your request can't be completed. You need to be an "
+                                                           "organizer to cancel a meeting.")
         # The organizer (the room) cancels: attendees are sent the cancellation, and the event
         # leaves the room's calendar.
         event.cancelled = True
@@ -454,7 +548,7 @@ class GraphApi:
         events = sorted((e for e in self.events.get(box.email, {}).values()
                          if not e.cancelled and e.start < end and start < e.end), key=lambda e: (e.start, e.id))
         return self._page(request, [self._render(e, zone, request.query.get("$select")) for e in events],
-                          default_top=10)
+                          default_top=EVENTS_PAGE)
 
     # --- places ------------------------------------------------------------------------
 
@@ -466,15 +560,20 @@ class GraphApi:
                 "audioDeviceName": box.audio or None, "videoDeviceName": box.video or None,
                 "displayDeviceName": box.display or None, "bookingType": "standard", "nickname": box.display_name}
 
+    def _places(self, request: GraphRequest, places: list[dict[str, Any]]) -> GraphResponse:
+        # Places answers at most 100 a page and, as reported to Microsoft (microsoft-graph-docs
+        # issues 9923 and 18604, msgraph-sdk-dotnet 2190), no @odata.nextLink.
+        return self._page(request, places, default_top=PLACES_PAGE, next_link=False)
+
     async def list_places_rooms(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
                  if b.kind == "room" and b.in_places]
-        return self._page(request, rooms, default_top=100)
+        return self._places(request, rooms)
 
     async def list_room_lists(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         lists = [{"id": f"rl-{i}", "emailAddress": email, "displayName": name}
                  for i, (email, name) in enumerate(sorted(self.room_lists.items()))]
-        return self._page(request, lists, default_top=100)
+        return self._places(request, lists)
 
     async def list_rooms_in_list(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         key = match.group("list").lower()
@@ -482,4 +581,41 @@ class GraphApi:
             raise GraphFailure(404, "ErrorItemNotFound", f"The room list '{key}' was not found.")
         rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
                  if b.kind == "room" and b.in_places and b.room_list == key]
-        return self._page(request, rooms, default_top=100)
+        return self._places(request, rooms)
+
+
+# --- mailboxes the app cannot use ------------------------------------------------------------
+
+# What Graph answers for a mailbox outside the app's ApplicationAccessPolicy / RBAC for Applications
+# scope (Microsoft's "Limit Microsoft Graph application permissions to specific Exchange Online mailboxes").
+ACCESS_DENIED = "Access to OData is disabled."
+# ... and for a user without an Exchange Online mailbox (unlicensed, on-premises, inactive).
+NOT_ENABLED = "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
+
+
+def mailbox_problem(box: Mailbox) -> GraphFailure | None:
+    """Why the app cannot use this mailbox's calendar, as Graph answers a call about it."""
+    if box.app_access_denied:
+        return GraphFailure(403, "ErrorAccessDenied", ACCESS_DENIED)
+    if not box.exchange_online:
+        return GraphFailure(404, "MailboxNotEnabledForRESTAPI", NOT_ENABLED)
+    return None
+
+
+def schedule_error(box: Mailbox | None) -> dict[str, str] | None:
+    """The freeBusyError of one schedule in getSchedule's answer, or None when it can be read: the
+    call as a whole still succeeds."""
+    if box is None:  # as Graph answers an unknown address (microsoft-graph-docs issue 11225)
+        return {"message": "Unable to resolve e-mail address to an Active Directory object.", "responseCode": "5009"}
+    problem = mailbox_problem(box)
+    if problem is not None:
+        return {"message": problem.message, "responseCode": problem.code}
+    return None
+
+
+def canonical_enums(body: dict[str, Any], spec: GraphSpec | None) -> dict[str, Any]:
+    """The body with enum values in their declared case: Graph matches them case-insensitively
+    ("Required", "HTML" in Microsoft's own examples) and answers in the declared case."""
+    if spec is None:
+        return body
+    return spec.canonical(body)

@@ -30,6 +30,7 @@ class Mailbox:
     wheelchair: bool = False
     room_list: str = ""
     app_access_denied: bool = False  # an ApplicationAccessPolicy scopes the app away from it
+    exchange_online: bool = True  # False: no Exchange Online mailbox (on-premises, unlicensed, inactive)
     in_places: bool = True
 
 
@@ -80,6 +81,8 @@ EXTRA_ROOMS = [
             app_access_denied=True),
     Mailbox(email="newroom@example.com", display_name="New Project Room", id="", kind="room", capacity=6,
             building="Harbour House", floor_number=1, floor_label="First floor", in_places=False),
+    Mailbox(email="annex@example.com", display_name="Old Annex", id="", kind="room", capacity=8,
+            building="Harbour House", floor_number=1, floor_label="First floor", exchange_online=False),
 ]
 
 

@@ -7,6 +7,8 @@ import asyncio
 import html
 import json
 import logging
+import random
+import re
 import secrets
 import time
 from collections import Counter
@@ -18,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from aiohttp import web
 
 from sandbox.faults import Faults
-from sandbox.graph_api import MAX_BATCH, GraphApi, GraphRequest, GraphResponse, error_body
+from sandbox.graph_api import MAX_BATCH, GraphApi, GraphFailure, GraphRequest, GraphResponse, error_body
 from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, Mailbox, demo_mailboxes, demo_room_lists
 from sandbox.spec import DEFAULT_SPEC, GraphSpec
 from sandbox.tls import TlsFiles, ensure_tls_files
@@ -30,6 +32,12 @@ STATE_KEY = web.AppKey("sandbox_state", "SandboxState")
 
 # The application permissions RoomBot asks for; admin consent grants them.
 GRANTED_ROLES = frozenset({"Calendars.ReadWrite", "Place.Read.All"})
+# Outlook's limit per app and mailbox (Microsoft's "Microsoft Graph service-specific throttling limits").
+MAILBOX_CONCURRENCY = 4
+# A $batch's items go to Outlook at most four at a time, whatever their mailboxes; one at a time with
+# dependsOn (same page).
+BATCH_PARALLEL = 4
+_MAILBOX_IN_PATH = re.compile(r"^/users/([^/?]+)", re.IGNORECASE)
 
 
 @dataclass
@@ -56,6 +64,11 @@ class SandboxState:
         self.tokens: dict[str, IssuedToken] = {}
         self.stats: Counter[str] = Counter()
         self.base_url = ""
+        # Requests being served per mailbox: past MAILBOX_CONCURRENCY, Graph answers 429.
+        self.in_flight: Counter[str] = Counter()
+        self.mailbox_concurrency = MAILBOX_CONCURRENCY
+        self.concurrency_retry_after_s = 1
+        self.random = random.Random()  # the order of $batch answers
         boxes = mailboxes if mailboxes is not None else demo_mailboxes()
         self.graph = GraphApi({b.email: b for b in boxes}, demo_room_lists(), spec, lambda: self.base_url)
 
@@ -101,20 +114,23 @@ async def token(request: web.Request) -> web.Response:
     client_id = str(form.get("client_id", ""))
     if client_id not in state.apps:
         return _aad_error(400, "unauthorized_client", 700016,
-                          f"Application with identifier '{client_id}' was not found in the directory.")
+                          f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. "
+                          f"This can happen if the application has not been installed by the administrator of "
+                          f"the tenant or consented to by any user in the tenant. You may have sent your "
+                          f"authentication request to the wrong tenant.")
     if not secrets.compare_digest(str(form.get("client_secret", "")), state.apps[client_id]):
         return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
-    if (tenant, client_id) not in state.consents:
-        return _aad_error(400, "invalid_grant", 65001,
-                          "The user or administrator has not consented to use the application.")
     scope = str(form.get("scope", ""))
     if not any(s.endswith("/.default") for s in scope.split()):
         return _aad_error(400, "invalid_scope", 1002012,
                           "The provided value for scope is not valid. Client credential flows must have a scope "
                           "ending in /.default.")
     access_token = "sbx." + secrets.token_urlsafe(32)
+    # An app registered in the tenant gets a token before admin consent too: it carries no roles, and
+    # Graph then answers 403 (Microsoft's client-credentials docs: "app-only tokens can be issued
+    # without a roles claim").
     state.tokens[access_token] = IssuedToken(tenant, client_id, time.monotonic() + state.token_lifetime_s,
-                                             state.consents[(tenant, client_id)])
+                                             state.consents.get((tenant, client_id), frozenset()))
     state.stats["tokens_issued"] += 1
     return web.json_response({"token_type": "Bearer", "expires_in": state.token_lifetime_s,
                               "ext_expires_in": state.token_lifetime_s, "access_token": access_token})
@@ -206,20 +222,26 @@ def _to_web(response: GraphResponse) -> web.Response:
     return web.json_response(response.body, status=response.status, headers=response.headers)
 
 
+def _mailbox_of(path: str) -> str | None:
+    match = _MAILBOX_IN_PATH.match(path)
+    return match.group(1).lower() if match else None
+
+
+def _busy_mailbox(state: SandboxState, request_id: str) -> GraphResponse:
+    state.stats["fault_concurrency"] += 1
+    return GraphResponse(429, error_body("ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
+                                         request_id), {"Retry-After": f"{state.concurrency_retry_after_s:g}"})
+
+
 async def graph(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE_KEY]
     request_id = request.headers.get("client-request-id", "")
     path = "/" + request.match_info["tail"]  # already percent-decoded by aiohttp
-    if state.faults.latency_ms:
-        await asyncio.sleep(state.faults.latency_ms / 1000)
     issued = _token(state, request.headers.get("Authorization", ""))
     if issued is None:
         state.stats["unauthorised"] += 1
         return web.json_response(error_body("InvalidAuthenticationToken", "Access token is empty, invalid or "
                                                                           "has expired.", request_id), status=401)
-    if path != "/$batch" and _role_for(path) not in issued.roles:
-        state.stats["forbidden"] += 1
-        return _to_web(_forbidden(request_id))
     body: Any = None
     if request.can_read_body:
         try:
@@ -230,48 +252,123 @@ async def graph(request: web.Request) -> web.StreamResponse:
                                                               "JSON format.", request_id), status=400)
     if path == "/$batch":
         state.stats["POST $batch"] += 1
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
         return await _batch(state, body, request_id, issued.roles)
     state.stats[state.graph.route_name(request.method, path)] += 1
     fault = await _apply_fault(state, request_id, top_level=True, request=request)
     if fault is not None and fault.status != 0:
         return _to_web(fault)
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    query = dict(request.query)
-    answer = await state.graph.dispatch(GraphRequest(request.method, path, query, body, headers))
+    mailbox = _mailbox_of(path)
+    if mailbox is not None and state.in_flight[mailbox] >= state.mailbox_concurrency:
+        return _to_web(_busy_mailbox(state, request_id))
+    if mailbox is not None:
+        state.in_flight[mailbox] += 1
+    try:
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        answer = _forbidden(request_id) if _role_for(path) not in issued.roles else None
+        if answer is None:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            answer = await state.graph.dispatch(GraphRequest(request.method, path, dict(request.query), body, headers))
+    finally:
+        if mailbox is not None:
+            state.in_flight[mailbox] -= 1
     if fault is not None and request.transport is not None:  # 'lost': done, but the answer never arrives
         request.transport.close()
         return web.Response(status=500)
+    if answer.status == 403:
+        state.stats["forbidden"] += 1
     return _to_web(answer)
 
 
 def _forbidden(request_id: str) -> GraphResponse:
-    return GraphResponse(403, error_body("Authorization_RequestDenied", "Insufficient privileges to complete the "
-                                                                        "operation.", request_id))
+    """What Graph answers when the token lacks the application permission the path needs (a token
+    issued before admin consent has none): Outlook's calendar and places endpoints say ErrorAccessDenied
+    without naming the permission."""
+    return GraphResponse(403, error_body("ErrorAccessDenied", "Access is denied. Check credentials and try again.",
+                                         request_id))
+
+
+def _batch_plan(items: Any) -> list[dict[str, Any]] | str:
+    """The batch's requests in an order that honours dependsOn, or why the batch is malformed."""
+    if not isinstance(items, list) or not items:
+        return "Invalid batch payload format."
+    if len(items) > MAX_BATCH:
+        return f"Number of batch request steps exceeds the maximum value of {MAX_BATCH}."
+    ids: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            return "Each batch request needs an id."
+        if item["id"] in ids:
+            return f"Batch request id '{item['id']}' is used twice."
+        ids.add(item["id"])
+    for item in items:
+        depends = item.get("dependsOn", [])
+        if not isinstance(depends, list) or any(d not in ids or d == item["id"] for d in depends):
+            return f"Batch request '{item['id']}' depends on a request that is not in the batch."
+    ordered: list[dict[str, Any]] = []
+    done: set[str] = set()
+    left = list(items)
+    while left:
+        ready = [i for i in left if set(i.get("dependsOn", [])) <= done]
+        if not ready:
+            return "The dependsOn of the batch requests form a cycle."
+        for item in ready:
+            ordered.append(item)
+            done.add(item["id"])
+            left.remove(item)
+    return ordered
 
 
 async def _batch(state: SandboxState, body: Any, request_id: str, roles: frozenset[str]) -> web.Response:
-    items = body.get("requests") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not items:
-        return web.json_response(error_body("BadRequest", "Invalid batch payload format.", request_id), status=400)
-    if len(items) > MAX_BATCH:
-        return web.json_response(error_body("BadRequest", f"Number of batch request steps exceeds the maximum "
-                                                          f"value of {MAX_BATCH}.", request_id), status=400)
+    """JSON batching as Microsoft documents it: at most 20 requests, each evaluated on its own (its own
+    status, its own 429 and Retry-After), sent to Outlook four at a time (one at a time with dependsOn,
+    whose failure makes the dependants 424), answers in any order."""
+    plan = _batch_plan(body.get("requests") if isinstance(body, dict) else None)
+    if isinstance(plan, str):
+        return web.json_response(error_body("BadRequest", plan, request_id), status=400)
+    sequential = any(item.get("dependsOn") for item in plan)
+    status_of: dict[str, int] = {}
     responses = []
-    for item in items:
-        url = str(item.get("url", ""))
-        parts = urlsplit(url if url.startswith("/") else "/" + url)
-        method = str(item.get("method", "GET")).upper()
-        state.stats[state.graph.route_name(method, unquote(parts.path))] += 1
-        answer = await _apply_fault(state, request_id, top_level=False)
-        if answer is None and _role_for(parts.path) not in roles:
-            answer = _forbidden(request_id)
-        if answer is None:
-            headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-            answer = await state.graph.dispatch(GraphRequest(method, unquote(parts.path), dict(parse_qsl(parts.query)),
-                                                             item.get("body"), headers))
-        responses.append({"id": item.get("id"), "status": answer.status, "headers": answer.headers,
-                          "body": answer.body})
+    wave = 1 if sequential else BATCH_PARALLEL
+    for first in range(0, len(plan), wave):
+        in_wave: Counter[str] = Counter()
+        for item in plan[first:first + wave]:
+            answer = await _batch_item(state, item, request_id, roles, status_of, in_wave)
+            status_of[item["id"]] = answer.status
+            responses.append({"id": item["id"], "status": answer.status, "headers": answer.headers,
+                              "body": answer.body})
+    state.random.shuffle(responses)  # "Individual responses might appear in a different order than the requests."
     return web.json_response({"responses": responses})
+
+
+async def _batch_item(state: SandboxState, item: dict[str, Any], request_id: str, roles: frozenset[str],
+                      status_of: dict[str, int], in_wave: Counter[str]) -> GraphResponse:
+    url = str(item.get("url", ""))
+    parts = urlsplit(url if url.startswith("/") else "/" + url)
+    path = unquote(parts.path)
+    method = str(item.get("method", "GET")).upper()
+    state.stats[state.graph.route_name(method, path)] += 1
+    if any(status_of.get(d, 200) >= 400 for d in item.get("dependsOn", [])):
+        return GraphResponse(424, error_body("FailedDependency", "The request depends on a request that failed.",
+                                             request_id))
+    answer = await _apply_fault(state, request_id, top_level=False)
+    if answer is not None:
+        return answer
+    mailbox = _mailbox_of(path)
+    if mailbox is not None:
+        if state.in_flight[mailbox] + in_wave[mailbox] >= state.mailbox_concurrency:
+            return _busy_mailbox(state, request_id)
+        in_wave[mailbox] += 1
+    if _role_for(path) not in roles:
+        return _forbidden(request_id)
+    headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+    try:
+        return await state.graph.dispatch(GraphRequest(method, path, dict(parse_qsl(parts.query)), item.get("body"),
+                                                       headers))
+    except GraphFailure as failure:
+        return failure.response(request_id)
 
 
 # --- control API (not Graph: for tests, benchmarks and people) ------------------------------

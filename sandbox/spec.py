@@ -3,13 +3,15 @@
 Graph rejects properties its model does not declare, so the check is strict: `allOf` chains are
 flattened and unknown keys are refused (the description's `additionalProperties: {type: object}`
 "open type" marker, read literally, would instead reject every valid body). `@odata.*`
-annotations are allowed. Action parameters (getSchedule, cancel) are matched
-case-insensitively, as Graph does.
+annotations are allowed. Action parameters (getSchedule, cancel) and enum values are matched
+case-insensitively, as Graph does: Microsoft's own create-event example sends `"type": "Required"`
+and `"contentType": "HTML"`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,11 @@ class GraphSpec:
         if "$ref" in schema:
             return {"$ref": "#/definitions/" + schema["$ref"].removeprefix(_REF)}
         out = {k: v for k, v in schema.items() if k not in ("allOf", "additionalProperties", "properties")}
+        if isinstance(schema.get("enum"), list) and all(isinstance(v, str) for v in schema["enum"]):
+            # Graph matches enum values whatever their case
+            del out["enum"]
+            out["type"] = "string"
+            out["pattern"] = "(?i)^(?:" + "|".join(re.escape(v) for v in schema["enum"]) + ")$"
         if "allOf" in schema or "properties" in schema or schema.get("type") == "object":
             out["type"] = "object"
             out["properties"] = {k: self._strict(v) for k, v in self._own_properties(schema).items()}
@@ -58,6 +65,44 @@ class GraphSpec:
             if key in schema:
                 out[key] = [self._strict(s) for s in schema[key]]
         return out
+
+    @cached_property
+    def _enums_by_property(self) -> dict[str, dict[str, str]]:
+        """Property name -> {lower-case value: declared value}, for every enum-typed property."""
+        enums: dict[str, dict[str, str]] = {}
+
+        def enum_of(schema: Any) -> list[str]:
+            if not isinstance(schema, dict):
+                return []
+            if "$ref" in schema:
+                return enum_of(self._components.get(schema["$ref"].removeprefix(_REF)))
+            values = [v for v in schema.get("enum", []) if isinstance(v, str)]
+            for key in ("anyOf", "oneOf", "allOf"):
+                for part in schema.get(key, []):
+                    values += enum_of(part)
+            return values
+
+        for schema in self._components.values():
+            for name, prop in self._own_properties(schema).items():
+                values = enum_of(prop) or enum_of(prop.get("items") if isinstance(prop, dict) else None)
+                if values:
+                    enums.setdefault(name, {}).update({v.lower(): v for v in values})
+        return enums
+
+    def canonical(self, body: Any) -> Any:
+        """`body` with every enum value in its declared case."""
+        enums = self._enums_by_property
+
+        def walk(node: Any, name: str = "") -> Any:
+            if isinstance(node, dict):
+                return {k: walk(v, k) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v, name) for v in node]
+            if isinstance(node, str) and name in enums:
+                return enums[name].get(node.lower(), node)
+            return node
+
+        return walk(body)
 
     def _validator(self, path: str, method: str) -> OAS30Validator | None:
         key = (path, method)
