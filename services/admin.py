@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from domain.calendar import DirectoryRoom
+from domain.calendar import AccessReport, DirectoryRoom
 from domain.errors import (
     Conflict,
     DomainError,
     GraphAuthFailed,
     GraphError,
+    MailboxNotEnabled,
     MailboxNotFound,
     NotFound,
-    PermissionMissing,
     RoomAccessDenied,
     ValidationFailed,
 )
@@ -46,7 +46,7 @@ class Directory(Protocol):
 
     async def calendar_access(self, mailboxes: Sequence[str]) -> dict[str, GraphError | None]: ...
 
-    async def verify_access(self) -> None: ...
+    async def verify_access(self, registered: Sequence[str] = ..., fallback: Sequence[str] = ...) -> AccessReport: ...
 
 
 @dataclass(frozen=True)
@@ -109,14 +109,64 @@ def _capacity(value: object) -> int:
     return capacity
 
 
-def access_problem(error: GraphError) -> str:
+POLICY_DELAY = ("A change to an access policy can take an hour or more to apply, so a room can turn readable "
+                "or unreadable a while after the policy changed.")
+
+
+def access_problem(error: GraphError, *, with_delay: bool = True) -> str:
     """Why a mailbox's calendar cannot be used, in words for an admin."""
     if isinstance(error, RoomAccessDenied):
         return ("The app is not allowed to use this room's calendar: an ApplicationAccessPolicy or RBAC for "
-                "Applications scope leaves it out.")
+                "Applications scope leaves it out." + (f" {POLICY_DELAY}" if with_delay else ""))
+    if isinstance(error, MailboxNotEnabled):
+        return error.user_message
     if isinstance(error, MailboxNotFound) or error.status == 404:
         return "There is no mailbox with that address in your tenant."
     return error.user_message
+
+
+def scope_summary(readable: int, total: int) -> str:
+    """One line on how much of the registry the app can read, or empty when it can read all of it."""
+    if total == 0 or readable == total:
+        return ""
+    if readable == 0:
+        return (f"None of the {total} registered rooms' calendars can be read: the Calendars.ReadWrite "
+                f"application permission is missing, or an access policy leaves out every room.")
+    return (f"The app is scoped to some mailboxes: {readable} of {total} registered rooms readable. "
+            f"{POLICY_DELAY}")
+
+
+def _missing_permissions(report: AccessReport) -> list[str]:
+    missing = [] if report.places else ["Place.Read.All"]
+    if report.checked and not report.calendars:
+        missing.insert(0, "Calendars.ReadWrite")
+    return missing
+
+
+def _missing_message(report: AccessReport, missing: list[str]) -> str:
+    if len(missing) == 2:
+        return ("Connected, but the app has neither of its application permissions (Calendars.ReadWrite and "
+                "Place.Read.All) in this tenant yet. Consent can take a few minutes to apply: run connect again "
+                "shortly, and if it still fails, grant them to the app in Entra ID.")
+    if missing == ["Place.Read.All"]:
+        return ("Connected, but the app is missing the Place.Read.All application permission. Grant it to the app "
+                "in Entra ID, then run connect again.")
+    if report.policy_denied == report.checked:
+        return (f"Connected, but none of the {report.checked} room calendars tried can be read: each answered that "
+                f"an access policy (ApplicationAccessPolicy or RBAC for Applications) leaves it out. Add the rooms "
+                f"to the policy's scope. {POLICY_DELAY}")
+    return (f"Connected, but the app cannot read any of the {report.checked} room calendars tried: the app is "
+            f"missing the Calendars.ReadWrite application permission. Grant it to the app in Entra ID (consent can "
+            f"take a few minutes to apply), then run connect again.")
+
+
+def _scope_note(report: AccessReport) -> str:
+    if report.registered:
+        return scope_summary(report.registered_readable, report.registered)
+    if report.scoped:
+        return (f"The app is scoped to some mailboxes: {report.readable} of {report.checked} rooms that Microsoft "
+                f"365 lists are readable. Register rooms the app may read. {POLICY_DELAY}")
+    return ""
 
 
 class AdminService:
@@ -165,12 +215,8 @@ class AdminService:
                                          f"{expected}. Sign in with an admin account of that tenant and run "
                                          f"connect again.", user_key, tenant)
         try:
-            await self._directory.verify_access()
-        except PermissionMissing as exc:
-            self.audit(actor, "connect", exc.detail, "failed")
-            return ConsentOutcome(False, f"Connected, but the app is missing the {exc.permission} application "
-                                         f"permission. Grant it to the app in Entra ID, then run connect again.",
-                                  user_key, tenant)
+            report = await self._directory.verify_access([r.email for r in self._repo.list_rooms()],
+                                                         fallback=[user_key])
         except GraphAuthFailed as exc:
             self.audit(actor, "connect", exc.detail, "failed")
             return ConsentOutcome(False, "The app could not sign in to your tenant after consent (check the app's "
@@ -179,11 +225,16 @@ class AdminService:
         except GraphError as exc:
             self.audit(actor, "connect", exc.detail, "failed")
             return ConsentOutcome(False, f"The connection check failed: {exc.user_message}", user_key, tenant)
+        missing = _missing_permissions(report)
+        if missing:
+            self.audit(actor, "connect", f"missing {', '.join(missing)}: {report}", "failed")
+            return ConsentOutcome(False, _missing_message(report, missing), user_key, tenant)
         settings = self._repo.get_settings()
         self._repo.save_settings(replace(settings, tenant_id=tenant, connected=True))
-        self.audit(actor, "connect", f"tenant {tenant}")
-        return ConsentOutcome(True, f"RoomBot is connected to your Microsoft 365 tenant ({tenant}).", user_key,
-                              tenant)
+        self.audit(actor, "connect", f"tenant {tenant}; {report.readable} of {report.checked} calendars readable")
+        note = _scope_note(report)
+        return ConsentOutcome(True, f"RoomBot is connected to your Microsoft 365 tenant ({tenant})."
+                                    + (f" {note}" if note else ""), user_key, tenant)
 
     def disconnect(self, actor: str) -> OrgSettings:
         settings = replace(self._repo.get_settings(), connected=False)
@@ -211,7 +262,10 @@ class AdminService:
         elif settings.connected:
             try:
                 access = await self._directory.calendar_access([r.email for r in rooms])
-                problems += [f"{email}: {access_problem(err)}" for email, err in access.items() if err]
+                summary = scope_summary(sum(err is None for err in access.values()), len(access))
+                problems += [summary] if summary else []
+                problems += [f"{email}: {access_problem(err, with_delay=not summary)}" for email, err in access.items()
+                             if err]
             except GraphError as exc:
                 problems.append(f"Room calendars could not be checked: {exc.user_message}")
         return Status(settings, len(self._repo.list_buildings()), len(self._repo.list_floors()), len(rooms),

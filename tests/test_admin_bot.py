@@ -114,6 +114,58 @@ async def test_consent_in_another_tenant_or_without_a_permission_is_explained(fr
     assert repo(fresh_bot).get_settings().connected is False
 
 
+async def test_connect_tells_an_app_scoped_by_a_policy_from_a_missing_permission(fresh_bot: TestClient,
+                                                                                   connector: Connector) -> None:
+    graph = fresh_bot.server.app[SANDBOX_KEY].state.graph
+    fresh_bot.server.app[SANDBOX_KEY].state.add_mailboxes(generated_rooms(40))
+    # The policy lets the app read only the room Places lists last: the first 20 listed are all denied.
+    for email, box in graph.mailboxes.items():
+        box.app_access_denied = box.kind == "room" and email != "room00040@example.com"
+    status, page = await _consent(fresh_bot, _open_url(await say(fresh_bot, connector, "connect")))
+    assert status == 200 and "RoomBot is connected" in page, page
+    assert "The app is scoped to some mailboxes: 1 of" in page and "an hour or more" in page
+    assert "Calendars.ReadWrite" not in page
+
+
+async def test_connect_without_calendars_permission_says_so(fresh_bot: TestClient, connector: Connector) -> None:
+    sandbox = fresh_bot.server.app[SANDBOX_KEY]
+    url = _open_url(await say(fresh_bot, connector, "connect"))
+    status, _ = await _consent(fresh_bot, url)
+    assert status == 200
+    repo(fresh_bot).save_settings(type(repo(fresh_bot).get_settings())())  # start over, not connected
+    sandbox.state.consents[(TENANT_ID, next(iter(sandbox.state.apps)))] = GRANTED_ROLES - {"Calendars.ReadWrite"}
+    state = dict(parse_qsl(urlsplit(_open_url(await say(fresh_bot, connector, "connect"))).query))["state"]
+    missing = await fresh_bot.get(f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    text = await missing.text()
+    assert missing.status == 400 and "missing the Calendars.ReadWrite application permission" in text, text
+    assert repo(fresh_bot).get_settings().connected is False
+
+
+async def test_a_token_issued_before_consent_has_no_roles_and_connect_explains(fresh_bot: TestClient,
+                                                                              connector: Connector) -> None:
+    """The redirect says consent was given, but Entra has not applied it yet: the app's token carries no
+    roles, every Graph call is refused, and the admin is told to try again shortly."""
+    sandbox = fresh_bot.server.app[SANDBOX_KEY]
+    assert sandbox.state.consents == {}
+    state = dict(parse_qsl(urlsplit(_open_url(await say(fresh_bot, connector, "connect"))).query))["state"]
+    answer = await fresh_bot.get(f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    text = await answer.text()
+    assert answer.status == 400 and "neither of its application permissions" in text, text
+    assert sandbox.state.stats["tokens_issued"] >= 1 and sandbox.state.stats["forbidden"] >= 1
+    assert repo(fresh_bot).get_settings().connected is False
+
+
+async def test_a_mailbox_without_exchange_online_gets_its_own_message(bot: TestClient, connector: Connector) -> None:
+    plans = await say(bot, connector, "rooms")
+    floor = buttons(plans, "floor_open")[0]
+    opened = await submit(bot, connector, floor)
+    [add] = buttons(opened, "room_add")
+    refused = await submit(bot, connector, {**add, "email": "annex@example.com", "name": "", "capacity": "",
+                                             "features": "", "unlisted": "false"})
+    assert "has no Exchange Online mailbox" in card_text(refused), card_text(refused)
+    assert repo(bot).get_room("annex@example.com") is None
+
+
 async def test_booking_switch_saves_and_stops_new_bookings(bot: TestClient, connector: Connector) -> None:
     switch = await say(bot, connector, "enable booking")
     assert "Booking is **on**." in card_text(switch)
@@ -212,8 +264,9 @@ async def test_import_from_places_after_the_preview(fresh_bot: TestClient, conne
     plans = await say(fresh_bot, connector, "rooms")
     preview = await submit(fresh_bot, connector, buttons(plans, "import_places")[0])
     text = card_text(preview)
-    assert "From Microsoft 365 (Places): 14 rooms to add, 1 left out." in text
+    assert "From Microsoft 365 (Places): 14 rooms to add, 2 left out." in text
     assert "boardroom@example.com" in text and "ApplicationAccessPolicy" in text
+    assert "annex@example.com" in text and "no Exchange Online mailbox" in text
     assert repo(fresh_bot).list_rooms() == []  # nothing saved before confirming
     sandbox.state.stats.clear()
     [confirm] = buttons(preview, "import_confirm")
@@ -295,6 +348,8 @@ async def test_status_lists_rooms_whose_calendar_the_app_cannot_read(bot: TestCl
     status = card_text(await say(bot, connector, "status"))
     assert "connected (00000000-0000-0000-0000-0000000000001)" in status and "14" in status
     assert "hq-aurora@example.com: The app is not allowed to use this room's calendar" in status
+    assert "The app is scoped to some mailboxes: 13 of 14 registered rooms readable." in status
+    assert "an hour or more to apply" in status
     assert sandbox.state.stats["POST $batch"] == 1  # 14 rooms checked in one $batch
 
 

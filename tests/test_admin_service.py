@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.calendar import AccessReport
 from domain.errors import ValidationFailed
+from domain.models import Room
 from services.admin import AdminService, _capacity
 from storage.backends import MemoryBackend
 from storage.repository import Repository
@@ -18,9 +20,13 @@ TENANT = "00000000-0000-0000-0000-0000000000001"
 class Directory:
     def __init__(self) -> None:
         self.verified = 0
+        self.report = AccessReport(places=True, checked=14, readable=14)
+        self.asked: list[str] = []
 
-    async def verify_access(self) -> None:
+    async def verify_access(self, registered=(), fallback=()) -> AccessReport:
         self.verified += 1
+        self.asked = list(registered)
+        return self.report
 
 
 class Clock:
@@ -58,6 +64,31 @@ async def test_a_consent_request_works_once_and_only_stores_a_hash(setup) -> Non
         await service.finish_consent(state, tenant=TENANT, granted=True)
     assert [(a["action"], a["outcome"]) for a in repo.list_audit()][:2] == [("connect", "done"),
                                                                              ("connect started", "done")]
+
+
+@pytest.mark.parametrize(("report", "ok", "words"), [
+    (AccessReport(places=True, registered=5, registered_readable=3, checked=14, readable=12), True,
+     "The app is scoped to some mailboxes: 3 of 5 registered rooms readable."),
+    (AccessReport(places=True, checked=14, readable=4), True, "4 of 14 rooms that Microsoft 365 lists are readable"),
+    (AccessReport(places=True, checked=14, readable=0), False,
+     "missing the Calendars.ReadWrite application permission"),
+    (AccessReport(places=True, checked=3, readable=0, policy_denied=3), False, "an access policy"),
+    (AccessReport(places=False, registered=2, registered_readable=2, checked=2, readable=2), False,
+     "missing the Place.Read.All application permission"),
+    (AccessReport(places=False, registered=1, checked=1), False, "neither of its application permissions"),
+])
+async def test_connect_tells_a_scoped_app_from_a_missing_permission(setup, report, ok, words) -> None:
+    service, repo, directory, _ = setup
+    floor = repo.add_floor(repo.add_building("Contoso HQ").id, "Second floor", 2)
+    repo.add_room(Room(email="hq-echo@example.com", display_name="Echo", building_id=floor.building_id,
+                       floor_id=floor.id, capacity=6))
+    directory.report = report
+    outcome = await service.finish_consent(service.start_consent("a", "a", TENANT), tenant=TENANT, granted=True)
+    assert (outcome.ok, repo.get_settings().connected) == (ok, ok), outcome.message
+    assert words in outcome.message
+    assert directory.asked == ["hq-echo@example.com"]  # the registered rooms are checked, not just a sample
+    if "scoped" in words:
+        assert "an hour or more" in outcome.message  # policy changes are slow to apply
 
 
 @pytest.mark.parametrize(("value", "expected"), [("6", 6), ("6.0", 6), (6, 6), ("", 0)])
