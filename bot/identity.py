@@ -27,16 +27,30 @@ class UserIdentity:
         return self.aad_object_id or self.channel_user_id
 
 
+class TenantConflict(ValueError):
+    """The activity names two different tenants."""
+
+
 def activity_tenant(activity: Activity) -> str | None:
-    """The tenant of an activity, from channelData.tenant.id (GUIDE: conversation.tenantId as Teams
-    sends it never reaches botbuilder's conversation.tenant_id)."""
+    """The tenant of an activity. Teams sends it twice: `channelData.tenant.id` and
+    `conversation.tenantId` (which botbuilder maps from the key `tenantID`, so Teams' spelling lands in
+    the conversation's additional properties). One of them present: that one. Both present and
+    different: TenantConflict, and the activity is not to be trusted."""
+    found: list[str] = []
     data = activity.channel_data
     if isinstance(data, dict):
         tenant = data.get("tenant")
-        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
-            return tenant["id"]
+        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str) and tenant["id"]:
+            found.append(tenant["id"])
     conversation = activity.conversation
-    return getattr(conversation, "tenant_id", None) if conversation else None
+    if conversation is not None:
+        extra = getattr(conversation, "additional_properties", None) or {}
+        for value in (extra.get("tenantId"), getattr(conversation, "tenant_id", None)):
+            if isinstance(value, str) and value:
+                found.append(value)
+    if len({f.lower() for f in found}) > 1:
+        raise TenantConflict(f"channelData.tenant.id and conversation.tenantId differ: {found}")
+    return found[0] if found else None
 
 
 class MemberDirectory:

@@ -4,7 +4,6 @@ reached, and routes: typed commands and card actions to their handlers. No busin
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,8 +20,9 @@ from botbuilder.schema import (
 )
 from msrest.exceptions import ClientException
 
-from bot.identity import MemberDirectory, UserIdentity, activity_tenant
+from bot.identity import MemberDirectory, TenantConflict, UserIdentity, activity_tenant
 from bot.roles import Roles
+from bot.text import clean_entities, message_text
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
 from dialogs.admin import AdminFlow
@@ -69,6 +69,7 @@ class RoomBot(TeamsActivityHandler):
     # --- every turn -------------------------------------------------------------------------
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        clean_entities(turn_context.activity)
         if not self._tenant_allowed(turn_context.activity):
             if turn_context.activity.type == ActivityTypes.invoke:
                 await turn_context.send_activity(
@@ -81,17 +82,23 @@ class RoomBot(TeamsActivityHandler):
     def _tenant_allowed(self, activity: Activity) -> bool:
         """Only our tenant may use the bot: anyone can install a bot, not everyone may book our rooms.
         Our tenant is the connected one, else the Graph tenant the bot is configured for (the
-        sandbox's on a local run); with neither, activities pass."""
+        sandbox's on a local run); with neither, activities pass. An activity naming two different
+        tenants is ignored whatever they are."""
+        sender = activity.from_property
+        actor = str((getattr(sender, "aad_object_id", None) or getattr(sender, "id", None) or "") if sender else "")
+        try:
+            tenant = activity_tenant(activity)
+        except TenantConflict as exc:
+            log.warning("ignored a %s activity that names two tenants", activity.type)
+            self._repo.add_audit(actor[:200], f"{activity.type} activity", str(exc)[:300], outcome="refused")
+            return False
         settings = self._repo.get_settings()
         expected = settings.tenant_id if settings.connected and settings.tenant_id else self._configured_tenant
         if not expected:
             return True
-        tenant = activity_tenant(activity)
         if tenant != expected:
             log.warning("ignored a %s activity from tenant %r (ours: %s)", activity.type, tenant, expected)
-            sender = activity.from_property
-            actor = (getattr(sender, "aad_object_id", None) or getattr(sender, "id", None) or "") if sender else ""
-            self._repo.add_audit(str(actor)[:200], f"{activity.type} activity",
+            self._repo.add_audit(actor[:200], f"{activity.type} activity",
                                  f"from another tenant: {str(tenant)[:100]!r}", outcome="refused")
             return False
         return True
@@ -152,8 +159,7 @@ class RoomBot(TeamsActivityHandler):
         if isinstance(activity.value, dict) and ACTION_KEY in activity.value:
             await self._on_submit(turn_context, activity.value)
             return
-        text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
-        text = re.sub(r"<[^>]+>", " ", text or "").strip()
+        text = message_text(activity)
         command = find_command(text) if len(text) <= MAX_TEXT else None
         if command is None or command.name == "help":
             note = None if command else "Sorry, I didn't get that. Here is what I can do."
