@@ -292,6 +292,8 @@ async def lost_race(calendar: RoomCalendar, room_email: str, slot: TimeSlot, min
 
 
 def _lost(overlapping: list[CalendarEvent], mine: CalendarEvent, room_email: str, slot: TimeSlot) -> bool:
+    if mine.created is None:  # the POST's answer lacked it: the calendar's copy of the same event has it
+        mine = next((e for e in overlapping if e.id == mine.id and e.created is not None), mine)
     if keeps_slot(mine, overlapping, room_email):
         return False
     rivals = [e.id[-12:] for e in overlapping if e.id != mine.id]

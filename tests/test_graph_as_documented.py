@@ -249,3 +249,20 @@ async def test_megan_and_alex_in_one_chunk_unaffected_by_show_as_case(sandbox: R
     event.doc["showAs"] = "Busy"
     with pytest.raises(RoomTaken):
         await book(BookingService(org_repo(), calendar), room, slot, MEGAN)
+
+
+async def test_a_create_answer_without_created_time_is_judged_by_the_calendars_copy(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    slot = slot_at()
+    graph = sandbox.state.graph
+
+    def drop_created_then_outlook(request: GraphRequest, answer: GraphResponse) -> GraphResponse:
+        if request.method == "POST" and isinstance(answer.body, dict):
+            answer.body.pop("createdDateTime", None)
+            # Megan books the room in Outlook right after RoomBot's event was made: RoomBot's stays.
+            graph.add_outlook_booking("hq-echo@example.com", "meganb@example.com", slot.start, slot.end)
+        return answer
+
+    graph.answer_filter = drop_created_then_outlook
+    outcome = await book(BookingService(org_repo(), calendar), "hq-echo@example.com", slot)
+    assert outcome.booking.status == "booked"
