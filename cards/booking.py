@@ -175,8 +175,8 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
             body.append(text("Try another day, a shorter meeting or fewer filters.", isSubtle=True))
     if result.unreadable:
         names = ", ".join(room.display_name for room, _ in result.unreadable[:5])
-        body.append(text(f"I could not read the calendar of {names}, so it is left out.", isSubtle=True,
-                         size="Small", spacing="Medium"))
+        body.append(text(f"I could not read the calendar of {names}, so it is left out (RoomBot's admins can see "
+                         f"why with status).", isSubtle=True, size="Small", spacing="Medium"))
     actions.append(action("Change search", "form", q=query_data(request)))
     return card(body, actions)
 

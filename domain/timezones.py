@@ -3,12 +3,39 @@ Graph and storage get UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import ValidationFailed
 
 FALLBACK_ZONE = "UTC"
+
+# Windows zone names, which Graph accepts in a dateTimeTimeZone and may answer with, to IANA names (the
+# common ones of CLDR's windowsZones; RoomBot itself sends and asks for UTC).
+WINDOWS_ZONES = {"utc": "UTC", "tzone://microsoft/utc": "UTC", "coordinated universal time": "UTC",
+                 "gmt standard time": "Europe/London", "w. europe standard time": "Europe/Berlin",
+                 "romance standard time": "Europe/Paris", "central europe standard time": "Europe/Budapest",
+                 "fle standard time": "Europe/Helsinki", "e. europe standard time": "Europe/Chisinau",
+                 "eastern standard time": "America/New_York", "central standard time": "America/Chicago",
+                 "mountain standard time": "America/Denver", "pacific standard time": "America/Los_Angeles",
+                 "india standard time": "Asia/Kolkata", "china standard time": "Asia/Shanghai",
+                 "tokyo standard time": "Asia/Tokyo", "aus eastern standard time": "Australia/Sydney"}
+
+
+def graph_zone(name: object) -> tzinfo:
+    """The zone a dateTimeTimeZone names: none or UTC, an IANA name, or a Windows name. Raises
+    ValueError for anything else."""
+    if name is None or name == "":
+        return UTC
+    if not isinstance(name, str) or len(name) > 64:
+        raise ValueError(f"not a time zone: {name!r}")
+    key = WINDOWS_ZONES.get(name.strip().lower(), name.strip())
+    if key.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(key)
+    except ZoneInfoNotFoundError as exc:  # a KeyError
+        raise ValueError(f"not a time zone: {name!r}") from exc
 
 
 def zone(name: str | None) -> ZoneInfo:

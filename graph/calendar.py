@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from domain.calendar import AccessReport, CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot, blocks
 from domain.errors import (
@@ -18,7 +17,7 @@ from domain.errors import (
     MailboxNotFound,
     RoomAccessDenied,
 )
-from domain.timezones import iso_utc
+from domain.timezones import graph_zone, iso_utc
 from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
@@ -34,33 +33,12 @@ EVENT_FIELDS = ("id", "iCalUId", "subject", "start", "end", "organizer", "attend
 # with another room in the URL, and that room is reported unreadable.
 _UNREADABLE_MAILBOX = (RoomAccessDenied, MailboxNotFound, MailboxNotEnabled)
 
-# Zone names Graph may put in a dateTimeTimeZone besides IANA names (RoomBot asks for UTC with
-# Prefer: outlook.timezone, so these are for answers that ignore it).
-_WINDOWS_ZONES = {"utc": "UTC", "tzone://microsoft/utc": "UTC", "coordinated universal time": "UTC",
-                  "gmt standard time": "Europe/London", "w. europe standard time": "Europe/Berlin",
-                  "romance standard time": "Europe/Paris", "central europe standard time": "Europe/Budapest",
-                  "fle standard time": "Europe/Helsinki", "e. europe standard time": "Europe/Chisinau",
-                  "eastern standard time": "America/New_York", "central standard time": "America/Chicago",
-                  "mountain standard time": "America/Denver", "pacific standard time": "America/Los_Angeles",
-                  "india standard time": "Asia/Kolkata", "china standard time": "Asia/Shanghai",
-                  "tokyo standard time": "Asia/Tokyo", "aus eastern standard time": "Australia/Sydney"}
-
-
 def to_graph_time(value: datetime) -> dict[str, str]:
     """A dateTimeTimeZone in UTC (Graph accepts 'UTC' everywhere; user zones are for display)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to Graph")
     utc = value.astimezone(UTC).replace(tzinfo=None)
     return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
-
-
-def _zone_of(name: object) -> tzinfo:
-    if name is None or name == "":
-        return UTC
-    if not isinstance(name, str):
-        raise ValueError(f"not a time zone: {name!r}")
-    key = _WINDOWS_ZONES.get(name.strip().lower(), name.strip())
-    return UTC if key == "UTC" else ZoneInfo(key)
 
 
 def parse_graph_datetime(text: object, zone: object = None) -> datetime:
@@ -72,7 +50,7 @@ def parse_graph_datetime(text: object, zone: object = None) -> datetime:
         raise ValueError(f"not a Graph time: {text!r}")
     parsed = datetime.fromisoformat(text.strip().replace("t", "T").replace("z", "Z"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_zone_of(zone))
+        parsed = parsed.replace(tzinfo=graph_zone(zone))
     return parsed.astimezone(UTC)
 
 

@@ -20,11 +20,11 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.timezones import graph_zone
 from sandbox.seed import Mailbox
 from sandbox.spec import GraphSpec
 
@@ -43,12 +43,6 @@ NOT_SELECTABLE = frozenset({"createddatetime", "lastmodifieddatetime"})
 # or working elsewhere, 1= tentative, 2= busy, 3= out of office ... Working elsewhere is set to 0
 # instead of 4 for backward compatibility." A slot shows its busiest item.
 AVAILABILITY_DIGIT = {"free": 0, "workingelsewhere": 0, "unknown": 0, "tentative": 1, "busy": 2, "oof": 3}
-
-# A few Windows zone names Graph accepts, for callers that send them.
-WINDOWS_ZONES = {"UTC": "UTC", "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
-                 "FLE Standard Time": "Europe/Helsinki", "Eastern Standard Time": "America/New_York",
-                 "Pacific Standard Time": "America/Los_Angeles", "Tokyo Standard Time": "Asia/Tokyo"}
-
 
 @dataclass
 class GraphRequest:
@@ -81,12 +75,10 @@ def error_body(code: str, message: str, request_id: str = "") -> dict[str, Any]:
         "request-id": request_id or str(uuid.uuid4()), "client-request-id": request_id}}}
 
 
-def _zone(name: str | None) -> ZoneInfo | timezone:
-    if not name or name.upper() == "UTC":
-        return UTC
+def _zone(name: str | None) -> tzinfo:
     try:
-        return ZoneInfo(WINDOWS_ZONES.get(name, name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        return graph_zone(name)
+    except ValueError as exc:
         raise GraphFailure(400, "TimeZoneNotSupportedException",
                            f"A valid TimeZone value must be specified. The following TimeZone value is not "
                            f"supported: '{name}'.") from exc

@@ -72,15 +72,22 @@ def _answers(connector: Connector) -> dict[str, str]:
             if r["method"] == "PUT"}
 
 
-async def test_two_bot_processes_racing_for_the_same_slots_leave_one_winner_each(
-        tmp_path: Path, sandbox: RunningSandbox, connector: Connector, report: Callable[[str], None]) -> None:
-    people = _people(24)
+async def _two_bots(tmp_path: Path, sandbox: RunningSandbox, connector: Connector,
+                    people: list[tuple[str, str, str, str]]) -> list[BotProcess]:
+    """Two bot processes, "a" and "b", each with its own data folder, on one sandbox; `people` on the roster."""
     connector.people.extend(people)
     bots = []
     for name in ("a", "b"):
         prepare_data(tmp_path / name)
         bots.append(BotProcess(tmp_path / name, sandbox))
     await asyncio.gather(*(bot.start() for bot in bots))
+    return bots
+
+
+async def test_two_bot_processes_racing_for_the_same_slots_leave_one_winner_each(
+        tmp_path: Path, sandbox: RunningSandbox, connector: Connector, report: Callable[[str], None]) -> None:
+    people = _people(24)
+    bots = await _two_bots(tmp_path, sandbox, connector, people)
     try:
         async with aiohttp.ClientSession() as session:
             template = await _template(session, bots[0], connector, people[0])
@@ -201,12 +208,7 @@ async def test_two_bot_processes_never_keep_a_booking_over_an_outlook_booking_ma
     createdDateTime in a $select-ed answer; the race rule must read it another way (calendarView without
     $select), or yield. Run once as Graph does and once with a sandbox that does return it."""
     people = _people(4)
-    connector.people.extend(people)
-    bots = []
-    for name in ("a", "b"):
-        prepare_data(tmp_path / name)
-        bots.append(BotProcess(tmp_path / name, sandbox))
-    await asyncio.gather(*(bot.start() for bot in bots))
+    bots = await _two_bots(tmp_path, sandbox, connector, people)
     graph = sandbox.state.graph
     day = tomorrow()
     outlook: dict[str, Any] = {}
