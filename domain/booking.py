@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
-from domain.errors import Conflict, DomainError, GraphUnavailable, NotFound, ValidationFailed
+from domain.errors import Conflict, DomainError, GraphError, GraphUnavailable, NotFound, ValidationFailed
 from domain.models import OrgSettings, Room, normalize_email
 from domain.timezones import local_day_window
 
@@ -63,6 +63,13 @@ class BookingUnconfirmed(GraphUnavailable):
 
     user_message = ("Microsoft 365 did not answer in time, so I can't tell yet whether the room was booked. "
                     "Look in My bookings in a few minutes: the booking is there if it went through.")
+
+
+class CalendarsUnreadable(GraphError):
+    """Not one of the rooms asked about could be read."""
+
+    user_message = ("I could not read any room's calendar just now, so I can't tell which rooms are free. Please "
+                    "try again later; RoomBot's admins can see why with status.")
 
 
 class BookingNotFound(NotFound):

@@ -162,7 +162,9 @@ class RoomCalendarService:
             try:
                 data = await self._client.request("POST", f"{_user_path(anchor)}/calendar/getSchedule",
                                                   json={"schedules": left, **body})
-            except _UNREADABLE_MAILBOX as exc:
+            except GraphError as exc:
+                if not isinstance(exc, _UNREADABLE_MAILBOX) and exc.status not in (403, 404):
+                    raise
                 log.warning("getSchedule through %s failed (%s); asking through the next room", anchor, exc.detail)
                 unreadable.append(RoomSchedule(email=anchor.lower(), error=exc.message))
                 left = left[1:]

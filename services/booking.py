@@ -16,6 +16,7 @@ from typing import Protocol
 from domain.booking import (
     ALTERNATIVES,
     BookingUnconfirmed,
+    CalendarsUnreadable,
     NothingBooked,
     RoomNotRegistered,
     RoomTaken,
@@ -119,6 +120,9 @@ class BookingService:
         free = rank_free_rooms(rooms, schedules, request.slot, near)
         unreadable = tuple((r, schedules[r.email].error or "" if r.email in schedules else "no answer")
                            for r in rooms if r.email not in schedules or schedules[r.email].error)
+        if unreadable and len(unreadable) == len(rooms):
+            log.warning("search could read none of the %d rooms asked about: %s", len(rooms), unreadable[0][1])
+            raise CalendarsUnreadable(f"none of {len(rooms)} rooms readable: {unreadable[0][1]}")
         if unreadable:
             log.warning("search left out %d registered rooms whose calendar could not be read (%s); an access "
                         "policy change can take an hour or more to apply", len(unreadable),

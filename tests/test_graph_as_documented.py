@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.booking import BookingUnconfirmed, RoomTaken, SearchRequest
+from domain.booking import BookingUnconfirmed, CalendarsUnreadable, RoomTaken, SearchRequest
 from domain.calendar import TimeSlot, blocks
 from domain.errors import GraphBadAnswer
 from graph.calendar import RoomCalendarService, _busy_times, _event_from, parse_graph_datetime
-from sandbox.graph_api import GraphRequest, GraphResponse, graph_timestamp
+from sandbox.graph_api import GraphRequest, GraphResponse, error_body, graph_timestamp
 from sandbox.seed import generated_rooms
 from sandbox.server import RunningSandbox
 from services.booking import BookingService
@@ -172,6 +172,33 @@ async def test_a_room_that_cannot_be_read_is_reported_and_the_rest_of_its_chunk_
     assert {r.email for r in result.free} == set(rooms) - {anchor, middle}
     assert {r.email for r, _ in result.unreadable} == {anchor, middle}
     assert sandbox.state.stats["POST get_schedule"] == 2  # once through the bad room, once through the next
+
+
+async def test_an_anchor_refused_in_other_words_is_passed_over_too(sandbox: RunningSandbox,
+                                                                    calendar: RoomCalendarService) -> None:
+    repo = org_repo()
+    rooms = [r.email for r in repo.list_rooms()]
+
+    def deleted_anchor(request: GraphRequest, answer: GraphResponse) -> GraphResponse:
+        if request.path.lower().startswith(f"/users/{rooms[0]}/calendar/"):
+            return GraphResponse(404, error_body("ResourceNotFound", "Resource could not be discovered."))
+        return answer
+
+    sandbox.state.graph.answer_filter = deleted_anchor
+    slot = slot_at()
+    result = await BookingService(repo, calendar).search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    assert {r.email for r in result.free} == set(rooms) - {rooms[0]}
+    assert [r.email for r, _ in result.unreadable] == [rooms[0]]
+
+
+async def test_when_no_room_can_be_read_search_says_so_instead_of_nothing_free(sandbox: RunningSandbox,
+                                                                             calendar: RoomCalendarService) -> None:
+    sandbox.state.consents.clear()  # consent withdrawn: the next token carries no roles
+    sandbox.state.tokens.clear()
+    slot = slot_at()
+    with pytest.raises(CalendarsUnreadable) as caught:
+        await BookingService(org_repo(), calendar).search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    assert "could not read any room's calendar" in caught.value.message
 
 
 # --- 9. paging ------------------------------------------------------------------------------
