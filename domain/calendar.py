@@ -11,7 +11,7 @@ from datetime import datetime
 FREE_STATUSES = frozenset({"free"})
 
 
-def blocks(status: str | None) -> bool:
+def makes_busy(status: str | None) -> bool:
     """Whether an item with this showAs / status makes the room busy."""
     return (status or "busy").strip().lower() not in FREE_STATUSES
 
@@ -56,7 +56,7 @@ class CalendarEvent:
     @property
     def blocks(self) -> bool:
         """Whether it makes the room busy (an FYI hold shown as free does not)."""
-        return not self.is_cancelled and blocks(self.show_as)
+        return not self.is_cancelled and makes_busy(self.show_as)
 
     def made_by_roombot(self, room_email: str) -> bool:
         """Organised by the room itself with a transactionId: how RoomBot books (a person's Outlook

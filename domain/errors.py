@@ -99,16 +99,6 @@ class GraphAuthFailed(GraphError):
     user_message = "The bot could not sign in to Microsoft 365. An admin needs to check the connection."
 
 
-class PermissionMissing(GraphError):
-    """Admin consent did not grant an application permission RoomBot needs."""
-
-    user_message = "The app is missing a Microsoft Graph permission."
-
-    def __init__(self, permission: str) -> None:
-        super().__init__(f"The app has no {permission} application permission in this tenant.")
-        self.permission = permission
-
-
 # Graph error codes (GUIDE table) mapped to the errors above.
 GRAPH_ERROR_CODES: dict[str, type[GraphError]] = {
     "ErrorAccessDenied": RoomAccessDenied,

@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from domain.calendar import AccessReport, CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot, blocks
+from domain.calendar import AccessReport, CalendarEvent, DirectoryRoom, RoomSchedule, TimeSlot, makes_busy
 from domain.errors import (
     GraphBadAnswer,
     GraphError,
-    MailboxNotEnabled,
-    MailboxNotFound,
     RoomAccessDenied,
 )
 from domain.timezones import graph_zone, iso_utc
@@ -23,15 +21,10 @@ from graph.client import GraphClient
 log = logging.getLogger(__name__)
 
 SCHEDULE_CHUNK = 20  # getSchedule takes at most 20 schedules per call
-PLACES_PAGE = 100  # Places' default (and RoomBot's) page size
-MAX_PLACES_PAGES = 1000  # 100,000 rooms: an answer that never ends is not followed further
 # What RoomBot reads of an event by id ($select). createdDateTime and lastModifiedDateTime cannot be
 # $select-ed (Microsoft's calendarView docs): the race check reads calendarView without $select.
 EVENT_FIELDS = ("id", "iCalUId", "subject", "start", "end", "organizer", "attendees", "isCancelled",
                 "transactionId", "showAs")
-# Schedules getSchedule could not read, because of the mailbox in its URL: the chunk is asked again
-# with another room in the URL, and that room is reported unreadable.
-_UNREADABLE_MAILBOX = (RoomAccessDenied, MailboxNotFound, MailboxNotEnabled)
 
 def to_graph_time(value: datetime) -> dict[str, str]:
     """A dateTimeTimeZone in UTC (Graph accepts 'UTC' everywhere; user zones are for display)."""
@@ -120,7 +113,7 @@ def _busy_times(item: dict[str, Any], window: TimeSlot, interval: int) -> tuple[
     whose digits other than 0 are tentative, busy, out of office (or working elsewhere)."""
     if isinstance(item.get("scheduleItems"), list):
         return tuple(TimeSlot(from_graph_time(s["start"]), from_graph_time(s["end"]))
-                     for s in item["scheduleItems"] if blocks(s.get("status")))
+                     for s in item["scheduleItems"] if makes_busy(s.get("status")))
     view = str(item.get("availabilityView") or "")
     step = timedelta(minutes=interval)
     return tuple(TimeSlot(window.start + i * step, window.start + (i + 1) * step)
@@ -163,7 +156,7 @@ class RoomCalendarService:
                 data = await self._client.request("POST", f"{_user_path(anchor)}/calendar/getSchedule",
                                                   json={"schedules": left, **body})
             except GraphError as exc:
-                if not isinstance(exc, _UNREADABLE_MAILBOX) and exc.status not in (403, 404):
+                if exc.status not in (403, 404):  # denied, deleted, no Exchange Online mailbox: pass it over
                     raise
                 log.warning("getSchedule through %s failed (%s); asking through the next room", anchor, exc.detail)
                 unreadable.append(RoomSchedule(email=anchor.lower(), error=exc.message))
@@ -285,20 +278,17 @@ class RoomCalendarService:
             policy_denied=sum(isinstance(e, RoomAccessDenied) and e.by_access_policy for e in access.values()))
 
     async def list_directory_rooms(self) -> list[DirectoryRoom]:
-        docs = await self._client.get_pages("/places/microsoft.graph.room", page_size=PLACES_PAGE,
-                                            max_pages=MAX_PLACES_PAGES)
+        docs = await self._client.get_pages("/places/microsoft.graph.room")
         return [self._room_from(d) for d in docs if d.get("emailAddress")]
 
     async def list_room_lists(self) -> list[tuple[str, str]]:
-        docs = await self._client.get_pages("/places/microsoft.graph.roomList", page_size=PLACES_PAGE,
-                                            max_pages=MAX_PLACES_PAGES)
+        docs = await self._client.get_pages("/places/microsoft.graph.roomList")
         return [(str(d.get("emailAddress") or "").lower(), d.get("displayName") or "") for d in docs
                 if d.get("emailAddress")]
 
     async def rooms_in_list(self, room_list_email: str) -> list[DirectoryRoom]:
         docs = await self._client.get_pages(
-            f"/places/{quote(room_list_email, safe='@')}/microsoft.graph.roomList/rooms", page_size=PLACES_PAGE,
-            max_pages=MAX_PLACES_PAGES)
+            f"/places/{quote(room_list_email, safe='@')}/microsoft.graph.roomList/rooms")
         return [self._room_from(d) for d in docs if d.get("emailAddress")]
 
     @staticmethod

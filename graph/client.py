@@ -201,9 +201,12 @@ class GraphClient:
         page", and no nextLink, as reported in microsoft-graph-docs issues 9923 and 18604): page with
         `$top` and `$skip`, knowing the total from `$count`. A nextLink, if one comes, is followed. An
         answer that repeats itself (a server ignoring $skip) ends the listing rather than looping."""
+        def params(skip: int) -> dict[str, str]:
+            return {"$top": str(page_size), "$skip": str(skip), "$count": "true"}
+
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
-        page: Any = await self.request("GET", path, params={"$top": str(page_size), "$skip": "0", "$count": "true"})
+        page: Any = await self.request("GET", path, params=params(0))
         for _ in range(max_pages):
             value = page.get("value") if isinstance(page, dict) else None
             value = [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
@@ -217,8 +220,7 @@ class GraphClient:
             if next_link:
                 page = await self.request("GET", next_link)
                 continue
-            page = await self.request("GET", path, params={"$top": str(page_size), "$skip": str(len(items)),
-                                                           "$count": "true"})
+            page = await self.request("GET", path, params=params(len(items)))
         return items
 
     async def batch(self, requests: Iterable[dict[str, Any]]) -> list[BatchResponse]:

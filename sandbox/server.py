@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from aiohttp import web
 
 from sandbox.faults import Faults
-from sandbox.graph_api import MAX_BATCH, GraphApi, GraphFailure, GraphRequest, GraphResponse, error_body
+from sandbox.graph_api import MAX_BATCH, GraphApi, GraphRequest, GraphResponse, error_body
 from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, Mailbox, demo_mailboxes, demo_room_lists
 from sandbox.spec import DEFAULT_SPEC, GraphSpec
 from sandbox.tls import TlsFiles, ensure_tls_files
@@ -267,8 +267,9 @@ async def graph(request: web.Request) -> web.StreamResponse:
     try:
         if state.faults.latency_ms:
             await asyncio.sleep(state.faults.latency_ms / 1000)
-        answer = _forbidden(request_id) if _role_for(path) not in issued.roles else None
-        if answer is None:
+        if _role_for(path) not in issued.roles:
+            answer = _forbidden(state, request_id)
+        else:
             headers = {k.lower(): v for k, v in request.headers.items()}
             answer = await state.graph.dispatch(GraphRequest(request.method, path, dict(request.query), body, headers))
     finally:
@@ -277,15 +278,14 @@ async def graph(request: web.Request) -> web.StreamResponse:
     if fault is not None and request.transport is not None:  # 'lost': done, but the answer never arrives
         request.transport.close()
         return web.Response(status=500)
-    if answer.status == 403:
-        state.stats["forbidden"] += 1
     return _to_web(answer)
 
 
-def _forbidden(request_id: str) -> GraphResponse:
+def _forbidden(state: SandboxState, request_id: str) -> GraphResponse:
     """What Graph answers when the token lacks the application permission the path needs (a token
     issued before admin consent has none): Outlook's calendar and places endpoints say ErrorAccessDenied
     without naming the permission."""
+    state.stats["forbidden"] += 1
     return GraphResponse(403, error_body("ErrorAccessDenied", "Access is denied. Check credentials and try again.",
                                          request_id))
 
@@ -362,13 +362,10 @@ async def _batch_item(state: SandboxState, item: dict[str, Any], request_id: str
             return _busy_mailbox(state, request_id)
         in_wave[mailbox] += 1
     if _role_for(path) not in roles:
-        return _forbidden(request_id)
+        return _forbidden(state, request_id)
     headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-    try:
-        return await state.graph.dispatch(GraphRequest(method, path, dict(parse_qsl(parts.query)), item.get("body"),
-                                                       headers))
-    except GraphFailure as failure:
-        return failure.response(request_id)
+    return await state.graph.dispatch(GraphRequest(method, path, dict(parse_qsl(parts.query)), item.get("body"),
+                                                   headers))
 
 
 # --- control API (not Graph: for tests, benchmarks and people) ------------------------------

@@ -118,7 +118,7 @@ class BookingService:
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
         free = rank_free_rooms(rooms, schedules, request.slot, near)
-        unreadable = tuple((r, schedules[r.email].error or "" if r.email in schedules else "no answer")
+        unreadable = tuple((r, schedules[r.email].error if r.email in schedules else "no answer")
                            for r in rooms if r.email not in schedules or schedules[r.email].error)
         if unreadable and len(unreadable) == len(rooms):
             log.warning("search could read none of the %d rooms asked about: %s", len(rooms), unreadable[0][1])

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.booking import BookingUnconfirmed, CalendarsUnreadable, RoomTaken, SearchRequest
-from domain.calendar import TimeSlot, blocks
+from domain.calendar import TimeSlot, makes_busy
 from domain.errors import GraphBadAnswer
 from graph.calendar import RoomCalendarService, _busy_times, _event_from, parse_graph_datetime
 from sandbox.graph_api import GraphRequest, GraphResponse, error_body, graph_timestamp
@@ -146,7 +146,7 @@ def test_schedule_items_and_availability_view_use_the_same_rule() -> None:
                                           item("workingElsewhere", 90)]}, window, 30)
     assert [b.start.minute for b in busy] == [30, 0, 30]
     assert [b.start.minute for b in _busy_times({"availabilityView": "0120"}, window, 30)] == [30, 0]
-    assert not blocks("Free") and blocks("unknown") and blocks(None)
+    assert not makes_busy("Free") and makes_busy("unknown") and makes_busy(None)
 
 
 # --- 4. getSchedule: one bad mailbox hides nothing else --------------------------------------
