@@ -240,6 +240,21 @@ def test_a_corpus_of_nasty_requests(live: LiveBot, failures: TurnFailures) -> No
          "application/json", {201}),
         (json.dumps({**base, "timestamp": "9999-99-99T99:99:99Z"}).encode(), "application/json", {201, 400}),
         (json.dumps({**base, "id": {"$gt": ""}}).encode(), "application/json", {201, 400}),
+        # mentions and tenants as they may arrive (issue 14): a broken mention, a regex in a mentioned name,
+        # thousands of tags, the two tenant fields disagreeing or of the wrong type
+        (json.dumps({**base, "text": "<at>RoomBot</at> help", "entities": [{"type": "mention"}]}).encode(),
+         "application/json", {201}),
+        (json.dumps({**base, "entities": [{"type": "mention", "mentioned": None}, {"type": None}]}).encode(),
+         "application/json", {201, 400}),
+        (json.dumps({**base, "entities": "mention"}).encode(), "application/json", {201, 400}),
+        (json.dumps({**base, "text": "<at>(((a+)+)+)$[</at> book", "entities": [
+            {"type": "mention", "text": "<at>(((a+)+)+)$[</at>",
+             "mentioned": {"id": "28:roombot", "name": "(((a+)+)+)$["}}]}).encode(), "application/json", {201}),
+        (json.dumps({**base, "text": "<at>" * 20_000 + "help"}).encode(), "application/json", {201}),
+        (json.dumps({**base, "conversation": {**base["conversation"], "tenantId": "99999999-0000-0000-0000-0"}})
+         .encode(), "application/json", {201}),
+        (json.dumps({**base, "conversation": {**base["conversation"], "tenantId": ["x"]}}).encode(),
+         "application/json", {201, 400}),
         # found by hypothesis: Teams' members-added dispatch asked the roster for a member without an id
         (json.dumps({**base, "type": "conversationUpdate", "membersAdded": [{"id": ""}, {"name": "x"}, None]}).encode(),
          "application/json", {201, 400}),
