@@ -89,17 +89,18 @@ class RoomBot(TeamsActivityHandler):
         try:
             tenant = activity_tenant(activity)
         except TenantConflict as exc:
-            log.warning("ignored a %s activity that names two tenants", activity.type)
-            self._repo.add_audit(actor[:200], f"{activity.type} activity", str(exc)[:300], outcome="refused")
+            if self._repo.count_refusal("(two tenants)", actor, f"{activity.type} activity"):
+                log.warning("ignored a %s activity: %s (counted per hour in the audit log)", activity.type, exc)
             return False
         settings = self._repo.get_settings()
         expected = settings.tenant_id if settings.connected and settings.tenant_id else self._configured_tenant
         if not expected:
             return True
         if tenant != expected:
-            log.warning("ignored a %s activity from tenant %r (ours: %s)", activity.type, tenant, expected)
-            self._repo.add_audit(actor[:200], f"{activity.type} activity",
-                                 f"from another tenant: {str(tenant)[:100]!r}", outcome="refused")
+            # Counted per tenant and hour, not written one by one: anyone can send these, any number.
+            if self._repo.count_refusal(str(tenant) if tenant else None, actor, f"{activity.type} activity"):
+                log.warning("ignored a %s activity from tenant %r (ours: %s); more this hour are only counted",
+                            activity.type, tenant, expected)
             return False
         return True
 

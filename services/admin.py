@@ -188,7 +188,7 @@ class AdminService:
         state = secrets.token_urlsafe(32)
         self._repo.put_consent_state(_hash(state), {
             "actor": actor, "user_key": user_key, "teams_tenant": teams_tenant or "",
-            "expires": (self._clock() + CONSENT_TTL).isoformat()})
+            "expires": (self._clock() + CONSENT_TTL).isoformat()}, now=self._clock())
         self.audit(actor, "connect started")
         return state
 
@@ -197,10 +197,11 @@ class AdminService:
         """The consent redirect came back. Refused (changing nothing) unless `state` is one we issued,
         unused and unexpired. Then the tenant is checked, the connection verified with a token and
         Graph calls, and the result recorded."""
-        request = self._repo.take_consent_state(_hash(state)) if state and len(state) < 200 else None
+        now = self._clock()
+        request = self._repo.take_consent_state(_hash(state), now=now) if state and len(state) < 200 else None
         if request is None:
             raise ValidationFailed("This consent link is not valid or was used already. Run connect again in Teams.")
-        if datetime.fromisoformat(request["expires"]) < self._clock():
+        if datetime.fromisoformat(request["expires"]) < now:
             raise ValidationFailed("This consent link has expired. Run connect again in Teams.")
         actor, user_key = request["actor"], request["user_key"]
         if error or not granted:

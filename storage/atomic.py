@@ -4,6 +4,9 @@ TinyDB's JSONStorage truncates and rewrites the file in place: a kill in the mid
 half-written file that no longer loads. Here every write goes to a temporary file in the same
 folder, is flushed to disk, and then atomically replaces the old file, so the file on disk is
 always either the previous or the new complete database.
+
+What RoomBot stores is its organisation's data: files are created readable by the bot's user only
+(0600), in folders only that user can enter (0700).
 """
 
 from __future__ import annotations
@@ -16,12 +19,28 @@ from typing import Any
 
 from tinydb.storages import Storage
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(folder: Path) -> None:
+    """Create `folder` (and the parents it lacks) readable by the bot's user only; an existing folder
+    is made so too (files written before this rule stay unreachable to others through it)."""
+    missing = [folder, *(p for p in folder.parents if not p.exists())]
+    for path in reversed(missing):
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+    if folder.stat().st_mode & 0o777 != DIR_MODE:
+        folder.chmod(DIR_MODE)
+
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     """Write `text` to `path` so that a crash leaves either the old or the new file. `durable=False`
     skips the flushes to disk (a power cut may then lose the write; a killed process does not)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # 0600 from creation (not chmod after): the replaced file never exists with wider rights.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # a leftover temporary file keeps its old mode through O_CREAT
+    with open(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         if durable:
             handle.flush()
@@ -58,7 +77,7 @@ class AtomicJSONStorage(Storage):
         """`clean_up=False`: the caller removes temporary files a crash left behind (`remove_stale`)."""
         self._path = Path(path)
         self._durable = durable
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent)
         if clean_up:
             for stale in self._path.parent.glob(f".{glob.escape(self._path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)

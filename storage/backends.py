@@ -11,15 +11,22 @@ Two backends exist: an in-memory one (tests, throwaway runs) and a TinyDB one. T
 whole file on every write, so the TinyDB backend keeps each partition in a small file of its own
 (`people/3f/<user>.json`): a write costs what that one partition holds, whatever the size of the
 organisation, and only the organisation's own data shares a file (`org.json`).
+
+A third kind, an `AppendLog`, holds records that are only ever added and read back in bulk (the audit
+log): its TinyDB-backend form is a JSON-lines file per part, where a write appends one line and
+syncs it, whatever the file already holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -27,9 +34,12 @@ from urllib.parse import quote, unquote
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from storage.atomic import AtomicJSONStorage, remove_stale
+from storage.atomic import FILE_MODE, AtomicJSONStorage, private_dir, remove_stale
+
+log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
+LINE_LIMIT = 4000  # bytes: one appended line, written with one write() call (see JsonLinesLog)
 
 
 def _copy(doc: Doc) -> Doc:
@@ -51,7 +61,15 @@ class Collection(ABC):
     def delete(self, key: str) -> bool: ...
 
     @abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete several documents at once (one write)."""
+
+    @abstractmethod
     def all(self) -> list[Doc]: ...
+
+    @abstractmethod
+    def items(self) -> list[tuple[str, Doc]]:
+        """The documents with their keys."""
 
     @abstractmethod
     def put_many(self, docs: Mapping[str, Doc]) -> None:
@@ -77,12 +95,40 @@ class PartitionedCollection(ABC):
     def delete(self, part: str, key: str) -> bool: ...
 
     @abstractmethod
+    def delete_many(self, part: str, keys: Iterable[str]) -> None:
+        """Delete several documents of one partition at once (one write)."""
+
+    @abstractmethod
     def all(self, part: str) -> list[Doc]:
         """The documents of one partition."""
 
     @abstractmethod
+    def drop(self, part: str) -> None:
+        """Remove a whole partition (in the TinyDB backend, its file: with the partitions of other
+        collections in the same folder, for collections that share one)."""
+
+    @abstractmethod
     def parts(self) -> list[str]:
         """The partitions that hold documents or did (for partitions named by short keys, like days)."""
+
+
+class AppendLog(ABC):
+    """Records in named parts (days), only ever added to, read back a part at a time and dropped a
+    part at a time. Adding costs the size of what is added, not of what the part holds, and several
+    processes may add to the same part."""
+
+    @abstractmethod
+    def append(self, part: str, docs: Sequence[Doc]) -> None: ...
+
+    @abstractmethod
+    def read(self, part: str) -> list[Doc]:
+        """The records of one part, in the order they were added."""
+
+    @abstractmethod
+    def parts(self) -> list[str]: ...
+
+    @abstractmethod
+    def drop(self, part: str) -> None: ...
 
 
 class Backend(ABC):
@@ -91,6 +137,9 @@ class Backend(ABC):
 
     @abstractmethod
     def partitioned(self, name: str) -> PartitionedCollection: ...
+
+    @abstractmethod
+    def log(self, name: str) -> AppendLog: ...
 
     def legacy_documents(self, filename: str, table: str) -> dict[str, Doc] | None:
         """The documents (by key) of a table in a file an earlier version of RoomBot wrote, if that
@@ -118,8 +167,15 @@ class _MemoryCollection(Collection):
     def delete(self, key: str) -> bool:
         return self._docs.pop(key, None) is not None
 
+    def delete_many(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._docs.pop(key, None)
+
     def all(self) -> list[Doc]:
         return [_copy(doc) for doc in self._docs.values()]
+
+    def items(self) -> list[tuple[str, Doc]]:
+        return [(key, _copy(doc)) for key, doc in self._docs.items()]
 
     def put_many(self, docs: Mapping[str, Doc]) -> None:
         for key, doc in docs.items():
@@ -129,9 +185,11 @@ class _MemoryCollection(Collection):
 class _Partitions(PartitionedCollection):
     """A partitioned collection made of one `Collection` per partition (the backend says how to get one)."""
 
-    def __init__(self, collection_for: Callable[[str], Collection], parts: Callable[[], list[str]]) -> None:
+    def __init__(self, collection_for: Callable[[str], Collection], parts: Callable[[], list[str]],
+                 drop: Callable[[str], None]) -> None:
         self._collection_for = collection_for
         self._parts = parts
+        self._drop = drop
 
     def get(self, part: str, key: str) -> Doc | None:
         return self._collection_for(part).get(key)
@@ -145,17 +203,49 @@ class _Partitions(PartitionedCollection):
     def delete(self, part: str, key: str) -> bool:
         return self._collection_for(part).delete(key)
 
+    def delete_many(self, part: str, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if keys:
+            self._collection_for(part).delete_many(keys)
+
     def all(self, part: str) -> list[Doc]:
         return self._collection_for(part).all()
 
     def parts(self) -> list[str]:
         return self._parts()
 
+    def drop(self, part: str) -> None:
+        self._drop(part)
+
+
+class _MemoryLog(AppendLog):
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+        self._lock = threading.Lock()  # the audit's counts may be written from a timer thread
+
+    def append(self, part: str, docs: Sequence[Doc]) -> None:
+        with self._lock:
+            self._lines.setdefault(part, []).extend(json.dumps(doc) for doc in docs)
+
+    def read(self, part: str) -> list[Doc]:
+        with self._lock:
+            lines = list(self._lines.get(part, ()))
+        return [json.loads(line) for line in lines]
+
+    def parts(self) -> list[str]:
+        with self._lock:
+            return sorted(self._lines)
+
+    def drop(self, part: str) -> None:
+        with self._lock:
+            self._lines.pop(part, None)
+
 
 class MemoryBackend(Backend):
     def __init__(self) -> None:
         self._collections: dict[str, _MemoryCollection] = {}
         self._partitioned: dict[str, _Partitions] = {}
+        self._logs: dict[str, _MemoryLog] = {}
 
     def collection(self, name: str) -> Collection:
         return self._collections.setdefault(name, _MemoryCollection())
@@ -164,8 +254,12 @@ class MemoryBackend(Backend):
         if name not in self._partitioned:
             parts: dict[str, _MemoryCollection] = {}
             self._partitioned[name] = _Partitions(lambda part: parts.setdefault(part, _MemoryCollection()),
-                                                  lambda: list(parts))
+                                                  lambda: list(parts),
+                                                  lambda part: parts.pop(part, None) and None)
         return self._partitioned[name]
+
+    def log(self, name: str) -> AppendLog:
+        return self._logs.setdefault(name, _MemoryLog())
 
 
 class KeyedTable(Table):
@@ -191,8 +285,16 @@ class _TinyCollection(Collection):
         self._table.remove(doc_ids=[key])
         return True
 
+    def delete_many(self, keys: Iterable[str]) -> None:
+        present = [key for key in keys if self._table.get(doc_id=key) is not None]
+        if present:
+            self._table.remove(doc_ids=present)
+
     def all(self) -> list[Doc]:
         return [_copy(doc) for doc in self._table.all()]
+
+    def items(self) -> list[tuple[str, Doc]]:
+        return [(str(doc.doc_id), _copy(doc)) for doc in self._table.all()]
 
     def put_many(self, docs: Mapping[str, Doc]) -> None:
         present = [key for key in docs if self._table.get(doc_id=key) is not None]
@@ -252,10 +354,98 @@ class PartitionFiles:
             return []
         return sorted(unquote(path.stem) for path in self._folder.glob("??/*.json") if not path.stem.startswith("~"))
 
+    def drop(self, part: str) -> None:
+        db = self._open.pop(part, None)
+        if db is not None:
+            db.close()
+        self.path(part).unlink(missing_ok=True)
+
     def close(self) -> None:
         for db in self._open.values():
             db.close()
         self._open.clear()
+
+
+class JsonLinesLog(AppendLog):
+    """One JSON-lines file per part (`audit/2026-12-01.jsonl`).
+
+    A record is one line, written with a single write() on a file opened with O_APPEND, then synced:
+    a write costs the line, not the file. Several processes may append to the same file: with
+    O_APPEND the kernel places each write at the end, and Linux writes one write() of a regular file
+    under the file's lock, so lines of a few KB (kept under LINE_LIMIT) never interleave. A line cut
+    short by a crash (a power cut mid-write) is skipped on reading; the next process to append to
+    that file first ends the cut line, so the records after it stay readable."""
+
+    def __init__(self, folder: Path, *, durable: bool = True) -> None:
+        self._folder = folder
+        self._durable = durable
+        self._checked: set[str] = set()  # files whose last line this process has seen end
+        self._lock = threading.Lock()
+
+    def _path(self, part: str) -> Path:
+        return self._folder / f"{quote(part, safe='-_@')}.jsonl"
+
+    def append(self, part: str, docs: Sequence[Doc]) -> None:
+        if not docs:
+            return
+        lines = [_line(doc) for doc in docs]
+        path = self._path(part)
+        with self._lock:
+            if not self._folder.is_dir():
+                private_dir(self._folder)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                if part not in self._checked:
+                    _end_cut_line(fd, path)
+                    self._checked.add(part)
+                for line in lines:
+                    os.write(fd, line)
+                if self._durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def read(self, part: str) -> list[Doc]:
+        try:
+            data = self._path(part).read_bytes()
+        except FileNotFoundError:
+            return []
+        docs = []
+        for line in data.split(b"\n"):
+            try:
+                doc = json.loads(line) if line.strip() else None
+            except ValueError:
+                doc = None  # a line cut short by a crash
+            if isinstance(doc, dict):
+                docs.append(doc)
+        return docs
+
+    def parts(self) -> list[str]:
+        if not self._folder.is_dir():
+            return []
+        return sorted(unquote(path.name.removesuffix(".jsonl")) for path in self._folder.glob("*.jsonl"))
+
+    def drop(self, part: str) -> None:
+        with self._lock:
+            self._path(part).unlink(missing_ok=True)
+            self._checked.discard(part)
+
+
+def _line(doc: Doc) -> bytes:
+    """One record as one line, under LINE_LIMIT bytes (long strings are cut)."""
+    line = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(line) >= LINE_LIMIT:
+        doc = {k: (v[:200] if isinstance(v, str) else v) for k, v in doc.items()}
+        line = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()[:LINE_LIMIT - 1]
+    return line + b"\n"
+
+
+def _end_cut_line(fd: int, path: Path) -> None:
+    """If the file does not end with a newline (a crash cut its last line), end that line."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        log.warning("%s ended in a line cut short; it is skipped", path.name)
+        os.write(fd, b"\n")
 
 
 # Where each collection lives. The organisation's own data (settings, registry, admins) is one
@@ -276,8 +466,10 @@ PARTITION_FOLDERS: dict[str, str] = {
     "booking_index": "booking-index",
     "booking_days": "booking-days",
     "welcomed": "welcomed",
-    "audit": "audit",
+    "audit": "audit",  # before the audit log was JSON lines (moved at start)
+    "booking_archive": "archive",
 }
+LOG_FOLDERS: dict[str, str] = {"audit": "audit"}  # `audit/<day>.jsonl`, beside the older `audit/3f/<day>.json`
 
 
 class TinyDbBackend(Backend):
@@ -286,11 +478,12 @@ class TinyDbBackend(Backend):
 
     def __init__(self, data_dir: str | Path, *, durable: bool = True) -> None:
         self._dir = Path(data_dir)
-        self._dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._dir)
         self._durable = durable
         self._dbs: dict[str, TinyDB] = {}
         self._collections: dict[str, _TinyCollection] = {}
         self._folders: dict[str, PartitionFiles] = {}
+        self._logs: dict[str, JsonLinesLog] = {}
 
     def _db(self, filename: str) -> TinyDB:
         if filename not in self._dbs:
@@ -307,7 +500,12 @@ class TinyDbBackend(Backend):
         if folder not in self._folders:
             self._folders[folder] = PartitionFiles(self._dir / folder, durable=self._durable)
         files = self._folders[folder]
-        return _Partitions(lambda part: _TinyCollection(files.db(part).table(name)), files.parts)
+        return _Partitions(lambda part: _TinyCollection(files.db(part).table(name)), files.parts, files.drop)
+
+    def log(self, name: str) -> AppendLog:
+        if name not in self._logs:
+            self._logs[name] = JsonLinesLog(self._dir / LOG_FOLDERS.get(name, name), durable=self._durable)
+        return self._logs[name]
 
     def legacy_documents(self, filename: str, table: str) -> dict[str, Doc] | None:
         path = self._dir / filename
@@ -319,6 +517,7 @@ class TinyDbBackend(Backend):
     def retire(self, filename: str) -> None:
         path = self._dir / filename
         if path.is_file():
+            path.chmod(FILE_MODE)
             path.replace(path.with_name(f"{filename}.before-partitions"))
 
     def close(self) -> None:

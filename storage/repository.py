@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
+import os
 import re
-import time
+import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.models import BOOKING_PENDING, Admin, Booking, Building, Floor, OrgSettings, Room, normalize_email
+from domain.models import (
+    BOOKING_CANCELLED,
+    BOOKING_PENDING,
+    Admin,
+    Booking,
+    Building,
+    Floor,
+    OrgSettings,
+    Room,
+    normalize_email,
+)
 from storage.backends import Backend
 
+log = logging.getLogger(__name__)
+
 _SETTINGS_KEY = "org"
+_LAST_BOOKING_KEY = "last_booking"  # in a person's `users` partition: their newest archived booking
+
+AUDIT_RETENTION_DAYS = 90  # audit days kept (AUDIT_RETENTION_DAYS)
+ARCHIVE_AFTER_DAYS = 30  # bookings ended longer ago leave a person's own file (BOOKING_ARCHIVE_DAYS)
+CANCELLED_ARCHIVED_AFTER = timedelta(days=1)  # cancelled bookings made longer ago leave it too
+ARCHIVE_BATCH = 200  # bookings moved at most in one go (a first pass over a long history is spread)
+REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at most this long
+TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
+MORE_TENANTS = "(more tenants)"
+CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _slug(name: str) -> str:
@@ -50,6 +78,15 @@ def _day(value: datetime) -> str:
     return value.astimezone(UTC).date().isoformat()
 
 
+def _archive_part(booker: str, day: str) -> str:
+    """A person's archived bookings are kept by month of their start: archiving writes that month."""
+    return f"{booker}/{day[:7]}"
+
+
+def _ns(value: datetime) -> int:
+    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
 class Repository:
     """Organisation settings, the room registry, admins, bookings and conversation references.
 
@@ -57,10 +94,24 @@ class Repository:
     what its own user has, not what the organisation has: a person's bookings (found by attempt
     there too), conversation reference and time zone; the audit log by day. Two small indexes find
     a booking by id (4,096 buckets) and the bookings starting on a day (for the admin list).
+
+    What grows without end is bounded: bookings that ended `archive_after_days` ago (and cancelled
+    ones a day old) move from the person's own partition to an archive by person and month, where
+    they are still found by id and in `list_bookings`; audit days older than `audit_retention_days`
+    are dropped; so are expired consent requests. Refusals of other tenants' activities are counted
+    per tenant and hour, not written one by one.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, audit_retention_days: int = AUDIT_RETENTION_DAYS,
+                 archive_after_days: int | None = ARCHIVE_AFTER_DAYS, clock: Callable[[], datetime] = _utc_now,
+                 refusals_flush_s: float = REFUSALS_FLUSH_S) -> None:
+        """`archive_after_days=None` keeps every booking in its person's partition (the benchmark
+        compares with it)."""
         self._backend = backend
+        self._clock = clock
+        self._audit_retention = timedelta(days=audit_retention_days)
+        self._archive_after = timedelta(days=archive_after_days) if archive_after_days is not None else None
+        self._refusals_flush_s = refusals_flush_s
         self._settings = backend.collection("settings")
         self._buildings = backend.collection("buildings")
         self._floors = backend.collection("floors")
@@ -69,8 +120,16 @@ class Repository:
         self._bookings = backend.partitioned("bookings")  # by booker
         self._booking_index = backend.partitioned("booking_index")  # id -> booker, by bucket of the id
         self._booking_days = backend.partitioned("booking_days")  # id -> booker, by start day (UTC)
-        self._audit = backend.partitioned("audit")  # by day
+        self._archive = backend.partitioned("booking_archive")  # by booker and month (_archive_part)
+        self._audit = backend.log("audit")  # by day
+        self._legacy_audit = backend.partitioned("audit")  # by day, before the audit log was appended to
         self._audit_sequence = itertools.count()
+        # Refusals of other tenants' activities not written yet: (hour, tenant) -> count, first, last, actor.
+        self._refusals: dict[tuple[str, str], dict[str, Any]] = {}
+        self._tenants_seen: tuple[str, set[str]] = ("", set())  # this hour's tenants counted apart
+        self._refusals_lock = threading.Lock()
+        self._refusals_timer: threading.Timer | None = None
+        self._housekept_on = ""
         self._consent_states = backend.collection("consent_states")
         self._users = backend.partitioned("users")  # by user
         self._conversations = backend.partitioned("conversations")  # by user
@@ -79,6 +138,7 @@ class Repository:
         # owns its data folder.)
         self._room_cache: dict[str, Room] | None = None
         self._move_legacy_files()
+        self.housekeeping()
 
     def _move_legacy_files(self) -> None:
         """RoomBot before partitions kept all bookings, conversations and the audit log in one file
@@ -101,11 +161,33 @@ class Repository:
             self._backend.retire("conversations.json")
         audit = self._backend.legacy_documents("audit.json", "audit")
         if audit is not None:
-            for key, doc in audit.items():
-                self._audit.put(str(doc.get("at", ""))[:10] or "0000-00-00", key, doc)
+            by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for doc in audit.values():
+                by_day[str(doc.get("at", ""))[:10] or "0000-00-00"].append(doc)
+            for day, docs in by_day.items():  # a repeat after a crash appends again; reads drop repeats
+                self._audit.append(day, sorted(docs, key=lambda d: str(d.get("key"))))
             self._backend.retire("audit.json")
+        for day in self._legacy_audit.parts():  # one TinyDB file per day: rewritten by every entry
+            self._audit.append(day, sorted(self._legacy_audit.all(day), key=lambda d: str(d.get("key"))))
+            self._legacy_audit.drop(day)
+
+    def housekeeping(self, now: datetime | None = None) -> None:
+        """The daily clean-up (at start, then on the first audit entry or consent request of a day):
+        audit days past retention are dropped, and consent requests long expired."""
+        now = now or self._clock()
+        self._housekept_on = _day(now)
+        oldest_kept = _day(now - self._audit_retention)
+        for day in self._audit.parts():
+            if day < oldest_kept:
+                self._audit.drop(day)
+        self._drop_expired_consent_states(now - CONSENT_GRACE)
+
+    def _daily(self, now: datetime) -> None:
+        if _day(now) != self._housekept_on:
+            self.housekeeping(now)
 
     def close(self) -> None:
+        self.flush_refusals()
         self._backend.close()
 
     # --- organisation settings -------------------------------------------------------------
@@ -296,20 +378,27 @@ class Repository:
             raise Conflict("That booking attempt is already recorded.")
         # Indexes first: a crash in between leaves an index entry without its booking, which reads
         # as no booking; never a booking that cannot be found.
-        owner = {"id": booking.id, "booker": booking.booker_aad_id}
-        self._booking_index.put(_bucket(booking.id), booking.id, owner)
-        self._booking_days.put(_day(booking.start), booking.id, owner)
+        self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
+        self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
         self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
         return booking
+
+    @staticmethod
+    def _owner(booking: Booking) -> dict[str, Any]:
+        return {"id": booking.id, "booker": booking.booker_aad_id}
+
+    @staticmethod
+    def _index_entry(booking: Booking) -> dict[str, Any]:
+        """Whose booking an id is, and its start day (where the archive keeps it)."""
+        return {"id": booking.id, "booker": booking.booker_aad_id, "day": _day(booking.start)}
 
     def import_bookings(self, bookings: Iterable[Booking]) -> int:
         """Record many bookings (an import, a migration): one write per partition touched. Bookings
         already recorded are replaced."""
         by_part: dict[tuple[Any, str], dict[str, dict[str, Any]]] = defaultdict(dict)
         for b in bookings:
-            owner = {"id": b.id, "booker": b.booker_aad_id}
-            by_part[(self._booking_index, _bucket(b.id))][b.id] = owner
-            by_part[(self._booking_days, _day(b.start))][b.id] = owner
+            by_part[(self._booking_index, _bucket(b.id))][b.id] = self._index_entry(b)
+            by_part[(self._booking_days, _day(b.start))][b.id] = self._owner(b)
             by_part[(self._bookings, b.booker_aad_id)][b.id] = self._booking_doc(b)
         indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
         for (collection, part), docs in indexes_first:
@@ -321,32 +410,94 @@ class Repository:
 
     def last_booking_for(self, booker_aad_id: str) -> Booking | None:
         """The user's most recently made booking that went through (cancelled ones count: they
-        still say where the user likes to meet)."""
+        still say where the user likes to meet), archived ones included."""
         made = [b for b in self.list_bookings_for_user(booker_aad_id) if b.status != BOOKING_PENDING]
-        return max(made, key=lambda b: (b.created_at or b.start), default=None)
+        archived = self._users.get(booker_aad_id, _LAST_BOOKING_KEY) if booker_aad_id else None
+        if archived is not None:
+            made.append(self._booking_from(archived))
+        return max(made, key=_made_at, default=None)
 
     def update_booking(self, booking: Booking) -> Booking:
-        current = self.get_booking(booking.id)
+        doc, archived_in = self._locate(booking.id)
+        current = self._booking_from(doc) if doc else None
         if current is None or current.booker_aad_id != booking.booker_aad_id:
             raise NotFound("That booking does not exist.")
         moved_day = _day(current.start) != _day(booking.start)
         if moved_day:  # the new day's entry first, as in add_booking
-            self._booking_days.put(_day(booking.start), booking.id, {"id": booking.id, "booker": booking.booker_aad_id})
-        self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+            self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
+        if archived_in is None:
+            self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+        else:  # a past booking: it stays in the archive (the new month's first, then the index, then the old)
+            self._archive.put(_archive_part(booking.booker_aad_id, _day(booking.start)), booking.id,
+                              self._booking_doc(booking))
         if moved_day:
+            self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
+            if archived_in is not None and archived_in != _archive_part(booking.booker_aad_id, _day(booking.start)):
+                self._archive.delete(archived_in, booking.id)
             self._booking_days.delete(_day(current.start), booking.id)
         return booking
 
     def get_booking(self, booking_id: str) -> Booking | None:
-        if not isinstance(booking_id, str) or not booking_id:
-            return None
-        owner = self._booking_index.get(_bucket(booking_id), booking_id)
-        doc = self._bookings.get(owner["booker"], booking_id) if owner else None
+        doc, _ = self._locate(booking_id)
         return self._booking_from(doc) if doc else None
 
+    def _locate(self, booking_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A booking's document and, when it is archived, its archive partition. The person's own
+        partition is read first: while a move to the archive is under way (or was cut short by a
+        crash) the booking is in both, and the same."""
+        if not isinstance(booking_id, str) or not booking_id:
+            return None, None
+        owner = self._booking_index.get(_bucket(booking_id), booking_id)
+        if owner is None:
+            return None, None
+        doc = self._bookings.get(owner["booker"], booking_id)
+        if doc is not None or not owner.get("day"):
+            return doc, None
+        part = _archive_part(owner["booker"], owner["day"])
+        doc = self._archive.get(part, booking_id)
+        return (doc, part) if doc is not None else (None, None)
+
     def list_bookings_for_user(self, booker_aad_id: str) -> list[Booking]:
+        """The person's current bookings: to come, going on, ended in the last `archive_after_days`,
+        and cancelled in the last day or so. Older ones are moved to the archive as they are met
+        here, so what a turn reads does not grow with the person's history."""
         docs = self._bookings.all(booker_aad_id) if booker_aad_id else []
-        return sorted((self._booking_from(d) for d in docs), key=lambda b: b.start)
+        bookings = [self._booking_from(d) for d in docs]
+        old = [b for b in bookings if self._archivable(b)][:ARCHIVE_BATCH]
+        if old:
+            self._move_to_archive(booker_aad_id, old)
+            moved = {b.id for b in old}
+            bookings = [b for b in bookings if b.id not in moved]
+        return sorted(bookings, key=lambda b: b.start)
+
+    def _archivable(self, booking: Booking, now: datetime | None = None) -> bool:
+        if self._archive_after is None or booking.status == BOOKING_PENDING:
+            return False
+        now = now or self._clock()
+        return booking.end < now - self._archive_after or (
+            booking.status == BOOKING_CANCELLED and _made_at(booking) < now - CANCELLED_ARCHIVED_AFTER)
+
+    def _move_to_archive(self, booker: str, bookings: list[Booking]) -> None:
+        """Copy to the archive, then delete from the person's partition: a crash in between leaves
+        a booking in both (read from the person's, moved again next time), never in neither."""
+        by_part: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for b in bookings:
+            by_part[_archive_part(booker, _day(b.start))][b.id] = self._booking_doc(b)
+        for part, docs in by_part.items():
+            self._archive.put_many(part, docs)
+        # Index entries written before the archive existed do not say the day the archive needs.
+        entries: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for b in bookings:
+            if self._booking_index.get(_bucket(b.id), b.id) != self._index_entry(b):
+                entries[_bucket(b.id)][b.id] = self._index_entry(b)
+        for bucket, docs in entries.items():
+            self._booking_index.put_many(bucket, docs)
+        newest = max(bookings, key=_made_at)
+        last = self._users.get(booker, _LAST_BOOKING_KEY)
+        if last is None or _made_at(self._booking_from(last)) < _made_at(newest):
+            self._users.put(booker, _LAST_BOOKING_KEY, self._booking_doc(newest))
+        self._bookings.delete_many(booker, [b.id for b in bookings])
+        log.info("archived %d bookings of %s", len(bookings), booker)
 
     def list_bookings(self, since: datetime | None = None) -> list[Booking]:
         """Every booking (whatever its status), soonest first; with `since`, only those still going
@@ -358,17 +509,24 @@ class Repository:
             if day < first_day:
                 continue
             for entry in self._booking_days.all(day):
-                doc = self._bookings.get(entry["booker"], entry["id"])
+                doc = (self._bookings.get(entry["booker"], entry["id"])
+                       or self._archive.get(_archive_part(entry["booker"], day), entry["id"]))
                 booking = self._booking_from(doc) if doc else None
                 if booking is not None and _day(booking.start) == day and (since is None or booking.end > since):
                     found.append(booking)
         return sorted(found, key=lambda b: (b.start, b.id))
 
     def remove_booking(self, booking_id: str) -> None:
-        booking = self.get_booking(booking_id)
-        if booking is None:
+        doc, archived_in = self._locate(booking_id)
+        if doc is None:
             raise NotFound("That booking does not exist.")
+        booking = self._booking_from(doc)
         self._bookings.delete(booking.booker_aad_id, booking_id)
+        if archived_in is not None:
+            self._archive.delete(archived_in, booking_id)
+        last = self._users.get(booking.booker_aad_id, _LAST_BOOKING_KEY)
+        if last is not None and last.get("id") == booking_id:
+            self._users.delete(booking.booker_aad_id, _LAST_BOOKING_KEY)
         self._booking_days.delete(_day(booking.start), booking_id)
         self._booking_index.delete(_bucket(booking_id), booking_id)
 
@@ -390,32 +548,124 @@ class Repository:
     # --- audit log --------------------------------------------------------------------------
 
     def add_audit(self, actor: str, action: str, detail: str = "", outcome: str = "done") -> None:
-        # Keys sort in the order entries were written (nanoseconds, then a per-process sequence).
-        key = f"{time.time_ns():020d}-{next(self._audit_sequence):09d}"
-        now = datetime.now(UTC)
-        self._audit.put(_day(now), key, {"key": key, "at": now.isoformat(), "actor": actor, "action": action,
-                                         "detail": detail[:500], "outcome": outcome})
+        """Append one entry to the day's log (a write of that entry only)."""
+        now = self._clock()
+        self._audit.append(_day(now), [{"key": self._audit_key(now), "at": now.isoformat(), "actor": actor,
+                                        "action": action, "detail": detail[:500], "outcome": outcome}])
+        self._daily(now)
+
+    def _audit_key(self, when: datetime) -> str:
+        # Keys sort in the order entries were written (nanoseconds, then process and sequence).
+        return f"{_ns(when):020d}-{os.getpid()}-{next(self._audit_sequence):09d}"
+
+    def count_refusal(self, tenant: str | None, actor: str, action: str) -> bool:
+        """An activity from another tenant (or naming two), ignored. Anyone can send those, as many
+        as they like: they are counted in memory per (tenant, hour) and written as one line per
+        tenant and hour at most every `refusals_flush_s` seconds (and at close), so a flood costs a
+        few lines, not a write per message. A crash loses at most those seconds' counts. True for
+        the first refusal of that tenant this hour (in this process): worth a line in the log."""
+        now = self._clock()
+        hour = now.strftime("%Y-%m-%dT%H")
+        label = (tenant or "(none)")[:100]
+        with self._refusals_lock:
+            seen_hour, seen = self._tenants_seen
+            if seen_hour != hour:
+                seen = set()
+                self._tenants_seen = (hour, seen)
+            first = label not in seen
+            if first:
+                if len(seen) >= TENANTS_PER_HOUR:
+                    label = MORE_TENANTS  # forged tenant ids cannot make the audit grow either
+                    first = label not in seen
+                seen.add(label)
+            counted = self._refusals.setdefault((hour, label), {"count": 0, "first": now.isoformat()})
+            counted.update(count=counted["count"] + 1, last=now.isoformat(), actor=actor[:200], action=action[:100])
+            if self._refusals_timer is None:
+                self._refusals_timer = threading.Timer(self._refusals_flush_s, self._flush_refusals_quietly)
+                self._refusals_timer.daemon = True
+                self._refusals_timer.start()
+        return first
+
+    def flush_refusals(self) -> None:
+        """Write the refusals counted so far: one line per (tenant, hour), its count since the last
+        write. Several processes each write their own counts; reading adds them up."""
+        with self._refusals_lock:
+            if self._refusals_timer is not None:
+                self._refusals_timer.cancel()
+                self._refusals_timer = None
+            by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for (hour, tenant), counted in self._refusals.items():
+                by_day[hour[:10]].append({"refusals": hour, "tenant": tenant, **counted})
+            # Written under the lock: a reader sees the counts either here or in the log, never in neither.
+            for day, docs in by_day.items():
+                self._audit.append(day, docs)
+            self._refusals.clear()
+
+    def _flush_refusals_quietly(self) -> None:
+        try:
+            self.flush_refusals()
+        except Exception:  # a timer thread: nobody else would see it
+            log.exception("could not write the counted refusals")
 
     def list_audit(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest entries first (reading back day by day only as far as needed)."""
+        """The newest entries first (reading back day by day only as far as needed). Refusals of
+        other tenants are one entry per tenant and hour, with a `count`."""
+        with self._refusals_lock:
+            pending = [{"refusals": hour, "tenant": tenant, **c} for (hour, tenant), c in self._refusals.items()]
+        days = set(self._audit.parts()) | {doc["refusals"][:10] for doc in pending}
         entries: list[dict[str, Any]] = []
-        for day in sorted(self._audit.parts(), reverse=True):
-            entries += sorted(self._audit.all(day), key=lambda d: d["key"], reverse=True)
+        for day in sorted(days, reverse=True):
+            entries += self._day_entries(self._audit.read(day) + [d for d in pending if d["refusals"][:10] == day])
             if len(entries) >= limit:
                 break
-        return entries[:limit]
+        return sorted(entries, key=lambda d: d["key"], reverse=True)[:limit]
+
+    def _day_entries(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries: dict[str, dict[str, Any]] = {}  # by key: an entry appended twice (a repeated move) is one
+        counts: dict[tuple[str, str], dict[str, Any]] = {}
+        for doc in docs:
+            if "refusals" not in doc:
+                entries[str(doc.get("key"))] = doc
+                continue
+            total = counts.setdefault((doc["refusals"], doc["tenant"]), {**doc, "count": 0})
+            total["count"] += doc["count"]
+            total["first"] = min(total["first"], doc["first"])
+            if doc["last"] >= total["last"]:
+                total.update(last=doc["last"], actor=doc["actor"], action=doc["action"])
+        for (_hour, tenant), total in counts.items():
+            last = datetime.fromisoformat(total["last"])
+            first = datetime.fromisoformat(total["first"])
+            what = "naming two tenants" if tenant == "(two tenants)" else f"from another tenant: {tenant!r}"
+            key = f"{_ns(last):020d}-refusals-{tenant}"
+            entries[key] = {"key": key, "at": total["last"], "actor": total["actor"], "action": total["action"],
+                            "detail": f"{total['count']} activities {what}, {first:%H:%M:%S}-{last:%H:%M:%S} UTC",
+                            "outcome": "refused", "tenant": tenant, "count": total["count"],
+                            "first": total["first"], "last": total["last"]}
+        return list(entries.values())
 
     # --- admin-consent requests (single use) -------------------------------------------------
 
-    def put_consent_state(self, key: str, doc: dict[str, Any]) -> None:
+    def put_consent_state(self, key: str, doc: dict[str, Any], now: datetime | None = None) -> None:
+        """Store a consent request; `doc["expires"]` (ISO time) says until when it may be taken.
+        Requests expired by `now` are removed on the way."""
+        now = now or self._clock()
+        self._drop_expired_consent_states(now)
         self._consent_states.put(key, doc)
+        self._daily(self._clock())
 
-    def take_consent_state(self, key: str) -> dict[str, Any] | None:
-        """The request for that key, removed so it cannot be used again."""
+    def take_consent_state(self, key: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """The request for that key, removed so it cannot be used again (expired or not: the caller
+        says which); requests expired by `now` are removed too."""
         doc = self._consent_states.get(key)
         if doc is not None:
             self._consent_states.delete(key)
+        self._drop_expired_consent_states(now or self._clock())
         return doc
+
+    def _drop_expired_consent_states(self, now: datetime) -> None:
+        expired = [key for key, doc in self._consent_states.items() if _expired(doc, now)]
+        if expired:
+            self._consent_states.delete_many(expired)
 
     # --- conversation references (for proactive messages) ----------------------------------
 
@@ -455,3 +705,15 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+def _made_at(booking: Booking) -> datetime:
+    return booking.created_at or booking.start
+
+
+def _expired(doc: dict[str, Any], now: datetime) -> bool:
+    """Whether a consent request's `expires` is past (one without a readable expiry is)."""
+    try:
+        return datetime.fromisoformat(doc["expires"]) < now
+    except (KeyError, TypeError, ValueError):
+        return True

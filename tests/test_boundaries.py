@@ -6,12 +6,16 @@ nothing: not the bot's records, not a single calendar in the sandbox."""
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity
 
+from app import ADAPTER_KEY, BOT_KEY, CONFIG_KEY
 from dialogs.admin import AdminFlow
 from domain.commands import ADMIN_COMMANDS
 from tests.booking_helpers import buttons, card_text, execute, form, local, repo, sandbox, say, submit, tomorrow
@@ -69,11 +73,48 @@ async def test_another_tenant_is_refused_audited_and_changes_nothing(
     assert (await bot.post("/api/messages", json=invoke)).status == 403
     assert connector.received == []  # not a word to another tenant
     assert _world(bot) == world
-    entries = _audited(bot, audits)
-    assert len(entries) == len(messages) + 1
-    assert all(e["outcome"] == "refused" and OTHER_TENANT in e["detail"] and e["actor"] == ALEX[0]
-               for e in entries), entries
-    FIGURES["other tenant"] = len(entries)
+    [entry] = _audited(bot, audits)  # counted: one entry per tenant and hour, however many activities
+    assert entry["count"] == len(messages) + 1 and entry["tenant"] == OTHER_TENANT, entry
+    assert entry["outcome"] == "refused" and OTHER_TENANT in entry["detail"] and entry["actor"] == ALEX[0]
+    FIGURES["other tenant"] = entry["count"]
+
+
+async def test_a_flood_from_another_tenant_costs_the_audit_a_few_lines(
+        bot: TestClient, connector: Connector, report: Callable[[str], None]) -> None:
+    """Anyone can send activities naming another tenant, as many as they like: each is refused, and
+    the audit log counts them per tenant and hour instead of writing (and syncing) each one. (Through
+    the bot's own turn handler: the HTTP path to it is the test above's.)"""
+    app = bot.server.app
+    audit = app[CONFIG_KEY].data_dir / "audit"
+
+    async def flood(count: int, tenant: Callable[[int], str]) -> tuple[list[dict[str, Any]], int, float]:
+        """Refused activities: the audit entries they made, the bytes appended, the seconds taken."""
+        repo(bot).flush_refusals()
+        before, audits = sum(p.stat().st_size for p in audit.glob("*.jsonl")), len(repo(bot).list_audit(100_000))
+        began = time.perf_counter()
+        for n in range(count):
+            activity = teams_activity(connector, text="help", tenant=tenant(n))
+            await app[BOT_KEY].on_turn(TurnContext(app[ADAPTER_KEY], Activity().deserialize(activity)))
+        repo(bot).flush_refusals()
+        seconds = time.perf_counter() - began
+        written = sum(p.stat().st_size for p in audit.glob("*.jsonl")) - before
+        entries = _audited(bot, audits)
+        assert sum(e["count"] for e in entries) == count and connector.received == []
+        return entries, written, seconds
+
+    entries, written, seconds = await flood(10_000, lambda n: OTHER_TENANT)
+    assert 1 <= len(entries) <= 2 and entries[0]["tenant"] == OTHER_TENANT  # two across an hour's end
+    # A line per tenant and hour each time the counts are written (every 5 s at most); before, every
+    # activity rewrote and synced the day's whole audit file.
+    assert written < 1000 * (2 + seconds / 5), written
+    report(f"audit under a flood: 10,000 activities from another tenant in {seconds:.0f} s -> "
+           f"{len(entries)} audit entry, {written:,} bytes appended")
+    entries, written, _ = await flood(2_000, lambda n: f"forged-{n % 500}")
+    # Per hour: 100 tenants counted apart, the rest together: forged tenant ids do not grow it either.
+    assert "(more tenants)" in {e["tenant"] for e in entries}
+    assert len({e["tenant"] for e in entries}) <= 101 and len(entries) <= 2 * 101  # a flood across an hour
+    report(f"audit under a flood of forged tenant ids: 2,000 activities, 500 tenant ids -> {len(entries)} "
+           f"audit entries, {written:,} bytes appended")
 
 
 async def test_admin_commands_and_actions_from_a_non_admin(bot: TestClient, connector: Connector,
