@@ -72,7 +72,8 @@ def create_app(config: Config) -> web.Application:
     """Build the bot's web app. With no tenant configured it starts the local Microsoft 365 sandbox
     on startup and points Graph at it."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    repo = Repository(TinyDbBackend(config.data_dir))
+    repo = Repository(TinyDbBackend(config.data_dir), audit_retention_days=config.audit_retention_days,
+                      archive_after_days=config.booking_archive_days)
     bot_storage = TinyDbStorage(config.data_dir / "state.json")
     conversation_state = ConversationState(bot_storage)
 

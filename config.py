@@ -51,6 +51,8 @@ class Config:
     public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
     sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
     local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
+    audit_retention_days: int = 90  # audit log days kept
+    booking_archive_days: int = 30  # bookings ended longer ago leave their person's own file for the archive
 
     @property
     def base_url(self) -> str:
@@ -124,6 +126,8 @@ class Config:
             public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
             sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
             local_run=_flag(env.get("LOCAL_RUN"), False),
+            audit_retention_days=_days(get("AUDIT_RETENTION_DAYS", "90"), "AUDIT_RETENTION_DAYS"),
+            booking_archive_days=_days(get("BOOKING_ARCHIVE_DAYS", "30"), "BOOKING_ARCHIVE_DAYS"),
         )
 
 
@@ -132,3 +136,10 @@ def _zone_name(name: str) -> str:
     if not is_zone(name):
         raise ValueError(f"DEFAULT_TIMEZONE={name!r} is not an IANA time zone name (like Europe/Helsinki)")
     return name
+
+
+def _days(value: str, name: str) -> int:
+    days = int(value)
+    if days < 1:
+        raise ValueError(f"{name}={value} must be a number of days, at least 1")
+    return days

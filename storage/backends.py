@@ -393,7 +393,7 @@ class JsonLinesLog(AppendLog):
         with self._lock:
             if not self._folder.is_dir():
                 private_dir(self._folder)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)  # read: the last byte
             try:
                 if part not in self._checked:
                     _end_cut_line(fd, path)

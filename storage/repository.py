@@ -42,6 +42,7 @@ REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at m
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
 MORE_TENANTS = "(more tenants)"
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
+_AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
 
 def _utc_now() -> datetime:
@@ -123,7 +124,6 @@ class Repository:
         self._archive = backend.partitioned("booking_archive")  # by booker and month (_archive_part)
         self._audit = backend.log("audit")  # by day
         self._legacy_audit = backend.partitioned("audit")  # by day, before the audit log was appended to
-        self._audit_sequence = itertools.count()
         # Refusals of other tenants' activities not written yet: (hour, tenant) -> count, first, last, actor.
         self._refusals: dict[tuple[str, str], dict[str, Any]] = {}
         self._tenants_seen: tuple[str, set[str]] = ("", set())  # this hour's tenants counted apart
@@ -556,7 +556,7 @@ class Repository:
 
     def _audit_key(self, when: datetime) -> str:
         # Keys sort in the order entries were written (nanoseconds, then process and sequence).
-        return f"{_ns(when):020d}-{os.getpid()}-{next(self._audit_sequence):09d}"
+        return f"{_ns(when):020d}-{os.getpid()}-{next(_AUDIT_SEQUENCE):09d}"
 
     def count_refusal(self, tenant: str | None, actor: str, action: str) -> bool:
         """An activity from another tenant (or naming two), ignored. Anyone can send those, as many

@@ -67,3 +67,11 @@ def test_an_unauthenticated_start_must_be_asked_for_and_stay_on_loopback() -> No
     assert "loopback only" in exposed.startup_problem(local=True)
     production = Config.from_env({"MicrosoftAppId": "app-id", "MicrosoftAppPassword": "s3cret"})
     assert production.startup_problem(local=False) is None
+
+
+def test_audit_retention_and_booking_archive_periods() -> None:
+    assert (Config.from_env({}).audit_retention_days, Config.from_env({}).booking_archive_days) == (90, 30)
+    config = Config.from_env({"AUDIT_RETENTION_DAYS": "400", "BOOKING_ARCHIVE_DAYS": "7"})
+    assert (config.audit_retention_days, config.booking_archive_days) == (400, 7)
+    with pytest.raises(ValueError, match="AUDIT_RETENTION_DAYS"):
+        Config.from_env({"AUDIT_RETENTION_DAYS": "0"})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from botbuilder.core import MemoryStorage, Storage, StoreItem
@@ -26,12 +29,25 @@ def _booking(booking_id: str, booker: str = "aad-1", start: datetime = T0) -> Bo
                    attendees=("alexw@example.com", "meganb@example.com"), created_at=T0)
 
 
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class RepositoryContract:
-    """Behaviour every repository backend must show. Subclasses provide `repo`."""
+    """Behaviour every repository backend must show. Subclasses provide `open_repo`: a repository
+    on that backend's storage (the same storage each time it is called in a test)."""
 
     @pytest.fixture
-    def repo(self) -> Repository:
+    def open_repo(self) -> Callable[..., Repository]:
         raise NotImplementedError
+
+    @pytest.fixture
+    def repo(self, open_repo: Callable[..., Repository]) -> Repository:
+        return open_repo()
 
     def test_settings_default_to_disconnected_and_off(self, repo: Repository) -> None:
         assert repo.get_settings() == OrgSettings(tenant_id=None, connected=False, booking_enabled=False)
@@ -218,37 +234,150 @@ class RepositoryContract:
         assert repo.take_consent_state("hash-1") == {"actor": "aad-1"}
         assert repo.take_consent_state("hash-1") is None
 
+    # --- what must not grow without end ---------------------------------------------------------
+
+    def test_refusals_of_other_tenants_are_counted_per_tenant_and_hour(
+            self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0)
+        repo = open_repo(clock=clock)
+        repo.add_audit("aad-1", "room add", "r@example.com")
+        for n in range(1000):
+            clock.now = T0 + timedelta(seconds=n)
+            repo.count_refusal("tenant-x", f"user-{n}", "message activity")
+            if n == 400:
+                repo.flush_refusals()  # counts written in several goes add up
+        repo.count_refusal("tenant-y", "user-y", "invoke activity")
+        clock.now = T0 + timedelta(hours=1, minutes=5)
+        repo.count_refusal(None, "user-z", "message activity")
+        repo.count_refusal("tenant-x", "user-late", "message activity")
+        expected = [("tenant-x", 1, "user-late"), ("(none)", 1, "user-z"), ("tenant-y", 1, "user-y"),
+                    ("tenant-x", 1000, "user-999")]
+        entries = repo.list_audit()  # counts not written yet are listed too
+        assert [(e.get("tenant"), e.get("count"), e["actor"]) for e in entries[:4]] == expected
+        assert entries[4]["action"] == "room add" and len(entries) == 5
+        assert all(e["outcome"] == "refused" for e in entries[:4]) and "'tenant-x'" in entries[3]["detail"]
+        assert (entries[3]["first"], entries[3]["last"]) == (T0.isoformat(), (T0 + timedelta(seconds=999)).isoformat())
+        repo.close()
+        reopened = open_repo(clock=clock)
+        assert [(e.get("tenant"), e.get("count"), e["actor"]) for e in reopened.list_audit()[:4]] == expected
+        assert [e["key"] for e in reopened.list_audit(limit=2)] == [e["key"] for e in entries[:2]]
+
+    def test_forged_tenant_ids_past_a_hundred_an_hour_are_counted_together(
+            self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo(clock=Clock(T0))
+        for n in range(300):
+            repo.count_refusal(f"forged-{n}", "someone", "message activity")
+        repo.flush_refusals()
+        entries = repo.list_audit(limit=1000)
+        assert len(entries) == 101 and sum(e["count"] for e in entries) == 300
+        assert [e["count"] for e in entries if e["tenant"] == "(more tenants)"] == [200]
+
+    def test_audit_days_past_retention_are_dropped(self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0 - timedelta(days=100))
+        repo = open_repo(clock=clock, audit_retention_days=90)
+        for days_ago in (100, 91, 90, 0):
+            clock.now = T0 - timedelta(days=days_ago)
+            repo.add_audit("aad-1", f"{days_ago} days ago")
+        assert [e["action"] for e in repo.list_audit()] == ["0 days ago", "90 days ago"]  # each day cleans up
+        clock.now = T0 + timedelta(days=60)
+        repo.close()
+        reopened = open_repo(clock=clock, audit_retention_days=90)  # and each start
+        assert [e["action"] for e in reopened.list_audit()] == ["0 days ago"]
+
+    def test_expired_consent_requests_are_removed(self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0)
+        repo = open_repo(clock=clock)
+        for name, minutes in (("old", 15), ("older", 5), ("new", 30)):
+            repo.put_consent_state(name, {"actor": name, "expires": (T0 + timedelta(minutes=minutes)).isoformat()})
+        repo.put_consent_state("late", {"actor": "late", "expires": (T0 + timedelta(hours=1)).isoformat()},
+                               now=T0 + timedelta(minutes=10))  # removes "older" on the way
+        assert repo.take_consent_state("older") is None
+        taken = repo.take_consent_state("old", now=T0 + timedelta(minutes=20))  # expired: given back, said so
+        assert taken is not None and taken["actor"] == "old"
+        assert repo.take_consent_state("new", now=T0 + timedelta(minutes=40))["actor"] == "new"
+        repo.put_consent_state("stale", {"actor": "stale", "expires": (T0 + timedelta(minutes=15)).isoformat()})
+        clock.now = T0 + timedelta(days=2)
+        repo.add_audit("aad-1", "anything")  # the first write of a day cleans up
+        assert repo.take_consent_state("stale") is None and repo.take_consent_state("late") is None
+
+    def test_past_and_cancelled_bookings_leave_the_persons_partition_and_stay_findable(
+            self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0 - timedelta(days=60))
+        repo = open_repo(clock=clock, archive_after_days=30)
+        old = repo.add_booking(replace(_booking("old", start=T0 - timedelta(days=40)), subject="Old"))
+        older = repo.add_booking(_booking("older", start=T0 - timedelta(days=50)))
+        recent = repo.add_booking(_booking("recent", start=T0 - timedelta(days=5)))
+        future = repo.add_booking(_booking("future", start=T0 + timedelta(days=3)))
+        stuck = repo.add_booking(replace(_booking("stuck", start=T0 - timedelta(days=45)), status="pending"))
+        called_off = repo.add_booking(replace(_booking("called-off", start=T0 + timedelta(days=2)),
+                                              created_at=T0 - timedelta(days=2)))
+        fresh = repo.add_booking(replace(_booking("fresh", start=T0 + timedelta(days=4)),
+                                         created_at=T0 + timedelta(minutes=1)))
+        called_off = repo.update_booking(replace(called_off, status="cancelled"))
+        fresh = repo.update_booking(replace(fresh, status="cancelled"))  # cancelled a moment ago: kept a day
+        other = repo.add_booking(_booking("other", booker="aad-2", start=T0 - timedelta(days=40)))
+        clock.now = T0 + timedelta(minutes=2)
+        assert repo.list_bookings_for_user("aad-1") == [stuck, recent, future, fresh]
+        assert repo.last_booking_for("aad-1") == fresh  # the newest made (cancelled ones count)
+        assert repo.list_bookings_for_user("aad-1") == [stuck, recent, future, fresh]  # moved once
+        for booking in (old, older, called_off, other):
+            assert repo.get_booking(booking.id) == booking
+        assert repo.list_bookings() == [older, stuck, old, other, recent, called_off, future, fresh]
+        assert repo.list_bookings(since=T0) == [called_off, future, fresh]
+        old = repo.update_booking(replace(old, subject="Renamed", start=T0 - timedelta(days=70),
+                                          end=T0 - timedelta(days=70, minutes=-30)))  # another month
+        assert repo.get_booking("old") == old and repo.list_bookings()[0] == old
+        repo.remove_booking("older")
+        assert repo.get_booking("older") is None and older not in repo.list_bookings()
+        assert repo.list_bookings_for_user("aad-1") == [stuck, recent, future, fresh]
+
+    def test_the_last_booking_is_remembered_when_all_are_archived(self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0)
+        repo = open_repo(clock=clock, archive_after_days=30)
+        first = repo.add_booking(replace(_booking("first", start=T0 - timedelta(days=3)),
+                                         created_at=T0 - timedelta(days=5)))
+        last = repo.add_booking(replace(_booking("last", start=T0 - timedelta(days=2)),
+                                        created_at=T0 - timedelta(days=4)))
+        clock.now = T0 + timedelta(days=60)
+        assert repo.list_bookings_for_user("aad-1") == []
+        assert repo.last_booking_for("aad-1") == last and repo.get_booking(first.id) == first
+        repo.remove_booking("last")
+        assert repo.last_booking_for("aad-1") is None
+
 
 class TestMemoryRepository(RepositoryContract):
     @pytest.fixture
-    def repo(self) -> Repository:
-        return Repository(MemoryBackend())
+    def open_repo(self) -> Callable[..., Repository]:
+        backend = MemoryBackend()
+        return lambda **options: Repository(backend, **options)
 
 
 class TestTinyDbRepository(RepositoryContract):
     @pytest.fixture
-    def repo(self, tmp_path: Path) -> Repository:
-        return Repository(TinyDbBackend(tmp_path))
+    def open_repo(self, tmp_path: Path) -> Callable[..., Repository]:
+        return lambda **options: Repository(TinyDbBackend(tmp_path), **options)
 
 
 class TestTinyDbRepositoryAfterReopen(RepositoryContract):
     """The same contract when every read comes from a freshly opened database."""
 
     @pytest.fixture
-    def repo(self, tmp_path: Path) -> Repository:
-        return _ReopeningRepository(tmp_path)
+    def open_repo(self, tmp_path: Path) -> Callable[..., Repository]:
+        return lambda **options: _ReopeningRepository(tmp_path, **options)
 
 
 class _ReopeningRepository(Repository):
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, **options: Any) -> None:
         self._folder = folder
-        super().__init__(TinyDbBackend(folder))
+        self._options = options
+        super().__init__(TinyDbBackend(folder), **options)
 
     def __getattribute__(self, name: str):  # noqa: ANN204 - test double
         attr = super().__getattribute__(name)
         if name.startswith(("get_", "list_", "find_")):
-            super().__getattribute__("_backend").close()
-            Repository.__init__(self, TinyDbBackend(super().__getattribute__("_folder")))
+            super().__getattribute__("close")()
+            Repository.__init__(self, TinyDbBackend(super().__getattribute__("_folder")),
+                                **super().__getattribute__("_options"))
             return super().__getattribute__(name)
         return attr
 
@@ -389,3 +518,135 @@ def test_files_of_the_single_file_layout_are_moved_into_partitions(tmp_path: Pat
         "audit.json.before-partitions", "bookings.json.before-partitions", "conversations.json.before-partitions"]
     repo.close()
     assert Repository(TinyDbBackend(tmp_path)).get_booking("b2") == second  # and nothing moves twice
+
+
+# --- growth per person, audit files, file modes ------------------------------------------------
+
+class _CountingBackend(MemoryBackend):
+    """Counts the documents the repository reads from partitioned collections."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+    def partitioned(self, name: str):  # noqa: ANN201 - test double
+        inner, backend = super().partitioned(name), self
+
+        class Counting(type(inner)):  # type: ignore[misc]
+            def get(self, part: str, key: str):  # noqa: ANN202
+                doc = inner.get(part, key)
+                backend.read += doc is not None
+                return doc
+
+            def all(self, part: str):  # noqa: ANN202
+                docs = inner.all(part)
+                backend.read += len(docs)
+                return docs
+
+        counting = Counting.__new__(Counting)
+        counting.__dict__.update(inner.__dict__)
+        return counting
+
+
+def _history(repo: Repository, count: int, booker: str = "aad-1") -> None:
+    repo.import_bookings(replace(_booking(f"{booker}-past-{n}", booker=booker, start=T0 - timedelta(days=40 + n % 300)),
+                                 status="cancelled" if n % 10 == 0 else "booked", attempt_key=f"{booker}:card-{n}")
+                         for n in range(count))
+
+
+def test_what_a_turn_reads_does_not_grow_with_the_persons_history() -> None:
+    """A booking turn and a `my bookings` turn read the same documents whether the person has 10
+    bookings behind them or 1,000 (once the history is archived: done as the person is met)."""
+    read: dict[int, int] = {}
+    for history in (10, 1000):
+        backend = _CountingBackend()
+        repo = Repository(backend, clock=Clock(T0))
+        _history(repo, history)
+        repo.add_booking(_booking("upcoming", start=T0 + timedelta(days=1)))
+        for _ in range(6):  # the first meetings move the history away (ARCHIVE_BATCH at a time)
+            repo.list_bookings_for_user("aad-1")
+        backend.read = 0
+        repo.last_booking_for("aad-1")  # a booking turn: where the person likes to meet,
+        repo.get_booking_by_attempt("aad-1", "aad-1:card-new")  # whether the card already booked,
+        repo.add_booking(replace(_booking("new", start=T0 + timedelta(days=2)), attempt_key="aad-1:card-new"))
+        repo.update_booking(replace(repo.get_booking("new"), status="booked"))
+        repo.list_bookings_for_user("aad-1")  # and `my bookings`
+        read[history] = backend.read
+        assert [b.id for b in repo.list_bookings_for_user("aad-1")] == ["upcoming", "new"]
+        assert repo.get_booking("aad-1-past-7").status == "booked" and len(repo.list_bookings()) == history + 2
+    assert read[1000] == read[10], read
+
+
+def test_the_persons_file_holds_only_current_bookings(tmp_path: Path) -> None:
+    repo = Repository(TinyDbBackend(tmp_path), clock=Clock(T0))
+    _history(repo, 1000)
+    repo.add_booking(_booking("upcoming", start=T0 + timedelta(days=1)))
+    person = PartitionFiles(tmp_path / "people").path("aad-1")
+    full = person.stat().st_size
+    for _ in range(5):  # at most ARCHIVE_BATCH at a time
+        repo.list_bookings_for_user("aad-1")
+    assert list(json.loads(person.read_text())["bookings"]) == ["upcoming"]
+    assert person.stat().st_size < full / 100
+    months = {f"{(T0 - timedelta(days=40 + n)):%Y-%m}" for n in range(300)}
+    assert sorted(unquote(p.stem) for p in (tmp_path / "archive").glob("??/*.json")) == sorted(
+        f"aad-1/{month}" for month in months)  # a file per month of the person's archive
+    assert len(repo.list_bookings()) == 1001
+
+
+def test_an_audit_line_cut_short_by_a_crash_is_skipped_and_the_next_ones_read(tmp_path: Path) -> None:
+    repo = Repository(TinyDbBackend(tmp_path), clock=Clock(T0))
+    repo.add_audit("aad-1", "before")
+    [day] = (tmp_path / "audit").glob("*.jsonl")
+    with open(day, "a", encoding="utf-8") as handle:
+        handle.write('{"key": "00000000000000000000-cut", "at": "2026-11-25T09:00:00+00')
+    repo.close()
+    repo = Repository(TinyDbBackend(tmp_path), clock=Clock(T0))
+    repo.add_audit("aad-1", "after")
+    assert [e["action"] for e in repo.list_audit()] == ["after", "before"]
+
+
+def test_an_audit_write_appends_one_line_whatever_the_day_holds(tmp_path: Path) -> None:
+    repo = Repository(TinyDbBackend(tmp_path), clock=Clock(T0))
+    sizes = []
+    for n in range(200):
+        repo.add_audit("aad-1", "room add", f"r{n:03d}@example.com")
+        sizes.append(sum(p.stat().st_size for p in (tmp_path / "audit").glob("*.jsonl")))
+    growth = {b - a for a, b in zip(sizes, sizes[1:], strict=False)}
+    assert len(growth) == 1 and growth.pop() < 300  # the same few bytes each time, nothing rewritten
+
+
+def test_audit_days_in_the_older_one_file_per_day_layout_are_moved_to_lines(tmp_path: Path) -> None:
+    backend = TinyDbBackend(tmp_path)
+    old = backend.partitioned("audit")
+    old.put("2026-11-20", "k1", {"key": "k1", "at": "2026-11-20T10:00:00+00:00", "actor": "aad-1",
+                                 "action": "room add", "detail": "", "outcome": "done"})
+    backend.close()
+    repo = Repository(TinyDbBackend(tmp_path), clock=Clock(T0))
+    assert [e["key"] for e in repo.list_audit()] == ["k1"]
+    assert list((tmp_path / "audit").glob("??/*.json")) == []
+    assert [p.name for p in (tmp_path / "audit").glob("*.jsonl")] == ["2026-11-20.jsonl"]
+
+
+async def test_data_files_are_readable_by_the_bots_user_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # as app.py or an operator may have made it
+    (data / "org.json").write_text("{}")
+    (data / "org.json").chmod(0o644)  # written by an earlier version
+    repo = Repository(TinyDbBackend(data), clock=Clock(T0))
+    repo.add_building("HQ")
+    repo.add_booking(_booking("b1"))
+    repo.add_booking(_booking("old", start=T0 - timedelta(days=60)))
+    repo.list_bookings_for_user("aad-1")  # archives one
+    repo.add_audit("aad-1", "room add")
+    repo.count_refusal("tenant-x", "someone", "message activity")
+    repo.close()
+    state = TinyDbStorage(data / "state.json")
+    await state.write({"conv/1": {"step": 1}})
+    state.close()
+    files = [p for p in data.rglob("*") if p.is_file()]
+    folders = [data, *(p for p in data.rglob("*") if p.is_dir())]
+    assert {"org.json", "state.json", "2026-11-25.jsonl"} <= {p.name for p in files}
+    assert any("archive" in p.parts for p in files) and any("people" in p.parts for p in files)
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {"0o600"}, [
+        (str(p), oct(p.stat().st_mode & 0o777)) for p in files]
+    assert {oct(p.stat().st_mode & 0o777) for p in folders} == {"0o700"}
