@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import history
 from bench.graph_baseline import naive_search
 from bench.org import prepare_org
 from bench.processes import Process, echo_process, roombot_process, sandbox_process
@@ -39,7 +40,7 @@ from bench.users import Chat, Connector, Timings, TurnFailed, User, actions, car
 from domain.calendar import TimeSlot
 from graph.calendar import SCHEDULE_CHUNK
 
-PHASES = ("help", "daily", "storage", "memory")
+PHASES = ("help", "daily", "storage", "memory", "history")
 PER_MAILBOX = 4  # Graph's concurrent requests per mailbox: getSchedule calls go out in waves of 4 at best
 
 
@@ -60,11 +61,14 @@ class Sizes:
     storage_rounds: int = 10
     memory_rooms: int = 10_000
     memory_searches: int = 6
+    history_small: int = 10  # a person's past bookings: few, then many
+    history_big: int = 1000
+    history_rounds: int = 40
 
 
 QUICK = Sizes(latency_ms=20, help_users=10, help_turns=5, rooms=45, mixed_users=3, mixed_rounds=2,
               small_people=10, small_bookings=10, big_people=300, big_bookings=600, storage_users=3,
-              storage_rounds=2, memory_rooms=300, memory_searches=2)
+              storage_rounds=2, memory_rooms=300, memory_searches=2, history_big=200, history_rounds=5)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -380,6 +384,25 @@ class Bench:
         self.report.target(rss < 200, f"peak RSS with {s.memory_rooms:,} rooms under 200 MB: {rss:.0f} MB")
 
 
+def person_history(report: Report, sizes: Sizes, folder: Path) -> None:
+    """Target: a person's booking storage path with `history_big` bookings behind them within 1.5x
+    of `history_small` (the archive keeps the person's own file to their current bookings)."""
+    small, big = sizes.history_small, sizes.history_big
+    times = {(n, archive): history.measure(folder, n, sizes.history_rounds, archive=archive)
+             for n in (small, big) for archive in (True, False)}
+    for archive in (True, False):
+        (b_small, l_small, _), (b_big, l_big, first) = times[(small, archive)], times[(big, archive)]
+        how = "with the archive" if archive else "all kept in the person's file (before)"
+        report.fact(f"person's storage path, {how}",
+                    f"booking {b_small:.1f} ms with {small:,} past bookings, {b_big:.1f} ms with {big:,}; "
+                    f"my bookings {l_small:.2f} / {l_big:.2f} ms"
+                    + (f"; the first meeting moves {big:,} away in {first:.0f} ms" if archive else ""))
+    with_small, with_big = times[(small, True)][0], times[(big, True)][0]
+    ratio = with_big / with_small
+    report.target(ratio <= 1.5, f"a person's booking storage path with {big:,} past bookings within 1.5x of "
+                                f"{small}: {with_big:.1f} / {with_small:.1f} ms = {ratio:.2f}x")
+
+
 async def run(sizes: Sizes, folder: Path, profile: Path | None = None, only: tuple[str, ...] = PHASES) -> Report:
     connector = Connector()
     await connector.start()
@@ -420,6 +443,9 @@ async def phases(bench: Bench, profile: Path | None, only: tuple[str, ...] = PHA
     if "memory" in only:
         print("memory: many rooms", flush=True)
         await bench.memory()
+    if "history" in only:
+        print("history: a person's past bookings", flush=True)
+        person_history(bench.report, sizes, bench.folder)
     tokens = bench.token_requests
     bench.report.fact("token requests", f"{sum(tokens)} for {len(tokens)} RoomBot processes (token lifetime 1 h)")
     bench.report.target(all(t == 1 for t in tokens),
