@@ -30,7 +30,7 @@ from dialogs.booking import BookingFlow
 from dialogs.my_bookings import MyBookingsFlow
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
-from storage.repository import Repository
+from storage.repository import TWO_TENANTS, Repository
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class RoomBot(TeamsActivityHandler):
         try:
             tenant = activity_tenant(activity)
         except TenantConflict as exc:
-            if self._repo.count_refusal("(two tenants)", actor, f"{activity.type} activity"):
+            if self._repo.count_refusal(TWO_TENANTS, actor, f"{activity.type} activity"):
                 log.warning("ignored a %s activity: %s (counted per hour in the audit log)", activity.type, exc)
             return False
         settings = self._repo.get_settings()

@@ -41,6 +41,7 @@ ARCHIVE_BATCH = 200  # bookings moved at most in one go (a first pass over a lon
 REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at most this long
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
 MORE_TENANTS = "(more tenants)"
+TWO_TENANTS = "(two tenants)"  # activities naming two different tenants, counted as one
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
@@ -635,7 +636,8 @@ class Repository:
         for (_hour, tenant), total in counts.items():
             last = datetime.fromisoformat(total["last"])
             first = datetime.fromisoformat(total["first"])
-            what = "naming two tenants" if tenant == "(two tenants)" else f"from another tenant: {tenant!r}"
+            what = (f"from another tenant: {tenant!r}" if tenant != TWO_TENANTS else
+                    "whose channelData.tenant.id and conversation.tenantId differ")
             key = f"{_ns(last):020d}-refusals-{tenant}"
             entries[key] = {"key": key, "at": total["last"], "actor": total["actor"], "action": total["action"],
                             "detail": f"{total['count']} activities {what}, {first:%H:%M:%S}-{last:%H:%M:%S} UTC",
