@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from tinydb.storages import Storage
+
+log = logging.getLogger(__name__)
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -29,7 +32,12 @@ def private_dir(folder: Path) -> None:
     missing = [folder, *(p for p in folder.parents if not p.exists())]
     for path in reversed(missing):
         path.mkdir(mode=DIR_MODE, exist_ok=True)
-    if folder.stat().st_mode & 0o777 != DIR_MODE:
+    info = folder.stat()
+    if info.st_mode & 0o777 != DIR_MODE:
+        if info.st_uid != os.getuid():  # an operator's folder the bot may write in but not change
+            log.warning("%s is not the bot's own folder: its rights (%o) are left as they are", folder,
+                        info.st_mode & 0o777)
+            return
         folder.chmod(DIR_MODE)
 
 

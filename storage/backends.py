@@ -5,7 +5,7 @@ A backend hands out two kinds of named collections of JSON documents with string
 - a `Collection` holds documents that belong to the organisation as a whole (settings, the room
   registry, admins): small, read on every turn, changed by admins;
 - a `PartitionedCollection` holds documents that belong to one partition (one person's bookings
-  and conversation, one day of the audit log): every call names its partition.
+  and conversation, one month of a person's archived bookings): every call names its partition.
 
 Two backends exist: an in-memory one (tests, throwaway runs) and a TinyDB one. TinyDB rewrites a
 whole file on every write, so the TinyDB backend keeps each partition in a small file of its own
