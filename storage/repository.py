@@ -173,7 +173,7 @@ class Repository:
             self._legacy_audit.drop(day)
 
     def housekeeping(self, now: datetime | None = None) -> None:
-        """The daily clean-up (at start, then on the first audit entry or consent request of a day):
+        """The daily clean-up (at start, then on the first audit entry, refusal or consent request of a day):
         audit days past retention are dropped, and consent requests long expired."""
         now = now or self._clock()
         self._housekept_on = _day(now)
@@ -585,6 +585,7 @@ class Repository:
                 self._refusals_timer = threading.Timer(self._refusals_flush_s, self._flush_refusals_quietly)
                 self._refusals_timer.daemon = True
                 self._refusals_timer.start()
+        self._daily(now)
         return first
 
     def flush_refusals(self) -> None:

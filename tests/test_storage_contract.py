@@ -283,6 +283,9 @@ class RepositoryContract:
         repo.close()
         reopened = open_repo(clock=clock, audit_retention_days=90)  # and each start
         assert [e["action"] for e in reopened.list_audit()] == ["0 days ago"]
+        clock.now = T0 + timedelta(days=100)
+        reopened.count_refusal("tenant-x", "someone", "message activity")  # a flood's first refusal of a day too
+        assert [e["action"] for e in reopened.list_audit()] == ["message activity"]
 
     def test_expired_consent_requests_are_removed(self, open_repo: Callable[..., Repository]) -> None:
         clock = Clock(T0)
