@@ -29,7 +29,7 @@ LIMIT_BOUNDS: dict[str, tuple[str, int, int]] = {
     "max_hours_per_day": ("Hours booked per person on one day, at most", 1, 24),
     "max_searches_per_minute": ("Searches per person per minute, at most", 1, 600),
 }
-_DIGITS = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only: no signs, spaces, '١٢' or '1e3'
+_DIGITS = re.compile(r"[0-9]{1,4}")  # ASCII digits only: no signs, spaces, '١٢' or '1e3'
 
 
 class LimitReached(DomainError):
@@ -48,7 +48,7 @@ def parse_limit(name: str, value: object) -> int:
     """One limit from an admin's card input: a whole number within its bounds, ASCII digits only."""
     title, low, high = LIMIT_BOUNDS[name]
     text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    if not _DIGITS.match(text) or not low <= int(text) <= high:
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
         raise ValidationFailed(f"{title}: give a whole number from {low} to {high}.")
     return int(text)
 
