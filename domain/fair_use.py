@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from domain.calendar import TimeSlot
@@ -55,6 +56,12 @@ def parse_limit(name: str, value: object) -> int:
 
 def parse_limits(values: Mapping[str, object]) -> dict[str, int]:
     return {name: parse_limit(name, values.get(name)) for name in LIMIT_BOUNDS}
+
+
+def highest_limits(settings: OrgSettings) -> OrgSettings:
+    """The highest limits an admin can set: for load tests and benchmarks, which simulate far more
+    booking per person than fair use allows."""
+    return replace(settings, **{name: high for name, (_, _, high) in LIMIT_BOUNDS.items()})
 
 
 def _counted(bookings: Iterable[Booking]) -> list[Booking]:
