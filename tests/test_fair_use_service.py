@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +15,14 @@ import pytest
 from domain.attendees import AttendeeRefused
 from domain.booking import SearchRequest
 from domain.calendar import TimeSlot
-from domain.fair_use import LimitReached, SearchRateExceeded
+from domain.fair_use import LimitReached, SearchRateExceeded, check_search_rate
 from domain.models import ROLE_BOOKING_ADMIN, Admin
 from domain.my_bookings import booking_version
 from graph.calendar import RoomCalendarService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
 from services.resources import ResourceDirectory
+from storage.backends import TinyDbBackend
 from storage.repository import Repository
 from tests.service_helpers import ALEX, MEGAN, ZONE, book, org_repo, slot_at
 
@@ -165,3 +167,16 @@ async def test_people_edits_refuse_rooms_and_outsiders_but_keep_those_already_in
     changed = await mine.set_people(ALEX.key, booking.id, booking_version(booking), add="meganb@example.com",
                                     remove=[])
     assert set(changed.attendees) == {ALEX.email, "sam@fabrikam.com", "meganb@example.com"}
+
+
+def test_search_counts_are_written_to_disk_not_kept_in_memory(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    repo = Repository(TinyDbBackend(tmp_path))
+    for seconds in (30, 20, 10):
+        repo.record_search(ALEX.key, lambda recent, s=seconds: check_search_rate(recent, now - timedelta(seconds=s), 3))
+    repo.close()
+    reopened = Repository(TinyDbBackend(tmp_path))  # a restart, or another process reading the same store
+    with pytest.raises(SearchRateExceeded, match="try again in 30 s"):
+        reopened.record_search(ALEX.key, lambda recent: check_search_rate(recent, now, 3))
+    reopened.record_search(MEGAN.key, lambda recent: check_search_rate(recent, now, 3))
+    reopened.close()
