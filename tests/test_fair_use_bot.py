@@ -91,3 +91,21 @@ async def test_a_room_typed_as_a_participant_is_refused_at_book(bot: TestClient,
     outside = await submit(bot, connector, form(day, "12:00", participants="sam@fabrikam.com"))
     answer = await submit(bot, connector, buttons(outside, "book")[0])
     assert "sam@fabrikam.com is outside your organisation" in card_text(answer)
+
+
+async def test_my_bookings_refuses_a_room_as_a_person_and_an_extension_past_the_hours(bot: TestClient,
+                                                                                       connector: Connector) -> None:
+    repo(bot).save_settings(replace(repo(bot).get_settings(), max_hours_per_day=1))
+    results = await submit(bot, connector, form(tomorrow(), "10:00", duration=60), user=MEGAN)
+    booked = await submit(bot, connector, buttons(results, "book")[0], user=MEGAN)
+    assert "Booked:" in card_text(booked)
+    listing = await say(bot, connector, "my bookings", user=MEGAN)
+    people = await execute(bot, connector, buttons(listing, "people")[0], user=MEGAN)
+    refused = await execute(bot, connector, {**buttons(people, "people_save")[0], "add": "boardroom@example.com"},
+                            user=MEGAN)
+    assert "boardroom@example.com is a room, not a person: book it on its own." in card_text(refused)
+    [booking] = repo(bot).list_bookings_for_user(MEGAN[0])
+    assert booking.attendees == (MEGAN[3],)
+    extended = await execute(bot, connector, buttons(listing, "extend")[0], user=MEGAN)
+    assert "the most is 1 h a day" in card_text(extended), card_text(extended)
+    assert (repo(bot).get_booking(booking.id).end - booking.start) == timedelta(hours=1)
