@@ -42,7 +42,7 @@ from domain.errors import (
     ItemNotFound,
     ValidationFailed,
 )
-from domain.fair_use import check_changed_booking, check_new_booking, check_search_rate
+from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
 from domain.timezones import local_day_window
 from services.resources import ResourceDirectory
@@ -116,8 +116,12 @@ class BookingService:
         at once cannot both pass."""
         if self.exempt(booker.key, booker.email):
             return
-        check_new_booking(self._repo.get_settings(), self._repo.list_bookings_for_user(booker.key), slot, zone,
-                          self.now())
+        try:
+            check_new_booking(self._repo.get_settings(), self._repo.list_bookings_for_user(booker.key), slot, zone,
+                              self.now())
+        except LimitReached as exc:
+            log.info("fair use: booking refused for %s: %s", booker.key, exc.message[:120])
+            raise
 
     def check_change(self, booking: Booking, slot: TimeSlot) -> None:
         """A change or move to `slot` that lengthens the booking or moves it to another day must fit
@@ -159,7 +163,11 @@ class BookingService:
         check_slot(request.start, request.end, now)
         # Every search costs Graph calls: a per-person rate (stored, not per process), for everyone.
         limit = self._repo.get_settings().max_searches_per_minute
-        self._repo.record_search(user_key, lambda recent: check_search_rate(recent, now, limit))
+        try:
+            self._repo.record_search(user_key, lambda recent: check_search_rate(recent, now, limit))
+        except LimitReached:
+            log.info("fair use: search refused for %s (over %d a minute)", user_key, limit)
+            raise
         registered = self._repo.list_rooms()
         rooms = [r for r in registered if matches(r, request)]
         near = self.near_room(user_key)
