@@ -39,6 +39,7 @@ from graph.tokens import MsalTokenProvider
 from services.admin import AdminService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
+from services.resources import ResourceDirectory
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
@@ -124,7 +125,7 @@ def create_app(config: Config) -> web.Application:
         # told it is still being worked on, and gets the result as a proactive message.
         patience = 3 * budget
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
-        booking_service = BookingService(repo, calendar, patience_s=patience)
+        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar))
         booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget,
                               later=later)
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from domain.fair_use import highest_limits
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking
 from sandbox.bootstrap import register_rooms
 from sandbox.seed import TENANT_ID, bench_person, generated_rooms
@@ -41,7 +42,9 @@ def prepare_org(data_dir: Path, *, rooms: int, people: int, past_bookings: int,
     """Write the organisation's data (without flushing each file; one sync at the end)."""
     repo = Repository(TinyDbBackend(data_dir, durable=False))
     try:
-        repo.save_settings(replace(repo.get_settings(), tenant_id=TENANT_ID, connected=True, booking_enabled=True))
+        # The highest fair-use limits: simulated users book and search far more than one person would.
+        repo.save_settings(highest_limits(replace(repo.get_settings(), tenant_id=TENANT_ID, connected=True,
+                                                  booking_enabled=True)))
         register_rooms(repo, generated_rooms(rooms))
         for number in range(1, people + 1):  # each person's file written while it is open
             repo.save_conversation_reference(bench_person(number)[0], conversation_reference(number, service_url))

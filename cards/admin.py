@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cards.base import Card, action, card, heading, row, show_card, text
+from domain.fair_use import LIMIT_BOUNDS
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
 
 ROLE_TITLES = {ROLE_ADMIN: "Admin", ROLE_BOOKING_ADMIN: "Booking admin (may cancel anyone's booking)"}
@@ -66,7 +67,34 @@ def booking_switch_card(settings: OrgSettings, note: str | None = None, saved: b
              "value": "true" if settings.booking_enabled else "false", "valueOn": "true", "valueOff": "false"},
             text("Switching it off stops new bookings at once; existing bookings stay.", isSubtle=True,
                  size="Small")]
-    return card(body, [action("Save", "booking_save", style="positive")])
+    return card(body, [action("Save", "booking_save", style="positive"), action("Fair use and guests", "limits")])
+
+
+def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = False,
+                typed: dict[str, str] | None = None) -> Card:
+    """The fair-use limits per person and whom bookings may invite from outside the organisation.
+    `typed`: what the admin typed, shown again when it was not saved."""
+    typed = typed or {}
+    body: list[dict[str, Any]] = [heading("Fair use and guests"), *_note(note, good=saved),
+                                  text("Limits for each person. Booking admins are not limited, except in searches.",
+                                       isSubtle=True, spacing="Small")]
+    for name, (title, low, high) in LIMIT_BOUNDS.items():
+        body.append(_input(name, f"{title} ({low}–{high})", typed.get(name, str(getattr(settings, name))),
+                           isRequired=True, maxLength=4, regex="^[0-9]{1,4}$",
+                           errorMessage=f"A whole number from {low} to {high}."))
+    body += [text("\"On one day\" counts the bookings starting that day in the booker's time zone.", isSubtle=True,
+                  size="Small", spacing="Small"),
+             text("Guests", weight="Bolder", spacing="Medium"),
+             text("Bookings may invite people of your organisation's domains (its rooms', its admins' and the "
+                  "booker's own). Rooms and other resources are never invited.", isSubtle=True, size="Small",
+                  spacing="Small"),
+             _input("guest_domains", "Guest domains allowed (comma separated)",
+                    typed.get("guest_domains", ", ".join(settings.guest_domains))[:2000], maxLength=2000,
+                    placeholder="partner.com, agency.co.uk"),
+             {"type": "Input.Toggle", "id": "allow_any_guest", "title": "Allow any outside address",
+              "value": typed.get("allow_any_guest", "true" if settings.allow_any_guest else "false"),
+              "valueOn": "true", "valueOff": "false"}]
+    return card(body, [action("Save", "limits_save", style="positive"), action("Booking on/off", "booking_switch")])
 
 
 def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
@@ -83,7 +111,7 @@ def status_card(connected: bool, tenant: str | None, booking: bool, counts: tupl
     else:
         body.append(text("No problems found.", color="Good"))
     return card(body, [action("Connect", "connect"), action("Booking on/off", "booking_switch"),
-                       action("Rooms", "rooms")])
+                       action("Rooms", "rooms"), action("Fair use and guests", "limits")])
 
 
 def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], rooms_per_floor: dict[str, int],

@@ -20,10 +20,12 @@ from cards.admin import (
     floor_card,
     floor_plans_card,
     import_preview_card,
+    limits_card,
     status_card,
 )
 from cards.base import Card, card, heading, text
 from domain.errors import DomainError, NotFound
+from domain.fair_use import LIMIT_BOUNDS
 from services.admin import CONSENT_TTL, AdminService
 from storage.repository import Repository
 
@@ -78,7 +80,8 @@ class AdminFlow:
                 "room_remove": self.room_remove_step, "import_places": self.import_places_step,
                 "import_csv": self.import_csv_step, "import_confirm": self.import_confirm_step,
                 "admins": self.admins_step, "admin_add": self.admin_add_step,
-                "admin_remove": self.admin_remove_step}
+                "admin_remove": self.admin_remove_step, "limits": self.limits_step,
+                "limits_save": self.limits_save_step}
 
     # --- connection, booking, status ------------------------------------------------------
 
@@ -107,6 +110,18 @@ class AdminFlow:
         settings = self._service.set_booking(user.key, enabled)
         return booking_switch_card(settings, f"Saved: booking is {'on' if settings.booking_enabled else 'off'}.",
                                    saved=True)
+
+    async def limits_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        return limits_card(self._repo.get_settings())
+
+    async def limits_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        """Nothing is saved unless every value is valid; the card keeps what the admin typed."""
+        values = {name: _text(data, name) for name in (*LIMIT_BOUNDS, "guest_domains", "allow_any_guest")}
+        try:
+            settings = self._service.set_limits(user.key, values)
+        except DomainError as exc:
+            return limits_card(self._repo.get_settings(), f"Nothing was saved: {exc.message}", typed=values)
+        return limits_card(settings, "Saved.", saved=True)
 
     async def status_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         status = await self._service.status()

@@ -38,6 +38,7 @@ from domain.booking import (
     is_attempt,
 )
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
+from domain.fair_use import LimitReached
 from domain.parsing import QuickBooking, parse_quick_booking
 from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
@@ -145,7 +146,7 @@ class BookingFlow:
         try:
             request = self._request_from_form(values, zone)
             return await self._results(request, user)
-        except (ValidationFailed, GraphError) as exc:
+        except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
             return self._form(values, exc.message)
         except DomainError as exc:
             return problem(exc.message)

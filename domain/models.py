@@ -22,11 +22,21 @@ def normalize_email(value: str) -> str:
 
 @dataclass(frozen=True)
 class OrgSettings:
-    """The organisation's connection to Microsoft 365 and whether booking is on."""
+    """The organisation's connection to Microsoft 365, whether booking is on, the fair-use limits
+    per person (domain.fair_use) and whom bookings may invite from outside (domain.attendees)."""
 
     tenant_id: str | None = None
     connected: bool = False
     booking_enabled: bool = False
+    max_upcoming_bookings: int = 10
+    max_bookings_per_day: int = 5  # bookings on one day (starting that local day), not made that day
+    max_hours_per_day: int = 8
+    max_searches_per_minute: int = 20
+    guest_domains: tuple[str, ...] = ()  # outside domains whose addresses may be invited
+    allow_any_guest: bool = False  # any outside address may be invited
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "guest_domains", tuple(self.guest_domains))  # a JSON list when read back
 
 
 @dataclass(frozen=True)

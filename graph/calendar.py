@@ -281,6 +281,12 @@ class RoomCalendarService:
         docs = await self._client.get_pages("/places/microsoft.graph.room")
         return [self._room_from(d) for d in docs if d.get("emailAddress")]
 
+    async def list_directory_workspaces(self) -> list[str]:
+        """The addresses of the tenant's workspaces (bookable desk areas, resource mailboxes too):
+        https://learn.microsoft.com/graph/api/resources/workspace?view=graph-rest-1.0"""
+        docs = await self._client.get_pages("/places/microsoft.graph.workspace")
+        return [str(d["emailAddress"]).lower() for d in docs if d.get("emailAddress")]
+
     async def list_room_lists(self) -> list[tuple[str, str]]:
         docs = await self._client.get_pages("/places/microsoft.graph.roomList")
         return [(str(d.get("emailAddress") or "").lower(), d.get("displayName") or "") for d in docs

@@ -218,6 +218,7 @@ class GraphApi:
             ("GET", mb + r"/(?:calendar/)?calendarView", self.calendar_view),
             ("GET", r"/places/microsoft\.graph\.room", self.list_places_rooms),
             ("GET", r"/places/microsoft\.graph\.roomList", self.list_room_lists),
+            ("GET", r"/places/microsoft\.graph\.workspace", self.list_places_workspaces),
             ("GET", r"/places/(?P<list>[^/]+)/microsoft\.graph\.roomList/rooms", self.list_rooms_in_list),
         ):
             self._routes.append((method, re.compile(f"^{pattern}/?$", re.IGNORECASE), handler))
@@ -561,6 +562,11 @@ class GraphApi:
         rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
                  if b.kind == "room" and b.in_places]
         return self._places(request, rooms)
+
+    async def list_places_workspaces(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        spaces = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
+                  if b.kind == "workspace" and b.in_places]
+        return self._places(request, spaces)
 
     async def list_room_lists(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         lists = [{"id": f"rl-{i}", "emailAddress": email, "displayName": name}

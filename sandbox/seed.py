@@ -16,7 +16,7 @@ class Mailbox:
     email: str
     display_name: str
     id: str
-    kind: str = "user"  # user | room
+    kind: str = "user"  # user | room | workspace
     upn: str = ""
     # rooms
     capacity: int = 0
@@ -85,6 +85,14 @@ EXTRA_ROOMS = [
             building="Harbour House", floor_number=1, floor_label="First floor", exchange_online=False),
 ]
 
+# A workspace: a resource mailbox for a group of desks, listed by Places as microsoft.graph.workspace
+# (https://learn.microsoft.com/graph/api/resources/workspace?view=graph-rest-1.0). Never booked by
+# RoomBot; there so that inviting it is refused.
+WORKSPACES = [
+    Mailbox(email="hq-desks2@example.com", display_name="HQ second floor desks", id="", kind="workspace",
+            capacity=12, building="Contoso HQ", floor_number=2, floor_label="Second floor"),
+]
+
 
 def _guid(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
@@ -103,7 +111,7 @@ def demo_mailboxes() -> list[Mailbox]:
                     display="Screen" if av in ("display", "video") else "",
                     video="Teams Room" if av == "video" else "", audio="Speakerphone" if av == "video" else "",
                     wheelchair=number == 1, room_list=room_list))
-    for extra in EXTRA_ROOMS:
+    for extra in [*EXTRA_ROOMS, *WORKSPACES]:
         n += 1
         boxes.append(Mailbox(**{**extra.__dict__, "id": _guid(n)}))
     return boxes

@@ -8,11 +8,12 @@ import hashlib
 import io
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from domain.attendees import parse_guest_domains
 from domain.calendar import AccessReport, DirectoryRoom
 from domain.errors import (
     Conflict,
@@ -25,6 +26,7 @@ from domain.errors import (
     RoomAccessDenied,
     ValidationFailed,
 )
+from domain.fair_use import parse_limits
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room, normalize_email
 from storage.repository import Repository
 
@@ -249,6 +251,19 @@ class AdminService:
             settings = self._repo.save_settings(replace(settings, booking_enabled=enabled))
             self.audit(actor, "booking " + ("enabled" if enabled else "disabled"))
         return settings
+
+    def set_limits(self, actor: str, values: Mapping[str, object]) -> OrgSettings:
+        """The fair-use limits and guest rules from the admin's card: all checked, then saved together."""
+        limits = parse_limits(values)
+        guests = parse_guest_domains(values.get("guest_domains"))
+        allow_any = str(values.get("allow_any_guest", "")).strip().lower() == "true"
+        settings = self._repo.get_settings()
+        changed = replace(settings, **limits, guest_domains=guests, allow_any_guest=allow_any)
+        if changed != settings:
+            self._repo.save_settings(changed)
+            self.audit(actor, "limits", ", ".join(f"{k}={v}" for k, v in limits.items())
+                       + f"; guest domains: {', '.join(guests) or 'none'}; any outside address: {allow_any}")
+        return changed
 
     async def status(self) -> Status:
         settings = self._repo.get_settings()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from domain.attendees import check_invitees, own_domains, policy
 from domain.booking import (
     ALTERNATIVES,
     BookingUnconfirmed,
@@ -41,8 +42,10 @@ from domain.errors import (
     ItemNotFound,
     ValidationFailed,
 )
-from domain.models import BOOKING_BOOKED, BOOKING_PENDING, Booking, Room
+from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
+from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
 from domain.timezones import local_day_window
+from services.resources import ResourceDirectory
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -81,9 +84,12 @@ class BookingOutcome:
 
 class BookingService:
     def __init__(self, repo: Repository, calendar: RoomCalendar,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, patience_s: float = 0.0) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, patience_s: float = 0.0,
+                 resources: ResourceDirectory | None = None) -> None:
         self._repo = repo
         self._calendar = calendar
+        # The tenant's room and resource addresses (Places); without it, the registered rooms only.
+        self._resources = resources
         self._clock = clock
         # How long a booking keeps retrying while Graph throttles, times out or loses answers.
         self._patience_s = patience_s
@@ -95,6 +101,52 @@ class BookingService:
 
     def ensure_open(self) -> None:
         check_open(self._repo.get_settings())
+
+    # --- fair use and whom a booking may invite ------------------------------------------
+
+    def exempt(self, user_key: str, email: str = "") -> bool:
+        """Booking admins (and admins) book for others: the per-person booking limits do not apply
+        to them. Looked up here, server-side, like every role."""
+        admin = self._repo.find_admin(user_key, email)
+        return admin is not None and bool({ROLE_ADMIN, ROLE_BOOKING_ADMIN} & set(admin.roles))
+
+    def check_new(self, booker: Booker, slot: TimeSlot, zone: str) -> None:
+        """The limits on a new booking (LimitReached says which and when it lifts). Pending records
+        count: with no await between this check and recording the pending booking, two presses
+        at once cannot both pass."""
+        if self.exempt(booker.key, booker.email):
+            return
+        try:
+            check_new_booking(self._repo.get_settings(), self._repo.list_bookings_for_user(booker.key), slot, zone,
+                              self.now())
+        except LimitReached as exc:
+            log.info("fair use: booking refused for %s: %s", booker.key, exc.message[:120])
+            raise
+
+    def check_change(self, booking: Booking, slot: TimeSlot) -> None:
+        """A change or move to `slot` that lengthens the booking or moves it to another day must fit
+        that day's limits."""
+        if self.exempt(booking.booker_aad_id, booking.booker_email):
+            return
+        check_changed_booking(self._repo.get_settings(), self._repo.list_bookings_for_user(booking.booker_aad_id),
+                              booking, slot, booking.zone)
+
+    async def check_invitees(self, booker_email: str, people: Iterable[str]) -> None:
+        """Refuses rooms, resources and (unless allowed) outside addresses (domain.attendees). The
+        organisation's domains: its registered rooms', its admins' known by address, the booker's
+        own (a member of the tenant the bot serves) and the Places rooms'."""
+        people = [p for p in people if p != booker_email]
+        if not people:
+            return
+        rooms = [r.email for r in self._repo.list_rooms()]
+        listed = await self._resources.addresses() if self._resources is not None else frozenset()
+        admins = [a.key for a in self._repo.list_admins() if "@" in a.key]
+        rules = policy(self._repo.get_settings(), [*rooms, *listed], own_domains(rooms, listed, admins, [booker_email]))
+        try:
+            check_invitees(people, rules)
+        except DomainError as exc:
+            log.info("invitee refused for %s: %s", booker_email, exc.message[:120])
+            raise
 
     def near_room(self, user_key: str) -> Room | None:
         """The room of the user's last booking: results favour its floor and building."""
@@ -109,6 +161,13 @@ class BookingService:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
+        # Every search costs Graph calls: a per-person rate (stored, not per process), for everyone.
+        limit = self._repo.get_settings().max_searches_per_minute
+        try:
+            self._repo.record_search(user_key, lambda recent: check_search_rate(recent, now, limit))
+        except LimitReached:
+            log.info("fair use: search refused for %s (over %d a minute)", user_key, limit)
+            raise
         registered = self._repo.list_rooms()
         rooms = [r for r in registered if matches(r, request)]
         near = self.near_room(user_key)
@@ -168,6 +227,10 @@ class BookingService:
         attempt_key = f"{booker.key}:{clean_attempt(attempt)}"
         if not booker.email:
             raise ValidationFailed("I could not find your email address in Teams, so the room cannot invite you.")
+
+        if self._repo.get_booking_by_attempt(booker.key, attempt_key) is None:  # not a second press
+            self.check_new(booker, TimeSlot(start, end), zone)  # early, before any Graph call; again below
+        await self.check_invitees(booker.email, extra)
 
         lock = self._attempt_locks.get(attempt_key)
         if lock is None:
@@ -233,6 +296,8 @@ class BookingService:
                     return BookingOutcome(settled, created=True)
             raise RoomTaken(room, slot)
 
+        if existing is None:
+            self.check_new(booker, slot, zone)  # no await from here to the pending record: race-safe
         booking = existing or self._repo.add_booking(Booking(
             id=uuid.uuid4().hex, room_email=room.email, event_id="", ical_uid="", booker_aad_id=booker.key,
             booker_email=booker.email, start=slot.start, end=slot.end, subject=subject,

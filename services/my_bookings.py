@@ -200,6 +200,7 @@ class MyBookings:
         async with self._lock(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             slot = extended_slot(booking, minutes, self.now())
+            self._booking.check_change(booking, slot)  # hours per day
             return await self._retime(booking, self._room(booking.room_email), slot, None)
 
     async def end_now(self, user_key: str, booking_id: object, version: object) -> Booking:
@@ -225,6 +226,7 @@ class MyBookings:
                                                           subject=subject_change)
                 return self._saved(booking, event)
             slot = changed_slot(booking, start, end, self.now())
+            self._booking.check_change(booking, slot)  # longer, or another day: that day's limits
             return await self._retime(booking, self._room(booking.room_email), slot, subject_change)
 
     async def _retime(self, booking: Booking, room: Room, slot: TimeSlot, subject: str | None) -> Booking:
@@ -263,6 +265,7 @@ class MyBookings:
                 raise ValidationFailed("A booking in progress cannot move to another room. End it now and book "
                                        "another room.")
             slot = changed_slot(booking, start, end, self.now())
+            self._booking.check_change(booking, slot)
             new_subject = clean_subject(subject) or booking.subject
             # Derived from the booking as the card showed it: a retry after a timeout sends the same
             # id, so Graph keeps one new event.
@@ -304,6 +307,8 @@ class MyBookings:
             people = people_after(booking, add, remove)
             if people == booking.attendees:
                 raise ValidationFailed("No one to add or remove. Type email addresses or tick people to remove.")
+            # Only those added: people already invited stay (Outlook or an earlier rule let them in).
+            await self._booking.check_invitees(booking.booker_email, [p for p in people if p not in booking.attendees])
             event = await self._calendar.update_event(booking.room_email, booking.event_id,
                                                       attendees=self._attendees(booking, people, booker_name))
             return self._saved(booking, event)

@@ -135,6 +135,7 @@ class Repository:
         self._users = backend.partitioned("users")  # by user
         self._conversations = backend.partitioned("conversations")  # by user
         self._welcomed = backend.partitioned("welcomed")  # by bucket of the conversation id
+        self._search_rate = backend.partitioned("search_rate")  # by user: their searches of the last minute
         # The registry is read on every search and changed by admins only: kept parsed. (One process
         # owns its data folder.)
         self._room_cache: dict[str, Room] | None = None
@@ -701,6 +702,17 @@ class Repository:
             return False
         self._welcomed.put(_bucket(conversation_id), conversation_id, {"welcomed": True})
         return True
+
+    # --- fair use: searches per person ---------------------------------------------------
+
+    def record_search(self, user_key: str, check: Callable[[list[datetime]], list[datetime]]) -> None:
+        """Apply `check` to the user's recent search times and store what it returns (it raises to
+        refuse). Read and written with no await in between, so searches of one process cannot
+        interleave; kept in storage, not in memory, so that it holds wherever the data is shared."""
+        doc = self._search_rate.get(user_key, "recent") or {}
+        recent = [t for t in (_dt_from_json(v) for v in doc.get("at", [])) if t is not None]
+        kept = check(recent)
+        self._search_rate.put(user_key, "recent", {"at": [_dt_to_json(t) for t in kept]})
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.processes import bot_env, free_port
+from domain.fair_use import highest_limits
 from sandbox.bootstrap import prepare_demo_org
 from sandbox.server import RunningSandbox
 from storage.backends import TinyDbBackend
@@ -23,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def prepare_data(data_dir: Path) -> None:
     """The organisation an admin would have set up: connected to the sandbox's tenant, booking on,
-    the demo rooms on their floor plans."""
+    the demo rooms on their floor plans; the highest fair-use limits (these tests are loads)."""
     repo = Repository(TinyDbBackend(data_dir))
     try:
         prepare_demo_org(repo)
+        repo.save_settings(highest_limits(repo.get_settings()))  # a load: far more per person than fair use
     finally:
         repo.close()
 

@@ -186,7 +186,7 @@ async def test_non_admins_are_refused_everything_and_it_is_audited(bot: TestClie
         await fresh_post(bot, connector, text=command)
     admin_actions = ["connect", "disconnect", "disconnect_confirm", "booking_save", "rooms", "building_add",
                      "building_remove", "floor_add", "room_add", "room_remove", "import_places", "import_confirm",
-                     "admins", "admin_add", "admin_remove", "status"]
+                     "admins", "admin_add", "admin_remove", "status", "limits", "limits_save"]
     for name in admin_actions:
         await fresh_post(bot, connector, value={"action": name, "building": "b-contoso-hq", "enabled": "false",
                                                 "room": "hq-aurora@example.com", "key": MEGAN[0],

@@ -4,6 +4,7 @@ plus a booking whose answer cannot be read. Service level, against the sandbox o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -65,6 +66,7 @@ def test_what_is_no_graph_time_is_a_bad_answer_not_a_crash() -> None:
 async def test_bookings_and_my_bookings_survive_every_digit_count(sandbox: RunningSandbox,
                                                                   calendar: RoomCalendarService) -> None:
     repo = org_repo()
+    repo.save_settings(replace(repo.get_settings(), max_bookings_per_day=9))  # nine on one day, by one person
     service = BookingService(repo, calendar)
     slots = [slot_at(hour=8 + i, minutes=30) for i in range(9)]
     for i, slot in enumerate(slots):

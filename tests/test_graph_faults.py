@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient
 
 from dialogs.common import finish_later_work
 from domain.calendar import TimeSlot
+from domain.fair_use import highest_limits
 from sandbox.faults import Faults
 from tests.booking_helpers import buttons, card_text, form, local, repo, sandbox, submit, tomorrow
 from tests.conftest import Connector, teams_activity
@@ -77,6 +78,7 @@ async def test_three_hundred_bookings_under_graph_faults_are_made_once_or_clearl
         bot: TestClient, connector: Connector, report: Callable[[str], None]) -> None:
     people = _people(USERS)
     connector.people.extend(people)
+    repo(bot).save_settings(highest_limits(repo(bot).get_settings()))  # a load: ten presses a person on one day
     day = tomorrow()
     template = buttons(await submit(bot, connector, form(day, "08:00")), "book")[0]
     rooms = sorted(r.email for r in repo(bot).list_rooms())
