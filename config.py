@@ -51,6 +51,11 @@ class Config:
     public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
     sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
     local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
+    # Limits of the bot's own HTTP server, for when nothing in front of it enforces them (see README)
+    body_timeout_s: float = 10.0  # a request body must arrive within this, or the connection is closed
+    header_timeout_s: float = 10.0  # a new connection must send its first request's headers within this
+    max_connections: int = 0  # open connections at once; 0: as many as the open-file limit leaves room for
+    health_key: str = field(default="", repr=False)  # X-Health-Key that shows /healthz's details from anywhere
 
     @property
     def base_url(self) -> str:
@@ -124,6 +129,10 @@ class Config:
             public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
             sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
             local_run=_flag(env.get("LOCAL_RUN"), False),
+            body_timeout_s=float(get("BODY_TIMEOUT_S", "10")),
+            header_timeout_s=float(get("HEADER_TIMEOUT_S", "10")),
+            max_connections=int(get("MAX_CONNECTIONS", "0")),
+            health_key=get("HEALTH_KEY"),
         )
 
 
