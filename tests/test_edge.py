@@ -141,9 +141,17 @@ def _admitted(port: int) -> socket.socket:
 
 
 def test_the_connection_limit_leaves_room_below_the_open_file_limit() -> None:
+    from config import Config
+
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert connection_limit() == soft - FILES_RESERVED
     assert connection_limit(100) == min(100, soft - FILES_RESERVED)
+    assert connection_limit(10 * soft) == soft - FILES_RESERVED
+    config = Config.from_env({"MAX_CONNECTIONS": "7", "BODY_TIMEOUT_S": "2.5", "HEADER_TIMEOUT_S": "3",
+                              "HEALTH_KEY": " k3y "})
+    assert (config.max_connections, config.body_timeout_s, config.header_timeout_s) == (7, 2.5, 3)
+    assert config.health_key == "k3y" and "k3y" not in repr(config)
+    assert Config.from_env({}).max_connections == 0  # as many as the open-file limit leaves room for
 
 
 def test_connections_beyond_the_limit_are_refused_while_earlier_ones_keep_working(served: Served) -> None:
