@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import html
+import ipaddress
 import json
 import logging
 import ssl
@@ -13,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import ConversationState
+from botbuilder.core import ConversationState, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
 from dotenv import load_dotenv
 from msrest.exceptions import DeserializationError
 
-from bot import logs
-from bot.adapter import create_adapter, use_connector_threads
+from bot import edge, logs
+from bot.adapter import authenticate_token, create_adapter, use_connector_threads
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
 from bot.roles import Roles
@@ -188,30 +191,56 @@ async def messages(request: web.Request) -> web.StreamResponse:
     request is one turn with its own correlation id, in every log line and the response header."""
     try:
         response = await _turn(request)
-    except web.HTTPException as exc:  # botbuilder raises its 401 / 405 / 415
+    except web.HTTPException as exc:  # 401, and aiohttp's 413
         exc.headers["X-Correlation-Id"] = logs.correlation_id()
         raise
     response.headers["X-Correlation-Id"] = logs.correlation_id()
+    if response.status == 408:  # answered, then hung up: aiohttp would otherwise go on reading the slow body
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
     return response
 
 
 async def _turn(request: web.Request) -> web.StreamResponse:
+    """One activity, in the order that makes a bad request cheap: the token is checked before the
+    body is read (an unauthenticated request costs the same whatever it sends), then the body is
+    read once, within the time limit, parsed once and handed to the adapter as an Activity."""
     logs.new_correlation_id()
+    app = request.app
+    auth_header = request.headers.get("Authorization", "")
+    if app[CONFIG_KEY].authenticated:
+        try:
+            await authenticate_token(app[ADAPTER_KEY], auth_header)
+        except PermissionError:
+            raise web.HTTPUnauthorized() from None
     if "application/json" not in request.headers.get("Content-Type", ""):
         return _bad_request(415, "Content-Type must be application/json.")
     try:
-        body = json.loads(await request.read())
+        async with asyncio.timeout(app[CONFIG_KEY].body_timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        log.info("closed a request whose body did not arrive within %s s", app[CONFIG_KEY].body_timeout_s)
+        return _bad_request(408, "The request body did not arrive in time.")
+    try:
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return _bad_request(400, "The body is not valid JSON.")
     problem = _activity_problem(body)
     if problem:
         return _bad_request(400, problem)
     try:
-        response = await request.app[ADAPTER_KEY].process(request, request.app[BOT_KEY])
+        activity = Activity().deserialize(body)
+        # CloudAdapter.process without reading the request again: authenticate_request runs in full here.
+        invoke_response = await app[ADAPTER_KEY].process_activity(auth_header, activity, app[BOT_KEY].on_turn)
     except DeserializationError as exc:  # a field of the wrong type or shape
         log.info("rejected a malformed activity: %s", str(exc)[:200])
         return _bad_request(400, "The activity is malformed.")
-    return response or web.Response(status=201)
+    except PermissionError:
+        raise web.HTTPUnauthorized() from None
+    if invoke_response:
+        return web.json_response(serializer_helper(invoke_response.body), status=invoke_response.status)
+    return web.Response(status=201)
 
 
 async def consent_redirect(request: web.Request) -> web.Response:
@@ -239,6 +268,10 @@ def _page(status: int, title: str, message: str) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Anyone may learn that the bot is up; how it is set up (Graph endpoint, tenant, authentication)
+    only callers on this machine, or with the configured health key."""
+    if not _sees_health_details(request):
+        return web.json_response({"status": "ok"})
     config = request.app[CONFIG_KEY]
     settings = request.app[REPO_KEY].get_settings()
     graph = request.app.get(GRAPH_INFO_KEY, {"mode": config.graph_mode, "endpoint": ""})
@@ -251,6 +284,23 @@ async def healthz(request: web.Request) -> web.Response:
     })
 
 
+def _sees_health_details(request: web.Request) -> bool:
+    """A caller with HEALTH_KEY, or one on loopback that no proxy forwarded. Behind a reverse proxy
+    every peer is the proxy: one on this machine that says whom it forwards for (Forwarded,
+    X-Forwarded-For) gets the public answer; one that does not must not forward /healthz (or set
+    HEALTH_KEY and have the proxy strip the header)."""
+    key = request.app[CONFIG_KEY].health_key
+    given = request.headers.get("X-Health-Key", "")
+    if key and given and hmac.compare_digest(given.encode("utf-8", "replace"), key.encode("utf-8")):
+        return True
+    if "Forwarded" in request.headers or "X-Forwarded-For" in request.headers:
+        return False
+    try:
+        return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run RoomBot.")
     parser.add_argument("--local", action="store_true",
@@ -258,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     load_dotenv()
     config = Config.from_env()
-    logs.configure([config.app_password, config.graph_client_secret])
+    logs.configure([config.app_password, config.graph_client_secret, config.health_key])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     problem = config.startup_problem(local=args.local or config.local_run)
     if problem:
@@ -268,7 +318,10 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("MicrosoftAppId is not set: the bot accepts unauthenticated requests on loopback. "
                     "This is for local use only.")
     log.info("Graph mode: %s", config.graph_mode)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    limits = edge.Limits(max_connections=edge.connection_limit(config.max_connections),
+                         header_timeout_s=config.header_timeout_s)
+    edge.run(create_app(config), host=config.host, port=config.port, limits=limits,
+             body_timeout_s=config.body_timeout_s)
 
 
 if __name__ == "__main__":

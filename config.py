@@ -53,6 +53,11 @@ class Config:
     local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
     audit_retention_days: int = 90  # audit log days kept
     booking_archive_days: int = 30  # bookings ended longer ago leave their person's own file for the archive
+    # Limits of the bot's own HTTP server, for when nothing in front of it enforces them (see README)
+    body_timeout_s: float = 10.0  # a request body must arrive within this, or the connection is closed
+    header_timeout_s: float = 10.0  # a new connection must send its first request's headers within this
+    max_connections: int = 0  # open connections at once; 0: as many as the open-file limit leaves room for
+    health_key: str = field(default="", repr=False)  # X-Health-Key that shows /healthz's details from anywhere
 
     @property
     def base_url(self) -> str:
@@ -128,6 +133,10 @@ class Config:
             local_run=_flag(env.get("LOCAL_RUN"), False),
             audit_retention_days=_days(get("AUDIT_RETENTION_DAYS", "90"), "AUDIT_RETENTION_DAYS"),
             booking_archive_days=_days(get("BOOKING_ARCHIVE_DAYS", "30"), "BOOKING_ARCHIVE_DAYS"),
+            body_timeout_s=float(get("BODY_TIMEOUT_S", "10")),
+            header_timeout_s=float(get("HEADER_TIMEOUT_S", "10")),
+            max_connections=int(get("MAX_CONNECTIONS", "0")),
+            health_key=get("HEALTH_KEY"),
         )
 
 

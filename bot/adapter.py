@@ -12,7 +12,7 @@ from azure.core.exceptions import DeserializationError
 from botbuilder.core import BotState, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants
-from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
+from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants, JwtTokenValidation
 from msrest.exceptions import ClientException
 from msrest.universal_http.requests import ClientRetryPolicy
 
@@ -66,6 +66,23 @@ class StrictBotFrameworkAuthentication(ConfigurationBotFrameworkAuthentication):
         except Exception as exc:  # noqa: BLE001 - every other failure to validate is a refusal too
             log.info("refused a request whose token could not be validated: %s", type(exc).__name__)
             raise PermissionError("Invalid token") from exc
+
+    async def authenticate_token(self, auth_header: str) -> None:
+        """Refuse (PermissionError) a request whose token alone is wrong, before its body is read:
+        no bearer token, or one botbuilder's validators (skill, emulator, channel, in that order)
+        refuse for its signature, issuer, audience or expiry. Given an activity without a channel id
+        or service URL, botbuilder checks just the token; the full `authenticate_request` still runs
+        with the real activity (the key's channel endorsements, the serviceUrl claim)."""
+        if not JwtTokenValidation.is_valid_token_format(auth_header):
+            raise PermissionError("No bearer token")
+        await self.authenticate_request(Activity(), auth_header)
+
+
+async def authenticate_token(adapter: CloudAdapter, auth_header: str) -> None:
+    """The adapter's token check before the body is read (see StrictBotFrameworkAuthentication)."""
+    authentication = adapter.bot_framework_authentication
+    if isinstance(authentication, StrictBotFrameworkAuthentication):
+        await authentication.authenticate_token(auth_header)
 
 
 def fix_msrest_retry_policy() -> None:

@@ -1,11 +1,18 @@
-"""Logging: a correlation id on every record of a turn, and secrets kept out of every record."""
+"""Logging: a correlation id on every record of a turn, secrets kept out of every record, and
+floods of identical records logged once a minute with a count."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import random
-from collections.abc import Iterable
+import threading
+import time
+import weakref
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 _CORRELATION: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 FORMAT = "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"
@@ -55,9 +62,115 @@ class SecretFilter(logging.Filter):
         return True
 
 
-def install(handler: logging.Handler, secrets: Iterable[str]) -> None:
+REPEAT_INTERVAL_S = 60.0
+_REPEAT_FILTERS: weakref.WeakSet[RepeatFilter] = weakref.WeakSet()
+
+
+@dataclass
+class _Window:
+    started: float
+    first: logging.LogRecord  # a copy without arguments or traceback: nothing kept alive for the interval
+    repeats: int = 0
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - a bad format is the handler's to report, not the filter's to raise
+        return str(record.msg)
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the first of identical records through in each interval and counts the others; the count
+    follows as one line ("... (repeated N times in the last 60 s)") once the interval is over. A
+    client retrying a bad request, or accept() failing past the open-file limit, then costs two lines
+    a minute instead of a line (or a traceback) per attempt.
+
+    Warnings and errors are identical when their logger, level, message template and exception type
+    are; lower levels only when their whole message is (so that "booked X for Y" lines all stay)."""
+
+    def __init__(self, emit: Callable[[logging.LogRecord], object], interval_s: float = REPEAT_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._emit = emit
+        self._interval = interval_s
+        self._clock = clock
+        self._windows: dict[Hashable, _Window] = {}  # in the order they started
+        self._lock = threading.Lock()
+        _REPEAT_FILTERS.add(self)
+
+    @staticmethod
+    def _key(record: logging.LogRecord) -> Hashable:
+        error = record.exc_info[0] if record.exc_info else None
+        text = str(record.msg) if record.levelno >= logging.WARNING else _message(record)
+        return record.name, record.levelno, text, error
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "repeat_summary", False):
+            return True
+        now = self._clock()
+        key = self._key(record)
+        with self._lock:
+            due = self._close_windows(now)
+            window = self._windows.get(key)
+            if window is None:
+                first = logging.LogRecord(record.name, record.levelno, record.pathname, record.lineno,
+                                          _message(record), None, None)
+                self._windows[key] = _Window(now, first)
+            else:
+                window.repeats += 1
+        self._report(due)
+        return window is None
+
+    def flush(self, *, everything: bool = False) -> None:
+        """Log the counts of the intervals that are over (all of them with `everything`)."""
+        with self._lock:
+            due = self._close_windows(float("inf") if everything else self._clock())
+        self._report(due)
+
+    def _close_windows(self, now: float) -> list[_Window]:
+        due = []
+        for key, window in list(self._windows.items()):
+            if window.started + self._interval > now:
+                break  # the later ones started later still
+            del self._windows[key]
+            if window.repeats:
+                due.append(window)
+        return due
+
+    def _report(self, windows: list[_Window]) -> None:
+        for window in windows:
+            first = window.first
+            summary = logging.LogRecord(first.name, first.levelno, first.pathname, first.lineno,
+                                        "%s (repeated %d times in the last %d s)",
+                                        (first.msg, window.repeats, round(self._interval)), None)
+            summary.repeat_summary = True
+            self._emit(summary)
+
+
+def flush_repeats(*, everything: bool = False) -> None:
+    """Log the pending repeat counts of every handler `install` set up (periodically, and at exit)."""
+    for repeat_filter in list(_REPEAT_FILTERS):
+        repeat_filter.flush(everything=everything)
+
+
+def install(handler: logging.Handler, secrets: Iterable[str], repeat_interval_s: float = REPEAT_INTERVAL_S) -> None:
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(RepeatFilter(handler.handle, repeat_interval_s))  # before the secrets: no traceback formatted
     handler.addFilter(SecretFilter(secrets))
+
+
+_loop_log = logging.getLogger("asyncio")
+
+
+def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's errors (accept() past the open-file limit, a callback that failed), logged with
+    asyncio's message as the template so that the repeat filter counts them; asyncio's own handler
+    writes the socket or task into the message, a new line with a traceback each time."""
+    message = str(context.get("message") or "Unhandled exception in the event loop").replace("%", "%%")
+    details = ", ".join(f"{name}: {value!r}" for name, value in context.items() if name not in ("message", "exception"))
+    error = context.get("exception")
+    _loop_log.error(message + " (%s)", details[:500], exc_info=error if isinstance(error, BaseException) else None)
 
 
 def configure(secrets: Iterable[str], level: int = logging.INFO) -> None:

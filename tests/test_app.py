@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_main_warns_when_running_unauthenticated(monkeypatch, caplog, tmp_path: 
     import app
 
     started = {}
-    monkeypatch.setattr(app.web, "run_app", lambda application, **kwargs: started.update(kwargs))
+    monkeypatch.setattr(app.edge, "run", lambda application, **kwargs: started.update(kwargs))
     monkeypatch.setattr(app, "load_dotenv", lambda: None)
     monkeypatch.delenv("MicrosoftAppId", raising=False)
     monkeypatch.delenv("GRAPH_TENANT_ID", raising=False)
@@ -83,7 +84,8 @@ def test_main_warns_when_running_unauthenticated(monkeypatch, caplog, tmp_path: 
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     with caplog.at_level("WARNING"):
         app.main(["--local"])
-    assert started == {"host": "127.0.0.1", "port": 3999, "print": None}
+    assert started["host"] == "127.0.0.1" and started["port"] == 3999 and started["body_timeout_s"] == 10
+    assert 0 < started["limits"].max_connections < resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert "MicrosoftAppId is not set" in caplog.text and "local use only" in caplog.text
     started.clear()
     monkeypatch.setenv("HOST", "0.0.0.0")

@@ -8,14 +8,18 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from botbuilder.schema import Activity
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -129,3 +133,59 @@ async def test_the_public_cloud_configuration_refuses_a_request_without_a_token(
         assert client.server.app[REPO_KEY].get_conversation_reference(ALEX[0]) is None
     finally:
         await client.close()
+
+
+@pytest.fixture
+def body_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts every way the handler could read, parse or deserialize a request body."""
+    import app as app_module
+
+    counts: Counter[str] = Counter()
+
+    def spy(name: str, original: Any) -> Any:
+        async def counted(self: web.BaseRequest, *args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return await original(self, *args, **kwargs)
+        return counted
+
+    for name in ("read", "text", "json", "post"):
+        monkeypatch.setattr(web.BaseRequest, name, spy(name, getattr(web.BaseRequest, name)))
+    deserialize = Activity.deserialize.__func__
+
+    def counted_deserialize(cls: type, *args: Any, **kwargs: Any) -> Any:
+        counts["deserialize"] += 1
+        return deserialize(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Activity, "deserialize", classmethod(counted_deserialize))
+    real_loads = json.loads
+
+    def counted_loads(*args: Any, **kwargs: Any) -> Any:
+        counts["json.loads"] += 1
+        return real_loads(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "json", SimpleNamespace(loads=counted_loads, JSONDecodeError=json.JSONDecodeError))
+    return counts
+
+
+async def test_a_big_body_without_a_valid_token_is_refused_before_it_is_read(secured: TestClient,
+                                                                             body_reads: Counter[str]) -> None:
+    big = json.dumps(teams_activity(Connector(url=SERVICE_URL), activity_type="typing", text="x" * 240_000))
+    assert 240_000 < len(big) < 256 * 1024
+    for header in (None, "Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer not.a.jwt", f"Bearer {_token(OTHER_KEY)}",
+                   f"Bearer {_token(aud='00000000-0000-0000-0000-000000000000')}"):
+        headers = {"Content-Type": "application/json", **({"Authorization": header} if header else {})}
+        response = await secured.post("/api/messages", data=big, headers=headers)
+        assert response.status == 401, header
+        assert response.headers["X-Correlation-Id"]
+    assert body_reads == Counter(), "the body of a refused request was read"
+
+    # A valid token: the body is read, parsed and deserialized once; botbuilder's full check still
+    # runs with the activity (its serviceUrl must be the token's).
+    accepted = await secured.post("/api/messages", data=big, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {_token()}"})
+    assert accepted.status == 201
+    assert body_reads == Counter({"read": 1, "json.loads": 1, "deserialize": 1})
+    body_reads.clear()
+    elsewhere = await secured.post("/api/messages", data=big, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {_token(serviceurl='https://evil.example/')}"})
+    assert elsewhere.status == 401 and body_reads["deserialize"] == 1
