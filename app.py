@@ -129,7 +129,7 @@ def create_app(config: Config) -> web.Application:
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
                                      roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
                                      later=later)
-        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id)
+        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
