@@ -136,7 +136,7 @@ def create_app(config: Config) -> web.Application:
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, members, consent),
-                               my_bookings=my_bookings)
+                               my_bookings=my_bookings, allowed_channels=config.allowed_channels)
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:

@@ -51,6 +51,8 @@ class Config:
     public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
     sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
     local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
+    # Bot Framework channels answered (ALLOWED_CHANNELS, comma separated); the Agents Playground sends msteams too
+    allowed_channels: tuple[str, ...] = ("msteams",)
 
     @property
     def base_url(self) -> str:
@@ -124,6 +126,8 @@ class Config:
             public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
             sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
             local_run=_flag(env.get("LOCAL_RUN"), False),
+            allowed_channels=tuple(c.strip().lower() for c in get("ALLOWED_CHANNELS", "msteams").split(",")
+                                   if c.strip()),
         )
 
 

@@ -67,3 +67,8 @@ def test_an_unauthenticated_start_must_be_asked_for_and_stay_on_loopback() -> No
     assert "loopback only" in exposed.startup_problem(local=True)
     production = Config.from_env({"MicrosoftAppId": "app-id", "MicrosoftAppPassword": "s3cret"})
     assert production.startup_problem(local=False) is None
+
+
+def test_allowed_channels_default_to_teams() -> None:
+    assert Config.from_env({}).allowed_channels == ("msteams",)
+    assert Config.from_env({"ALLOWED_CHANNELS": " msteams, WebChat ,"}).allowed_channels == ("msteams", "webchat")
