@@ -73,7 +73,7 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
                             key=lambda f: (f.level, f.name.lower())):
             place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
-    durations = sorted({*DURATION_CHOICES, values.duration})
+    durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= 24 * 60 else [])})
     body: list[dict[str, Any]] = [heading("Book a room")]
     if note:
         body.append(text(note, color="Attention"))

@@ -13,6 +13,7 @@ from cards.booking import PAGE_SIZE, Places, duration_label, room_row
 from domain.booking import DURATION_CHOICES
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
+from domain.numbers import whole_number
 from domain.timezones import format_slot, format_time, iso_utc, to_local
 
 
@@ -114,7 +115,7 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
     minutes = int((booking.end - booking.start).total_seconds() // 60)
     shown = {"date": local.date().isoformat(), "start": local.strftime("%H:%M"), "duration": str(minutes),
              "subject": booking.subject, **(values or {})}
-    chosen = int(shown["duration"]) if str(shown["duration"]).isdigit() else minutes
+    chosen = whole_number(shown["duration"], 1, 24 * 60) or minutes  # as typed, if it is a duration at all
     durations = sorted({*DURATION_CHOICES, minutes, chosen})
     body: list[dict[str, Any]] = [heading(f"Change: {_name(booking, rooms)}")]
     if note:

@@ -22,8 +22,8 @@ from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's, $ a trailing newline
+_TIME = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")
 
 Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
 
@@ -140,9 +140,9 @@ def utc_time(value: object, what: str) -> datetime:
 
 def local_start(day: str, at: str, zone: str) -> datetime:
     """A form's date (YYYY-MM-DD) and time (H:MM or HH:MM[:SS]) in the user's zone, as UTC."""
-    if not _DAY.match(day):
+    if not _DAY.fullmatch(day):
         raise ValidationFailed("Pick a date.")
-    if not _TIME.match(at):
+    if not _TIME.fullmatch(at):
         raise ValidationFailed("Pick a start time.")
     try:
         return local_to_utc(date.fromisoformat(day), time.fromisoformat(at.zfill(5) if at.count(":") == 1 else at),
