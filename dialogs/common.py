@@ -14,7 +14,7 @@ from botbuilder.core import TurnContext
 
 from bot.adapter import SORRY
 from bot.identity import UserIdentity
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action, card, heading, plain, text
 from cards.booking import Places
 from domain.errors import GraphUnavailable, ValidationFailed
 from domain.timezones import first_zone, is_zone, local_to_utc
@@ -29,7 +29,8 @@ Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
 
 
 def problem(message: str, *actions: dict[str, Any]) -> Card:
-    return card([heading("Sorry"), text(message)], list(actions) or None)
+    """A problem's card. The message may carry what someone typed or Microsoft 365 said: shown as text."""
+    return card([heading("Sorry"), text(plain(message))], list(actions) or None)
 
 
 STILL_WORKING = ("Microsoft 365 is slow to answer right now. I'm still working on it and will send you the "
