@@ -133,6 +133,25 @@ def test_a_users_key_is_the_aad_object_id_only() -> None:
     assert UserIdentity(channel_user_id="29:abc", aad_object_id="aad-1", name="X").key == "aad-1"
 
 
+async def test_the_roster_does_not_change_whose_turn_it_is(monkeypatch) -> None:
+    """The key stays the activity's AAD object id whatever the roster answers, so a booking and the turn
+    that made it belong to the same person."""
+    from types import SimpleNamespace
+
+    from botbuilder.core.teams import TeamsInfo
+
+    from bot.identity import MemberDirectory
+
+    async def member(context, user_id):
+        return SimpleNamespace(aad_object_id="someone-else", name="Alex W", email="Alex@Example.com",
+                               user_principal_name="alexw@example.com")
+
+    monkeypatch.setattr(TeamsInfo, "get_member", member)
+    sender = SimpleNamespace(id="29:alex", aad_object_id="aad-alex", name="Alex")
+    user = await MemberDirectory().resolve(SimpleNamespace(activity=SimpleNamespace(from_property=sender)))
+    assert (user.key, user.email, user.name) == ("aad-alex", "alex@example.com", "Alex W")
+
+
 async def test_activities_from_other_channels_are_refused_quietly(bot: TestClient, connector: Connector) -> None:
     repo = bot.server.app[REPO_KEY]
     for channel in ("webchat", "emulator", "directline", "", None):
