@@ -233,8 +233,7 @@ class BookingFlow:
         features = tuple(f for f in get("features").lower().split(",") if f.strip())
         return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, 24 * 60),
                           capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
-                          features=features,
-                          subject=get("subject"), participants=get("participants"), zone=zone)
+                          features=features, subject=get("subject"), participants=get("participants"), zone=zone)
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
         if not 1 <= values.capacity <= MAX_CAPACITY:
