@@ -134,14 +134,14 @@ def create_app(config: Config) -> web.Application:
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
                                      roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
                                      later=later)
-        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id)
+        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, members, consent),
-                               my_bookings=my_bookings)
+                               my_bookings=my_bookings, allowed_channels=config.allowed_channels)
         await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:

@@ -58,6 +58,8 @@ class Config:
     header_timeout_s: float = 10.0  # a new connection must send its first request's headers within this
     max_connections: int = 0  # open connections at once; 0: as many as the open-file limit leaves room for
     health_key: str = field(default="", repr=False)  # X-Health-Key that shows /healthz's details from anywhere
+    # Bot Framework channels answered (ALLOWED_CHANNELS, comma separated); the Agents Playground sends msteams too
+    allowed_channels: tuple[str, ...] = ("msteams",)
 
     @property
     def base_url(self) -> str:
@@ -137,6 +139,8 @@ class Config:
             header_timeout_s=float(get("HEADER_TIMEOUT_S", "10")),
             max_connections=int(get("MAX_CONNECTIONS", "0")),
             health_key=get("HEALTH_KEY"),
+            allowed_channels=tuple(c.strip().lower() for c in get("ALLOWED_CHANNELS", "msteams").split(",")
+                                   if c.strip()),
         )
 
 

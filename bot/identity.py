@@ -23,8 +23,10 @@ class UserIdentity:
 
     @property
     def key(self) -> str:
-        """The stable key for this user in storage."""
-        return self.aad_object_id or self.channel_user_id
+        """The stable key for this user in storage: the Entra (AAD) object id, and nothing else. A channel
+        user id is per bot and per channel, and a tenant's own Entra says who it is; without an AAD object
+        id the key is empty, and RoomBot does nothing for that activity."""
+        return self.aad_object_id
 
 
 class TenantConflict(ValueError):
@@ -62,8 +64,9 @@ class MemberDirectory:
 
     def basic(self, context: TurnContext) -> UserIdentity:
         sender = context.activity.from_property
+        aad = getattr(sender, "aad_object_id", None)
         return UserIdentity(channel_user_id=getattr(sender, "id", "") or "",
-                            aad_object_id=getattr(sender, "aad_object_id", "") or "",
+                            aad_object_id=aad.strip()[:100] if isinstance(aad, str) else "",
                             name=getattr(sender, "name", "") or "")
 
     async def resolve(self, context: TurnContext) -> UserIdentity:
@@ -77,8 +80,9 @@ class MemberDirectory:
         except Exception as exc:  # noqa: BLE001 - the roster call is best effort
             log.warning("could not read the Teams member %s: %s", basic.key, type(exc).__name__)
             return basic
+        # The key stays the activity's: a roster answer must not make one person's turn someone else's.
         user = UserIdentity(channel_user_id=basic.channel_user_id,
-                            aad_object_id=getattr(member, "aad_object_id", None) or basic.aad_object_id,
+                            aad_object_id=basic.aad_object_id or getattr(member, "aad_object_id", None) or "",
                             name=getattr(member, "name", None) or basic.name,
                             email=(getattr(member, "email", None) or "").lower(),
                             upn=(getattr(member, "user_principal_name", None) or "").lower())

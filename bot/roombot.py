@@ -38,6 +38,9 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 MAX_TEXT = 2000  # longer messages are not commands; they are answered with help
 REFUSAL = "Sorry, only RoomBot admins can do that."
+UNKNOWN_SENDER = ("I can't tell who you are in this chat, so I can't do anything here. Please message me from "
+                  "Microsoft Teams.")
+DEFAULT_CHANNELS = ("msteams",)
 STORED_REFERENCES_KEPT = 10_000  # users whose stored conversation reference this process remembers
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
@@ -47,8 +50,10 @@ ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[
 class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
-                 admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None) -> None:
+                 admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None,
+                 allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS) -> None:
         self._repo = repo
+        self._allowed_channels = frozenset(c.lower() for c in allowed_channels)
         self._configured_tenant = configured_tenant
         self._conversation_state = conversation_state
         self._members = members or MemberDirectory()
@@ -70,10 +75,12 @@ class RoomBot(TeamsActivityHandler):
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         clean_entities(turn_context.activity)
-        if not self._tenant_allowed(turn_context.activity):
+        if not self._tenant_allowed(turn_context.activity) or not self._channel_allowed(turn_context.activity):
             if turn_context.activity.type == ActivityTypes.invoke:
-                await turn_context.send_activity(
-                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=403)))
+                await _answer_invoke(turn_context, InvokeResponse(status=403))
+            return
+        if not self._members.basic(turn_context).key:
+            await self._unknown_sender(turn_context)
             return
         self._remember_conversation(turn_context)
         await super().on_turn(turn_context)
@@ -103,6 +110,29 @@ class RoomBot(TeamsActivityHandler):
                             activity.type, tenant, expected)
             return False
         return True
+
+    def _channel_allowed(self, activity: Activity) -> bool:
+        """Only the channels RoomBot is made for (ALLOWED_CHANNELS, Teams by default): its users, tenant and
+        roles are Teams' and Entra's; another channel's user ids mean nothing here. Refused quietly."""
+        channel = activity.channel_id if isinstance(activity.channel_id, str) else ""
+        if channel.lower() in self._allowed_channels:
+            return True
+        log.warning("ignored a %s activity from channel %r", activity.type, channel[:40])
+        return False
+
+    async def _unknown_sender(self, turn_context: TurnContext) -> None:
+        """A person is known by their Entra (AAD) object id, and an activity without one could be anyone's:
+        it is answered, and changes nothing (no conversation reference, no state, no booking)."""
+        activity = turn_context.activity
+        log.info("answered a %s activity without an AAD object id", activity.type)
+        if activity.type == ActivityTypes.message:
+            await turn_context.send_activity(UNKNOWN_SENDER)
+        elif activity.type == ActivityTypes.invoke:
+            if activity.name == "adaptiveCard/action":
+                await _answer_invoke(turn_context, InvokeResponse(status=200, body=AdaptiveCardInvokeResponse(
+                    status_code=200, type=CARD_CONTENT_TYPE, value=card([text(UNKNOWN_SENDER)]))))
+            else:
+                await _answer_invoke(turn_context, InvokeResponse(status=403))
 
     def _remember_conversation(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -276,6 +306,10 @@ class RoomBot(TeamsActivityHandler):
     @staticmethod
     async def _send_card(turn_context: TurnContext, content: Card) -> None:
         await turn_context.send_activity(_card_reply(content))
+
+
+async def _answer_invoke(turn_context: TurnContext, response: InvokeResponse) -> None:
+    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
 
 
 def _card_reply(content: Card) -> Activity:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cards.base import Card, action, card, heading, row, show_card, text
+from cards.base import Card, action, card, heading, plain, row, show_card, text
 from domain.fair_use import LIMIT_BOUNDS
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
 
@@ -15,7 +15,7 @@ PREVIEW_ROWS = 30
 
 
 def _note(note: str | None, good: bool = False) -> list[dict[str, Any]]:
-    return [text(note, color="Good" if good else "Attention")] if note else []
+    return [text(plain(note), color="Good" if good else "Attention")] if note else []
 
 
 def _input(input_id: str, label: str, value: str = "", **extra: Any) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _input(input_id: str, label: str, value: str = "", **extra: Any) -> dict[str
 def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: str | None = None) -> Card:
     body = [heading("Connect Microsoft 365"), *_note(note)]
     if settings.connected:
-        body.append(text(f"Connected now to tenant {settings.tenant_id}. Granting consent again is harmless.",
+        body.append(text(f"Connected now to tenant {plain(settings.tenant_id)}. Granting consent again is harmless.",
                          isSubtle=True))
     body += [text("A Global Administrator (or Privileged Role Administrator) of your tenant grants RoomBot the "
                   "application permissions **Calendars.ReadWrite** (room calendars) and **Place.Read.All** (the "
@@ -43,18 +43,19 @@ def disconnect_card(settings: OrgSettings) -> Card:
         return card([heading("Disconnect"), text("RoomBot is not connected to Microsoft 365.")],
                     [action("Connect", "connect")])
     return card([heading("Disconnect Microsoft 365?"),
-                 text(f"RoomBot will stop using tenant {settings.tenant_id}: nobody can book until an admin runs "
-                      f"connect again. Existing bookings stay in the room calendars.")],
+                 text(f"RoomBot will stop using tenant {plain(settings.tenant_id)}: nobody can book until an admin "
+                      f"runs connect again. Existing bookings stay in the room calendars.")],
                 [action("Disconnect", "disconnect_confirm", style="destructive"), action("Keep connected", "status")])
 
 
 def consent_result_card(ok: bool, message: str) -> Card:
     """Told to the admin in Teams when the consent redirect came back."""
     if ok:
-        return card([heading("Connected to Microsoft 365"), text(message, color="Good"),
+        return card([heading("Connected to Microsoft 365"), text(plain(message), color="Good"),
                      text("Next: register rooms on floor plans, then switch booking on.")],
                     [action("Rooms", "rooms"), action("Booking on/off", "booking_switch"), action("Status", "status")])
-    return card([heading("Not connected"), text(message, color="Attention")], [action("Connect again", "connect")])
+    return card([heading("Not connected"), text(plain(message), color="Attention")],
+                [action("Connect again", "connect")])
 
 
 def booking_switch_card(settings: OrgSettings, note: str | None = None, saved: bool = False) -> Card:
@@ -100,14 +101,14 @@ def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = Fa
 def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
                 problems: Sequence[str]) -> Card:
     buildings, floors, rooms = counts
-    facts = [{"title": "Microsoft 365", "value": f"connected ({tenant})" if connected else "not connected"},
+    facts = [{"title": "Microsoft 365", "value": f"connected ({plain(tenant)})" if connected else "not connected"},
              {"title": "Booking", "value": "on" if booking else "off"},
              {"title": "Floor plans", "value": f"{buildings} buildings, {floors} floors"},
              {"title": "Rooms", "value": str(rooms)}]
     body = [heading("RoomBot status"), {"type": "FactSet", "facts": facts}]
     if problems:
         body += [text("Problems", weight="Bolder", spacing="Medium"),
-                 text("\n".join(f"- {p}" for p in problems[:15]), color="Attention")]
+                 text("\n".join(f"- {plain(p)}" for p in problems[:15]), color="Attention")]
     else:
         body.append(text("No problems found.", color="Good"))
     return card(body, [action("Connect", "connect"), action("Booking on/off", "booking_switch"),
@@ -121,7 +122,7 @@ def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], roo
         body.append(text("No buildings yet. Add one, or import the rooms Microsoft 365 knows."))
     for building in buildings:
         own = [f for f in floors if f.building_id == building.id]
-        lines = [text(building.name, weight="Bolder", size="Medium")]
+        lines = [text(plain(building.name), weight="Bolder", size="Medium")]
         if not own:
             lines.append(text("No floors yet.", isSubtle=True, spacing="None"))
         buttons = [action(f"{f.name} ({rooms_per_floor.get(f.id, 0)})", "floor_open", floor=f.id) for f in own]
@@ -153,15 +154,15 @@ def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], roo
 
 def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: str | None = None,
                good: bool = False) -> Card:
-    body: list[dict[str, Any]] = [heading(f"{building.name} · {floor.name}"), *_note(note, good)]
+    body: list[dict[str, Any]] = [heading(f"{plain(building.name)} · {plain(floor.name)}"), *_note(note, good)]
     if not rooms:
         body.append(text("No rooms on this floor yet.", isSubtle=True))
     for room in rooms:
         key = room.email
         details = [f"{room.capacity} seats", *room.features]
         body.append(row(
-            [text(room.display_name, weight="Bolder"), text(room.email, isSubtle=True, spacing="None"),
-             text(" · ".join(details), size="Small", spacing="None")],
+            [text(plain(room.display_name), weight="Bolder"), text(plain(room.email), isSubtle=True, spacing="None"),
+             text(plain(" · ".join(details)), size="Small", spacing="None")],
             [show_card("Edit", [_input(f"name-{key}", "Name", room.display_name, isRequired=True, maxLength=80),
                                  {"type": "Input.Number", "id": f"capacity-{key}", "label": "Seats",
                                   "value": room.capacity, "min": 0, "max": 1000},
@@ -190,13 +191,13 @@ def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") ->
     good = [r for r in rows if not r.problem]
     body: list[dict[str, Any]] = [
         heading("Import preview"),
-        text(f"From {source}: {len(good)} room{'s' if len(good) != 1 else ''} to add, "
+        text(f"From {plain(source)}: {len(good)} room{'s' if len(good) != 1 else ''} to add, "
              f"{len(rows) - len(good)} left out."),
     ]
     for item in rows[:PREVIEW_ROWS]:
-        where = f"{item.building} · {item.floor}" if item.building else ""
-        line = f"**{item.name or item.email}** ({item.email}) {where}, {item.capacity} seats"
-        body.append(text(line + (f" — *left out: {item.problem}*" if item.problem else ""),
+        where = f"{plain(item.building)} · {plain(item.floor)}" if item.building else ""
+        line = f"**{plain(item.name or item.email)}** ({plain(item.email)}) {where}, {plain(item.capacity)} seats"
+        body.append(text(line + (f" — *left out: {plain(item.problem)}*" if item.problem else ""),
                          color="Attention" if item.problem else "Default", spacing="Small"))
     if len(rows) > PREVIEW_ROWS:
         body.append(text(f"… and {len(rows) - PREVIEW_ROWS} more.", isSubtle=True))
@@ -212,9 +213,9 @@ def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = F
     body: list[dict[str, Any]] = [heading("Admins"), *_note(note, good)]
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
-        body.append(row([text(admin.key, weight="Bolder"),
-                          text(roles + (f" · added by {admin.added_by}" if admin.added_by else ""), isSubtle=True,
-                               spacing="None", size="Small")],
+        body.append(row([text(plain(admin.key), weight="Bolder"),
+                          text(roles + (f" · added by {plain(admin.added_by)}" if admin.added_by else ""),
+                               isSubtle=True, spacing="None", size="Small")],
                          [action("Remove", "admin_remove", style="destructive", key=admin.key)]))
     add = show_card("Add admin", [
         _input("key", "User principal name or AAD object id", isRequired=True, maxLength=254,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -9,6 +10,35 @@ VERSION = "1.5"
 ACTION_KEY = "action"  # the routing key every card action carries in its data
 
 Card = dict[str, Any]
+
+# What people and Microsoft 365 wrote (subjects, names, reasons, addresses) goes into TextBlock and
+# FactSet text, which Teams renders as Markdown: "Markdown is supported in Adaptive Card TextBlock field,
+# and Fact.Title and Fact.Value" (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/
+# cards-format), a CommonMark subset of **bold**, _italic_, "- " and "1. " lists and [Title](url) links
+# (learn.microsoft.com/adaptive-cards/authoring-cards/text-features); TextBlocks also expand
+# {{DATE(...)}} and {{TIME(...)}}. CommonMark lets any ASCII punctuation be backslash-escaped; the
+# characters escaped here are those that start that syntax. Teams' Android and iOS clients have shown
+# escaping backslashes literally (microsoft/AdaptiveCards#4677, MicrosoftDocs/msteams-docs#5793), so
+# punctuation that is inert mid-line ( ) . - + # ! is left alone there. Button titles and ChoiceSet
+# choices are not Markdown: they take text as it is.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>~|])")
+_MARKER = re.compile(r"^(?:[-+#=]|[0-9]+(?=[.)]))")  # a list, heading or setext marker starting the text
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # overrides that reorder what is shown
+_WORD_JOINER = "\u2060"  # invisible; breaks "//" and "www." so no client turns the text into a link
+
+
+def plain(value: object) -> str:
+    """`value` as literal text for a TextBlock or Fact: Markdown syntax escaped, on one line, with bare
+    links (https://..., //..., www....) broken so they stay text."""
+    flat = " ".join(_BIDI.sub("", str(value)).split())
+    escaped = _MARKER.sub(_escape_marker, _MARKDOWN.sub(r"\\\1", flat))
+    escaped = re.sub(r"/(?=/)", "/" + _WORD_JOINER, escaped)
+    return re.sub(r"(?i)\b(www)\.", r"\1" + _WORD_JOINER + ".", escaped)
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    marker = match.group(0)
+    return marker + "\\" if marker.isdigit() else "\\" + marker  # "12\. Title", "\- Title"
 
 
 def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> Card:

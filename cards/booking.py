@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action, card, heading, plain, text
 from domain.booking import DURATION_CHOICES, MAX_CAPACITY, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
@@ -73,10 +73,10 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
                             key=lambda f: (f.level, f.name.lower())):
             place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
-    durations = sorted({*DURATION_CHOICES, values.duration})
+    durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= 24 * 60 else [])})
     body: list[dict[str, Any]] = [heading("Book a room")]
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     body += [
         text(f"Times are in {values.zone}.", isSubtle=True, spacing="None"),
         {"type": "ColumnSet", "columns": [
@@ -110,9 +110,9 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
 
 def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
     details = [f"{room.capacity} seats"] + [f.capitalize() for f in room.features]
-    return [text(room.display_name, weight="Bolder"),
-            text(places.where(room), isSubtle=True, spacing="None"),
-            text(" · ".join(details), spacing="None", size="Small")]
+    return [text(plain(room.display_name), weight="Bolder"),
+            text(plain(places.where(room)), isSubtle=True, spacing="None"),
+            text(plain(" · ".join(details)), spacing="None", size="Small")]
 
 
 def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: str, title: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     request = result.request
     body: list[dict[str, Any]] = []
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     when = format_slot(request.start, request.end, request.zone, _local_today(now, request.zone))
     filters = [f"at least {request.min_capacity} seat{'s' if request.min_capacity != 1 else ''}"]
     if request.floor_id and request.floor_id in places.floors:
@@ -152,7 +152,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     if result.free:
         page = result.free[offset:offset + PAGE_SIZE]
         body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
-                 text(f"{len(result.free)} free, {'; '.join(filters)}.", isSubtle=True, spacing="None")]
+                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None")]
         for room in page:
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
         if offset + PAGE_SIZE < len(result.free):
@@ -160,8 +160,8 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
                                   q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
     else:
         body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
-                 text(f"No registered room with {'; '.join(filters)} is free then." if result.considered else
-                      f"No registered room has {'; '.join(filters)}.", wrap=True)]
+                 text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
+                      f"No registered room has {plain('; '.join(filters))}.", wrap=True)]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
             for room, slot in result.other_times:
@@ -174,7 +174,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         if not (result.other_times or result.other_places):
             body.append(text("Try another day, a shorter meeting or fewer filters.", isSubtle=True))
     if result.unreadable:
-        names = ", ".join(room.display_name for room, _ in result.unreadable[:5])
+        names = plain(", ".join(room.display_name for room, _ in result.unreadable[:5]))
         body.append(text(f"I could not read the calendar of {names}, so it is left out (RoomBot's admins can see "
                          f"why with status).", isSubtle=True, size="Small", spacing="Medium"))
     actions.append(action("Change search", "form", q=query_data(request)))
@@ -187,17 +187,17 @@ def _local_today(now: datetime, zone: str) -> date:
 
 def confirmation_card(booking: Booking, room: Room | None, places: Places, now: datetime,
                       note: str | None = None) -> Card:
-    name = room.display_name if room else booking.room_email
+    name = plain(room.display_name if room else booking.room_email)
     facts = [{"title": "When", "value": format_slot(booking.start, booking.end, booking.zone,
                                                      _local_today(now, booking.zone))}]
     if room:
-        facts.append({"title": "Where", "value": places.where(room) or room.email})
+        facts.append({"title": "Where", "value": plain(places.where(room) or room.email)})
         facts.append({"title": "Seats", "value": str(room.capacity)})
-    facts += [{"title": "Subject", "value": booking.subject or "(none)"},
-              {"title": "Invited", "value": ", ".join(booking.attendees)}]
+    facts += [{"title": "Subject", "value": plain(booking.subject) if booking.subject else "(none)"},
+              {"title": "Invited", "value": plain(", ".join(booking.attendees))}]
     body: list[dict[str, Any]] = []
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
              text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
                   isSubtle=True, size="Small")]
@@ -206,10 +206,10 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
 
 
 def cancelled_card(booking: Booking, room: Room | None, now: datetime, note: str | None = None) -> Card:
-    name = room.display_name if room else booking.room_email
+    name = plain(room.display_name if room else booking.room_email)
     when = format_slot(booking.start, booking.end, booking.zone, _local_today(now, booking.zone))
     return card([heading(f"Cancelled: {name}"), text(when),
-                 *([text(note)] if note else []),
+                 *([text(plain(note))] if note else []),
                  text("Everyone invited gets the cancellation from the room.", isSubtle=True, size="Small")],
                 [action("Book another room", "form"), action("My bookings", "my_bookings")])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action, card, heading, plain, text
 from domain.commands import Command
 
 
@@ -15,7 +15,7 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
               note: str | None = None) -> Card:
     body = []
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     body += [heading("What I can do"), text("Type a command, or use the buttons below."),
              text(_command_lines(user_commands))]
     if admin_commands:
@@ -26,7 +26,7 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
 def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: bool) -> Card:
     first_name = (user_name or "").split(" ")[0] or "there"
     body = [
-        heading(f"Hi {first_name}, I'm RoomBot"),
+        heading(f"Hi {plain(first_name)}, I'm RoomBot"),
         text("I find free meeting rooms and book them for you, right here in the chat. The room sends you "
              "the invitation; change or cancel it through me."),
     ]

@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, row, show_card, text
+from cards.base import Card, action, card, heading, plain, row, show_card, text
 from cards.booking import PAGE_SIZE, Places, duration_label, room_row
 from domain.booking import DURATION_CHOICES
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
+from domain.numbers import whole_number
 from domain.timezones import format_slot, format_time, iso_utc, to_local
 
 
@@ -33,18 +34,18 @@ def _ids(booking: Booking) -> dict[str, str]:
 def _details(booking: Booking, rooms: Mapping[str, Room], places: Places, now: datetime, zone: str,
              *, show_booker: bool = False) -> list[dict[str, Any]]:
     room = rooms.get(booking.room_email)
-    title = _name(booking, rooms) + (" · in progress" if in_progress(booking, now) else "")
+    title = plain(_name(booking, rooms)) + (" · in progress" if in_progress(booking, now) else "")
     lines = [text(title, weight="Bolder")]
     if room and places.where(room):
-        lines.append(text(places.where(room), isSubtle=True, spacing="None"))
+        lines.append(text(plain(places.where(room)), isSubtle=True, spacing="None"))
     lines.append(text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"))
     if booking.subject:
-        lines.append(text(booking.subject, spacing="None", size="Small"))
+        lines.append(text(plain(booking.subject), spacing="None", size="Small"))
     others = [a for a in booking.attendees if a != booking.booker_email]
     if show_booker:
-        lines.append(text(f"Booked by {booking.booker_email}", isSubtle=True, spacing="None", size="Small"))
+        lines.append(text(f"Booked by {plain(booking.booker_email)}", isSubtle=True, spacing="None", size="Small"))
     if others:
-        lines.append(text("With " + ", ".join(others), isSubtle=True, spacing="None", size="Small"))
+        lines.append(text("With " + plain(", ".join(others)), isSubtle=True, spacing="None", size="Small"))
     return lines
 
 
@@ -78,7 +79,7 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
     name = "all_bookings" if everyone else "my_bookings"
     body: list[dict[str, Any]] = [heading("All bookings" if everyone else "My bookings")]
     if note:
-        body.append(text(note, color="Good" if good else "Attention"))
+        body.append(text(plain(note), color="Good" if good else "Attention"))
     if dropped:
         gone = "1 booking was" if dropped == 1 else f"{dropped} bookings were"
         body.append(text(f"{gone} deleted from the room calendars outside RoomBot, so no longer listed.",
@@ -114,11 +115,11 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
     minutes = int((booking.end - booking.start).total_seconds() // 60)
     shown = {"date": local.date().isoformat(), "start": local.strftime("%H:%M"), "duration": str(minutes),
              "subject": booking.subject, **(values or {})}
-    chosen = int(shown["duration"]) if str(shown["duration"]).isdigit() else minutes
+    chosen = whole_number(shown["duration"], 1, 24 * 60) or minutes  # as typed, if it is a duration at all
     durations = sorted({*DURATION_CHOICES, minutes, chosen})
-    body: list[dict[str, Any]] = [heading(f"Change: {_name(booking, rooms)}")]
+    body: list[dict[str, Any]] = [heading(f"Change: {plain(_name(booking, rooms))}")]
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     body += [
         text(f"Now: {format_slot(booking.start, booking.end, zone, _today(now, zone))}", spacing="None"),
         {"type": "ColumnSet", "columns": [
@@ -143,7 +144,7 @@ def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room],
               zone: str, start: datetime, end: datetime, subject: str) -> Card:
     """Rooms free for the (new) time, each with Move here."""
     when = format_slot(start, end, zone, _today(now, zone))
-    body: list[dict[str, Any]] = [heading(f"Move from {_name(booking, rooms)}"), text(when, weight="Bolder",
+    body: list[dict[str, Any]] = [heading(f"Move from {plain(_name(booking, rooms))}"), text(when, weight="Bolder",
                                                                                       spacing="None")]
     if not free:
         body.append(text("No other room with enough seats is free then. Try another time.", wrap=True))
@@ -158,11 +159,11 @@ def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone
                 note: str | None = None) -> Card:
     """Add people by email, untick people to remove; only those changed are told."""
     others = [a for a in booking.attendees if a != booking.booker_email]
-    body: list[dict[str, Any]] = [heading(f"People: {_name(booking, rooms)}")]
+    body: list[dict[str, Any]] = [heading(f"People: {plain(_name(booking, rooms))}")]
     if note:
-        body.append(text(note, color="Attention"))
+        body.append(text(plain(note), color="Attention"))
     body += [text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"),
-             text("Invited: " + ", ".join(booking.attendees), size="Small")]
+             text("Invited: " + plain(", ".join(booking.attendees)), size="Small")]
     body.append({"type": "Input.Text", "id": "add", "label": "Add people",
                  "placeholder": "email addresses, separated by commas", "maxLength": 2000})
     if others:
@@ -176,8 +177,8 @@ def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone
 def admin_cancelled_notice(booking: Booking, room_name: str, canceller: str, reason: str, now: datetime) -> Card:
     """Told proactively to a booker whose booking a booking admin cancelled."""
     when = format_slot(booking.start, booking.end, booking.zone, _today(now, booking.zone))
-    body = [heading(f"Your booking of {room_name} was cancelled"), text(when),
-            text(f"{canceller} cancelled it" + (f": {reason}" if reason else " (no reason given)."))]
+    body = [heading(f"Your booking of {plain(room_name)} was cancelled"), text(when),
+            text(f"{plain(canceller)} cancelled it" + (f": {plain(reason)}" if reason else " (no reason given)."))]
     return card(body, [action("Book another room", "form"), action("My bookings", "my_bookings")])
 
 

@@ -30,6 +30,7 @@ from dialogs.common import Later, local_start, places, problem, user_zone, utc_t
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
+    MAX_DURATION,
     RoomTaken,
     SearchRequest,
     check_slot,
@@ -39,6 +40,7 @@ from domain.booking import (
 )
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
+from domain.numbers import whole_number
 from domain.parsing import QuickBooking, parse_quick_booking
 from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
@@ -230,13 +232,15 @@ class BookingFlow:
             return str(value).strip()[:2000] if isinstance(value, str | int | float) else ""
 
         features = tuple(f for f in get("features").lower().split(",") if f.strip())
-        return FormValues(day=get("date"), start=get("start"), duration=_int(get("duration"), 30),
-                          capacity=_int(get("capacity"), 1), place=get("place"), features=features,
-                          subject=get("subject"), participants=get("participants"), zone=zone)
+        return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, 24 * 60),
+                          capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
+                          features=features, subject=get("subject"), participants=get("participants"), zone=zone)
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
         if not 1 <= values.capacity <= MAX_CAPACITY:
             raise ValidationFailed(f"Seats must be between 1 and {MAX_CAPACITY}.")
+        if values.duration <= 0:
+            raise ValidationFailed(f"Pick a duration of at most {MAX_DURATION.seconds // 3600} hours.")
         start = local_start(values.day, values.start, zone)
         building_id, floor_id = self._place(values.place)
         return self._checked(SearchRequest(
@@ -281,8 +285,7 @@ class BookingFlow:
         raise ValidationFailed("That building or floor no longer exists. Pick another.")
 
 
-def _int(value: str, default: int) -> int:
-    try:
-        return int(float(value)) if value else default
-    except (ValueError, OverflowError):  # "x", "1e309"
-        return default
+def _number(text: str, default: int, high: int) -> int:
+    """A form's number: the default when left empty; 0 (shown as unset, and refused) when it is no whole
+    number from 1 to `high` ('1e12', '²', '-3')."""
+    return whole_number(text, 1, high) or 0 if text else default

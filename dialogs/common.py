@@ -14,7 +14,7 @@ from botbuilder.core import TurnContext
 
 from bot.adapter import SORRY
 from bot.identity import UserIdentity
-from cards.base import Card, action, card, heading, text
+from cards.base import Card, action, card, heading, plain, text
 from cards.booking import Places
 from domain.errors import GraphUnavailable, ValidationFailed
 from domain.timezones import first_zone, is_zone, local_to_utc
@@ -22,14 +22,15 @@ from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's, $ a trailing newline
+_TIME = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")
 
 Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
 
 
 def problem(message: str, *actions: dict[str, Any]) -> Card:
-    return card([heading("Sorry"), text(message)], list(actions) or None)
+    """A problem's card. The message may carry what someone typed or Microsoft 365 said: shown as text."""
+    return card([heading("Sorry"), text(plain(message))], list(actions) or None)
 
 
 STILL_WORKING = ("Microsoft 365 is slow to answer right now. I'm still working on it and will send you the "
@@ -140,9 +141,9 @@ def utc_time(value: object, what: str) -> datetime:
 
 def local_start(day: str, at: str, zone: str) -> datetime:
     """A form's date (YYYY-MM-DD) and time (H:MM or HH:MM[:SS]) in the user's zone, as UTC."""
-    if not _DAY.match(day):
+    if not _DAY.fullmatch(day):
         raise ValidationFailed("Pick a date.")
-    if not _TIME.match(at):
+    if not _TIME.fullmatch(at):
         raise ValidationFailed("Pick a start time.")
     try:
         return local_to_utc(date.fromisoformat(day), time.fromisoformat(at.zfill(5) if at.count(":") == 1 else at),

@@ -35,6 +35,7 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import ROLE_BOOKING_ADMIN, Booking, Room
 from domain.my_bookings import BookingGone, StaleCard
+from domain.numbers import whole_number
 from services.booking import BookingService
 from services.my_bookings import MyBookings
 from storage.repository import Repository
@@ -253,11 +254,11 @@ class MyBookingsFlow:
             booking, self._rooms([booking]), places(self._repo), self._service.now(), zone, values, note))
 
     def _new_time(self, data: dict[str, Any], zone: str) -> tuple[datetime, datetime]:
-        duration = _text(data, "duration")
+        minutes = whole_number(_text(data, "duration"), 1, 24 * 60)
         start = local_start(_text(data, "date"), _text(data, "start"), zone)
-        if not duration.isdigit() or not 0 < int(duration) <= 24 * 60:
+        if minutes is None:
             raise ValidationFailed("Pick a duration.")
-        return start, start + timedelta(minutes=int(duration))
+        return start, start + timedelta(minutes=minutes)
 
     def _refused(self, user: UserIdentity, data: dict[str, Any], exc: NotYourBooking | BookingNotFound) -> Card:
         """A press on someone else's booking (cards only show the user's own, so it was forged) is

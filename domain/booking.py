@@ -30,11 +30,11 @@ _ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 class NotConnected(DomainError):
     user_message = ("RoomBot is not connected to your organisation's Microsoft 365 yet. "
-                    "An admin needs to run **connect** first.")
+                    "An admin needs to run 'connect' first.")
 
 
 class BookingDisabled(DomainError):
-    user_message = "Room booking is switched off. An admin can switch it on with **enable booking**."
+    user_message = "Room booking is switched off. An admin can switch it on with 'enable booking'."
 
 
 class RoomNotRegistered(NotFound):

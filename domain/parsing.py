@@ -21,9 +21,9 @@ _FILLER = {"book", "a", "an", "the", "room", "rooms", "meeting", "for", "at", "i
            "i", "need", "want", "some", "space", "until", "till", "starting", "start", "floor"}
 _CAPACITY = [
     re.compile(r"\bfor\s+(\d{1,4})(?!\s*(?:h\b|hr|hour|min|m\b|:|\.|am|pm|a\.m|p\.m|o'clock|-|–))"
-               r"(?:\s*(?:people|persons|person|ppl|attendees|seats|guests))?\b", re.IGNORECASE),
-    re.compile(r"\b(\d{1,4})\s*(?:people|persons|person|ppl|attendees|seats|guests)\b", re.IGNORECASE),
-]
+               r"(?:\s*(?:people|persons|person|ppl|attendees|seats|guests))?\b", re.IGNORECASE | re.ASCII),
+    re.compile(r"\b(\d{1,4})\s*(?:people|persons|person|ppl|attendees|seats|guests)\b", re.IGNORECASE | re.ASCII),
+]  # ASCII: \d would take any script's digits ('٦'), which are reported as not understood instead
 
 
 @dataclass(frozen=True)

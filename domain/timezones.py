@@ -4,7 +4,8 @@ Graph and storage get UTC."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from domain.errors import ValidationFailed
 
@@ -22,6 +23,19 @@ WINDOWS_ZONES = {"utc": "UTC", "tzone://microsoft/utc": "UTC", "coordinated univ
                  "tokyo standard time": "Asia/Tokyo", "aus eastern standard time": "Australia/Sydney"}
 
 
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """The IANA zone names this machine's tz database has. ZoneInfo alone opens any path under it: a
+    folder ('Europe') fails with an OSError, and 'localtime' or 'posixrules' are files, not zones."""
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"}) | {"UTC"}
+
+
+def _zone_info(key: str) -> ZoneInfo:
+    if key not in known_zones():
+        raise ZoneInfoNotFoundError(f"not an IANA time zone: {key[:64]!r}")
+    return ZoneInfo(key)
+
+
 def graph_zone(name: object) -> tzinfo:
     """The zone a dateTimeTimeZone names: none or UTC, an IANA name, or a Windows name. Raises
     ValueError for anything else."""
@@ -33,7 +47,7 @@ def graph_zone(name: object) -> tzinfo:
     if key.upper() == "UTC":
         return UTC
     try:
-        return ZoneInfo(key)
+        return _zone_info(key)
     except ZoneInfoNotFoundError as exc:  # a KeyError
         raise ValueError(f"not a time zone: {name!r}") from exc
 
@@ -43,8 +57,8 @@ def zone(name: str | None) -> ZoneInfo:
     if not name or not isinstance(name, str) or len(name) > 64:
         raise ValidationFailed("A time zone is missing.")
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        return _zone_info(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValidationFailed(f"'{name[:64]}' is not a time zone I know.") from exc
 
 

@@ -103,6 +103,19 @@ class MsalTokenProvider:
             if self._app is not None:
                 await asyncio.to_thread(self._app.remove_tokens_for_client)
 
+    async def reset(self) -> None:
+        """Start again with a new msal client: a fresh token cache and a fresh HTTP cache. msal remembers a
+        token endpoint's 400 answer for 60 s (its throttling of failed requests), so after a consent an app
+        refused a moment ago would go on being refused; a new consent must be checked with new answers."""
+        async with self._lock:
+            self._token = None
+            self._expires_at = 0.0
+            self._app = None
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+            log.info("graph token client reset for tenant %s", self._tenant_id)
+
     def close(self) -> None:
         """Close msal's HTTP connections."""
         if self._http is not None:

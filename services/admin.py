@@ -51,6 +51,12 @@ class Directory(Protocol):
     async def verify_access(self, registered: Sequence[str] = ..., fallback: Sequence[str] = ...) -> AccessReport: ...
 
 
+class TokenClient(Protocol):
+    """Where the app's Graph tokens come from; reset() starts it afresh (see finish_consent)."""
+
+    async def reset(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class RoomCheck:
     email: str
@@ -173,9 +179,10 @@ def _scope_note(report: AccessReport) -> str:
 
 class AdminService:
     def __init__(self, repo: Repository, directory: Directory, *, expected_tenant: str = "",
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tokens: TokenClient | None = None) -> None:
         self._repo = repo
         self._directory = directory
+        self._tokens = tokens
         self._expected_tenant = expected_tenant
         self._clock = clock
 
@@ -217,6 +224,10 @@ class AdminService:
             return ConsentOutcome(False, f"Consent was given in tenant {tenant}, but RoomBot works for tenant "
                                          f"{expected}. Sign in with an admin account of that tenant and run "
                                          f"connect again.", user_key, tenant)
+        if self._tokens is not None:
+            # A consent just given must be checked with fresh token answers: msal would otherwise repeat,
+            # for 60 s, a refusal the token endpoint gave before the consent.
+            await self._tokens.reset()
         try:
             report = await self._directory.verify_access([r.email for r in self._repo.list_rooms()],
                                                          fallback=[user_key])

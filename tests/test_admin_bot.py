@@ -155,6 +155,29 @@ async def test_a_token_issued_before_consent_has_no_roles_and_connect_explains(f
     assert repo(fresh_bot).get_settings().connected is False
 
 
+async def test_connect_right_after_a_refused_sign_in_is_checked_afresh(fresh_bot: TestClient,
+                                                                       connector: Connector) -> None:
+    """Until consent has put the app in the tenant, Entra refuses its token with a 400 (AADSTS700016), and
+    msal repeats a 400 for 60 s without asking again. An admin who then refuses, and then accepts, is
+    connected at once: the consent is checked with a fresh token client."""
+    sandbox = fresh_bot.server.app[SANDBOX_KEY]
+    app_id, secret = next(iter(sandbox.state.apps.items()))
+    del sandbox.state.apps[app_id]  # not in the tenant yet
+    state = dict(parse_qsl(urlsplit(_open_url(await say(fresh_bot, connector, "connect"))).query))["state"]
+    early = await fresh_bot.get(f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    assert early.status == 400 and "could not sign in" in await early.text()
+    refused_at = sandbox.state.stats["token_requests"]
+    assert refused_at >= 1 and sandbox.state.stats["tokens_issued"] == 0
+
+    sandbox.state.apps[app_id] = secret  # the app is in the tenant now
+    status, page = await _consent(fresh_bot, _open_url(await say(fresh_bot, connector, "connect")), "cancel")
+    assert status == 400 and "Admin consent was not granted" in page
+    status, page = await _consent(fresh_bot, _open_url(await say(fresh_bot, connector, "connect")))
+    assert status == 200 and "RoomBot is connected" in page, page
+    assert sandbox.state.stats["token_requests"] > refused_at and sandbox.state.stats["tokens_issued"] >= 1
+    assert repo(fresh_bot).get_settings().connected is True
+
+
 async def test_a_mailbox_without_exchange_online_gets_its_own_message(bot: TestClient, connector: Connector) -> None:
     plans = await say(bot, connector, "rooms")
     floor = buttons(plans, "floor_open")[0]

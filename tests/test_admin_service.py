@@ -100,3 +100,20 @@ def test_numbers_from_cards(value, expected) -> None:
 def test_bad_numbers_from_cards_are_refused(value) -> None:
     with pytest.raises(ValidationFailed):
         _capacity(value)
+
+
+async def test_a_granted_consent_is_checked_with_a_fresh_token_client() -> None:
+    """The check after consent must not see token answers from before it (msal keeps a 400 for 60 s)."""
+    class Tokens:
+        def __init__(self) -> None:
+            self.resets: list[int] = []  # how many checks had run at each reset
+
+        async def reset(self) -> None:
+            self.resets.append(directory.verified)
+
+    repo, directory, tokens = Repository(MemoryBackend()), Directory(), Tokens()
+    service = AdminService(repo, directory, expected_tenant=TENANT, tokens=tokens)  # type: ignore[arg-type]
+    refused = await service.finish_consent(service.start_consent("a", "a", TENANT), tenant=TENANT, granted=False)
+    assert not refused.ok and tokens.resets == []  # nothing to check, nothing to reset
+    granted = await service.finish_consent(service.start_consent("a", "a", TENANT), tenant=TENANT, granted=True)
+    assert granted.ok and tokens.resets == [0] and directory.verified == 1  # reset before the check

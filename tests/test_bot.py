@@ -88,6 +88,101 @@ async def test_activity_from_another_tenant_is_ignored(bot: TestClient, connecto
     assert bot.server.app[REPO_KEY].get_conversation_reference(ALEX[0]) == before
 
 
+def _without_aad(activity: dict) -> dict:
+    activity["from"].pop("aadObjectId")
+    return activity
+
+
+async def test_an_activity_without_an_aad_object_id_is_answered_and_changes_nothing(
+        bot: TestClient, connector: Connector) -> None:
+    from bot.roombot import UNKNOWN_SENDER
+    from tests.booking_helpers import form, room_events, sandbox, tomorrow
+
+    repo = bot.server.app[REPO_KEY]
+    day = tomorrow()
+    booked_before = len(sandbox(bot).state.graph.outbox)
+    presses = [teams_activity(connector, text="my bookings"),
+               teams_activity(connector, value=form(day, "10:00")),  # Action.Submit
+               teams_activity(connector, value={"action": "book", "room": "hq-aurora@example.com",
+                                                "start": f"{day}T08:00:00Z", "end": f"{day}T08:30:00Z",
+                                                "attempt": "a" * 16, "q": {}})]
+    for activity in presses:
+        assert await post(bot, _without_aad(activity)) == 201
+    assert connector.texts() == [UNKNOWN_SENDER] * 3 and connector.cards() == []
+    invoke = _without_aad(teams_activity(connector, activity_type="invoke", name="adaptiveCard/action", value={
+        "action": {"type": "Action.Execute", "verb": "my_bookings", "data": {"action": "my_bookings"}}}))
+    response = await bot.post("/api/messages", json=invoke)
+    body = await response.json()
+    assert response.status == 200 and body["statusCode"] == 200 and UNKNOWN_SENDER in _texts_in(body["value"])
+    other_invoke = _without_aad(teams_activity(connector, activity_type="invoke", name="task/fetch", value={}))
+    assert (await bot.post("/api/messages", json=other_invoke)).status == 403
+    # nothing stored under the channel user id, or any other key; no booking, no state
+    for key in (ALEX[0], f"user-{ALEX[0]}", ""):
+        assert repo.get_conversation_reference(key) is None and repo.get_user_zone(key) is None
+    assert await room_events(bot, "hq-aurora@example.com", day) == []
+    assert len(sandbox(bot).state.graph.outbox) == booked_before
+    # the same, with the id, works
+    assert await post(bot, teams_activity(connector, text="my bookings")) == 201
+    assert repo.get_conversation_reference(ALEX[0]) is not None
+
+
+def test_a_users_key_is_the_aad_object_id_only() -> None:
+    from bot.identity import UserIdentity
+
+    assert UserIdentity(channel_user_id="29:abc", aad_object_id="", name="X").key == ""
+    assert UserIdentity(channel_user_id="29:abc", aad_object_id="aad-1", name="X").key == "aad-1"
+
+
+async def test_the_roster_does_not_change_whose_turn_it_is(monkeypatch) -> None:
+    """The key stays the activity's AAD object id whatever the roster answers, so a booking and the turn
+    that made it belong to the same person."""
+    from types import SimpleNamespace
+
+    from botbuilder.core.teams import TeamsInfo
+
+    from bot.identity import MemberDirectory
+
+    async def member(context, user_id):
+        return SimpleNamespace(aad_object_id="someone-else", name="Alex W", email="Alex@Example.com",
+                               user_principal_name="alexw@example.com")
+
+    monkeypatch.setattr(TeamsInfo, "get_member", member)
+    sender = SimpleNamespace(id="29:alex", aad_object_id="aad-alex", name="Alex")
+    user = await MemberDirectory().resolve(SimpleNamespace(activity=SimpleNamespace(from_property=sender)))
+    assert (user.key, user.email, user.name) == ("aad-alex", "alex@example.com", "Alex W")
+
+
+async def test_activities_from_other_channels_are_refused_quietly(bot: TestClient, connector: Connector) -> None:
+    repo = bot.server.app[REPO_KEY]
+    for channel in ("webchat", "emulator", "directline", "", None):
+        assert await post(bot, teams_activity(connector, text="help", channelId=channel)) in (201, 400)
+        invoke = teams_activity(connector, activity_type="invoke", name="adaptiveCard/action", channelId=channel,
+                                value={"action": {"type": "Action.Execute", "verb": "help",
+                                                  "data": {"action": "help"}}})
+        assert (await bot.post("/api/messages", json=invoke)).status in (403, 400)
+    assert connector.received == []
+    assert repo.get_conversation_reference(ALEX[0]) is None
+    assert await post(bot, teams_activity(connector, text="help")) == 201  # msteams
+    assert len(connector.cards()) == 1
+
+
+async def test_allowed_channels_can_be_configured(tmp_path, connector: Connector) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from app import create_app
+    from config import Config
+
+    config = Config(data_dir=tmp_path / "data", allowed_channels=("msteams", "webchat"))
+    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert await post(client, teams_activity(connector, text="help", channelId="webchat")) == 201
+        assert await post(client, teams_activity(connector, text="help", channelId="emulator")) == 201
+    finally:
+        await client.close()
+    assert len(connector.cards()) == 1
+
+
 async def test_conversation_reference_is_stored_per_user(bot: TestClient, connector: Connector) -> None:
     await post(bot, teams_activity(connector, text="help", conversation="conv-alex"))
     reference = bot.server.app[REPO_KEY].get_conversation_reference(ALEX[0])

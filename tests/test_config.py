@@ -57,6 +57,9 @@ def test_public_url_time_zone_and_sandbox_setup() -> None:
     assert Config.from_env({"PUBLIC_URL": "https://bot.example/", "BOT_DOMAIN": "x"}).base_url == "https://bot.example"
     with pytest.raises(ValueError, match="DEFAULT_TIMEZONE"):
         Config.from_env({"DEFAULT_TIMEZONE": "Mars/Olympus"})
+    for folder in ("Europe", "posixrules"):  # a folder, or a file, of the tz database: not zones
+        with pytest.raises(ValueError, match="DEFAULT_TIMEZONE"):
+            Config.from_env({"DEFAULT_TIMEZONE": folder})
 
 
 def test_an_unauthenticated_start_must_be_asked_for_and_stay_on_loopback() -> None:
@@ -75,3 +78,6 @@ def test_audit_retention_and_booking_archive_periods() -> None:
     assert (config.audit_retention_days, config.booking_archive_days) == (400, 7)
     with pytest.raises(ValueError, match="AUDIT_RETENTION_DAYS"):
         Config.from_env({"AUDIT_RETENTION_DAYS": "0"})
+def test_allowed_channels_default_to_teams() -> None:
+    assert Config.from_env({}).allowed_channels == ("msteams",)
+    assert Config.from_env({"ALLOWED_CHANNELS": " msteams, WebChat ,"}).allowed_channels == ("msteams", "webchat")

@@ -106,6 +106,22 @@ async def test_one_token_request_per_lifetime_under_concurrency(sandbox: Running
     assert sandbox.state.stats["token_requests"] == 2
 
 
+async def test_a_reset_asks_the_token_endpoint_again_after_a_refusal(sandbox: RunningSandbox) -> None:
+    """msal answers a repeated token request from its memory of a 400 for 60 s; reset() forgets it."""
+    tokens = token_provider_for(sandbox)
+    app_id, secret = next(iter(sandbox.state.apps.items()))
+    del sandbox.state.apps[app_id]  # the app is not in the tenant (yet): 400 unauthorized_client
+    with pytest.raises(GraphAuthFailed):
+        await tokens.token()
+    sandbox.state.apps[app_id] = secret
+    with pytest.raises(GraphAuthFailed):  # the same refusal again, from msal's memory
+        await tokens.token()
+    assert sandbox.state.stats["token_requests"] == 1
+    await tokens.reset()
+    assert await tokens.token()
+    assert sandbox.state.stats["token_requests"] == 2
+
+
 async def test_hangs_resets_and_503s_are_survived(sandbox: RunningSandbox, sandbox_http: aiohttp.ClientSession) -> None:
     sandbox.state.faults = Faults(rate_hang=0.1, hang_s=2, rate_reset=0.1, rate_503=0.1, seed=3)
     client = GraphClient(sandbox_http, token_provider_for(sandbox), sandbox.url,
