@@ -51,6 +51,9 @@ class Config:
     public_url: str = ""  # where browsers reach the bot (the admin-consent redirect); default: local
     sandbox_demo: bool = True  # the embedded sandbox starts consented, connected, with demo rooms
     local_run: bool = False  # LOCAL_RUN=1 (or `python app.py --local`): may run without MicrosoftAppId
+    # Quick booking texts are read in worker processes, each within a deadline (queueing included)
+    understanding_workers: int = 2
+    understanding_deadline_s: float = 2.0
 
     @property
     def base_url(self) -> str:
@@ -124,6 +127,8 @@ class Config:
             public_url=(get("PUBLIC_URL") or (f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "")).rstrip("/"),
             sandbox_demo=_flag(env.get("SANDBOX_DEMO_SETUP"), True),
             local_run=_flag(env.get("LOCAL_RUN"), False),
+            understanding_workers=int(get("UNDERSTANDING_WORKERS", "2")),
+            understanding_deadline_s=float(get("UNDERSTANDING_DEADLINE_S", "2")),
         )
 
 
