@@ -80,14 +80,14 @@ class BookingFlow:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
+        if words.strip().lower() in ("", "book"):  # nothing to read
+            return self._form(self._defaults(zone))
         now_local = to_local(self._service.now(), zone)
         places = self._places()
         quick = await self._understand(words, now_local, list(places.buildings.values()),
                                        list(places.floors.values()), who=user.key)
         if isinstance(quick, Unread):  # too long or too slow to read
             return self._form(self._defaults(zone), quick.note)
-        if not quick.has_time and not quick.not_understood and words.strip().lower() in ("", "book"):
-            return self._form(self._defaults(zone))
         values, note = self._quick_form(quick, zone, now_local)
         if note is None:
             try:

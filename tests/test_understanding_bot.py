@@ -22,7 +22,7 @@ from tests import conftest
 from tests.booking_helpers import card_text, elements
 from tests.bot_process import BotProcess, prepare_data
 from tests.card_schema import assert_valid_card
-from tests.conftest import ALEX, MEGAN, Connector, teams_activity
+from tests.conftest import ALEX, MEGAN, PEOPLE, Connector, teams_activity
 from tests.understanding_helpers import TARGET, alive, descendants
 
 WORST = "book " + "1-2 " * 260  # about 1 KB: 20 s of the date recognizer's time, on the event loop before
@@ -129,6 +129,19 @@ async def test_a_runaway_parse_is_cut_off_while_others_are_answered(bot: TestCli
     assert lag.worst_s < SLOWEST_HELD_S, f"the event loop was held {lag.worst_s * 1000:.0f} ms"
     again = await turn(bot, connector, "book tomorrow 10:00-11:00", user=ALEX, conversation="conv-alex")
     assert "Free rooms" in checked(again)  # the runaway worker was replaced: the next text is read
+
+
+
+async def test_a_bare_book_needs_no_worker(bot: TestClient, connector: Connector) -> None:
+    """With both workers busy on runaway texts, `book` alone still gets the form at once."""
+    await warm(bot, connector)
+    runaway = [asyncio.create_task(turn(bot, connector, "book spin", user=user, conversation=conversation))
+               for user, conversation in ((ALEX, "conv-alex"), (MEGAN, "conv-megan"))]
+    await asyncio.sleep(0.1)
+    form = await turn(bot, connector, "book", user=PEOPLE[2], conversation="conv-third")
+    assert not any(task.done() for task in runaway)
+    assert is_form_with(form, "Find free rooms") and TOO_SLOW not in card_text(form)
+    assert all(is_form_with(answer, TOO_SLOW) for answer in await asyncio.gather(*runaway))
 
 
 # --- no process left behind -----------------------------------------------------------------
