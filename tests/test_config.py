@@ -67,3 +67,10 @@ def test_an_unauthenticated_start_must_be_asked_for_and_stay_on_loopback() -> No
     assert "loopback only" in exposed.startup_problem(local=True)
     production = Config.from_env({"MicrosoftAppId": "app-id", "MicrosoftAppPassword": "s3cret"})
     assert production.startup_problem(local=False) is None
+
+
+def test_understanding_workers_and_deadline() -> None:
+    defaults = Config.from_env({})
+    assert (defaults.understanding_workers, defaults.understanding_deadline_s) == (2, 2.0)
+    config = Config.from_env({"UNDERSTANDING_WORKERS": "1", "UNDERSTANDING_DEADLINE_S": "0.5"})
+    assert (config.understanding_workers, config.understanding_deadline_s) == (1, 0.5)
