@@ -5,7 +5,8 @@ seconds), so it never runs on the event loop: the pool sends each text to a work
 with a deadline (queueing included), and kills a worker that overruns (a thread could not be
 stopped). Texts longer than `MAX_CHARS` are not read at all. Either way the user gets the booking
 form with a note saying why (`Unread`). One user's texts are read one at a time, so a user sending
-many slow texts holds at most one worker and others keep being served.
+many slow texts holds at most one worker and others keep being served; and each user has a budget of
+worker time (`ReadingBudget`), so one user cannot keep a worker, and a core, busy all the time.
 
 Workers fork from a fork server that built the recognizer's models once (`understanding_preload`),
 so a new worker is ready in milliseconds; they run at a lower priority than the bot itself."""
@@ -17,6 +18,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -32,12 +34,43 @@ log = logging.getLogger(__name__)
 
 MAX_CHARS = 200  # a booking said in words fits in far less ("book 1h at 10 tomorrow for 6 in HQ")
 TARGET = "domain.parsing:parse_quick_booking"  # what a worker runs; tests give one that spins
-WORKER_NICENESS = 5  # the bot's own turns come first
+WORKER_NICENESS = 10  # the bot's own turns come first: a busy worker gets about a tenth of a shared core
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
 TOO_LONG = "That message is too long for me to read. Please fill in the form below and press Find free rooms."
 TOO_SLOW = "That took me too long to read. Please fill in the form below and press Find free rooms."
 NOT_READ = "Sorry, I couldn't read that. Please fill in the form below and press Find free rooms."
+TOO_MUCH = ("You sent me a lot to read just now. Please fill in the form below and press Find free rooms, "
+            "or try typing again in a minute.")
+
+
+class ReadingBudget:
+    """How much worker time each user may use: `burst_s` at once, refilled at `share` of a worker
+    (a token bucket per user). Reading a normal text takes tens of ms; one user sending the slowest
+    texts back to back would otherwise keep a worker, and a core, busy all the time."""
+
+    def __init__(self, burst_s: float = 1.5, share: float = 0.1, users_kept: int = 10_000) -> None:
+        self._burst_s = burst_s
+        self._share = share
+        self._users_kept = users_kept
+        self._credit: dict[str, tuple[float, float]] = {}  # who -> (seconds left, as of when)
+
+    @property
+    def remembered(self) -> int:
+        """How many users' spending it keeps (it forgets those refilled, past `users_kept`)."""
+        return len(self._credit)
+
+    def allows(self, who: str, now: float) -> bool:
+        return self._left(who, now) > 0
+
+    def spend(self, who: str, seconds: float, now: float) -> None:
+        self._credit[who] = (self._left(who, now) - seconds, now)
+        if len(self._credit) > self._users_kept:  # forget those whose credit is full again
+            self._credit = {k: v for k, v in self._credit.items() if self._left(k, now) < self._burst_s}
+
+    def _left(self, who: str, now: float) -> float:
+        left, when = self._credit.get(who, (self._burst_s, now))
+        return min(self._burst_s, left + (now - when) * self._share)
 
 
 @dataclass(frozen=True)
@@ -81,9 +114,10 @@ def _serve(conn: Connection, target: str) -> None:
     with suppress(OSError):
         os.nice(WORKER_NICENESS)
     read = _resolve(target)
-    from domain.parsing import warm_up
+    if "services.understanding_preload" not in sys.modules:  # not forked from the warm fork server
+        from domain.parsing import warm_up
 
-    warm_up()  # already done in the fork server; under 'spawn', here
+        warm_up()
     conn.send("ready")
     while True:
         try:
@@ -155,9 +189,11 @@ class _Worker:
 class UnderstandingPool:
     """Worker processes that read quick booking texts, each within `deadline_s` of its arrival."""
 
-    def __init__(self, workers: int = 2, deadline_s: float = 2.0, target: str | None = None) -> None:
+    def __init__(self, workers: int = 2, deadline_s: float = 2.0, target: str | None = None,
+                 budget: ReadingBudget | None = None) -> None:
         self._size = max(1, workers)
         self._deadline_s = deadline_s
+        self._budget = budget or ReadingBudget()
         self._target = target or TARGET
         self._context = _context()
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
@@ -213,7 +249,10 @@ class UnderstandingPool:
             async with asyncio.timeout(self._deadline_s), self._one_at_a_time(who):
                 if loop.time() - began > self._deadline_s / 2:
                     return Unread(TOO_SLOW)  # that user's previous text took most of this one's time
-                status, answer = await self._ask(args)
+                if not self._budget.allows(who, loop.time()):
+                    log.info("a user's quick booking text was not read: their reading time is used up")
+                    return Unread(TOO_MUCH)
+                status, answer = await self._ask(args, who)
         except TimeoutError:
             log.warning("a quick booking text of %d characters was not read within %.1f s", len(text),
                         self._deadline_s)
@@ -241,9 +280,11 @@ class UnderstandingPool:
             else:
                 self._users[who] = (lock, waiting - 1)
 
-    async def _ask(self, args: tuple[Any, ...]) -> tuple[str, Any]:
+    async def _ask(self, args: tuple[Any, ...], who: str) -> tuple[str, Any]:
         worker = await self._idle.get()  # first come, first served
         self._busy.add(worker)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
             answer = await worker.ask(args)
         except BaseException:  # overran its deadline (cancelled) or died: it is not used again
@@ -251,6 +292,7 @@ class UnderstandingPool:
             raise
         finally:
             self._busy.discard(worker)
+            self._budget.spend(who, loop.time() - began, loop.time())
         self._idle.put_nowait(worker)
         return answer
 

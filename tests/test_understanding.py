@@ -12,7 +12,17 @@ import pytest
 
 from domain.models import Building, Floor
 from domain.parsing import QuickBooking
-from services.understanding import MAX_CHARS, NOT_READ, TOO_LONG, TOO_SLOW, UnderstandingPool, Unread, read_here
+from services.understanding import (
+    MAX_CHARS,
+    NOT_READ,
+    TOO_LONG,
+    TOO_MUCH,
+    TOO_SLOW,
+    ReadingBudget,
+    UnderstandingPool,
+    Unread,
+    read_here,
+)
 from tests.understanding_helpers import TARGET, alive
 
 NOW = datetime(2026, 11, 24, 9, 0)
@@ -72,7 +82,32 @@ async def test_one_users_runaway_texts_do_not_starve_others(pool: UnderstandingP
     alex = await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="alex")
     assert isinstance(alex, QuickBooking) and alex.start == time(10)
     assert not all(task.done() for task in mallory)
-    assert await asyncio.gather(*mallory) == [Unread(TOO_SLOW)] * 5
+    assert all(isinstance(answer, Unread) for answer in await asyncio.gather(*mallory))
+
+
+async def test_a_user_who_used_up_their_reading_time_is_not_read_for_a_while() -> None:
+    pool = UnderstandingPool(workers=2, deadline_s=1, target=TARGET, budget=ReadingBudget(burst_s=0.5, share=0.01))
+    await pool.start()
+    try:
+        assert await pool.understand("book spin", NOW, [], [], who="mallory") == Unread(TOO_SLOW)
+        assert await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="mallory") == Unread(TOO_MUCH)
+        alex = await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="alex")
+        assert isinstance(alex, QuickBooking) and alex.start == time(10)
+    finally:
+        await pool.close()
+
+
+def test_the_reading_budget_is_a_token_bucket_per_user() -> None:
+    budget = ReadingBudget(burst_s=2, share=0.25, users_kept=2)
+    assert budget.allows("mallory", 0)
+    budget.spend("mallory", 1.5, now=0)
+    assert budget.allows("mallory", 0)  # 0.5 s left
+    budget.spend("mallory", 1.5, now=0)  # the last read may overrun what was left
+    assert not budget.allows("mallory", 3.9) and budget.allows("mallory", 4.1)  # -1 s, refilled at 0.25 s/s
+    assert budget.allows("alex", 0)  # each user has their own
+    budget.spend("alex", 0.1, now=0)
+    budget.spend("megan", 2.5, now=100)  # past two users kept, those refilled by now are forgotten
+    assert budget.remembered == 1 and budget.allows("alex", 100) and not budget.allows("megan", 100)
 
 
 async def test_a_worker_that_dies_or_fails_gets_the_form_not_an_error(pool: UnderstandingPool) -> None:
