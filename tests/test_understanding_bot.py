@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bench.processes import descendants
 from config import Config
 from sandbox.server import RunningSandbox
 from services import understanding
@@ -23,7 +24,7 @@ from tests.booking_helpers import card_text, elements
 from tests.bot_process import BotProcess, prepare_data
 from tests.card_schema import assert_valid_card
 from tests.conftest import ALEX, MEGAN, PEOPLE, Connector, teams_activity
-from tests.understanding_helpers import TARGET, alive, descendants
+from tests.understanding_helpers import TARGET, alive
 
 WORST = "book " + "1-2 " * 260  # about 1 KB: 20 s of the date recognizer's time, on the event loop before
 HUGE = "book " + "1-2 " * 60_000  # about 240 KB, near the body limit

@@ -38,22 +38,3 @@ def alive(pid: int) -> bool:
         return _stat(pid)[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (the fork server, its workers, multiprocessing's helpers)."""
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = _stat(int(proc.name))
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(proc.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
