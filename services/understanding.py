@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_CHARS = 200  # a booking said in words fits in far less ("book 1h at 10 tomorrow for 6 in HQ")
 TARGET = "domain.parsing:parse_quick_booking"  # what a worker runs; tests give one that spins
-WORKER_NICENESS = 10  # the bot's own turns come first: a busy worker gets about a tenth of a shared core
+WORKER_NICENESS = 10  # when a worker and the bot share a core, the bot's turns come first
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
 TOO_LONG = "That message is too long for me to read. Please fill in the form below and press Find free rooms."
