@@ -51,14 +51,14 @@ def main() -> None:
     app.main(["--local"])
 
 
-def worst_lag_ms(path: Path, since: float, until: float) -> float:
-    """The longest the loop was held in the seconds from `since` to `until` (time.time())."""
-    worst = 0.0
+def lag_per_second_ms(path: Path, since: float, until: float) -> list[float]:
+    """For each second from `since` to `until` (time.time()), the longest the loop was held in it."""
+    lags = []
     for line in path.read_text().splitlines():
         second, ms = line.split()
         if int(since) <= int(second) <= int(until):
-            worst = max(worst, float(ms))
-    return worst
+            lags.append(float(ms))
+    return lags
 
 
 if __name__ == "__main__":
