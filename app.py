@@ -35,7 +35,6 @@ from dialogs.common import Later, finish_later_work
 from dialogs.my_bookings import MyBookingsFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
-from domain.parsing import warm_up
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
@@ -43,6 +42,7 @@ from services.admin import AdminService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
 from services.resources import ResourceDirectory
+from services.understanding import UnderstandingPool
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
@@ -62,6 +62,7 @@ CALENDAR_KEY = web.AppKey("calendar", RoomCalendarService)
 GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
 ADMIN_KEY = web.AppKey("admin", AdminService)
 NOTIFIER_KEY = web.AppKey("notifier", Notifier)
+UNDERSTANDING_KEY = web.AppKey("understanding", UnderstandingPool)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -87,6 +88,16 @@ def create_app(config: Config) -> web.Application:
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
     app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id)
     members = MemberDirectory()
+
+    async def understanding_context(app: web.Application) -> AsyncIterator[None]:
+        """The worker processes that read quick booking texts off the event loop."""
+        pool = UnderstandingPool(config.understanding_workers, config.understanding_deadline_s)
+        await pool.start()
+        app[UNDERSTANDING_KEY] = pool
+        try:
+            yield
+        finally:
+            await pool.close()
 
     async def graph_context(app: web.Application) -> AsyncIterator[None]:
         use_connector_threads(asyncio.get_running_loop())
@@ -130,7 +141,7 @@ def create_app(config: Config) -> web.Application:
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
         booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar))
         booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget,
-                              later=later)
+                              later=later, understand=app[UNDERSTANDING_KEY].understand)
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
                                      roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
                                      later=later)
@@ -142,7 +153,6 @@ def create_app(config: Config) -> web.Application:
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, members, consent),
                                my_bookings=my_bookings, allowed_channels=config.allowed_channels)
-        await asyncio.get_running_loop().run_in_executor(None, warm_up)  # the date recognizer's models
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
             yield
@@ -157,6 +167,7 @@ def create_app(config: Config) -> web.Application:
             bot_storage.close()
             repo.close()
 
+    app.cleanup_ctx.append(understanding_context)
     app.cleanup_ctx.append(graph_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

@@ -60,6 +60,9 @@ class Config:
     health_key: str = field(default="", repr=False)  # X-Health-Key that shows /healthz's details from anywhere
     # Bot Framework channels answered (ALLOWED_CHANNELS, comma separated); the Agents Playground sends msteams too
     allowed_channels: tuple[str, ...] = ("msteams",)
+    # Quick booking texts are read in worker processes, each within a deadline (queueing included)
+    understanding_workers: int = 2
+    understanding_deadline_s: float = 2.0
 
     @property
     def base_url(self) -> str:
@@ -141,6 +144,8 @@ class Config:
             health_key=get("HEALTH_KEY"),
             allowed_channels=tuple(c.strip().lower() for c in get("ALLOWED_CHANNELS", "msteams").split(",")
                                    if c.strip()),
+            understanding_workers=int(get("UNDERSTANDING_WORKERS", "2")),
+            understanding_deadline_s=float(get("UNDERSTANDING_DEADLINE_S", "2")),
         )
 
 

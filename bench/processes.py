@@ -36,6 +36,36 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM in /proc status")
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (RoomBot's understanding fork server and workers, ...)."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # a zombie has ended
+            children.setdefault(int(fields[1]), []).append(int(proc.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident memory now (VmRSS), in MB; 0 if it has ended."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class Process:
     """A child process serving HTTP on a local port, ready once `health_path` answers 200."""
 
@@ -116,12 +146,15 @@ def bot_env(data_dir: Path, port: int, graph_url: str, ca_file: str, **extra: st
 
 
 def roombot_process(data_dir: Path, graph_url: str, ca_file: str, *, graph_timeout_s: float = 10,
-                    profile: Path | None = None) -> Process:
+                    profile: Path | None = None, loop_lag: Path | None = None) -> Process:
     """`python app.py --local`; with `profile`, under pyinstrument, which writes its report there when
-    the process stops."""
+    the process stops; with `loop_lag`, with a ticker that writes there how long the loop was held."""
     port = free_port()
     env = bot_env(data_dir, port, graph_url, ca_file, GRAPH_TIMEOUT_S=str(graph_timeout_s))
     command = [sys.executable, "app.py", "--local"]
+    if loop_lag is not None:
+        env["LOOP_LAG_FILE"] = str(loop_lag)
+        command[1:] = ["bench/lag_bot.py"]
     if profile is not None:
         command[1:1] = ["-m", "pyinstrument", "--renderer", "text", "--outfile", str(profile)]
     return Process("RoomBot", command, env, data_dir.parent / f"roombot-{port}.log", f"http://127.0.0.1:{port}",

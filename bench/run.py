@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import platform
@@ -34,13 +35,14 @@ import aiohttp
 
 from bench import history
 from bench.graph_baseline import naive_search
+from bench.lag_bot import lag_per_second_ms
 from bench.org import prepare_org
-from bench.processes import Process, echo_process, roombot_process, sandbox_process
+from bench.processes import Process, descendants, echo_process, roombot_process, rss_mb, sandbox_process
 from bench.users import Chat, Connector, Timings, TurnFailed, User, actions, card_text
 from domain.calendar import TimeSlot
 from graph.calendar import SCHEDULE_CHUNK
 
-PHASES = ("help", "daily", "storage", "memory", "history")
+PHASES = ("help", "daily", "storage", "memory", "history", "bounded")
 PER_MAILBOX = 4  # Graph's concurrent requests per mailbox: getSchedule calls go out in waves of 4 at best
 
 
@@ -64,11 +66,21 @@ class Sizes:
     history_small: int = 10  # a person's past bookings: few, then many
     history_big: int = 1000
     history_rounds: int = 40
+    others: int = 5  # users asking for help while an attacker sends the worst texts
+    attack_s: float = 20  # how long others are measured, idle and then under attack
+    attack_every_ms: float = 200
 
 
 QUICK = Sizes(latency_ms=20, help_users=10, help_turns=5, rooms=45, mixed_users=3, mixed_rounds=2,
               small_people=10, small_bookings=10, big_people=300, big_bookings=600, storage_users=3,
-              storage_rounds=2, memory_rooms=300, memory_searches=2, history_big=200, history_rounds=5)
+              storage_rounds=2, memory_rooms=300, memory_searches=2, history_big=200, history_rounds=5,
+              others=3, attack_s=2)
+
+# The worst texts for the date recognizer: 1 KB of "1-2 " took 20 s of the event loop before; the
+# longest text still read (just under the bound) takes a worker over a second.
+WORST_TEXT = "book " + "1-2 " * 260
+SLOWEST_READ = "book " + "1-2 " * 48
+THINK_S = 0.05  # between one user's turns
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -179,13 +191,13 @@ class Bench:
     # --- processes ---------------------------------------------------------------------------
 
     async def roombot(self, name: str, *, rooms: int, people: int = 0, bookings: int = 0,
-                      profile: Path | None = None) -> Process:
+                      profile: Path | None = None, loop_lag: Path | None = None) -> Process:
         data = self.folder / name / "data"
         began = time.perf_counter()
         prepare_org(data, rooms=rooms, people=people, past_bookings=bookings, service_url=self.connector.url)
         print(f"  seeded {name}: {rooms} rooms, {people} people, {bookings} past bookings "
               f"({time.perf_counter() - began:.0f} s)", flush=True)
-        bot = roombot_process(data, self.sandbox.url, self.sandbox.ca_file, profile=profile)
+        bot = roombot_process(data, self.sandbox.url, self.sandbox.ca_file, profile=profile, loop_lag=loop_lag)
         await bot.start()
         self._tokens_at_start[bot.pid] = (await self.sandbox.stats()).get("token_requests", 0)
         return bot
@@ -384,6 +396,89 @@ class Bench:
         self.report.target(rss < 200, f"peak RSS with {s.memory_rooms:,} rooms under 200 MB: {rss:.0f} MB")
 
 
+    async def bounded_work(self) -> None:
+        """Target: another user's help p95 within 2x of idle while an attacker sends the worst texts.
+        The bot runs with a ticker on its event loop, which says how long the loop was ever held."""
+        s = self.sizes
+        await self.sandbox.latency(s.storage_latency_ms)
+        lag_file = self.folder / "bounded-loop-lag.txt"
+        bot = await self.roombot("bounded", rooms=s.rooms, loop_lag=lag_file)
+        try:
+            chat = Chat(self.session, bot.url, self.connector)
+            others = [User(n) for n in range(1, s.others + 1)]
+            attacker = User(s.others + 1)
+            await self.in_parallel([*others, attacker], lambda u, k: chat.say(u, "help", "help"), 1)
+            began = time.time()
+            idle = await self.others_meanwhile(bot, others)
+            attack_began = time.time()
+            attack = Timings()
+            stop = asyncio.Event()
+            attacking = asyncio.create_task(self.attacker(Chat(self.session, bot.url, self.connector, attack),
+                                                          attacker, stop))
+            try:
+                under = await self.others_meanwhile(bot, others)
+            finally:
+                stop.set()
+                await attacking
+            ended = time.time()
+            helpers = descendants(bot.pid)
+            helpers_mb = sum(rss_mb(pid) for pid in helpers)
+        finally:
+            bot.stop()  # its Graph token requests are not counted: help and unread texts need none
+            self._tokens_at_start.pop(bot.pid, None)
+        held = {"idle": lag_per_second_ms(lag_file, began + 1, attack_began - 1),
+                "attack": lag_per_second_ms(lag_file, attack_began, ended)}
+        note = f"{s.others} users, one turn each per {THINK_S * 1000:.0f} ms"
+        self.report.rows.append(Row("help", "RoomBot", idle.by_kind["help"], "0", f"{note}, idle"))
+        self.report.rows.append(Row("help", "RoomBot", under.by_kind["help"], "0",
+                                    f"{note}, under attack: worst texts every {s.attack_every_ms:.0f} ms"))
+        worst = [*attack.by_kind["too long"], *attack.by_kind["slowest read"]]
+        self.report.rows.append(Row("book (worst text)", "RoomBot", worst, "",
+                                    f"the attacker's own turns: {len(attack.by_kind['too long'])} of 1 KB, "
+                                    f"{len(attack.by_kind['slowest read'])} of {len(SLOWEST_READ)} characters"))
+        p95 = {name: percentile(t.by_kind["help"], 95) for name, t in (("idle", idle), ("attack", under))}
+        ratio = p95["attack"] / p95["idle"]
+        self.report.fact("others' help under attack", f"p50 {percentile(idle.by_kind['help'], 50):.0f} / p95 "
+                                                      f"{p95['idle']:.0f} ms idle, p50 "
+                                                      f"{percentile(under.by_kind['help'], 50):.0f} / p95 "
+                                                      f"{p95['attack']:.0f} ms under attack: {ratio:.2f}x")
+        self.report.fact("event loop held at most", "; ".join(
+            f"{max(lags):.0f} ms {name} (in a median second {percentile(lags, 50):.0f} ms)"
+            for name, lags in (("under attack", held["attack"]), ("idle", held["idle"])))
+            + " (a 5 ms ticker in the bot)")
+        self.report.fact("understanding workers", f"{len(helpers)} processes (fork server included), "
+                                                  f"{helpers_mb:.0f} MB resident together, pages shared")
+        self.report.target(ratio <= 2, f"others' help p95 under attack within 2x of idle: {p95['attack']:.0f} / "
+                                       f"{p95['idle']:.0f} ms = {ratio:.2f}x")
+
+    async def others_meanwhile(self, bot: Process, others: list[User]) -> Timings:
+        """Others ask for help, one turn each per THINK_S, for `attack_s`."""
+        timings = Timings()
+        chat = Chat(self.session, bot.url, self.connector, timings)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.sizes.attack_s
+
+        async def user(person: User) -> None:
+            while loop.time() < until:
+                await chat.say(person, "help", "help")
+                await asyncio.sleep(THINK_S)
+
+        await asyncio.gather(*(user(person) for person in others))
+        return timings
+
+    async def attacker(self, chat: Chat, attacker: User, stop: asyncio.Event) -> None:
+        """Every `attack_every_ms`, the worst texts, in turn: 1 KB (not read) and the slowest still read.
+        It does not wait for answers."""
+        texts = [("too long", WORST_TEXT), ("slowest read", SLOWEST_READ)]
+        sent: list[asyncio.Task[Any]] = []
+        while not stop.is_set():
+            kind, text = texts[len(sent) % 2]
+            sent.append(asyncio.create_task(chat.say(attacker, text, kind)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.sizes.attack_every_ms / 1000)
+        await asyncio.gather(*sent)
+
+
 def person_history(report: Report, sizes: Sizes, folder: Path) -> None:
     """Target: a person's booking storage path with `history_big` bookings behind them within 1.5x
     of `history_small` (the archive keeps the person's own file to their current bookings)."""
@@ -446,6 +541,9 @@ async def phases(bench: Bench, profile: Path | None, only: tuple[str, ...] = PHA
     if "history" in only:
         print("history: a person's past bookings", flush=True)
         person_history(bench.report, sizes, bench.folder)
+    if "bounded" in only:
+        print("bounded work: others' help while an attacker sends the worst texts", flush=True)
+        await bench.bounded_work()
     tokens = bench.token_requests
     bench.report.fact("token requests", f"{sum(tokens)} for {len(tokens)} RoomBot processes (token lifetime 1 h)")
     bench.report.target(all(t == 1 for t in tokens),

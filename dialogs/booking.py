@@ -41,17 +41,20 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
-from domain.parsing import QuickBooking, parse_quick_booking
+from domain.parsing import QuickBooking
 from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
+from services.understanding import Understand, Unread, read_here
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None) -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None,
+                 understand: Understand = read_here) -> None:
         self._service = service
+        self._understand = understand  # the app's reads off the event loop, with a deadline
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
         self._members = members
@@ -80,12 +83,14 @@ class BookingFlow:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
+        if words.strip().lower() in ("", "book"):  # nothing to read
+            return self._form(self._defaults(zone))
         now_local = to_local(self._service.now(), zone)
         places = self._places()
-        quick = parse_quick_booking(words, now_local, list(places.buildings.values()),
-                                    list(places.floors.values()))
-        if not quick.has_time and not quick.not_understood and words.strip().lower() in ("", "book"):
-            return self._form(self._defaults(zone))
+        quick = await self._understand(words, now_local, list(places.buildings.values()),
+                                       list(places.floors.values()), who=user.key)
+        if isinstance(quick, Unread):  # too long or too slow to read
+            return self._form(self._defaults(zone), quick.note)
         values, note = self._quick_form(quick, zone, now_local)
         if note is None:
             try:

@@ -15,7 +15,7 @@ async def test_the_benchmark_runs_and_reports_every_kind_of_turn_with_its_baseli
     rows = {(r.kind, r.bot, r.note.split(",")[0]): r for r in result.rows}
     assert {(kind, bot) for kind, bot, _ in rows} == {
         ("help", "RoomBot"), ("help", "echo (a)"), ("search", "RoomBot"), ("search", "naive (b)"),
-        ("book", "RoomBot"), ("my bookings", "RoomBot")}
+        ("book", "RoomBot"), ("my bookings", "RoomBot"), ("book (worst text)", "RoomBot")}
     assert all(r.timings and min(r.timings) > 0 for r in result.rows)
     search = next(r for r in result.rows if r.kind == "search" and r.bot == "RoomBot")
     assert search.graph_per_turn == str(math.ceil(QUICK.rooms / 20))  # getSchedule calls: one per 20 rooms
@@ -26,8 +26,16 @@ async def test_the_benchmark_runs_and_reports_every_kind_of_turn_with_its_baseli
     assert len(storage[0].timings) == len(storage[1].timings) == QUICK.storage_users * QUICK.storage_rounds
     tokens = next(value for name, value in result.facts if name == "token requests")
     assert tokens.startswith("4 for 4 RoomBot processes")  # one per process, whatever the load
+    bounded = [r for r in result.rows if r.kind == "help" and "users, one turn each" in r.note]
+    assert [r.note.rsplit(", ", 1)[-1].split(":")[0] for r in bounded] == ["idle", "under attack"]
+    worst = next(r for r in result.rows if r.kind == "book (worst text)")
+    assert "of 1 KB" in worst.note and len(worst.timings) >= 2  # both worst texts were sent and answered
+    facts = dict(result.facts)
+    assert "ms under attack" in facts["others' help under attack"]
+    assert "ms under attack" in facts["event loop held at most"]
+    assert int(facts["understanding workers"].split()[0]) >= 3  # the fork server and two workers
     table = result.table()
-    for text in ("echo (a)", "naive (b)", "p95 ms", "targets:", "peak RSS"):
+    for text in ("echo (a)", "naive (b)", "p95 ms", "targets:", "peak RSS", "others' help p95 under attack"):
         assert text in table
     report(f"benchmark smoke run (quick sizes; its timings are no targets): {len(result.rows)} rows, "
            f"getSchedule calls per search {search.graph_per_turn}, {tokens}")

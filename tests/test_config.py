@@ -81,3 +81,8 @@ def test_audit_retention_and_booking_archive_periods() -> None:
 def test_allowed_channels_default_to_teams() -> None:
     assert Config.from_env({}).allowed_channels == ("msteams",)
     assert Config.from_env({"ALLOWED_CHANNELS": " msteams, WebChat ,"}).allowed_channels == ("msteams", "webchat")
+def test_understanding_workers_and_deadline() -> None:
+    defaults = Config.from_env({})
+    assert (defaults.understanding_workers, defaults.understanding_deadline_s) == (2, 2.0)
+    config = Config.from_env({"UNDERSTANDING_WORKERS": "1", "UNDERSTANDING_DEADLINE_S": "0.5"})
+    assert (config.understanding_workers, config.understanding_deadline_s) == (1, 0.5)
