@@ -18,7 +18,8 @@ from botbuilder.schema import (
     ChannelAccount,
     InvokeResponse,
 )
-from msrest.exceptions import ClientException
+from botbuilder.schema.teams import TeamsChannelData
+from msrest.exceptions import ClientException, DeserializationError
 
 from bot.identity import MemberDirectory, TenantConflict, UserIdentity, activity_tenant
 from bot.roles import Roles
@@ -167,6 +168,10 @@ class RoomBot(TeamsActivityHandler):
         activity = turn_context.activity
         if activity.members_added:
             activity.members_added = [m for m in activity.members_added if m is not None and m.id]
+        # It also reads channelData as Teams' and fails when it is missing or of another shape (a list,
+        # a string, a team that is no object): for the dispatch such channel data says nothing.
+        if not _teams_channel_data(activity.channel_data):
+            activity.channel_data = {}
         await super().on_conversation_update_activity(turn_context)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
@@ -310,6 +315,17 @@ class RoomBot(TeamsActivityHandler):
 
 async def _answer_invoke(turn_context: TurnContext, response: InvokeResponse) -> None:
     await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
+
+
+def _teams_channel_data(value: object) -> bool:
+    """Whether botbuilder's Teams dispatch can read `value` as TeamsChannelData."""
+    if not isinstance(value, dict):
+        return False
+    try:
+        TeamsChannelData().deserialize(value)
+    except (DeserializationError, ValueError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def _card_reply(content: Card) -> Activity:

@@ -260,6 +260,10 @@ def test_a_corpus_of_nasty_requests(live: LiveBot, failures: TurnFailures) -> No
         (json.dumps({**base, "type": "conversationUpdate", "membersAdded": [{"id": ""}, {"name": "x"}, None]}).encode(),
          "application/json", {201, 400}),
     ]
+    # found by hypothesis: the Teams conversationUpdate dispatch read channelData of any shape as Teams'
+    for channel_data in (None, "x", [], 5, True, {"team": "x"}, {"team": [1]}, {"eventType": "channelCreated"}):
+        corpus.append((json.dumps({**base, "type": "conversationUpdate", "channelData": channel_data,
+                                   "membersAdded": [{"id": "29:new-member"}]}).encode(), "application/json", {201}))
     for value in NASTY:
         for field in ("text", "locale", "replyToId", "localTimezone"):
             corpus.append((json.dumps({**base, field: value}).encode(), "application/json", {201, 400}))
