@@ -80,6 +80,9 @@ def _message(record: logging.LogRecord) -> str:
         return str(record.msg)
 
 
+MAX_WINDOWS = 10_000  # different lines remembered at once (each for one interval)
+
+
 class RepeatFilter(logging.Filter):
     """Lets the first of identical records through in each interval and counts the others; the count
     follows as one line ("... (repeated N times in the last 60 s)") once the interval is over. A
@@ -113,6 +116,8 @@ class RepeatFilter(logging.Filter):
         with self._lock:
             due = self._close_windows(now)
             window = self._windows.get(key)
+            if window is None and len(self._windows) >= MAX_WINDOWS:
+                return True  # so many different lines at once: logged as they come, not remembered
             if window is None:
                 first = logging.LogRecord(record.name, record.levelno, record.pathname, record.lineno,
                                           _message(record), None, None)

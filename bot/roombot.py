@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
-MAX_TEXT = 2000  # longer messages are not commands; they are answered with help
+MAX_TEXT = 2000  # longer messages are no commands (answered with help), except `book ...` (the form)
 REFUSAL = "Sorry, only RoomBot admins can do that."
 UNKNOWN_SENDER = ("I can't tell who you are in this chat, so I can't do anything here. Please message me from "
                   "Microsoft Teams.")
@@ -196,7 +196,9 @@ class RoomBot(TeamsActivityHandler):
             await self._on_submit(turn_context, activity.value)
             return
         text = message_text(activity)
-        command = find_command(text) if len(text) <= MAX_TEXT else None
+        command = find_command(text[:MAX_TEXT])
+        if len(text) > MAX_TEXT and command is not None and command.name != "book":
+            command = None  # a long text is no command, except a quick booking: that gets the form, with a note
         if command is None or command.name == "help":
             note = None if command else "Sorry, I didn't get that. Here is what I can do."
             await self._send_card(turn_context, await self._help(turn_context, note))

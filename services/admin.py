@@ -28,6 +28,7 @@ from domain.errors import (
 )
 from domain.fair_use import parse_limits
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room, normalize_email
+from domain.numbers import whole_number
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 CONSENT_TTL = timedelta(minutes=15)
 MAX_IMPORT = 500
 MAX_CAPACITY = 1000
+MIN_LEVEL, MAX_LEVEL = -20, 200  # floor levels: basements to the tallest towers
 
 
 class Directory(Protocol):
@@ -99,22 +101,24 @@ def _features(value: object) -> tuple[str, ...]:
     return tuple(sorted({str(f).strip().lower() for f in items if str(f).strip()}))[:20]
 
 
-def _whole(value: object, message: str) -> int:
-    """A whole number from a card input ("6", "6.0", 6) or a CSV field."""
-    try:
-        number = float(str(value).strip() or 0)
-    except ValueError as exc:
-        raise ValidationFailed(message) from exc
-    if not number.is_integer():
+def _whole(value: object, message: str, low: int, high: int) -> int:
+    """A whole number from a card input ("6", "6.0", 6, "-1") or a CSV field: ASCII digits within
+    [low, high] (`float()` took '1e300' and full-width digits)."""
+    text = str(value).strip() if isinstance(value, str) else value
+    if text == "":
+        text = 0
+    negative = isinstance(text, str) and text.startswith("-")
+    number = whole_number(text[1:] if negative else text, 0, max(abs(low), abs(high)))
+    if number is None:
         raise ValidationFailed(message)
-    return int(number)
+    number = -number if negative else number
+    if not low <= number <= high:
+        raise ValidationFailed(message)
+    return number
 
 
 def _capacity(value: object) -> int:
-    capacity = _whole(value, f"'{str(value)[:20]}' is not a number of seats.")
-    if not 0 <= capacity <= MAX_CAPACITY:
-        raise ValidationFailed(f"Seats must be between 0 and {MAX_CAPACITY}.")
-    return capacity
+    return _whole(value, f"'{str(value)[:20]}' is not a number of seats from 0 to {MAX_CAPACITY}.", 0, MAX_CAPACITY)
 
 
 POLICY_DELAY = ("A change to an access policy can take an hour or more to apply, so a room can turn readable "
@@ -375,7 +379,9 @@ class AdminService:
         return building
 
     def add_floor(self, actor: str, building_id: str, name: str, level: object = 0) -> Floor:
-        floor = self._repo.add_floor(building_id, name, _whole(level, "A floor's level must be a whole number."))
+        level = _whole(level, f"A floor's level must be a whole number from {MIN_LEVEL} to {MAX_LEVEL}.",
+                       MIN_LEVEL, MAX_LEVEL)
+        floor = self._repo.add_floor(building_id, name, level)
         self.audit(actor, "floor add", f"{building_id}: {floor.name}")
         return floor
 

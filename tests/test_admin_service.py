@@ -96,10 +96,23 @@ def test_numbers_from_cards(value, expected) -> None:
     assert _capacity(value) == expected
 
 
-@pytest.mark.parametrize("value", ["six", "6.5", "-1", "1001"])
+@pytest.mark.parametrize("value", ["six", "6.5", "-1", "1001", "1e3", "1e300", "inf", "nan", "\uff16", "\u00b2",
+                                   "\u0663", True, 6.5, "9" * 400])
 def test_bad_numbers_from_cards_are_refused(value) -> None:
     with pytest.raises(ValidationFailed):
         _capacity(value)
+
+
+@pytest.mark.parametrize(("level", "ok"), [("0", 0), ("-2", -2), ("12", 12), (3, 3), ("1e300", None),
+                                           ("-1e3", None), ("500", None), ("--1", None), ("\uff13", None)])
+def test_floor_levels_are_bounded_whole_numbers(level, ok) -> None:
+    admin = AdminService(Repository(MemoryBackend()), None)  # type: ignore[arg-type]
+    building = admin.add_building("admin", "HQ")
+    if ok is None:
+        with pytest.raises(ValidationFailed, match="whole number from -20 to 200"):
+            admin.add_floor("admin", building.id, "F", level)
+    else:
+        assert admin.add_floor("admin", building.id, "F", level).level == ok
 
 
 async def test_a_granted_consent_is_checked_with_a_fresh_token_client() -> None:

@@ -283,6 +283,20 @@ async def test_who_sees_health_details(peer: str, headers: dict[str, str], key: 
         assert body == {"status": "ok"}
 
 
+def test_the_repeat_filter_remembers_a_bounded_number_of_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines that all differ (an attacker's values in an info line) are logged as they come; the
+    filter does not keep a window for each of them."""
+    monkeypatch.setattr(logs, "MAX_WINDOWS", 100)
+    passed: list[logging.LogRecord] = []
+    repeat_filter = logs.RepeatFilter(passed.append, 60, clock=lambda: 1000.0)
+    for n in range(1000):
+        record = logging.LogRecord("test.unique", logging.INFO, __file__, 1, "unknown card action %r", (n,), None)
+        if repeat_filter.filter(record):
+            passed.append(record)
+    assert len(passed) == 1000
+    assert len(repeat_filter._windows) == 100
+
+
 def test_a_flood_of_identical_records_is_one_line_and_a_count() -> None:
     lines: list[str] = []
 
