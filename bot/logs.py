@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _CORRELATION: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
@@ -71,6 +71,9 @@ class _Window:
     started: float
     first: logging.LogRecord  # a copy without arguments or traceback: nothing kept alive for the interval
     repeats: int = 0
+    # Warnings and errors counted under one template may still say different things (each failed turn
+    # its own incident reference, which a user quotes to support): the first few are kept, shortened.
+    others: list[str] = field(default_factory=list)
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -81,6 +84,8 @@ def _message(record: logging.LogRecord) -> str:
 
 
 MAX_WINDOWS = 10_000  # different lines remembered at once (each for one interval)
+OTHERS_KEPT = 10  # different messages a repeat count names, at most, each cut to OTHER_CHARS
+OTHER_CHARS = 200
 
 
 class RepeatFilter(logging.Filter):
@@ -124,6 +129,10 @@ class RepeatFilter(logging.Filter):
                 self._windows[key] = _Window(now, first)
             else:
                 window.repeats += 1
+                if record.levelno >= logging.WARNING and len(window.others) < OTHERS_KEPT:
+                    message = _message(record)[:OTHER_CHARS]
+                    if message != window.first.msg and message not in window.others:
+                        window.others.append(message)
         self._report(due)
         return window is None
 
@@ -146,9 +155,10 @@ class RepeatFilter(logging.Filter):
     def _report(self, windows: list[_Window]) -> None:
         for window in windows:
             first = window.first
+            others = f"; among them: {' | '.join(window.others)}" if window.others else ""
             summary = logging.LogRecord(first.name, first.levelno, first.pathname, first.lineno,
-                                        "%s (repeated %d times in the last %d s)",
-                                        (first.msg, window.repeats, round(self._interval)), None)
+                                        "%s (repeated %d times in the last %d s%s)",
+                                        (first.msg, window.repeats, round(self._interval), others), None)
             summary.repeat_summary = True
             self._emit(summary)
 

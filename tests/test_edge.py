@@ -283,6 +283,25 @@ async def test_who_sees_health_details(peer: str, headers: dict[str, str], key: 
         assert body == {"status": "ok"}
 
 
+def test_incident_references_of_counted_errors_are_still_logged() -> None:
+    """A user quotes the reference of their failed turn: it can be found in the log even when that
+    error is counted rather than logged with its traceback."""
+    emitted: list[str] = []
+    now = [1000.0]
+    repeat_filter = logs.RepeatFilter(lambda r: emitted.append(r.getMessage()), 60, clock=lambda: now[0])
+    for incident in ("aaaa1111", "bbbb2222", "cccc3333"):
+        record = logging.LogRecord("bot.adapter", logging.ERROR, __file__, 1, "turn failed (incident %s, activity %s)",
+                                   (incident, "message"), (ValueError, ValueError("x"), None))
+        if repeat_filter.filter(record):
+            emitted.append(record.getMessage())
+    now[0] += 61
+    repeat_filter.flush()
+    assert emitted == ["turn failed (incident aaaa1111, activity message)",
+                       "turn failed (incident aaaa1111, activity message) (repeated 2 times in the last 60 s; among "
+                       "them: turn failed (incident bbbb2222, activity message) | turn failed (incident cccc3333, "
+                       "activity message))"]
+
+
 def test_the_repeat_filter_remembers_a_bounded_number_of_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lines that all differ (an attacker's values in an info line) are logged as they come; the
     filter does not keep a window for each of them."""
@@ -325,7 +344,8 @@ def test_a_flood_of_identical_records_is_one_line_and_a_count() -> None:
         logger.error("accept failed on socket %d", 1000, exc_info=(OSError, OSError(24, "x"), None))
     finally:
         logger.removeHandler(handler)
-    assert lines[4] == "accept failed on socket 0 (repeated 999 times in the last 60 s)"
+    among = " | ".join(f"accept failed on socket {n}" for n in range(1, 11))  # the first ten others, no more
+    assert lines[4] == f"accept failed on socket 0 (repeated 999 times in the last 60 s; among them: {among})"
     assert lines[5] == "booked a room for bob (repeated 1 times in the last 60 s)"
     assert lines[6].startswith("accept failed on socket 1000")  # a new interval: shown again
     assert len(lines) == 7
