@@ -39,19 +39,23 @@ SERVICE_URL = "https://smba.example.test/teams/"
 BODY_BYTES = 240 * 1024
 
 
-def _key() -> rsa.RSAPrivateKey:
+def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @contextmanager
 def openid_metadata(key: rsa.RSAPrivateKey) -> Iterator[str]:
-    """The OpenID configuration and signing key of a local token issuer; yields its metadata URL."""
+    """The OpenID configuration and signing key of a local token issuer, as login.botframework.com
+    publishes them; yields its metadata URL. botbuilder fetches them with blocking `requests`, so they
+    are served from another thread."""
     jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "key-1", "use": "sig"}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             base = f"http://127.0.0.1:{self.server.server_port}"
-            documents = {"/openid": {"issuer": ISSUER, "jwks_uri": f"{base}/keys"}, "/keys": {"keys": [jwk]}}
+            documents = {"/openid": {"issuer": ISSUER, "jwks_uri": f"{base}/keys",
+                                     "id_token_signing_alg_values_supported": ["RS256"]},
+                         "/keys": {"keys": [jwk]}}
             body = json.dumps(documents.get(self.path, {})).encode()
             self.send_response(200 if self.path in documents else 404)
             self.send_header("Content-Type", "application/json")
@@ -125,7 +129,7 @@ async def measure(process: Process, body: bytes, headers: dict[str, str], reques
 
 async def run(requests: int, folder: Path) -> dict[str, dict[str, float]]:
     """{bot and body: {kind of token: CPU ms per request}}"""
-    key, other = _key(), _key()
+    key, other = new_key(), new_key()
     kinds = {"no token": {}, "garbage token": {"Authorization": "Bearer not.a.jwt"},
              "forged signature": {"Authorization": f"Bearer {token(other)}"}}
     results: dict[str, dict[str, float]] = {}

@@ -6,11 +6,9 @@ no handler; a valid one gets through."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,52 +19,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.schema import Activity
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from app import REPO_KEY, create_app
+from bench.refusals import APP_ID, ISSUER, SERVICE_URL, new_key, openid_metadata
 from config import Config
 from tests.conftest import ALEX, Connector, teams_activity
 
-APP_ID = "6f1f8a52-3b8e-4c41-9d3e-2a7f0c9e1b11"
-ISSUER = "https://api.botframework.test"
-SERVICE_URL = "https://smba.example.test/teams/"
-
-
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-SIGNING_KEY, OTHER_KEY = _key(), _key()
+SIGNING_KEY, OTHER_KEY = new_key(), new_key()
 
 
 @pytest.fixture(scope="module")
 def metadata_url() -> Iterator[str]:
-    """OpenID metadata and the JWKS with our signing key, as login.botframework.com publishes them.
-    botbuilder fetches them with blocking `requests`, so they are served from another thread."""
-    jwk = {**json.loads(RSAAlgorithm.to_jwk(SIGNING_KEY.public_key())), "kid": "key-1", "use": "sig"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            base = f"http://127.0.0.1:{self.server.server_port}"
-            documents = {"/v1/.well-known/openidconfiguration": {"issuer": ISSUER, "jwks_uri": f"{base}/keys",
-                                                                 "id_token_signing_alg_values_supported": ["RS256"]},
-                         "/keys": {"keys": [jwk]}}
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1/.well-known/openidconfiguration"
-    server.shutdown()
-    server.server_close()
+    """OpenID metadata and the JWKS with our signing key, as login.botframework.com publishes them."""
+    with openid_metadata(SIGNING_KEY) as url:
+        yield url
 
 
 @pytest.fixture
