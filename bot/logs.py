@@ -107,32 +107,28 @@ class RepeatFilter(logging.Filter):
         self._lock = threading.Lock()
         _REPEAT_FILTERS.add(self)
 
-    @staticmethod
-    def _key(record: logging.LogRecord) -> Hashable:
-        error = record.exc_info[0] if record.exc_info else None
-        text = str(record.msg) if record.levelno >= logging.WARNING else _message(record)
-        return record.name, record.levelno, text, error
-
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "repeat_summary", False):
             return True
         now = self._clock()
-        key = self._key(record)
+        message = _message(record)
+        error = record.exc_info[0] if record.exc_info else None
+        text = str(record.msg) if record.levelno >= logging.WARNING else message
+        key = (record.name, record.levelno, text, error)
         with self._lock:
             due = self._close_windows(now)
             window = self._windows.get(key)
-            if window is None and len(self._windows) >= MAX_WINDOWS:
-                return True  # so many different lines at once: logged as they come, not remembered
             if window is None:
-                first = logging.LogRecord(record.name, record.levelno, record.pathname, record.lineno,
-                                          _message(record), None, None)
-                self._windows[key] = _Window(now, first)
+                if len(self._windows) < MAX_WINDOWS:  # else: so many different lines, logged as they come
+                    first = logging.LogRecord(record.name, record.levelno, record.pathname, record.lineno,
+                                              message, None, None)
+                    self._windows[key] = _Window(now, first)
             else:
                 window.repeats += 1
-                if record.levelno >= logging.WARNING and len(window.others) < OTHERS_KEPT:
-                    message = _message(record)[:OTHER_CHARS]
-                    if message != window.first.msg and message not in window.others:
-                        window.others.append(message)
+                other = message[:OTHER_CHARS]
+                if (record.levelno >= logging.WARNING and len(window.others) < OTHERS_KEPT
+                        and other != window.first.msg and other not in window.others):
+                    window.others.append(other)
         self._report(due)
         return window is None
 
@@ -144,7 +140,8 @@ class RepeatFilter(logging.Filter):
 
     def _close_windows(self, now: float) -> list[_Window]:
         due = []
-        for key, window in list(self._windows.items()):
+        while self._windows:
+            key, window = next(iter(self._windows.items()))
             if window.started + self._interval > now:
                 break  # the later ones started later still
             del self._windows[key]
