@@ -82,11 +82,12 @@ class AtomicJSONStorage(Storage):
     """
 
     def __init__(self, path: str | os.PathLike[str], durable: bool = True, clean_up: bool = True) -> None:
-        """`clean_up=False`: the caller removes temporary files a crash left behind (`remove_stale`)."""
+        """`clean_up=False`: the caller has made the folder (`private_dir`) and removes temporary files a
+        crash left behind in it (`remove_stale`), once for all the files it opens there."""
         self._path = Path(path)
         self._durable = durable
-        private_dir(self._path.parent)
         if clean_up:
+            private_dir(self._path.parent)
             for stale in self._path.parent.glob(f".{glob.escape(self._path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
         self._cache: dict[str, Any] | None = None

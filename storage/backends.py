@@ -340,6 +340,7 @@ class PartitionFiles:
             return db
         path = self.path(part)
         if path.parent.name not in self._cleaned:
+            private_dir(path.parent)
             remove_stale(path.parent)
             self._cleaned.add(path.parent.name)
         db = self._open[part] = _open(path, self._durable, clean_up=False)

@@ -465,17 +465,17 @@ class Repository:
         here, so what a turn reads does not grow with the person's history."""
         docs = self._bookings.all(booker_aad_id) if booker_aad_id else []
         bookings = [self._booking_from(d) for d in docs]
-        old = [b for b in bookings if self._archivable(b)][:ARCHIVE_BATCH]
+        now = self._clock()
+        old = [b for b in bookings if self._archivable(b, now)][:ARCHIVE_BATCH]
         if old:
             self._move_to_archive(booker_aad_id, old)
             moved = {b.id for b in old}
             bookings = [b for b in bookings if b.id not in moved]
         return sorted(bookings, key=lambda b: b.start)
 
-    def _archivable(self, booking: Booking, now: datetime | None = None) -> bool:
+    def _archivable(self, booking: Booking, now: datetime) -> bool:
         if self._archive_after is None or booking.status == BOOKING_PENDING:
             return False
-        now = now or self._clock()
         return booking.end < now - self._archive_after or (
             booking.status == BOOKING_CANCELLED and _made_at(booking) < now - CANCELLED_ARCHIVED_AFTER)
 
