@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cards.base import Card, action, card, heading, plain, row, show_card, text
+from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
 from domain.fair_use import LIMIT_BOUNDS
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
 
@@ -14,16 +14,12 @@ ROLE_TITLES = {ROLE_ADMIN: "Admin", ROLE_BOOKING_ADMIN: "Booking admin (may canc
 PREVIEW_ROWS = 30
 
 
-def _note(note: str | None, good: bool = False) -> list[dict[str, Any]]:
-    return [text(plain(note), color="Good" if good else "Attention")] if note else []
-
-
 def _input(input_id: str, label: str, value: str = "", **extra: Any) -> dict[str, Any]:
     return {"type": "Input.Text", "id": input_id, "label": label, "value": value, **extra}
 
 
 def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: str | None = None) -> Card:
-    body = [heading("Connect Microsoft 365"), *_note(note)]
+    body = [heading("Connect Microsoft 365"), *note_block(note)]
     if settings.connected:
         body.append(text(f"Connected now to tenant {plain(settings.tenant_id)}. Granting consent again is harmless.",
                          isSubtle=True))
@@ -60,7 +56,7 @@ def consent_result_card(ok: bool, message: str) -> Card:
 
 def booking_switch_card(settings: OrgSettings, note: str | None = None, saved: bool = False) -> Card:
     state = "on" if settings.booking_enabled else "off"
-    body = [heading("Room booking"), *_note(note, good=saved),
+    body = [heading("Room booking"), *note_block(note, good=saved),
             text(f"Booking is **{state}**." + ("" if settings.connected else
                                                " Microsoft 365 is not connected yet, so nobody can book until it is."),
                  spacing="Small"),
@@ -76,7 +72,7 @@ def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = Fa
     """The fair-use limits per person and whom bookings may invite from outside the organisation.
     `typed`: what the admin typed, shown again when it was not saved."""
     typed = typed or {}
-    body: list[dict[str, Any]] = [heading("Fair use and guests"), *_note(note, good=saved),
+    body: list[dict[str, Any]] = [heading("Fair use and guests"), *note_block(note, good=saved),
                                   text("Limits for each person. Booking admins are not limited, except in searches.",
                                        isSubtle=True, spacing="Small")]
     for name, (title, low, high) in LIMIT_BOUNDS.items():
@@ -117,7 +113,7 @@ def status_card(connected: bool, tenant: str | None, booking: bool, counts: tupl
 
 def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], rooms_per_floor: dict[str, int],
                      note: str | None = None, good: bool = False) -> Card:
-    body: list[dict[str, Any]] = [heading("Floor plans and rooms"), *_note(note, good)]
+    body: list[dict[str, Any]] = [heading("Floor plans and rooms"), *note_block(note, good)]
     if not buildings:
         body.append(text("No buildings yet. Add one, or import the rooms Microsoft 365 knows."))
     for building in buildings:
@@ -154,7 +150,7 @@ def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], roo
 
 def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: str | None = None,
                good: bool = False) -> Card:
-    body: list[dict[str, Any]] = [heading(f"{plain(building.name)} · {plain(floor.name)}"), *_note(note, good)]
+    body: list[dict[str, Any]] = [heading(f"{plain(building.name)} · {plain(floor.name)}"), *note_block(note, good)]
     if not rooms:
         body.append(text("No rooms on this floor yet.", isSubtle=True))
     for room in rooms:
@@ -210,7 +206,7 @@ def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") ->
 
 
 def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = False) -> Card:
-    body: list[dict[str, Any]] = [heading("Admins"), *_note(note, good)]
+    body: list[dict[str, Any]] = [heading("Admins"), *note_block(note, good)]
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
         body.append(row([text(plain(admin.key), weight="Bolder"),

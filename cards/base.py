@@ -36,6 +36,11 @@ def plain(value: object) -> str:
     return re.sub(r"(?i)\b(www)\.", r"\1" + _WORD_JOINER + ".", escaped)
 
 
+def note_block(note: str | None, good: bool = False) -> list[dict[str, Any]]:
+    """A card's note (what went wrong, or right with `good`) as text, or nothing without one."""
+    return [text(plain(note), color="Good" if good else "Attention")] if note else []
+
+
 def _escape_marker(match: re.Match[str]) -> str:
     marker = match.group(0)
     return marker + "\\" if marker.isdigit() else "\\" + marker  # "12\. Title", "\- Title"

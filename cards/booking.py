@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, plain, text
+from cards.base import Card, action, card, heading, note_block, plain, text
 from domain.booking import DURATION_CHOICES, MAX_CAPACITY, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
@@ -75,8 +75,7 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
             place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
     durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= 24 * 60 else [])})
     body: list[dict[str, Any]] = [heading("Book a room")]
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     body += [
         text(f"Times are in {values.zone}.", isSubtle=True, spacing="None"),
         {"type": "ColumnSet", "columns": [
@@ -136,8 +135,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
                  note: str | None = None) -> Card:
     request = result.request
     body: list[dict[str, Any]] = []
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     when = format_slot(request.start, request.end, request.zone, _local_today(now, request.zone))
     filters = [f"at least {request.min_capacity} seat{'s' if request.min_capacity != 1 else ''}"]
     if request.floor_id and request.floor_id in places.floors:
@@ -196,8 +194,7 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
     facts += [{"title": "Subject", "value": plain(booking.subject) if booking.subject else "(none)"},
               {"title": "Invited", "value": plain(", ".join(booking.attendees))}]
     body: list[dict[str, Any]] = []
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
              text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
                   isSubtle=True, size="Small")]

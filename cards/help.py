@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cards.base import Card, action, card, heading, plain, text
+from cards.base import Card, action, card, heading, note_block, plain, text
 from domain.commands import Command
 
 
@@ -14,8 +14,7 @@ def _command_lines(commands: list[Command]) -> str:
 def help_card(user_commands: list[Command], admin_commands: list[Command] | None = None,
               note: str | None = None) -> Card:
     body = []
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     body += [heading("What I can do"), text("Type a command, or use the buttons below."),
              text(_command_lines(user_commands))]
     if admin_commands:

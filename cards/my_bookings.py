@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, plain, row, show_card, text
+from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
 from cards.booking import PAGE_SIZE, Places, duration_label, room_row
 from domain.booking import DURATION_CHOICES
 from domain.models import Booking, Room
@@ -78,8 +78,7 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
     where the only action is Cancel."""
     name = "all_bookings" if everyone else "my_bookings"
     body: list[dict[str, Any]] = [heading("All bookings" if everyone else "My bookings")]
-    if note:
-        body.append(text(plain(note), color="Good" if good else "Attention"))
+    body += note_block(note, good)
     if dropped:
         gone = "1 booking was" if dropped == 1 else f"{dropped} bookings were"
         body.append(text(f"{gone} deleted from the room calendars outside RoomBot, so no longer listed.",
@@ -118,8 +117,7 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
     chosen = whole_number(shown["duration"], 1, 24 * 60) or minutes  # as typed, if it is a duration at all
     durations = sorted({*DURATION_CHOICES, minutes, chosen})
     body: list[dict[str, Any]] = [heading(f"Change: {plain(_name(booking, rooms))}")]
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     body += [
         text(f"Now: {format_slot(booking.start, booking.end, zone, _today(now, zone))}", spacing="None"),
         {"type": "ColumnSet", "columns": [
@@ -160,8 +158,7 @@ def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone
     """Add people by email, untick people to remove; only those changed are told."""
     others = [a for a in booking.attendees if a != booking.booker_email]
     body: list[dict[str, Any]] = [heading(f"People: {plain(_name(booking, rooms))}")]
-    if note:
-        body.append(text(plain(note), color="Attention"))
+    body += note_block(note)
     body += [text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"),
              text("Invited: " + plain(", ".join(booking.attendees)), size="Small")]
     body.append({"type": "Input.Text", "id": "add", "label": "Add people",
