@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent
 
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_CHANNELS = ("msteams",)  # Bot Framework channels RoomBot answers unless ALLOWED_CHANNELS says more
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -59,7 +60,7 @@ class Config:
     max_connections: int = 0  # open connections at once; 0: as many as the open-file limit leaves room for
     health_key: str = field(default="", repr=False)  # X-Health-Key that shows /healthz's details from anywhere
     # Bot Framework channels answered (ALLOWED_CHANNELS, comma separated); the Agents Playground sends msteams too
-    allowed_channels: tuple[str, ...] = ("msteams",)
+    allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS
     # Quick booking texts are read in worker processes, each within a deadline (queueing included)
     understanding_workers: int = 2
     understanding_deadline_s: float = 2.0
@@ -142,8 +143,8 @@ class Config:
             header_timeout_s=float(get("HEADER_TIMEOUT_S", "10")),
             max_connections=int(get("MAX_CONNECTIONS", "0")),
             health_key=get("HEALTH_KEY"),
-            allowed_channels=tuple(c.strip().lower() for c in get("ALLOWED_CHANNELS", "msteams").split(",")
-                                   if c.strip()),
+            allowed_channels=tuple(c.strip().lower() for c in get("ALLOWED_CHANNELS", ",".join(DEFAULT_CHANNELS))
+                                   .split(",") if c.strip()),
             understanding_workers=int(get("UNDERSTANDING_WORKERS", "2")),
             understanding_deadline_s=float(get("UNDERSTANDING_DEADLINE_S", "2")),
         )

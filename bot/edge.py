@@ -50,7 +50,6 @@ class Gate:
         self.server = server
         self.limits = limits
         self.open = 0
-        self.refused = 0
 
     def protocol(self) -> asyncio.Protocol:
         return _Guarded(self)
@@ -72,7 +71,6 @@ class _Guarded(asyncio.Protocol):
         gate = self._gate
         self._transport = transport  # type: ignore[assignment]
         if gate.open >= gate.limits.max_connections:
-            gate.refused += 1
             log.warning("refused a connection: %d are open, the limit", gate.limits.max_connections)
             self._transport.write(BUSY)
             self._transport.close()

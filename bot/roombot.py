@@ -26,6 +26,7 @@ from bot.roles import Roles
 from bot.text import clean_entities, message_text
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
+from config import DEFAULT_CHANNELS
 from dialogs.admin import AdminFlow
 from dialogs.booking import BookingFlow
 from dialogs.my_bookings import MyBookingsFlow
@@ -41,7 +42,6 @@ MAX_TEXT = 2000  # longer messages are no commands (answered with help), except 
 REFUSAL = "Sorry, only RoomBot admins can do that."
 UNKNOWN_SENDER = ("I can't tell who you are in this chat, so I can't do anything here. Please message me from "
                   "Microsoft Teams.")
-DEFAULT_CHANNELS = ("msteams",)
 STORED_REFERENCES_KEPT = 10_000  # users whose stored conversation reference this process remembers
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
