@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 
-_WHOLE = re.compile(r"[0-9]{1,12}(?:\.0*)?")  # "30", "030", "30.0" (a card's Input.Number may send that)
+_WHOLE = re.compile(r"-?[0-9]{1,12}(?:\.0*)?")  # "30", "030", "30.0" (a card's Input.Number may send that), "-2"
 
 
 def whole_number(value: object, low: int, high: int) -> int | None:
     """`value` as a whole number in [low, high], or None: from an int, a whole float, or a string of
-    ASCII digits (surrounding spaces allowed)."""
+    ASCII digits with an optional minus (surrounding spaces allowed)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

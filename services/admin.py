@@ -102,17 +102,9 @@ def _features(value: object) -> tuple[str, ...]:
 
 
 def _whole(value: object, message: str, low: int, high: int) -> int:
-    """A whole number from a card input ("6", "6.0", 6, "-1") or a CSV field: ASCII digits within
-    [low, high] (`float()` took '1e300' and full-width digits)."""
-    text = str(value).strip() if isinstance(value, str) else value
-    if text == "":
-        text = 0
-    negative = isinstance(text, str) and text.startswith("-")
-    number = whole_number(text[1:] if negative else text, 0, max(abs(low), abs(high)))
+    """A whole number from a card input ("6", "6.0", 6, "-1") or a CSV field (blank: 0), in [low, high]."""
+    number = whole_number(0 if isinstance(value, str) and not value.strip() else value, low, high)
     if number is None:
-        raise ValidationFailed(message)
-    number = -number if negative else number
-    if not low <= number <= high:
         raise ValidationFailed(message)
     return number
 
