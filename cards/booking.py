@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cards.base import Card, action, card, heading, note_block, plain, text
-from domain.booking import DURATION_CHOICES, MAX_CAPACITY, SearchRequest, SearchResult
+from domain.booking import DURATION_CHOICES, MAX_CAPACITY, MAX_FORM_MINUTES, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
 from domain.timezones import format_slot, format_time, iso_utc, to_local
@@ -73,7 +73,7 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
                             key=lambda f: (f.level, f.name.lower())):
             place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
-    durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= 24 * 60 else [])})
+    durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= MAX_FORM_MINUTES else [])})
     body: list[dict[str, Any]] = [heading("Book a room")]
     body += note_block(note)
     body += [

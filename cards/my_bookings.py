@@ -10,7 +10,7 @@ from typing import Any
 
 from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
 from cards.booking import PAGE_SIZE, Places, duration_label, room_row
-from domain.booking import DURATION_CHOICES
+from domain.booking import DURATION_CHOICES, MAX_FORM_MINUTES
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
 from domain.numbers import whole_number
@@ -114,7 +114,7 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
     minutes = int((booking.end - booking.start).total_seconds() // 60)
     shown = {"date": local.date().isoformat(), "start": local.strftime("%H:%M"), "duration": str(minutes),
              "subject": booking.subject, **(values or {})}
-    chosen = whole_number(shown["duration"], 1, 24 * 60) or minutes  # as typed, if it is a duration at all
+    chosen = whole_number(shown["duration"], 1, MAX_FORM_MINUTES) or minutes  # as typed, if it is a duration at all
     durations = sorted({*DURATION_CHOICES, minutes, chosen})
     body: list[dict[str, Any]] = [heading(f"Change: {plain(_name(booking, rooms))}")]
     body += note_block(note)

@@ -31,6 +31,7 @@ from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
     MAX_DURATION,
+    MAX_FORM_MINUTES,
     RoomTaken,
     SearchRequest,
     check_slot,
@@ -237,7 +238,7 @@ class BookingFlow:
             return str(value).strip()[:2000] if isinstance(value, str | int | float) else ""
 
         features = tuple(f for f in get("features").lower().split(",") if f.strip())
-        return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, 24 * 60),
+        return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, MAX_FORM_MINUTES),
                           capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
                           features=features, subject=get("subject"), participants=get("participants"), zone=zone)
 

@@ -26,6 +26,7 @@ from cards.my_bookings import (
 )
 from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
 from domain.booking import (
+    MAX_FORM_MINUTES,
     BookingNotFound,
     NotYourBooking,
     RoomTaken,
@@ -254,7 +255,7 @@ class MyBookingsFlow:
             booking, self._rooms([booking]), places(self._repo), self._service.now(), zone, values, note))
 
     def _new_time(self, data: dict[str, Any], zone: str) -> tuple[datetime, datetime]:
-        minutes = whole_number(_text(data, "duration"), 1, 24 * 60)
+        minutes = whole_number(_text(data, "duration"), 1, MAX_FORM_MINUTES)
         start = local_start(_text(data, "date"), _text(data, "start"), zone)
         if minutes is None:
             raise ValidationFailed("Pick a duration.")

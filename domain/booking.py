@@ -16,6 +16,7 @@ from domain.timezones import local_day_window
 MIN_DURATION = timedelta(minutes=15)
 MAX_DURATION = timedelta(hours=8)
 DEFAULT_DURATION = timedelta(minutes=30)
+MAX_FORM_MINUTES = 24 * 60  # the longest duration a form takes in as a number (the rules then say if it may be booked)
 DURATION_CHOICES = (15, 30, 45, 60, 90, 120, 180, 240, 300, 360, 420, 480)  # minutes, for the form
 # Exchange's default BookingWindowInDays for rooms: a room does not take bookings further ahead.
 BOOKING_HORIZON = timedelta(days=180)
