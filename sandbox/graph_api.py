@@ -558,15 +558,16 @@ class GraphApi:
         # issues 9923 and 18604, msgraph-sdk-dotnet 2190), no @odata.nextLink.
         return self._page(request, places, default_top=PLACES_PAGE, next_link=False)
 
+    def _places_of(self, kind: str, room_list: str | None = None) -> list[dict[str, Any]]:
+        """The places of one kind that Places lists (in one room list, if given), by address."""
+        return [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
+                if b.kind == kind and b.in_places and room_list in (None, b.room_list)]
+
     async def list_places_rooms(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
-        rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
-                 if b.kind == "room" and b.in_places]
-        return self._places(request, rooms)
+        return self._places(request, self._places_of("room"))
 
     async def list_places_workspaces(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
-        spaces = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
-                  if b.kind == "workspace" and b.in_places]
-        return self._places(request, spaces)
+        return self._places(request, self._places_of("workspace"))
 
     async def list_room_lists(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         lists = [{"id": f"rl-{i}", "emailAddress": email, "displayName": name}
@@ -577,9 +578,7 @@ class GraphApi:
         key = match.group("list").lower()
         if key not in self.room_lists:
             raise GraphFailure(404, "ErrorItemNotFound", f"The room list '{key}' was not found.")
-        rooms = [self._place(b) for b in sorted(self.mailboxes.values(), key=lambda b: b.email)
-                 if b.kind == "room" and b.in_places and b.room_list == key]
-        return self._places(request, rooms)
+        return self._places(request, self._places_of("room", room_list=key))
 
 
 # --- mailboxes the app cannot use ------------------------------------------------------------
