@@ -28,12 +28,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _status_mb(pid: int, field: str) -> float | None:
+    """A memory figure of /proc/<pid>/status (VmHWM, VmRSS), in MB; None if it has none."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
+    peak = _status_mb(pid, "VmHWM")
+    if peak is None:
+        raise RuntimeError("no VmHWM in /proc status")
+    return peak
 
 
 def descendants(pid: int) -> set[int]:
@@ -58,12 +66,9 @@ def descendants(pid: int) -> set[int]:
 def rss_mb(pid: int) -> float:
     """The process's resident memory now (VmRSS), in MB; 0 if it has ended."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        return _status_mb(pid, "VmRSS") or 0.0
     except OSError:
-        pass
-    return 0.0
+        return 0.0
 
 
 class Process:
