@@ -283,7 +283,9 @@ class RoomCalendarService:
 
     async def list_directory_workspaces(self) -> list[str]:
         """The addresses of the tenant's workspaces (bookable desk areas, resource mailboxes too):
-        https://learn.microsoft.com/graph/api/resources/workspace?view=graph-rest-1.0"""
+        https://learn.microsoft.com/graph/api/resources/workspace?view=graph-rest-1.0, listed as
+        `GET /places/microsoft.graph.workspace`, 100 a page
+        (https://learn.microsoft.com/graph/api/place-list?view=graph-rest-1.0)."""
         docs = await self._client.get_pages("/places/microsoft.graph.workspace")
         return [str(d["emailAddress"]).lower() for d in docs if d.get("emailAddress")]
 
