@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
+from domain.people import UserIdentity  # its home; imported from here too
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UserIdentity:
-    channel_user_id: str
-    aad_object_id: str
-    name: str
-    email: str = ""
-    upn: str = ""
-
-    @property
-    def key(self) -> str:
-        """The stable key for this user in storage: the Entra (AAD) object id, and nothing else. A channel
-        user id is per bot and per channel, and a tenant's own Entra says who it is; without an AAD object
-        id the key is empty, and RoomBot does nothing for that activity."""
-        return self.aad_object_id
 
 
 class TenantConflict(ValueError):
