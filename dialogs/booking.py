@@ -13,9 +13,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import TurnContext
-
-from bot.identity import MemberDirectory, UserIdentity
 from cards.base import Card, action
 from cards.booking import (
     ANYWHERE,
@@ -27,6 +24,7 @@ from cards.booking import (
     results_card,
 )
 from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.turn import Turn
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
@@ -43,6 +41,7 @@ from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationF
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
 from domain.parsing import QuickBooking
+from domain.people import UserIdentity
 from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
 from services.understanding import Understand, Unread, read_here
@@ -51,14 +50,13 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 class BookingFlow:
-    def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
+    def __init__(self, service: BookingService, repo: Repository,
                  default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None,
                  understand: Understand = read_here) -> None:
         self._service = service
         self._understand = understand  # the app's reads off the event loop, with a deadline
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
-        self._members = members
         self._default_zone = default_zone
         self._budget_s = turn_budget_s  # Teams wants an answer within 15 s
 
@@ -70,16 +68,16 @@ class BookingFlow:
 
     # --- the `book` command ---------------------------------------------------------------
 
-    async def start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
+    async def start(self, turn: Turn, words: str) -> Card:
         """`book ...`: search at once when the text says enough, else the form with what it said."""
         try:
             async with asyncio.timeout(self._budget_s):
-                return await self._start(turn_context, user, words)
+                return await self._start(turn, words)
         except TimeoutError:
             return problem(GraphUnavailable.user_message, action("Book a room", "form"))
 
-    async def _start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
-        zone = self._zone(turn_context, user)
+    async def _start(self, turn: Turn, words: str) -> Card:
+        zone = self._zone(turn)
         try:
             self._service.ensure_open()
         except DomainError as exc:
@@ -89,14 +87,14 @@ class BookingFlow:
         now_local = to_local(self._service.now(), zone)
         places = self._places()
         quick = await self._understand(words, now_local, list(places.buildings.values()),
-                                       list(places.floors.values()), who=user.key)
+                                       list(places.floors.values()), who=turn.user.key)
         if isinstance(quick, Unread):  # too long or too slow to read
             return self._form(self._defaults(zone), quick.note)
         values, note = self._quick_form(quick, zone, now_local)
         if note is None:
             try:
                 request = self._request_from_form(values, zone)
-                return await self._results(request, user)
+                return await self._results(request, turn.user)
             except DomainError as exc:
                 note = exc.message
         return self._form(values, note)
@@ -134,58 +132,58 @@ class BookingFlow:
 
     # --- card actions ---------------------------------------------------------------------
 
-    async def form_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def form_step(self, turn: Turn) -> Card:
         """The form: fresh, or filled with a search to change it."""
-        zone = self._zone(turn_context, user)
+        zone = self._zone(turn)
         try:
             self._service.ensure_open()
-            if isinstance(data.get("q"), dict):
-                return self._form(form_values(self._request_from_query(data["q"], zone)))
+            if isinstance(turn.data.get("q"), dict):
+                return self._form(form_values(self._request_from_query(turn.data["q"], zone)))
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
                 return self._form(self._defaults(zone))
             return problem(exc.message)
         return self._form(self._defaults(zone))
 
-    async def search_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def search_step(self, turn: Turn) -> Card:
         """The form was submitted: validate it, then show the free rooms (or the form with what is wrong)."""
-        zone = first_zone(data.get("zone"), self._zone(turn_context, user))
-        values = self._submitted_form(data, zone)
+        zone = first_zone(turn.data.get("zone"), self._zone(turn))
+        values = self._submitted_form(turn.data, zone)
         try:
             request = self._request_from_form(values, zone)
-            return await self._results(request, user)
+            return await self._results(request, turn.user)
         except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
             return self._form(values, exc.message)
         except DomainError as exc:
             return problem(exc.message)
 
-    async def more_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        zone = self._zone(turn_context, user)
-        offset = data.get("offset")
+    async def more_step(self, turn: Turn) -> Card:
+        zone = self._zone(turn)
+        offset = turn.data.get("offset")
         try:
-            request = self._request_from_query(data.get("q"), zone)
-            return await self._results(request, user, offset=offset if isinstance(offset, int) and 0 <= offset
-                                       else 0, attempt=data.get("attempt"))
+            request = self._request_from_query(turn.data.get("q"), zone)
+            return await self._results(request, turn.user, offset=offset if isinstance(offset, int) and 0 <= offset
+                                       else 0, attempt=turn.data.get("attempt"))
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
 
-    async def book_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def book_step(self, turn: Turn) -> Card:
         """Book. Everything in the card is checked again: the room, the time, the participants."""
-        zone = self._zone(turn_context, user)
-        q = data.get("q") if isinstance(data.get("q"), dict) else {}
+        zone = self._zone(turn)
+        q = turn.data.get("q") if isinstance(turn.data.get("q"), dict) else {}
         zone = first_zone(q.get("zone"), zone)
         try:
-            start, end = utc_time(data.get("start"), "start"), utc_time(data.get("end"), "end")
-            person = await self._members.resolve(turn_context)
+            start, end = utc_time(turn.data.get("start"), "start"), utc_time(turn.data.get("end"), "end")
+            person = await turn.roster.resolve()
             booker = Booker(key=person.key, email=person.email or person.upn, name=person.name)
             outcome = await self._service.book(
-                booker, room_email=data.get("room"), start=start, end=end, zone=zone,
+                booker, room_email=turn.data.get("room"), start=start, end=end, zone=zone,
                 subject=q.get("subject", ""), participants=q.get("participants") or [],
-                attempt=data.get("attempt"))
+                attempt=turn.data.get("attempt"))
         except RoomTaken as exc:
-            return await self._after_taken(exc, q, user, zone)
+            return await self._after_taken(exc, q, turn.user, zone)
         except GraphError as exc:
-            retry = action("Try again", "book", **{k: v for k, v in data.items() if k != "action"})
+            retry = action("Try again", "book", **{k: v for k, v in turn.data.items() if k != "action"})
             return problem(exc.message, retry)
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
@@ -214,8 +212,8 @@ class BookingFlow:
         attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
 
-    def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
-        return user_zone(self._repo, turn_context, user, self._default_zone)
+    def _zone(self, turn: Turn) -> str:
+        return user_zone(self._repo, turn, self._default_zone)
 
     def _places(self) -> Places:
         return places(self._repo)
