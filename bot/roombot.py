@@ -21,15 +21,17 @@ from botbuilder.schema import (
 from botbuilder.schema.teams import TeamsChannelData
 from msrest.exceptions import ClientException, DeserializationError
 
-from bot.identity import MemberDirectory, TenantConflict, UserIdentity, activity_tenant
+from bot.identity import MemberDirectory, TenantConflict, activity_tenant
 from bot.roles import Roles
 from bot.text import clean_entities, message_text
+from bot.turns import turn_of
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_card, welcome_card
 from config import DEFAULT_CHANNELS
 from dialogs.admin import AdminFlow
 from dialogs.booking import BookingFlow
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.turn import Turn
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
 from storage.repository import TWO_TENANTS, Repository
@@ -45,7 +47,7 @@ UNKNOWN_SENDER = ("I can't tell who you are in this chat, so I can't do anything
 STORED_REFERENCES_KEPT = 10_000  # users whose stored conversation reference this process remembers
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
-ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card | str]]
+ActionHandler = Callable[[Turn], Awaitable[Card | str]]
 
 
 class RoomBot(TeamsActivityHandler):
@@ -211,17 +213,14 @@ class RoomBot(TeamsActivityHandler):
             await turn_context.send_activity(REFUSAL)
             return
         if command.name in self._admin_commands:
-            user = self._members.basic(turn_context)
-            await self._send_card(turn_context, await self._admin_commands[command.name](turn_context, user, {}))
+            await self._send_card(turn_context, await self._admin_commands[command.name](self._turn(turn_context)))
             return
         if command.name == "book" and self._booking is not None:
-            user = self._members.basic(turn_context)
-            await self._send_card(turn_context, await self._booking.start(turn_context, user, text))
+            await self._send_card(turn_context, await self._booking.start(self._turn(turn_context), text))
             return
         if command.name in ("my bookings", "all bookings") and self._my_bookings is not None:
-            user = self._members.basic(turn_context)
             start = self._my_bookings.start if command.name == "my bookings" else self._my_bookings.start_all
-            await self._send_card(turn_context, await start(turn_context, user))
+            await self._send_card(turn_context, await start(self._turn(turn_context)))
             return
         if not command.ready or command.name in ("book", "my bookings", "all bookings") or command.admin:
             # not wired (tests without Graph)
@@ -283,23 +282,25 @@ class RoomBot(TeamsActivityHandler):
                 self._refused(turn_context, f"action {name}")
                 return REFUSAL
             log.info("admin card action %s (%s)", name, turn_context.activity.type)
-            return await self._admin_actions[name](turn_context, self._members.basic(turn_context), data)
+            return await self._admin_actions[name](self._turn(turn_context, data))
         handler = self._actions.get(name) if isinstance(name, str) else None
         if handler is None:
             log.info("unknown card action %r", name)
             return await self._help(turn_context, "That button no longer works. Here is what I can do.")
         log.info("card action %s (%s)", name, turn_context.activity.type)
-        return await handler(turn_context, self._members.basic(turn_context), data)
+        return await handler(self._turn(turn_context, data))
 
     # --- handlers ---------------------------------------------------------------------------
 
-    async def _help_action(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._help(turn_context)
+    async def _help_action(self, turn: Turn) -> Card:
+        return _help_card(await turn.roles.held())
 
     async def _help(self, turn_context: TurnContext, note: str | None = None) -> Card:
-        roles = await self._roles.of(turn_context)
-        extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
-        return help_card(list(USER_COMMANDS), extra or None, note)
+        return _help_card(await self._roles.of(turn_context), note)
+
+    def _turn(self, turn_context: TurnContext, data: dict[str, Any] | None = None) -> Turn:
+        """What the flows see of this turn; `data` is what was pressed."""
+        return turn_of(turn_context, self._members, self._roles, data)
 
     async def _is_admin(self, turn_context: TurnContext) -> bool:
         return await self._roles.is_admin(turn_context)
@@ -328,6 +329,11 @@ def _teams_channel_data(value: object) -> bool:
     except (DeserializationError, ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def _help_card(roles: frozenset[str], note: str | None = None) -> Card:
+    extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
+    return help_card(list(USER_COMMANDS), extra or None, note)
 
 
 def _card_reply(content: Card) -> Activity:

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.identity import MemberDirectory
 from dialogs.booking import BookingFlow
 from domain.booking import (
     SearchRequest,
@@ -65,7 +64,7 @@ def test_what_is_not_understood_is_reported_not_guessed(text: str, leftover: tup
 
 def test_a_time_already_passed_today_goes_to_the_form() -> None:
     repo = Repository(MemoryBackend())
-    flow = BookingFlow(BookingService(repo, calendar=None, clock=lambda: NOW), repo, MemberDirectory())  # type: ignore[arg-type]
+    flow = BookingFlow(BookingService(repo, calendar=None, clock=lambda: NOW), repo)  # type: ignore[arg-type]
     now_local = NOW.replace(tzinfo=None)  # 08:07
     values, note = flow._quick_form(parse_quick_booking("book at 7", now_local), "UTC", now_local)
     assert note == "07:00 today has already passed. Pick a time below." and values.start == "07:00"
