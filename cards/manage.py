@@ -48,7 +48,7 @@ def _ids(booking: Booking) -> dict[str, str]:
 
 def plan_data(intent: Intent, booking: Booking, plan: Plan | None) -> dict[str, Any]:
     """What a pick or confirm button carries: the booking as shown, and the change as shown."""
-    data: dict[str, Any] = {"do": intent.value, **_ids(booking)}
+    data: dict[str, Any] = {"do": (plan.intent if plan else intent).value, **_ids(booking)}
     if plan is not None and plan.start is not None and plan.end is not None:
         data.update(start=iso_utc(plan.start), end=iso_utc(plan.end))
     if plan is not None and plan.room_email:

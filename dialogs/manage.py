@@ -154,7 +154,7 @@ class ManageFlow:
             done = await self._service.cancel(user.key, booking_id, canceller_name=user.name, version=version)
             gone = done.booking
             what = f"{self._room_name(gone.room_email)}, {slot_text(gone.start, gone.end, zone, now)}"
-            return f"{what} was already cancelled." if done.already else f"Cancelled: {what}."
+            return f"{what} was already cancelled." if done.already else f"Cancelled: {what} ({zone})."
         if intent == Intent.END:
             ended = await self._service.end_now(user.key, booking_id, version)
             return f"Ended at {to_local(ended.end, zone):%H:%M}; {self._room_name(ended.room_email)} is free."

@@ -99,9 +99,10 @@ def planned(booking: Booking, understanding: Understanding, now: datetime, zone:
         return Plan(intent, booking)
     if intent == Intent.EXTEND:
         return _extended(booking, understanding, zone)
-    if intent == Intent.MOVE:
-        return _moved(booking, understanding, zone)
-    return None  # CHANGE: the change card asks
+    if intent == Intent.MOVE or (intent == Intent.CHANGE and (not understanding.when.empty
+                                                               or understanding.room_email)):
+        return _moved(booking, understanding, zone)  # "change my 2pm to 3pm" is a move
+    return None  # CHANGE without saying how: the change card asks
 
 
 def _extended(booking: Booking, understanding: Understanding, zone: str) -> Plan | None:

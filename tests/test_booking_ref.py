@@ -158,3 +158,10 @@ def test_move_without_a_new_time_asks_never_guesses() -> None:
         planned(TWO, Understanding(Intent.MOVE, when=When(start=time(14))), NOW, HEL)
     with pytest.raises(ValidationFailed, match="end must be after"):
         planned(TWO, Understanding(Intent.MOVE, when=When(start=time(16), end=time(15))), NOW, HEL)
+
+
+def test_a_change_that_says_a_time_or_room_is_a_move() -> None:
+    assert planned(TWO, Understanding(Intent.CHANGE, when=When(start=time(15))), NOW, HEL) == Plan(
+        Intent.MOVE, TWO, at(TODAY, 15), at(TODAY, 16))
+    assert planned(TWO, Understanding(Intent.CHANGE, room_email=DELTA), NOW, HEL) == Plan(
+        Intent.MOVE, TWO, TWO.start, TWO.end, DELTA)

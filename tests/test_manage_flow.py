@@ -91,7 +91,7 @@ async def test_cancel_one_match_one_confirmation_one_press(sandbox: RunningSandb
     assert await s.times() == [("14:00", "15:00")]  # nothing happens before the press
 
     done = await s.press(press)
-    assert f"Cancelled: Delta, {_day()}, 14:00–15:00." in card_text(done)
+    assert f"Cancelled: Delta, {_day()}, 14:00–15:00 ({ZONE})." in card_text(done)
     assert await s.times() == []
     assert s.repo.get_booking(booking.id).status == BOOKING_CANCELLED
     again = await s.press(press)  # a second press does nothing more
@@ -102,15 +102,15 @@ async def test_two_matches_are_a_short_list_each_pick_is_confirmed(sandbox: Runn
                                                                   calendar: RoomCalendarService) -> None:
     s = Setup(calendar)
     in_delta = await s.book(14)
-    await s.book(14, room=ECHO)
+    in_echo = await s.book(14, room=ECHO)
     move = Understanding(Intent.MOVE, when=When(start=time(16)), booking=BookingRef(start=time(14)))
     listed = await s.say(move)
     assert "Which booking?" in card_text(listed) and buttons(listed, "manage_do") == []
     picks = buttons(listed, "manage_pick")
-    assert [p["booking"] for p in picks] == sorted([p["booking"] for p in picks], key=lambda i: i != in_delta.id)
-    assert len(picks) == 2
+    assert {p["booking"] for p in picks} == {in_delta.id, in_echo.id}
+    assert "Delta" in card_text(listed) and "Echo" in card_text(listed)
 
-    confirm = await s.press(picks[0])
+    confirm = await s.press(next(p for p in picks if p["booking"] == in_delta.id))
     text = card_text(confirm)
     assert f"Now: Delta, {_day()}, 14:00–15:00" in text and f"New: Delta, {_day()}, 16:00–17:00" in text
     done = await s.press(buttons(confirm, "manage_do")[0])
@@ -259,3 +259,40 @@ async def test_a_forged_button_is_refused(sandbox: RunningSandbox, calendar: Roo
     bad_time = await s.press({"action": "manage_do", "do": "move", **ids, "start": "tomorrow", "end": 5})
     assert "not valid" in card_text(bad_time)
     assert await s.times() == [("14:00", "15:00")]
+
+
+async def test_a_pick_from_a_list_shown_before_a_change_does_nothing(sandbox: RunningSandbox,
+                                                                      calendar: RoomCalendarService) -> None:
+    s = Setup(calendar)
+    first = await s.book(10)
+    await s.book(14)
+    picks = buttons(await s.say(cancel()), "manage_pick")
+    await calendar.update_event(DELTA, first.event_id, slot=TimeSlot(local(DAY, 11), local(DAY, 12)))
+    answer = await s.press(picks[0])
+    assert StaleCard.user_message in card_text(answer) and buttons(answer, "manage_do") == []
+    assert await s.times() == [("11:00", "12:00"), ("14:00", "15:00")]
+
+
+async def test_a_move_into_a_taken_slot_changes_nothing(sandbox: RunningSandbox,
+                                                        calendar: RoomCalendarService) -> None:
+    s = Setup(calendar)
+    booking = await s.book(14)
+    await book(s.service, DELTA, TimeSlot(local(DAY, 16), local(DAY, 17)), booker=MEGAN, attempt="attempt-megan")
+    confirm = await s.say(Understanding(Intent.CHANGE, when=When(start=time(16)), booking=BookingRef(start=time(14))))
+    assert "Move Delta?" in card_text(confirm)
+    answer = await s.press(buttons(confirm, "manage_do")[0])
+    assert "Sorry, Delta is not free then. Nothing was changed." in card_text(answer)
+    assert buttons(answer, "change") == [{"action": "change", "booking": booking.id, "v": booking_version(booking)}]
+    assert await s.times() == [("14:00", "15:00"), ("16:00", "17:00")]
+    assert s.repo.get_booking(booking.id) == booking
+
+
+async def test_extend_the_meeting_in_progress_until_a_time(sandbox: RunningSandbox,
+                                                           calendar: RoomCalendarService) -> None:
+    s = Setup(calendar)
+    await s.book(9)
+    s.now = local(DAY, 9, 50)
+    confirm = await s.say(Understanding(Intent.EXTEND, when=When(end=time(11, 30)), booking=BookingRef(current=True)))
+    assert f"New: Delta, {_day()}, 09:00–11:30" in card_text(confirm)
+    done = await s.press(buttons(confirm, "manage_do")[0])
+    assert "Extended: Delta now" in card_text(done) and await s.times() == [("09:00", "11:30")]
