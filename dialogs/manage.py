@@ -26,7 +26,7 @@ from cards.manage import (
 from cards.my_bookings import change_card
 from dialogs.common import Later, places, problem, user_zone, utc_time, within_budget
 from domain.booking import BookingNotFound, NotYourBooking, RoomTaken
-from domain.booking_ref import MANAGE_INTENTS, Plan, matching, no_match_message, planned
+from domain.booking_ref import MANAGE_INTENTS, Plan, describe, matching, no_match_message, planned
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import Booking, Room
 from domain.my_bookings import BookingGone, StaleCard, in_progress
@@ -90,12 +90,14 @@ class ManageFlow:
             return problem(refusal, action("My bookings", "my_bookings"))
         if len(choices) == 1:
             return self._one(intent, *choices[0], zone)
-        lead = f"You have {len(choices)} bookings that match. Pick one."
+        what = describe(ref, intent, now, zone)
+        lead = f"You have {len(choices)} bookings {what}. Pick one." if what else \
+            f"You have {len(choices)} upcoming bookings. Pick one."
         return pick_card(intent, choices, self._rooms(b for b, _ in choices), now, zone, lead)
 
     def _one(self, intent: Intent, booking: Booking, plan: Plan | None, zone: str, note: str | None = None) -> Card:
         """The confirmation for one booking, or the question when a detail is missing."""
-        rooms = self._rooms([booking, *([plan.booking] if plan else [])])
+        rooms = self._rooms([booking])
         if plan is not None:
             if plan.room_email:
                 rooms.update(self._rooms_named([plan.room_email]))

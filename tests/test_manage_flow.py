@@ -106,6 +106,7 @@ async def test_two_matches_are_a_short_list_each_pick_is_confirmed(sandbox: Runn
     move = Understanding(Intent.MOVE, when=When(start=time(16)), booking=BookingRef(start=time(14)))
     listed = await s.say(move)
     assert "Which booking?" in card_text(listed) and buttons(listed, "manage_do") == []
+    assert "You have 2 bookings at 14:00. Pick one." in card_text(listed)
     picks = buttons(listed, "manage_pick")
     assert {p["booking"] for p in picks} == {in_delta.id, in_echo.id}
     assert "Delta" in card_text(listed) and "Echo" in card_text(listed)
