@@ -38,3 +38,21 @@ def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: 
 def _book_button(commands: list[Command]) -> list[dict]:
     ready = any(c.name == "book" and c.ready for c in commands)
     return [action("Book a room", "form", style="positive")] if ready else []
+
+
+def _main_buttons(booking_enabled: bool) -> list[dict]:
+    buttons = [action("Book a room", "form", style="positive")] if booking_enabled else []
+    return [*buttons, action("My bookings", "my_bookings"), action("Help", "help")]
+
+
+def small_talk_card(reply: str, booking_enabled: bool) -> Card:
+    """A greeting or thanks answered in a line, with the main buttons: not the whole help card."""
+    return card([text(plain(reply))], _main_buttons(booking_enabled))
+
+
+def nearest_card(note: str, booking_enabled: bool, examples: tuple[str, ...] = ()) -> Card:
+    """A text that asked for nothing RoomBot knows: say so, offer what comes nearest, and show how to ask."""
+    body = [text(plain(note))]
+    if examples:
+        body.append(text("For example: " + "; ".join(f"*{plain(e)}*" for e in examples), isSubtle=True))
+    return card(body, _main_buttons(booking_enabled))

@@ -29,6 +29,7 @@ from domain.booking import (
     clean_attempt,
     clean_participants,
     clean_subject,
+    first_free_slot,
     keeps_slot,
     matches,
     rank_free_rooms,
@@ -176,6 +177,10 @@ class BookingService:
         day_start, day_end = local_day_window(request.start, request.zone)
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
+        if request.latest_end is not None:  # a part of the day: its first free slot
+            first = first_free_slot(rooms, schedules, request, near)
+            if first is not None:
+                request = replace(request, start=first[0].start, end=first[0].end, latest_end=None)
         free = rank_free_rooms(rooms, schedules, request.slot, near)
         unreadable = tuple((r, schedules[r.email].error if r.email in schedules else "no answer")
                            for r in rooms if r.email not in schedules or schedules[r.email].error)
@@ -186,7 +191,8 @@ class BookingService:
             log.warning("search left out %d registered rooms whose calendar could not be read (%s); an access "
                         "policy change can take an hour or more to apply", len(unreadable),
                         ", ".join(f"{r.email}: {why}" for r, why in unreadable[:5]))
-        result = SearchResult(request=request, free=tuple(free), unreadable=unreadable, considered=len(rooms))
+        result = SearchResult(request=replace(request, latest_end=None), free=tuple(free), unreadable=unreadable,
+                              considered=len(rooms))
         if free:
             return result
         others = alternative_times(rooms, schedules, request, now, near)
@@ -195,7 +201,7 @@ class BookingService:
     async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
                          near: Room | None) -> SearchResult:
         """Rooms outside the chosen building/floor that meet the other needs and are free then."""
-        if not (request.building_id or request.floor_id):
+        if not (request.building_id or request.floor_id or request.room_email):
             return result
         rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)]
         if not rooms:

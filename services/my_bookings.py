@@ -320,9 +320,10 @@ class MyBookings:
     # --- cancel -------------------------------------------------------------------------
 
     async def cancel(self, user_key: str, booking_id: object, *, canceller_name: str = "", reason: object = "",
-                     as_booking_admin: bool = False) -> Cancelled:
+                     as_booking_admin: bool = False, version: object = None) -> Cancelled:
         """Cancel as the room, so every attendee gets the cancellation (with the reason). Only the
-        booker may, or a booking admin (audited)."""
+        booker may, or a booking admin (audited). With `version`, only the booking as a card showed
+        it (a confirmation): one moved since is not cancelled unseen."""
         self._connected()
         reason = clean_reason(reason)
         async with self._lock(str(booking_id)):
@@ -331,6 +332,8 @@ class MyBookings:
             if booking.status == BOOKING_CANCELLED:
                 return Cancelled(booking, for_someone_else, already=True)  # a second press
             booking = await self._current(booking)
+            if version is not None:
+                check_version(booking, version)
             check_changeable(booking, self.now())
             comment = cancel_comment(canceller_name or booking.booker_email, reason)
             try:
