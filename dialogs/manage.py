@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botbuilder.core import TurnContext
-
-from bot.identity import UserIdentity
 from cards.base import Card, action
 from cards.manage import (
     confirm_card,
@@ -25,11 +22,13 @@ from cards.manage import (
 )
 from cards.my_bookings import change_card
 from dialogs.common import Later, places, problem, user_zone, utc_time, within_budget
+from dialogs.turn import Turn
 from domain.booking import BookingNotFound, NotYourBooking, RoomTaken
 from domain.booking_ref import MANAGE_INTENTS, Plan, describe, matching, no_match_message, planned
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import Booking, Room
 from domain.my_bookings import BookingGone, StaleCard, in_progress
+from domain.people import UserIdentity
 from domain.timezones import to_local
 from domain.understanding import Intent, Understanding
 from services.my_bookings import MyBookings
@@ -56,20 +55,20 @@ class ManageFlow:
 
     # --- the typed request ----------------------------------------------------------------
 
-    async def start(self, turn_context: TurnContext, user: UserIdentity, understanding: Understanding) -> Card:
+    async def start(self, turn: Turn, understanding: Understanding) -> Card:
         """The answer to a typed CHANGE, MOVE, EXTEND, END or CANCEL. Out of time, Try again shows the
         list (the request itself is not on any button)."""
         if understanding.intent not in MANAGE_INTENTS:
             raise ValueError(f"not a request about a booking: {understanding.intent}")
 
-        async def step(turn_context: TurnContext, user: UserIdentity, _data: dict[str, Any]) -> Card:
-            return await self._answer(turn_context, user, understanding)
-        return await within_budget("my_bookings", step, self._budget_s)(turn_context, user, {})
+        async def step(turn: Turn) -> Card:
+            return await self._answer(turn, understanding)
+        return await within_budget("my_bookings", step, self._budget_s)(turn)
 
-    async def _answer(self, turn_context: TurnContext, user: UserIdentity, understanding: Understanding) -> Card:
-        zone, now = self._zone(turn_context, user), self._service.now()
+    async def _answer(self, turn: Turn, understanding: Understanding) -> Card:
+        zone, now = self._zone(turn), self._service.now()
         try:
-            listing = await self._service.upcoming(user.key)
+            listing = await self._service.upcoming(turn.user.key)
         except GraphError as exc:
             return problem(exc.message, action("Try again", "my_bookings"))
         except DomainError as exc:
@@ -109,42 +108,43 @@ class ManageFlow:
 
     # --- presses --------------------------------------------------------------------------
 
-    async def pick_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def pick_step(self, turn: Turn) -> Card:
         """One booking picked from the list: its confirmation (or question), as it is now."""
-        intent = _intent(data)
+        intent = _intent(turn.data)
         if intent is None:
             return problem("That button is not one I know.", action("My bookings", "my_bookings"))
         try:
-            booking = await self._service.current(user.key, data.get("booking"), data.get("v"))
-            plan = _shown_plan(intent, booking, data)
+            booking = await self._service.current(turn.user.key, turn.data.get("booking"), turn.data.get("v"))
+            plan = _shown_plan(intent, booking, turn.data)
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(user, data, exc)
+            return self._refused(turn.user, turn.data, exc)
         except GraphError as exc:
-            return problem(exc.message, self._again(data))
+            return problem(exc.message, self._again(turn.data))
         except DomainError as exc:  # gone, changed since the list was shown, or a bad time on the button
             return problem(exc.message, action("My bookings", "my_bookings"))
-        return self._one(intent, booking, plan, self._zone(turn_context, user))
+        return self._one(intent, booking, plan, self._zone(turn))
 
-    async def do_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def do_step(self, turn: Turn) -> Card:
         """The confirmed press: done with the same service calls, rules and race checks as the buttons."""
-        intent = _intent(data)
+        intent = _intent(turn.data)
         if intent is None or intent == Intent.CHANGE:
             return problem("That button is not one I know.", action("My bookings", "my_bookings"))
-        zone = self._zone(turn_context, user)
+        zone = self._zone(turn)
         try:
-            message = await self._do(intent, user, data, zone)
+            message = await self._do(intent, turn.user, turn.data, zone)
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(user, data, exc)
+            return self._refused(turn.user, turn.data, exc)
         except StaleCard:
-            return await self._as_it_is_now(intent, user, data, zone)
+            return await self._as_it_is_now(intent, turn.user, turn.data, zone)
         except BookingGone as exc:
             return problem(exc.message, action("My bookings", "my_bookings"))
         except RoomTaken as exc:
             return problem(f"Sorry, {exc.room.display_name} is not free then. Nothing was changed.",
-                           action("Pick another time", "change", booking=data.get("booking"), v=data.get("v")),
+                           action("Pick another time", "change", booking=turn.data.get("booking"),
+                                  v=turn.data.get("v")),
                            action("My bookings", "my_bookings"))
         except GraphError as exc:
-            return problem(exc.message, self._again(data))
+            return problem(exc.message, self._again(turn.data))
         except DomainError as exc:
             return problem(exc.message, action("My bookings", "my_bookings"))
         return done_card(message)
@@ -199,8 +199,8 @@ class ManageFlow:
     def _again(data: dict[str, Any]) -> dict[str, Any]:
         return action("Try again", str(data.get("action")), **{k: v for k, v in data.items() if k != "action"})
 
-    def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
-        return user_zone(self._repo, turn_context, user, self._default_zone)
+    def _zone(self, turn: Turn) -> str:
+        return user_zone(self._repo, turn, self._default_zone)
 
     def _rooms(self, bookings: Any) -> dict[str, Room]:
         return self._rooms_named(b.room_email for b in bookings)

@@ -5,7 +5,6 @@ changed (or by someone else) does nothing. Each press goes through the My bookin
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +12,7 @@ import pytest
 
 from bot.identity import UserIdentity
 from dialogs.manage import NO_LONGER, WHAT_TIME, ManageFlow
+from dialogs.turn import Turn
 from domain.calendar import TimeSlot
 from domain.models import BOOKING_CANCELLED, Booking
 from domain.my_bookings import StaleCard, booking_version
@@ -28,7 +28,6 @@ from tests.service_helpers import ALEX, MEGAN, book, org_repo
 
 DELTA, ECHO = "hq-delta@example.com", "hq-echo@example.com"
 DAY = tomorrow()  # "today" for the flow: its clock stands at 09:00 that day
-TURN = SimpleNamespace(activity=SimpleNamespace(entities=[], local_timezone=ZONE))  # what user_zone reads
 AS_ALEX = UserIdentity("29:alex", ALEX.key, ALEX.name, ALEX.email)
 AS_MEGAN = UserIdentity("29:megan", MEGAN.key, MEGAN.name, MEGAN.email)
 
@@ -51,15 +50,30 @@ class Setup:
         return outcome.booking
 
     async def say(self, understanding: Understanding, user: UserIdentity = AS_ALEX) -> dict[str, Any]:
-        return _valid(await self.flow.start(TURN, user, understanding))
+        return _valid(await self.flow.start(_turn(user), understanding))
 
     async def press(self, data: dict[str, Any], user: UserIdentity = AS_ALEX) -> dict[str, Any]:
-        return _valid(await self.flow.actions()[data["action"]](TURN, user, data))
+        return _valid(await self.flow.actions()[data["action"]](_turn(user, data)))
 
     async def times(self, room: str = DELTA) -> list[tuple[str, str]]:
         """The room's events that day, as local (start, end)."""
         window = TimeSlot(local(DAY, 0), local(DAY + timedelta(days=1), 0))
         return [(_hhmm(e.start), _hhmm(e.end)) for e in await self.calendar.calendar_view(room, window)]
+
+
+class _NotAsked:
+    """Managing by text needs neither the roster nor the roles."""
+
+    async def resolve(self) -> UserIdentity:
+        raise AssertionError("the roster was asked")
+
+    async def held(self) -> frozenset[str]:
+        raise AssertionError("the roles were asked")
+
+
+def _turn(user: UserIdentity, data: dict[str, Any] | None = None) -> Turn:
+    """The turn as the bot hands it over: the person, the zone their client reports, what they pressed."""
+    return Turn(user=user, roster=_NotAsked(), roles=_NotAsked(), zone=ZONE, data=data or {})
 
 
 def _valid(card: dict[str, Any]) -> dict[str, Any]:
