@@ -95,12 +95,13 @@ def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = Fa
 
 
 def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
-                problems: Sequence[str]) -> Card:
+                problems: Sequence[str], more: Sequence[tuple[str, str]] = ()) -> Card:
     buildings, floors, rooms = counts
     facts = [{"title": "Microsoft 365", "value": f"connected ({plain(tenant)})" if connected else "not connected"},
              {"title": "Booking", "value": "on" if booking else "off"},
              {"title": "Floor plans", "value": f"{buildings} buildings, {floors} floors"},
              {"title": "Rooms", "value": str(rooms)}]
+    facts += [{"title": title, "value": plain(value)} for title, value in more]
     body = [heading("RoomBot status"), {"type": "FactSet", "facts": facts}]
     if problems:
         body += [text("Problems", weight="Bolder", spacing="Medium"),

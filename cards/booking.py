@@ -46,8 +46,23 @@ class FormValues:
     place: str = ANYWHERE  # ANYWHERE, "b:<building id>" or "f:<floor id>"
     features: tuple[str, ...] = ()
     subject: str = ""
-    participants: str = ""
+    participants: str = ""  # typed email addresses
     zone: str = "UTC"
+    people: str = ""  # picked people: AAD object ids, separated by commas (the people picker's value)
+
+
+# Teams' people picker (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/people-picker):
+# an Input.ChoiceSet whose choices come from a Data.Query over the organisation's directory. It submits the
+# picked people's AAD object ids, separated by commas, and its `value` pre-selects people the same way.
+# "choices.data" and Data.Query are Microsoft's Adaptive Card schema from 1.6 on (not in 1.5's); Teams
+# draws them in cards of any version. Search across the organisation works in a 1:1 chat with a bot.
+PEOPLE_DATASET = "graph.microsoft.com/users"
+PEOPLE_INPUT = "people"
+
+
+def people_picker(label: str, value: str = "") -> dict[str, Any]:
+    return {"type": "Input.ChoiceSet", "id": PEOPLE_INPUT, "label": label, "isMultiSelect": True, "value": value,
+            "choices": [], "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET}}
 
 
 def duration_label(minutes: int) -> str:
@@ -66,7 +81,7 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
 
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
-                      note: str | None = None) -> Card:
+                      note: str | None = None, picker: bool = False) -> Card:
     place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
@@ -97,13 +112,14 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         body.append({"type": "Input.ChoiceSet", "id": "features", "label": "Needs (optional)",
                      "isMultiSelect": True, "value": ",".join(values.features),
                      "choices": [{"title": f.capitalize(), "value": f} for f in features]})
-    body += [
-        {"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
-         "maxLength": 255},
-        {"type": "Input.Text", "id": "participants", "label": "Also invite (optional)",
-         "placeholder": "email addresses, separated by commas", "value": values.participants,
-         "maxLength": 2000},
-    ]
+    body.append({"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
+                 "maxLength": 255})
+    if picker:
+        body.append(people_picker("Also invite (optional): search by name", values.people))
+    body.append({"type": "Input.Text", "id": "participants",
+                 "label": "Or type email addresses (optional)" if picker else "Also invite (optional)",
+                 "placeholder": "email addresses, separated by commas", "value": values.participants,
+                 "maxLength": 2000})
     return card(body, [action("Find free rooms", "search", style="positive", zone=values.zone)])
 
 
