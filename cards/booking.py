@@ -162,11 +162,12 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         filters.append(places.buildings[request.building_id].name)
     if request.features:
         filters.append("with " + ", ".join(request.features))
+    mine = own_overlap_notes(result, _local_today(now, request.zone))
     actions = []
     if result.free:
         page = result.free[offset:offset + PAGE_SIZE]
         body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
-                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None")]
+                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
         for room in page:
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
         if offset + PAGE_SIZE < len(result.free):
@@ -175,7 +176,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     else:
         body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
                  text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
-                      f"No registered room has {plain('; '.join(filters))}.", wrap=True)]
+                      f"No registered room has {plain('; '.join(filters))}.", wrap=True), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
             for room, slot in result.other_times:
@@ -193,6 +194,24 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
                          f"why with status).", isSubtle=True, size="Small", spacing="Medium"))
     actions.append(action("Change search", "form", q=query_data(request)))
     return card(body, actions)
+
+
+def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]:
+    """'You already have Aurora booked 10:00–11:00 that overlaps this time.' for each of the person's own
+    bookings that overlaps the time asked for: said before Book is pressed, and booking stays possible."""
+    zone = result.request.zone
+    asked_day = to_local(result.request.start, zone).date()
+    notes = []
+    for booking, room_name in result.own_overlaps[:3]:
+        span = f"{format_time(booking.start, zone)}–{format_time(booking.end, zone)}"
+        if to_local(booking.start, zone).date() != asked_day or to_local(booking.end, zone).date() != asked_day:
+            span = format_slot(booking.start, booking.end, zone, today).removesuffix(f" ({zone})")
+        notes.append(text(f"You already have {plain(room_name)} booked {span} that overlaps this time.",
+                          color="Warning", spacing="Small"))
+    if len(result.own_overlaps) > 3:
+        notes.append(text(f"And {len(result.own_overlaps) - 3} more of your bookings overlap it (see My bookings).",
+                          color="Warning", spacing="None"))
+    return notes
 
 
 def _local_today(now: datetime, zone: str) -> date:

@@ -32,6 +32,7 @@ from domain.booking import (
     clean_subject,
     keeps_slot,
     matches,
+    own_overlaps,
     rank_free_rooms,
 )
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
@@ -213,7 +214,16 @@ class BookingService:
 
     async def search(self, request: SearchRequest, user_key: str) -> SearchResult:
         """Free registered rooms for the request, best fit first. When none is free: other times the
-        same day, and (if a building/floor was chosen) rooms elsewhere free at that time."""
+        same day, and (if a building/floor was chosen) rooms elsewhere free at that time. With them,
+        the person's own bookings that overlap the time asked for, to be told before booking again."""
+        result = await self._search(request, user_key)
+        mine = own_overlaps(self._repo.list_bookings_for_user(user_key), request.slot, self.now())
+        if not mine:
+            return result
+        rooms = {r.email: r.display_name for r in self._repo.list_rooms()}
+        return replace(result, own_overlaps=tuple((b, rooms.get(b.room_email, b.room_email)) for b in mine))
+
+    async def _search(self, request: SearchRequest, user_key: str) -> SearchResult:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
