@@ -25,7 +25,8 @@ def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: st
                          isSubtle=True))
     body += [text("A Global Administrator (or Privileged Role Administrator) of your tenant grants RoomBot the "
                   "application permissions **Calendars.ReadWrite** (room calendars) and **Place.Read.All** (the "
-                  "room directory). Open the link, sign in, and accept."),
+                  "room directory), and optionally **User.Read.All** (to pick people by name; without it, people "
+                  "are invited by typed email). Open the link, sign in, and accept."),
              text(f"The link works once, for you, for {minutes} minutes. I'll tell you here when the connection "
                   f"is checked.", isSubtle=True, size="Small")]
     actions = [{"type": "Action.OpenUrl", "title": "Grant admin consent", "url": consent_url}]

@@ -201,8 +201,8 @@ class BookingService:
         if unknown:
             raise ValidationFailed(
                 f"I could not find {_count(len(unknown), 'person', 'people')} you picked in your organisation "
-                f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}). Pick them again, or type "
-                f"their email addresses.")
+                f"({', '.join(i[:40] for i in unknown[:5])}{', ...' if len(unknown) > 5 else ''}). Pick them "
+                f"again, or type their email addresses.")
         return tuple(dict.fromkeys(people[i].email for i in ids))
 
     def near_room(self, user_key: str) -> Room | None:

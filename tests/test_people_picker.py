@@ -245,3 +245,11 @@ def test_cards_with_the_picker_validate_and_a_wrong_data_query_does_not() -> Non
         picker = {**people_picker("People"), "choices.data": broken}
         assert card_errors({**form_card, "body": [picker]}), broken
     assert card_errors({**form_card, "body": [{**people_picker("People"), "choices.dta": {}}]})
+
+
+async def test_forged_picker_values_are_named_back_short(bot: TestClient, connector: Connector) -> None:
+    forged = "x" * 500 + "/../places/microsoft.graph.room"
+    card = await submit(bot, connector, {**form(tomorrow(), "10:00"), "people": f"{forged},{UNKNOWN_ID}"})
+    assert "I could not find 2 people you picked" in _note(card) and "x" * 40 + "," in _note(card)
+    assert "x" * 41 not in _note(card) and "places" not in _note(card)
+    assert sandbox(bot).state.stats["GET get_user"] == 1  # only the id that could be one went to Graph
