@@ -15,7 +15,7 @@ from bot.identity import MemberDirectory, UserIdentity
 from bot.notify import Notifier
 from bot.roles import Roles
 from cards.base import Card, action
-from cards.booking import PAGE_SIZE, cancelled_card
+from cards.booking import PAGE_SIZE, PEOPLE_INPUT, cancelled_card
 from cards.my_bookings import (
     admin_cancelled_notice,
     change_card,
@@ -159,7 +159,7 @@ class MyBookingsFlow:
 
     async def people_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
-            booking, self._rooms([booking]), self._service.now(), zone))
+            booking, self._rooms([booking]), self._service.now(), zone, picker=self._booking.picker_on()))
 
     async def people_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         remove = data.get("remove")
@@ -167,10 +167,16 @@ class MyBookingsFlow:
 
         async def again(message: str) -> Card:
             return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
-                booking, self._rooms([booking]), self._service.now(), zone, note=message))
-        return await self._act(turn_context, user, data, "People saved", lambda: self._service.set_people(
-            user.key, data.get("booking"), data.get("v"), add=_text(data, "add"), remove=remove,
-            booker_name=user.name), again=again)
+                booking, self._rooms([booking]), self._service.now(), zone, note=message,
+                picker=self._booking.picker_on()))
+
+        async def save() -> Booking:
+            picked = await self._booking.picked_people(data.get(PEOPLE_INPUT))  # by name: their addresses
+            return await self._service.set_people(
+                user.key, data.get("booking"), data.get("v"), add=", ".join(filter(None, [_text(data, "add"),
+                                                                                         *picked])),
+                remove=remove, booker_name=user.name)
+        return await self._act(turn_context, user, data, "People saved", save, again=again)
 
     async def cancel_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
         """Cancel: the booker, or a booking admin (the booker is then told in Teams, with the reason)."""
