@@ -37,6 +37,7 @@ from domain.models import ROLE_ADMIN, Admin
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
+from graph.users import UserDirectory
 from services.admin import AdminService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
@@ -137,13 +138,16 @@ def create_app(config: Config) -> web.Application:
         # told it is still being worked on, and gets the result as a proactive message.
         patience = 3 * budget
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
-        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar))
+        users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
+        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
+                                         users=users)
         booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget,
                               later=later, understand=app[UNDERSTANDING_KEY].understand)
         my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo,
                                      app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
                                      later=later)
-        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens)
+        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens,
+                                     users=users)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")

@@ -25,7 +25,8 @@ def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: st
                          isSubtle=True))
     body += [text("A Global Administrator (or Privileged Role Administrator) of your tenant grants RoomBot the "
                   "application permissions **Calendars.ReadWrite** (room calendars) and **Place.Read.All** (the "
-                  "room directory). Open the link, sign in, and accept."),
+                  "room directory), and optionally **User.Read.All** (to pick people by name; without it, people "
+                  "are invited by typed email). Open the link, sign in, and accept."),
              text(f"The link works once, for you, for {minutes} minutes. I'll tell you here when the connection "
                   f"is checked.", isSubtle=True, size="Small")]
     actions = [{"type": "Action.OpenUrl", "title": "Grant admin consent", "url": consent_url}]
@@ -95,12 +96,13 @@ def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = Fa
 
 
 def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
-                problems: Sequence[str]) -> Card:
+                problems: Sequence[str], more: Sequence[tuple[str, str]] = ()) -> Card:
     buildings, floors, rooms = counts
     facts = [{"title": "Microsoft 365", "value": f"connected ({plain(tenant)})" if connected else "not connected"},
              {"title": "Booking", "value": "on" if booking else "off"},
              {"title": "Floor plans", "value": f"{buildings} buildings, {floors} floors"},
              {"title": "Rooms", "value": str(rooms)}]
+    facts += [{"title": title, "value": plain(value)} for title, value in more]
     body = [heading("RoomBot status"), {"type": "FactSet", "facts": facts}]
     if problems:
         body += [text("Problems", weight="Bolder", spacing="Medium"),

@@ -46,8 +46,23 @@ class FormValues:
     place: str = ANYWHERE  # ANYWHERE, "b:<building id>" or "f:<floor id>"
     features: tuple[str, ...] = ()
     subject: str = ""
-    participants: str = ""
+    participants: str = ""  # typed email addresses
     zone: str = "UTC"
+    people: str = ""  # picked people: AAD object ids, separated by commas (the people picker's value)
+
+
+# Teams' people picker (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/people-picker):
+# an Input.ChoiceSet whose choices come from a Data.Query over the organisation's directory. It submits the
+# picked people's AAD object ids, separated by commas, and its `value` pre-selects people the same way.
+# "choices.data" and Data.Query are Microsoft's Adaptive Card schema from 1.6 on (not in 1.5's); Teams
+# draws them in cards of any version. Search across the organisation works in a 1:1 chat with a bot.
+PEOPLE_DATASET = "graph.microsoft.com/users"
+PEOPLE_INPUT = "people"
+
+
+def people_picker(label: str, value: str = "") -> dict[str, Any]:
+    return {"type": "Input.ChoiceSet", "id": PEOPLE_INPUT, "label": label, "isMultiSelect": True, "value": value,
+            "choices": [], "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET}}
 
 
 def duration_label(minutes: int) -> str:
@@ -66,7 +81,7 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
 
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
-                      note: str | None = None) -> Card:
+                      note: str | None = None, picker: bool = False) -> Card:
     place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
@@ -97,13 +112,14 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         body.append({"type": "Input.ChoiceSet", "id": "features", "label": "Needs (optional)",
                      "isMultiSelect": True, "value": ",".join(values.features),
                      "choices": [{"title": f.capitalize(), "value": f} for f in features]})
-    body += [
-        {"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
-         "maxLength": 255},
-        {"type": "Input.Text", "id": "participants", "label": "Also invite (optional)",
-         "placeholder": "email addresses, separated by commas", "value": values.participants,
-         "maxLength": 2000},
-    ]
+    body.append({"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
+                 "maxLength": 255})
+    if picker:
+        body.append(people_picker("Also invite (optional): search by name", values.people))
+    body.append({"type": "Input.Text", "id": "participants",
+                 "label": "Or type email addresses (optional)" if picker else "Also invite (optional)",
+                 "placeholder": "email addresses, separated by commas", "value": values.participants,
+                 "maxLength": 2000})
     return card(body, [action("Find free rooms", "search", style="positive", zone=values.zone)])
 
 
@@ -146,11 +162,12 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         filters.append(places.buildings[request.building_id].name)
     if request.features:
         filters.append("with " + ", ".join(request.features))
+    mine = own_overlap_notes(result, _local_today(now, request.zone))
     actions = []
     if result.free:
         page = result.free[offset:offset + PAGE_SIZE]
         body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
-                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None")]
+                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
         for room in page:
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
         if offset + PAGE_SIZE < len(result.free):
@@ -159,7 +176,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     else:
         body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
                  text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
-                      f"No registered room has {plain('; '.join(filters))}.", wrap=True)]
+                      f"No registered room has {plain('; '.join(filters))}.", wrap=True), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
             for room, slot in result.other_times:
@@ -177,6 +194,24 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
                          f"why with status).", isSubtle=True, size="Small", spacing="Medium"))
     actions.append(action("Change search", "form", q=query_data(request)))
     return card(body, actions)
+
+
+def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]:
+    """'You already have Aurora booked 10:00–11:00 that overlaps this time.' for each of the person's own
+    bookings that overlaps the time asked for: said before Book is pressed, and booking stays possible."""
+    zone = result.request.zone
+    asked_day = to_local(result.request.start, zone).date()
+    notes = []
+    for booking, room_name in result.own_overlaps[:3]:
+        span = f"{format_time(booking.start, zone)}–{format_time(booking.end, zone)}"
+        if to_local(booking.start, zone).date() != asked_day or to_local(booking.end, zone).date() != asked_day:
+            span = format_slot(booking.start, booking.end, zone, today).removesuffix(f" ({zone})")
+        notes.append(text(f"You already have {plain(room_name)} booked {span} that overlaps this time.",
+                          color="Warning", spacing="Small"))
+    if len(result.own_overlaps) > 3:
+        notes.append(text(f"And {len(result.own_overlaps) - 3} more of your bookings overlap it (see My bookings).",
+                          color="Warning", spacing="None"))
+    return notes
 
 
 def _local_today(now: datetime, zone: str) -> date:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
-from cards.booking import PAGE_SIZE, Places, duration_label, room_row
+from cards.booking import PAGE_SIZE, Places, duration_label, people_picker, room_row
 from domain.booking import DURATION_CHOICES, MAX_FORM_MINUTES
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
@@ -154,14 +154,17 @@ def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room],
 
 
 def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone: str,
-                note: str | None = None) -> Card:
-    """Add people by email, untick people to remove; only those changed are told."""
+                note: str | None = None, picker: bool = False) -> Card:
+    """Add people by name (Teams' people picker, when the app may read users) or email, untick people
+    to remove; only those changed are told."""
     others = [a for a in booking.attendees if a != booking.booker_email]
     body: list[dict[str, Any]] = [heading(f"People: {plain(_name(booking, rooms))}")]
     body += note_block(note)
     body += [text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"),
              text("Invited: " + plain(", ".join(booking.attendees)), size="Small")]
-    body.append({"type": "Input.Text", "id": "add", "label": "Add people",
+    if picker:
+        body.append(people_picker("Add people: search by name"))
+    body.append({"type": "Input.Text", "id": "add", "label": "Or type email addresses" if picker else "Add people",
                  "placeholder": "email addresses, separated by commas", "maxLength": 2000})
     if others:
         body.append({"type": "Input.ChoiceSet", "id": "remove", "label": "Remove", "isMultiSelect": True,

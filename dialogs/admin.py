@@ -117,7 +117,7 @@ class AdminFlow:
         status = await self._service.status()
         s = status.settings
         return status_card(s.connected, s.tenant_id, s.booking_enabled, (status.buildings, status.floors,
-                                                                         status.rooms), status.problems)
+                                                                         status.rooms), status.problems, status.facts)
 
     # --- floor plans ----------------------------------------------------------------------
 

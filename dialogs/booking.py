@@ -16,6 +16,7 @@ from typing import Any
 from cards.base import Card, action
 from cards.booking import (
     ANYWHERE,
+    PEOPLE_INPUT,
     FormValues,
     Places,
     booking_form_card,
@@ -151,6 +152,9 @@ class BookingFlow:
         values = self._submitted_form(turn.data, zone)
         try:
             request = self._request_from_form(values, zone)
+            picked = await self._service.picked_people(values.people)
+            if picked:  # people picked by name join those typed, under the same rules
+                request = replace(request, participants=clean_participants([*request.participants, *picked]))
             return await self._results(request, turn.user)
         except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
             return self._form(values, exc.message)
@@ -222,7 +226,7 @@ class BookingFlow:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
 
     def _form(self, values: FormValues, note: str | None = None) -> Card:
-        return booking_form_card(values, self._places(), self._features(), note)
+        return booking_form_card(values, self._places(), self._features(), note, picker=self._service.picker_on())
 
     def _defaults(self, zone: str) -> FormValues:
         start = next_quarter_hour(to_local(self._service.now(), zone))
@@ -238,7 +242,8 @@ class BookingFlow:
         features = tuple(f for f in get("features").lower().split(",") if f.strip())
         return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, MAX_FORM_MINUTES),
                           capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
-                          features=features, subject=get("subject"), participants=get("participants"), zone=zone)
+                          features=features, subject=get("subject"), participants=get("participants"), zone=zone,
+                          people=get(PEOPLE_INPUT))
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
         if not 1 <= values.capacity <= MAX_CAPACITY:

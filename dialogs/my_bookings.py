@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cards.base import Card, action
-from cards.booking import PAGE_SIZE, cancelled_card
+from cards.booking import PAGE_SIZE, PEOPLE_INPUT, cancelled_card
 from cards.my_bookings import (
     admin_cancelled_notice,
     change_card,
@@ -154,7 +154,7 @@ class MyBookingsFlow:
 
     async def people_step(self, turn: Turn) -> Card:
         return await self._with_booking(turn, lambda booking, zone: people_card(
-            booking, self._rooms([booking]), self._service.now(), zone))
+            booking, self._rooms([booking]), self._service.now(), zone, picker=self._booking.picker_on()))
 
     async def people_save_step(self, turn: Turn) -> Card:
         remove = turn.data.get("remove")
@@ -162,10 +162,16 @@ class MyBookingsFlow:
 
         async def again(message: str) -> Card:
             return await self._with_booking(turn, lambda booking, zone: people_card(
-                booking, self._rooms([booking]), self._service.now(), zone, note=message))
-        return await self._act(turn, "People saved", lambda: self._service.set_people(
-            turn.user.key, turn.data.get("booking"), turn.data.get("v"), add=_text(turn.data, "add"), remove=remove,
-            booker_name=turn.user.name), again=again)
+                booking, self._rooms([booking]), self._service.now(), zone, note=message,
+                picker=self._booking.picker_on()))
+
+        async def save() -> Booking:
+            picked = await self._booking.picked_people(turn.data.get(PEOPLE_INPUT))  # by name: their addresses
+            return await self._service.set_people(
+                turn.user.key, turn.data.get("booking"), turn.data.get("v"),
+                add=", ".join(filter(None, [_text(turn.data, "add"), *picked])), remove=remove,
+                booker_name=turn.user.name)
+        return await self._act(turn, "People saved", save, again=again)
 
     async def cancel_step(self, turn: Turn) -> Card:
         """Cancel: the booker, or a booking admin (the booker is then told in Teams, with the reason)."""

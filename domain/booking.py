@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import Conflict, DomainError, GraphError, GraphUnavailable, NotFound, ValidationFailed
-from domain.models import OrgSettings, Room, normalize_email
+from domain.models import BOOKING_BOOKED, Booking, OrgSettings, Room, normalize_email
 from domain.timezones import local_day_window
 
 MIN_DURATION = timedelta(minutes=15)
@@ -277,3 +277,12 @@ class SearchResult:
     other_places: tuple[Room, ...] = ()
     unreadable: tuple[tuple[Room, str], ...] = ()
     considered: int = 0  # registered rooms that met the filters
+    # The person's own upcoming bookings that overlap the time asked for, with their room's name: told
+    # on the card before Book is pressed (booking again is still allowed).
+    own_overlaps: tuple[tuple[Booking, str], ...] = ()
+
+
+def own_overlaps(bookings: Iterable[Booking], slot: TimeSlot, now: datetime) -> list[Booking]:
+    """Which of a person's bookings are booked, not over, and overlap `slot`."""
+    return [b for b in bookings if b.status == BOOKING_BOOKED and b.end > now
+            and slot.overlaps(TimeSlot(b.start, b.end))]

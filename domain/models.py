@@ -34,6 +34,7 @@ class OrgSettings:
     max_searches_per_minute: int = 20
     guest_domains: tuple[str, ...] = ()  # outside domains whose addresses may be invited
     allow_any_guest: bool = False  # any outside address may be invited
+    people_picker: bool = False  # the app may read users (User.Read.All), as last checked: people are picked by name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guest_domains", tuple(self.guest_domains))  # a JSON list when read back
