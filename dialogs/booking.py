@@ -42,7 +42,7 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
-from domain.parsing import QuickBooking
+from domain.parsing import QuickBooking, booking_catalog, quick_booking
 from domain.timezones import first_zone, next_quarter_hour, to_local
 from services.booking import Booker, BookingService
 from services.understanding import Understand, Unread, read_here
@@ -88,10 +88,12 @@ class BookingFlow:
             return self._form(self._defaults(zone))
         now_local = to_local(self._service.now(), zone)
         places = self._places()
-        quick = await self._understand(words, now_local, list(places.buildings.values()),
-                                       list(places.floors.values()), who=user.key)
-        if isinstance(quick, Unread):  # too long or too slow to read
-            return self._form(self._defaults(zone), quick.note)
+        reading = await self._understand(words, now_local, booking_catalog(list(places.buildings.values()),
+                                                                            list(places.floors.values())),
+                                         turn_context.activity.locale or "en-US", who=user.key)
+        if isinstance(reading, Unread):  # too long or too slow to read
+            return self._form(self._defaults(zone), reading.note)
+        quick = quick_booking(reading)
         values, note = self._quick_form(quick, zone, now_local)
         if note is None:
             try:
