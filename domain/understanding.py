@@ -164,7 +164,9 @@ between during starting start starts ending end ends check if whether not no all
 cancel delete remove move reschedule push shift postpone extend end finish release done longer more extra
 change edit modify update my mine myself someone small big bigger large larger quiet good nice
 booking? room? it? go able same day? use using hold holding keep next upcoming current ongoing bring forward
-back earlier later o'clock oclock one
+back earlier later o'clock oclock one quick anymore any more meet chat discussion interview workshop
+standup stand-up presentation session demo training list view display upcoming anywhere finished early
+don't dont doesn't isn't can't won't what's how's where's it's that's there's i'd i'll we'd we'll off
 """.split())
 
 
@@ -279,7 +281,8 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"(?:upcoming\s+)?(?:bookings?|reservations?)\b|"
                    r"\b(?:my|our)\s+(?:booking|reservation)\b\W*$|"
                    r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
-                   r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b)")
+                   r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
+                   r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b)")
 _BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
                    r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
 _BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is)\b")
@@ -358,21 +361,15 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
     for building in catalog.buildings:
         names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
-    for floor in catalog.floors:
-        names.append((floor.name, "floor", floor.id))
     counts: dict[str, set[tuple[str, str]]] = {}
     for alias, kind, item in names:
         counts.setdefault(alias.lower(), set()).add((kind, item))
     names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in (r.name for r in catalog.rooms)
              or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
     for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
-        key = {"room": "room_email", "building": "building_id", "floor": "floor_id"}[kind]
+        key = {"room": "room_email", "building": "building_id"}[kind]
         if values.get(key):
             continue
-        if kind == "floor" and values.get("building_id"):
-            floor = next(f for f in catalog.floors if f.id == item)
-            if floor.building_id != values["building_id"]:
-                continue
         match = text.search(re.compile(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])"))
         if not match:
             continue
@@ -383,8 +380,6 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
         trailing = _ROOM_WORD.match(text.lower, match.end())
         if kind == "room" and trailing:
             text.take(trailing.start(), trailing.end())
-    if values.get("floor_id") and not values.get("building_id"):
-        values["building_id"] = next(f.building_id for f in catalog.floors if f.id == values["floor_id"])
 
 
 _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
@@ -393,30 +388,35 @@ _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourt
 
 
 def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems: list[str]) -> None:
-    """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by Floor.level."""
+    """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by Floor.level (in the
+    building named, if one was), else by the floor's name ("Mezzanine")."""
+    candidates = [f for f in catalog.floors if not values.get("building_id") or f.building_id == values["building_id"]]
     match = text.search(_FLOOR)
-    if not match:
+    if match:
+        word, digits, after = match.group(1), match.group(2), match.group(3)
+        if digits:
+            level = int(digits)
+        elif word:
+            level = _ORDINALS[word]
+        else:
+            level = 0 if after in ("g", "ground") else int(after)
+        text.take(match.start(), match.end())
+        said = " ".join(match.group(0).lower().split()).removeprefix("on ").removeprefix("the ")
+        floors = [f for f in candidates if f.level == level] or [f for f in candidates if f.name.lower() == said]
+        if len(floors) == 1:
+            values["floor_id"], values["building_id"] = floors[0].id, floors[0].building_id
+        elif not floors:
+            where = next((f" in {b.name}" for b in catalog.buildings if b.id == values.get("building_id")), "")
+            problems.append(f"I don't know a floor {level}{where}.")
+        else:
+            problems.append(f"There is a floor {level} in more than one building: which building?")
         return
-    word, digits, after = match.group(1), match.group(2), match.group(3)
-    if digits:
-        level = int(digits)
-    elif word:
-        level = _ORDINALS[word]
-    else:
-        level = 0 if after in ("g", "ground") else int(after)
-    text.take(match.start(), match.end())
-    if values.get("floor_id"):
-        return
-    floors = [f for f in catalog.floors if f.level == level
-              and (not values.get("building_id") or f.building_id == values["building_id"])]
-    if len(floors) == 1:
-        values["floor_id"] = floors[0].id
-        values["building_id"] = floors[0].building_id
-    elif not floors:
-        where = next((f" in {b.name}" for b in catalog.buildings if b.id == values.get("building_id")), "")
-        problems.append(f"I don't know a floor {level}{where}.")
-    else:
-        problems.append(f"There is a floor {level} in more than one building: which building?")
+    for floor in sorted(candidates, key=lambda f: -len(f.name)):
+        found = text.search(re.compile(rf"(?<![\w-]){re.escape(floor.name.lower())}(?![\w-])"))
+        if found:
+            values["floor_id"], values["building_id"] = floor.id, floor.building_id
+            text.take(found.start(), found.end())
+            return
 
 
 def _read_features(text: _Text, catalog: Catalog) -> tuple[str, ...]:
@@ -470,7 +470,8 @@ def _read_capacity(text: _Text) -> int | None:
 _HOUR = r"(\d{1,2})(?:[:.](\d{2}))?"
 _RANGE = re.compile(rf"(?<![\w/:.-])(?:(?:from|between)\s+)?{_HOUR}\s*(?:-|–|—|to|till|til|until|and)\s*{_HOUR}"
                     r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))")
-_UNTIL = re.compile(rf"\b(?:until|till|til|to|through|thru|up\s+to)\s+{_HOUR}"
+_UNTIL = re.compile(rf"(?<!quarter )(?<!half )(?<!minutes )(?<!mins )(?<!five )(?<!ten )(?<!twenty )"
+                    rf"\b(?:until|till|til|to|through|thru|up\s+to)\s+{_HOUR}"
                     r"(?![\w/:-]|\s*(?:am|pm|a\.m|p\.m|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))")
 _DOTTED_TIME = re.compile(rf"\b(?:at|from|@)\s+{_HOUR}(?:\s*(am|pm|a\.m\.|p\.m\.))?(?![\w/:.-])")
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
@@ -592,7 +593,15 @@ def _future(options: list[dict[str, Any]], key: str, now: datetime, ahead: str) 
                 return option
         elif moment(option, key).date() >= now.date():
             return option
+    if _is_weekday(ordered[-1]):  # the recognizer offers last week's and this week's: this one has passed
+        return {k: _a_week_later(v) if k in ("value", "start", "end") else v for k, v in ordered[-1].items()}
     return ordered[-1]
+
+
+def _a_week_later(value: str) -> str:
+    if len(value) == 10:
+        return (date.fromisoformat(value) + timedelta(days=7)).isoformat()
+    return (datetime.fromisoformat(value) + timedelta(days=7)).isoformat(sep=" ")
 
 
 def _read_recognized(text: _Text, now: datetime, values: dict[str, Any]) -> None:
@@ -752,9 +761,11 @@ def _split_at(text: _Text, intent: Intent) -> int | None:
     return first.end() if first.group(0).strip() in ("to", "until", "till", "for", "on") else first.start()
 
 
-def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, intent: Intent) -> BookingRef | None:
+def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, intent: Intent,
+                 values: dict[str, Any]) -> BookingRef | None:
+    """Which booking the words name; `values` gets what they said about time (a duration, for EXTEND)."""
     low = text.lower
-    values = _read_when(text, now, locale)
+    values.update(_read_when(text, now, locale))
     is_next = bool(_NEXT.search(text.lower))
     current = bool(values.get("now")) or bool(_CURRENT.search(text.lower)) and not values.get("start")
     if values.get("now") and values.get("start"):
@@ -844,6 +855,8 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
         strong = _BOOK_STRONG.search(clean) or _BOOK_WEAK.search(clean) and found
         if strong or found and not _leftovers(body):
             intent = Intent.BOOK
+    if intent is Intent.UNKNOWN:
+        return Understanding(intent=intent, not_understood=_leftovers(body))
     if intent is not Intent.BOOK:
         details = {}
         if intent is not Intent.MY_BOOKINGS:
@@ -872,7 +885,10 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     if intent is Intent.EXTEND:
         extra = _read_extension(body)
         extend_by = extend_by or extra
-    booking = _booking_ref(body, now, locale, room_email, intent)
+    said: dict[str, Any] = {}
+    booking = _booking_ref(body, now, locale, room_email, intent, said)
+    if intent is Intent.EXTEND and not extend_by:  # "make my 2pm meeting 30 minutes longer"
+        extend_by = said.get("more") or said.get("by") or said.get("duration")
     bare = _BARE_HOUR.match(target.lower)
     if bare:  # "push my 10am to 11": a number alone is an hour
         target.take(bare.start(), bare.end())
