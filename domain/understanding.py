@@ -154,19 +154,18 @@ GRACE = timedelta(minutes=5)  # "at 9:40" typed at 9:43 still means today
 _FILLER = set("""
 a an the and or but so to at in on of for from by with about into onto is are am be was were it its it's this that
 these those there here my me i i'm im we we're us our you your you're u can could would will shall should may might
-must do does did please pls plz thx kindly just also too really very quite some any anything something one ones
-need needs want wants wanna like get got grab find look looking see show tell give let let's lets make set up
-book booking bookings booked reserve reservation reservations reserved room rooms meeting meetings space spot
-place somewhere office conference call catch sync huddle team people person persons ppl seats seat hi hello hey
-ok okay thanks thank yes yeah sure great hey there what which when where who how have has had free available
-open empty vacant new another again now then time day date slot until till til before after around about ish
-between during starting start starts ending end ends check if whether not no all am pm o'clock oclock
-cancel delete remove move reschedule push shift postpone extend end finish release done longer more extra
-change edit modify update my mine myself someone small big bigger large larger quiet good nice
-booking? room? it? go able same day? use using hold holding keep next upcoming current ongoing bring forward
-back earlier later o'clock oclock one quick anymore any more meet chat discussion interview workshop
-standup stand-up presentation session demo training list view display upcoming anywhere finished early
-don't dont doesn't isn't can't won't what's how's where's it's that's there's i'd i'll we'd we'll off
+must do does did please pls plz thx kindly just also too really very quite some any anything something one ones need
+needs want wants wanna like get got grab find look looking see show tell give let let's lets make set up book
+booking bookings booked reserve reservation reservations reserved room rooms meeting meetings space spot place
+somewhere office conference call catch sync huddle team people person persons ppl seats seat hi hello hey ok okay
+thanks thank yes yeah sure great what which when where who how have has had free available open empty vacant new
+another again now then time day date slot until till til before after around ish between during starting start
+starts ending end ends check if whether not no all pm o'clock oclock cancel delete remove move reschedule push shift
+postpone extend finish release done longer more extra change edit modify update mine myself someone small big bigger
+large larger quiet good nice go able same use using hold holding keep next upcoming current ongoing bring forward
+back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
+session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
+don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll off
 """.split())
 
 
@@ -230,12 +229,13 @@ def _re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-_GREETING_WORDS = (r"(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|good\s+(?:morning|afternoon|evening|day)|"
-                   r"morning|afternoon|evening|g'?day)")
+_GREETING_WORDS = (r"(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|sup|wassup|what'?s\s+up|"
+                   r"good\s+(?:morning|afternoon|evening|day)|morning|afternoon|evening|g'?day)")
 _GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:\s+(?:there|all|team|roombot|bot|mate|again|everyone))?"
                 r"(?:[\s,!.:;~-]+(?:how\s+are\s+(?:you|u)|how'?s\s+it\s+going|what'?s\s+up|sup))?\W*$")
-_LEADING_GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:\s+(?:there|all|team|roombot|bot|mate))?(?:\s*[,!.:;-]+\s*|\s+)"
-                        r"(?=\S)")
+_LEADING_GREETING = _re(r"^\W*(?:(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|good\s+(?:morning|afternoon|"
+                        r"evening|day))(?:\s+(?:there|all|team|roombot|bot|mate))?(?:\s*[,!.:;-]+\s*|\s+)|"
+                        r"(?:morning|afternoon|evening)\s*[,!.:;-]+\s*)(?=\S)")  # "morning meeting" is no greeting
 _THANKS_WORD = _re(r"\b(?:thanks?|thank\s+(?:you|u)|thx|thnx|thanx|tnx|ty|tyvm|cheers|ta|appreciated?|"
                    r"much\s+obliged)\b")
 _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brilliant|lovely|super|excellent|"
@@ -246,7 +246,7 @@ _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brillia
                    r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot)\W*)+$")
 _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
             r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
-            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+are\s+you|who\s+are\s+you|"
+            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
             r"how\s+(?:does|do)\s+(?:this|it|you|roombot|this\s+bot|the\s+bot)\s+work|"
             r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
@@ -256,12 +256,15 @@ _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+m
 _COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
 _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
               r"(?:don'?t|do\s+not|no\s+longer)\s+need|won'?t\s+need|not\s+needed)\b")
-_END = _re(r"(?:^\W*end\b|\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
+_END = _re(r"(?:^\W*end\b(?!\s+of\b)|\b(?:meeting|we|it)(?:'s|\s+is|\s+are|'re)\s+(?:over|finished|done)\b|"
+           r"\b(?:we|i)\s+(?:left|are\s+leaving|have\s+left|'?ve\s+left)\b|\bstop\s+(?:my|the|our)\b|\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
            r"\brelease\b|\bfree\s+up\b|\bfree\s+(?:the|my|our)\s+room\b|\bwrap\s+up\b|\bcheck\s*out\b|\bvacate\b|"
            r"\b(?:we'?re|we\s+are|i'?m|i\s+am|we\s+were|all)\s+(?:done|finished)\b|\bdone\s+with\b|"
            r"\bleaving\s+(?:the\s+room|early|now)\b|\bstop\s+(?:my|the|our)\s+(?:meeting|booking)\b|"
            r"\b(?:ended|over)\s+early\b|\bend\s+early\b)")
 _EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|late)|"
+              r"add\s+(?:\d+|another|an?|half\s+an?|ten|fifteen|twenty|thirty)\s*(?:more\s+|extra\s+)?(?:minutes?|"
+              r"mins?|hours?|hrs?)|"
               r"(?:\d+|a\s+few|few|ten|fifteen|twenty|thirty|five)\s+(?:more|extra)\s+(?:minutes?|mins?|hours?|"
               r"hrs?)|more\s+time|(?:another|an\s+extra|extra)\s+(?:\d+|half|an?|ten|fifteen|twenty|thirty|"
               r"few)?\s*(?:minutes?|mins?|hours?|hrs?|half\s+hour|hour)|"
@@ -282,7 +285,10 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:my|our)\s+(?:booking|reservation)\b\W*$|"
                    r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
                    r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
-                   r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b)")
+                   r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
+                   r"\bwhat\s+(?:do|have)\s+i\s+(?:got\s+)?(?:on|booked|planned|scheduled|today|tomorrow)\b|"
+                   r"\bwhat\s+do\s+i\s+have\b|\b(?:on|in)\s+my\s+(?:calendar|schedule|diary|agenda)\b|"
+                   r"^\W*(?:bookings|reservations)\W*$)")
 _BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
                    r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
 _BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is)\b")
@@ -331,7 +337,8 @@ def _intent(text: str) -> tuple[Intent, bool]:
 
 # --- places, rooms, features, seats ---------------------------------------------------------------------
 
-_GENERIC = {"building", "house", "office", "offices", "tower", "campus", "centre", "center", "hq", "the"}
+_GENERIC = {"building", "house", "office", "offices", "tower", "campus", "centre", "center", "the", "of", "and",
+            "main", "new", "old", "north", "south", "east", "west", "street", "road", "park", "court", "place"}
 
 
 def _aliases(name: str, room: bool) -> list[str]:
@@ -361,6 +368,8 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
     for building in catalog.buildings:
         names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
+        names += [(word, "building", building.id) for word in building.name.split()  # "HQ", "Harbour"
+                  if word.lower() not in _GENERIC and word.lower() not in _FILLER and len(word) > 1]
     counts: dict[str, set[tuple[str, str]]] = {}
     for alias, kind, item in names:
         counts.setdefault(alias.lower(), set()).add((kind, item))
@@ -473,7 +482,12 @@ _RANGE = re.compile(rf"(?<![\w/:.-])(?:(?:from|between)\s+)?{_HOUR}\s*(?:-|–|�
 _UNTIL = re.compile(rf"(?<!quarter )(?<!half )(?<!minutes )(?<!mins )(?<!five )(?<!ten )(?<!twenty )"
                     rf"\b(?:until|till|til|to|through|thru|up\s+to)\s+{_HOUR}"
                     r"(?![\w/:-]|\s*(?:am|pm|a\.m|p\.m|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))")
-_DOTTED_TIME = re.compile(rf"\b(?:at|from|@)\s+{_HOUR}(?:\s*(am|pm|a\.m\.|p\.m\.))?(?![\w/:.-])")
+_DOTTED_TIME = re.compile(r"(?<![\w.:/])(\d{1,2})\.([0-5]\d)(?:\s*(am|pm|a\.m\.|p\.m\.))?(?![\w/:.-]|\s*(?:h\b|hrs?\b|"
+                          r"hours?|min))")
+_ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|before|by|from)\s*{_HOUR}(?:\s*-?ish)?"
+                      r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))"
+                      r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
+_LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
 _TOMORROW = re.compile(r"\b(?:tmrw|tmrow|tmr|tmw|tmo|tomoz|2moro|2morrow|tommorow|tommorrow|tomorow|tomorro|"
                        r"tomrrow|tomrow)\b")
@@ -515,7 +529,7 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         values["end"] = time(hour, m)
         text.take(match.start(), match.end())
     match = text.search(_DOTTED_TIME)
-    if match and match.group(2) and "." in match.group(0) and _clock(match.group(1), match.group(2)):
+    if match and _clock(match.group(1), match.group(2)):
         h, m = _clock(match.group(1), match.group(2)) or (0, 0)
         suffix = (match.group(3) or "").replace(".", "")
         if suffix:
@@ -523,6 +537,18 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         else:
             hour = h if h > 12 or match.group(1).startswith("0") else _working_hour(h)
         values["start"] = time(hour, m)
+        text.take(match.start(), match.end())
+    match = text.search(_ROUGHLY)
+    if match and "start" not in values:  # "after 3", "before 10", "around 2", "3ish": the working-hours reading
+        word, hour, minute = match.group(1) or "", match.group(2) or match.group(4), match.group(3) or match.group(5)
+        clock = _clock(hour, minute)
+        if clock and (word != "by" or "end" not in values):
+            value = time(clock[0] if clock[0] > 12 or hour.startswith("0") else _working_hour(clock[0]), clock[1])
+            values["end" if word in ("before", "by") else "start"] = value
+            text.take(match.start(), match.end())
+    match = text.search(_LUNCH)
+    if match:
+        values["window"] = (time(13), time(17)) if match.group(1) else (time(12), time(14))
         text.take(match.start(), match.end())
     match = text.search(_MORE)
     if match:
@@ -547,7 +573,9 @@ def _numeric_date(match: re.Match[str], today: date, locale: str) -> date | None
     """'12/3' by locale: month first in `MONTH_FIRST` locales, else day first; a number above 12 settles it."""
     a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
     month_first = locale.lower() in MONTH_FIRST or not locale
-    if a > 12 >= b:
+    if match.group(2) == ".":
+        month_first = False  # "12.3.": dotted dates are day first wherever they are written
+    elif a > 12 >= b:
         month_first = False
     elif b > 12 >= a:
         month_first = True
@@ -563,15 +591,22 @@ def _numeric_date(match: re.Match[str], today: date, locale: str) -> date | None
 
 # --- the recognizer's readings, chosen ------------------------------------------------------------------
 
+_ZERO_HOUR = re.compile(r"(?<!\d)0\d[:.]\d\d")
+
+
 def _clock_of(value: str) -> time:
     return time.fromisoformat(value[-8:] if len(value) > 8 else value)
 
 
-def _working(options: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Among am/pm readings of one time, those in working hours (08:00-19:59); explicit ones are alone."""
+def _working(options: list[dict[str, Any]], key: str, said: str = "") -> list[dict[str, Any]]:
+    """Among am/pm readings of one time, those in working hours (08:00-19:59); explicit ones are alone, and
+    a 24-hour time written with its zero ("07:30") is as written."""
     if len(options) < 2:
         return options
-    kept = [o for o in options if key in o and 8 <= _clock_of(o[key]).hour < 20]
+    if _ZERO_HOUR.search(said):
+        kept = [o for o in options if key in o and _clock_of(o[key]).hour < 12]
+    else:
+        kept = [o for o in options if key in o and 8 <= _clock_of(o[key]).hour < 20]
     return kept or options
 
 
@@ -643,10 +678,10 @@ def _read_one(result: Any, now: datetime, values: dict[str, Any]) -> bool:
         values["day"] = date.fromisoformat(_future(options, "value", now, "value")["value"])
         return True
     if kind == "time":
-        values["start"] = _clock_of(_working(options, "value")[0]["value"])
+        values["start"] = _clock_of(_working(options, "value", result.text)[0]["value"])
         return True
     if kind == "datetime":
-        option = _future(_working(options, "value"), "value", now, "value")
+        option = _future(_working(options, "value", result.text), "value", now, "value")
         moment = datetime.fromisoformat(option["value"])
         if moment.time() == time(23, 59, 59):  # "end of day"
             values["day"], values["end"] = moment.date(), time(23, 59)
@@ -660,7 +695,7 @@ def _read_one(result: Any, now: datetime, values: dict[str, Any]) -> bool:
         if part:
             values["window"] = _PARTS_OF_DAY[part.group(1)]
             return True
-        option = _working(options, "start")[0] if "start" in options[0] else options[0]
+        option = _working(options, "start", result.text)[0] if "start" in options[0] else options[0]
         if option.get("Mod") == "before" and "end" in option:  # "until 4pm"
             values["end"] = _clock_of(option["end"])
             return True
@@ -671,6 +706,13 @@ def _read_one(result: Any, now: datetime, values: dict[str, Any]) -> bool:
             values["start"] = _clock_of(option["start"])
             return True
         return False
+    if kind == "daterange" and "start" in options[0] and "end" in options[0]:  # "next week"
+        option = _future(options, "start", now, "end")
+        first, last = date.fromisoformat(option["start"]), date.fromisoformat(option["end"]) - timedelta(days=1)
+        if not now.year <= first.year <= now.year + 2:
+            return False  # "at 1030" read as the year 1030
+        values["range"] = (max(first, now.date()), last)
+        return True
     if kind == "datetimerange":
         part = re.search(r"T(MO|AF|EV|NI|DT)$", timex)
         if part:
@@ -683,7 +725,7 @@ def _read_one(result: Any, now: datetime, values: dict[str, Any]) -> bool:
             return True
         if "start" not in options[0] or "end" not in options[0]:
             return False
-        option = _future(_working(options, "start"), "start", now, "start")
+        option = _future(_working(options, "start", result.text), "start", now, "start")
         start, end = datetime.fromisoformat(option["start"]), datetime.fromisoformat(option["end"])
         if (end - start) > timedelta(days=1) or end.date() != start.date() and end.time() != time(0):
             values["across_midnight"] = True
@@ -697,7 +739,7 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     _read_own_times(text, now, locale, values)
     own_day = values.pop("day", None)
-    own = {k: values.pop(k) for k in ("start", "end") if k in values}
+    own = {k: values.pop(k) for k in ("start", "end", "window") if k in values}
     _read_recognized(text, now, values)
     if own_day is not None:
         values["day"] = own_day  # "tmrw at 10": the recognizer saw only "at 10"
@@ -728,6 +770,9 @@ def _when(values: dict[str, Any], now: datetime, problems: list[str]) -> When:
         problems.append(f"{day:%a %d %b %Y} has already passed.")
     if window and start:
         window = None  # "tomorrow morning at 10": the time says it
+    if values.get("range") and day is None:
+        first, last = values["range"]
+        problems.append(f"Which day between {first:%a %d %b} and {last:%a %d %b}?")
     return When(day=day, start=start, end=end, duration=values.get("duration"), window=window)
 
 
@@ -791,6 +836,9 @@ _UNKNOWN_ROOM = [
 ]
 
 
+_PLACE_WORDS = {"building", "house", "office", "tower", "campus", "floor", "level", "site", "wing", "block"}
+
+
 def _meaningful(word: str) -> bool:
     return word.lower().strip("'’.-") not in _FILLER and not re.fullmatch(r"\W+", word)
 
@@ -800,6 +848,7 @@ def _unknown_room(text: _Text) -> str:
         for match in pattern.finditer(text.lower):
             words = text.original[match.start(1):match.end(1)].split()
             if (words and all(_meaningful(w) for w in words) and not words[-1].lower().endswith("ing")
+                    and not any(w.lower() in _PLACE_WORDS for w in words)
                     and (pattern is not _UNKNOWN_ROOM[-1] or words[0][0].isupper())):
                 text.take(match.start(1), match.end(1))
                 return " ".join(words)
@@ -809,6 +858,7 @@ def _unknown_room(text: _Text) -> str:
 def _leftovers(text: _Text) -> tuple[str, ...]:
     words = re.findall(r"[^\s,;:!?()\"“”]+", text.rest)
     kept = (w.strip(".'’-") for w in words)
+    kept = (w[:-2] if w.lower().endswith("'s") else w for w in kept)
     return tuple(w for w in kept if w and _meaningful(w) and w.lower() not in ("s", "'s"))
 
 
@@ -845,9 +895,12 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     if intent in (Intent.CANCEL, Intent.END, Intent.EXTEND, Intent.MOVE, Intent.CHANGE):
         return _manage(intent, body, now, locale, details, problems)
     said = _read_when(body, now, locale)
-    if said.pop("by", None) is not None:
-        said.setdefault("duration", None)
+    if intent is Intent.MY_BOOKINGS:
+        said.pop("range", None)  # "my bookings next week": the list shows them all, week by week
+    if "by" in said:  # "for a meeting by an hour" is rare; a length all the same
+        said.setdefault("duration", said.pop("by"))
     when = _when(said, now, problems)
+    words_left = _leftovers(body)
     unknown_room = _unknown_room(body) if intent in (Intent.UNKNOWN, Intent.BOOK) else ""
     if intent is Intent.UNKNOWN:
         found = (not when.empty or capacity or features or unknown_room
@@ -856,7 +909,7 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
         if strong or found and not _leftovers(body):
             intent = Intent.BOOK
     if intent is Intent.UNKNOWN:
-        return Understanding(intent=intent, not_understood=_leftovers(body))
+        return Understanding(intent=intent, not_understood=words_left)
     if intent is not Intent.BOOK:
         details = {}
         if intent is not Intent.MY_BOOKINGS:

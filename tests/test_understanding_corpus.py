@@ -330,7 +330,7 @@ CASES: list[Case] = [
           "perfect, thank you", "much appreciated", "ok thanks", "Thank you so much!"),
     # --- what it cannot do
     Case("what's the weather like", Intent.UNKNOWN, details={"not_understood": ("weather",)}),
-    Case("when is lunch", Intent.UNKNOWN, details={"not_understood": ("lunch",)}),
+    Case("what's the wifi password", Intent.UNKNOWN, details={"not_understood": ("wifi", "password")}),
     Case("tell me a joke", Intent.UNKNOWN, details={"not_understood": ("joke",)}),
     Case("order pizza", Intent.UNKNOWN, details={"not_understood": ("order", "pizza")}),
     Case("asdfgh", Intent.UNKNOWN, details={"not_understood": ("asdfgh",)}),
