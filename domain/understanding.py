@@ -21,7 +21,7 @@ The rules people's words are read by (the recognizer offers several readings; th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -165,7 +165,8 @@ postpone extend finish release done longer more extra change edit modify update 
 large larger quiet good nice go able same use using hold holding keep next upcoming current ongoing bring forward
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
-don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll off
+whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
+off
 """.split())
 
 
@@ -246,7 +247,7 @@ _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brillia
                    r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot)\W*)+$")
 _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
             r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
-            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
+            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+is\s+(?:this|roombot)(?:\s+bot)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
             r"how\s+(?:does|do)\s+(?:this|it|you|roombot|this\s+bot|the\s+bot)\s+work|"
             r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
@@ -261,7 +262,7 @@ _END = _re(r"(?:^\W*end\b(?!\s+of\b)|\b(?:meeting|we|it)(?:'s|\s+is|\s+are|'re)\
            r"\brelease\b|\bfree\s+up\b|\bfree\s+(?:the|my|our)\s+room\b|\bwrap\s+up\b|\bcheck\s*out\b|\bvacate\b|"
            r"\b(?:we'?re|we\s+are|i'?m|i\s+am|we\s+were|all)\s+(?:done|finished)\b|\bdone\s+with\b|"
            r"\bleaving\s+(?:the\s+room|early|now)\b|\bstop\s+(?:my|the|our)\s+(?:meeting|booking)\b|"
-           r"\b(?:ended|over)\s+early\b|\bend\s+early\b)")
+           r"\b(?:ended|over)\s+early\b|\bend\s+early\b|\bleav(?:e|ing)\s+(?:early|now)\b)")
 _EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|late)|"
               r"add\s+(?:\d+|another|an?|half\s+an?|ten|fifteen|twenty|thirty)\s*(?:more\s+|extra\s+)?(?:minutes?|"
               r"mins?|hours?|hrs?)|"
@@ -288,7 +289,10 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
                    r"\bwhat\s+(?:do|have)\s+i\s+(?:got\s+)?(?:on|booked|planned|scheduled|today|tomorrow)\b|"
                    r"\bwhat\s+do\s+i\s+have\b|\b(?:on|in)\s+my\s+(?:calendar|schedule|diary|agenda)\b|"
-                   r"^\W*(?:bookings|reservations)\W*$)")
+                   r"^\W*(?:bookings|reservations)\W*$|"
+                   r"\b(?:show|list|see|view)\s+(?:me\s+)?(?:all\s+)?(?:bookings|reservations)\b|"
+                   r"\b(?:what'?s|whats|what\s+is|when\s+is|when'?s|where\s+is|where'?s|what\s+time\s+is)\s+"
+                   r"(?:my|our)\s+(?:next\s+|upcoming\s+|first\s+)?(?:booking|meeting|reservation|room)\b)")
 _BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
                    r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
 _BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is)\b")
@@ -323,8 +327,8 @@ def _intent(text: str) -> tuple[Intent, bool]:
         return Intent.END, False
     if _EXTEND.search(body):
         return Intent.EXTEND, False
-    if _MOVE.search(body) and not re.search(r"\b(?:book|reserve|need|want)\b", body[:_MOVE.search(body).start()],
-                                            re.IGNORECASE):
+    moving = _MOVE.search(body)
+    if moving and not re.search(r"\b(?:book|reserve)\b", body[:moving.start()], re.IGNORECASE):
         return Intent.MOVE, False
     if _CHANGE.search(body):
         return Intent.CHANGE, False
@@ -487,6 +491,7 @@ _DOTTED_TIME = re.compile(r"(?<![\w.:/])(\d{1,2})\.([0-5]\d)(?:\s*(am|pm|a\.m\.|
 _ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|before|by|from)\s*{_HOUR}(?:\s*-?ish)?"
                       r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))"
                       r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
+_AT_SIGN = re.compile(r"@\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?![\w:/])")
 _LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
 _TOMORROW = re.compile(r"\b(?:tmrw|tmrow|tmr|tmw|tmo|tomoz|2moro|2morrow|tommorow|tommorrow|tomorow|tomorro|"
@@ -546,6 +551,13 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
             value = time(clock[0] if clock[0] > 12 or hour.startswith("0") else _working_hour(clock[0]), clock[1])
             values["end" if word in ("before", "by") else "start"] = value
             text.take(match.start(), match.end())
+    match = text.search(_AT_SIGN)
+    if match and "start" not in values and _clock(match.group(1), match.group(2)):  # "@ 2"
+        h, m = _clock(match.group(1), match.group(2)) or (0, 0)
+        suffix = match.group(3)
+        hour = h % 12 + (12 if suffix == "pm" else 0) if suffix else (h if h > 12 else _working_hour(h))
+        values["start"] = time(hour, m)
+        text.take(match.start(), match.end())
     match = text.search(_LUNCH)
     if match:
         values["window"] = (time(13), time(17)) if match.group(1) else (time(12), time(14))
@@ -782,6 +794,7 @@ _SPLIT = {
     Intent.MOVE: re.compile(r"\b(?:to|until|till|for|by|back|forward|earlier|later)\b|\bon\b(?=\s+\w)"),
     Intent.EXTEND: re.compile(r"\b(?:by|until|till|til|to|for)\b"),
 }
+_BY_NUMBER = re.compile(r"^\s*by\s+(\d{1,3})\s*[.!?]*\s*$")
 _BARE_HOUR = re.compile(r"^\s*(?:at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*[.!?]*\s*$")
 _NEXT = re.compile(r"\b(?:next|upcoming|soonest|first|coming)\b")
 _CURRENT = re.compile(r"\b(?:current|ongoing|this|present|right\s+now|now|in\s+progress)\b")
@@ -847,7 +860,7 @@ def _unknown_room(text: _Text) -> str:
     for pattern in _UNKNOWN_ROOM:
         for match in pattern.finditer(text.lower):
             words = text.original[match.start(1):match.end(1)].split()
-            if (words and all(_meaningful(w) for w in words) and not words[-1].lower().endswith("ing")
+            if (words and all(_meaningful(w) and len(w) > 1 for w in words) and not words[-1].lower().endswith("ing")
                     and not any(w.lower() in _PLACE_WORDS for w in words)
                     and (pattern is not _UNKNOWN_ROOM[-1] or words[0][0].isupper())):
                 text.take(match.start(1), match.end(1))
@@ -942,6 +955,11 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     booking = _booking_ref(body, now, locale, room_email, intent, said)
     if intent is Intent.EXTEND and not extend_by:  # "make my 2pm meeting 30 minutes longer"
         extend_by = said.get("more") or said.get("by") or said.get("duration")
+    by_number = _BY_NUMBER.match(target.lower)
+    if intent is Intent.EXTEND and by_number and not extend_by:  # "extend it by 15": minutes, "by 1": an hour
+        number = int(by_number.group(1))
+        extend_by = timedelta(minutes=number) if number >= 5 else timedelta(hours=number)
+        target.take(0, len(target.chars))
     bare = _BARE_HOUR.match(target.lower)
     if bare:  # "push my 10am to 11": a number alone is an hour
         target.take(bare.start(), bare.end())
@@ -960,8 +978,6 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
             earlier = re.search(r"\b(?:forward|earlier|back\s+earlier)\b", body.original, re.IGNORECASE)
             move_by = -shift if earlier else shift
         when = _when(new, now, problems) if any(k in new for k in ("day", "start", "end", "window")) else When()
-        if booking and booking.day and when.start and not when.day and split is not None and not new.get("day"):
-            when = replace(when, day=None)
     else:
         when = When()
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
