@@ -166,7 +166,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off
+off whole bit little i've we've
 """.split())
 
 
@@ -232,7 +232,8 @@ def _re(pattern: str) -> re.Pattern[str]:
 
 _GREETING_WORDS = (r"(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|sup|wassup|what'?s\s+up|"
                    r"good\s+(?:morning|afternoon|evening|day)|morning|afternoon|evening|g'?day)")
-_GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:\s+(?:there|all|team|roombot|bot|mate|again|everyone))?"
+_GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:[\s,!]+{_GREETING_WORDS})*(?:\s+(?:there|all|team|roombot|bot|mate|again|"
+                r"everyone|you))?"
                 r"(?:[\s,!.:;~-]+(?:how\s+are\s+(?:you|u)|how'?s\s+it\s+going|what'?s\s+up|sup))?\W*$")
 _LEADING_GREETING = _re(r"^\W*(?:(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|good\s+(?:morning|afternoon|"
                         r"evening|day))(?:\s+(?:there|all|team|roombot|bot|mate))?(?:\s*[,!.:;-]+\s*|\s+)|"
@@ -247,7 +248,8 @@ _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brillia
                    r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot)\W*)+$")
 _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
             r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
-            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+is\s+(?:this|roombot)(?:\s+bot)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
+            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+(?:this|the|roombot)(?:\s+bot|\s+thing|\s+app)?"
+            r"\s+do|(?:i\s+)?(?:need|want)\s+(?:some\s+)?help|what\s+is\s+(?:this|roombot)(?:\s+bot)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
             r"how\s+(?:does|do)\s+(?:this|it|you|roombot|this\s+bot|the\s+bot)\s+work|"
             r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
@@ -287,6 +289,7 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
                    r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
                    r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
+                   r"\bwhat\s+(?:i'?ve|i\s+have)\s+(?:booked|reserved)\b|"
                    r"\bwhat\s+(?:do|have)\s+i\s+(?:got\s+)?(?:on|booked|planned|scheduled|today|tomorrow)\b|"
                    r"\bwhat\s+do\s+i\s+have\b|\b(?:on|in)\s+my\s+(?:calendar|schedule|diary|agenda)\b|"
                    r"^\W*(?:bookings|reservations)\W*$|"
@@ -336,6 +339,10 @@ def _intent(text: str) -> tuple[Intent, bool]:
         return Intent.MY_BOOKINGS, False
     if _MY_ONE.search(body) and not _BOOK_VERB.search(body):  # "my 2pm", "my next booking": its card
         return Intent.CHANGE, False
+    if re.search(r"\b(?:bookings|reservations)\b", body, re.IGNORECASE):  # "any bookings tomorrow?"
+        return Intent.MY_BOOKINGS, False
+    if re.search(r"\bhelp\b", body, re.IGNORECASE) and not _BOOK_STRONG.search(body):
+        return Intent.HELP, False
     return Intent.UNKNOWN, False  # BOOK or UNKNOWN: settled by the details found (`understand`)
 
 
@@ -456,6 +463,7 @@ _CAPACITY = [
                 rf"more|guests|persons|ppl|coworkers|co-workers|of\s+my\s+\w+)?\b"), 1),
     (re.compile(rf"\b{_NUM}\s*(?:-|\s)?{_PEOPLE}\b"), 0),
     (re.compile(rf"\b(?:team|group|party|meeting)\s+of\s+{_NUM}\b{_NOT_PEOPLE}"), 0),
+    (re.compile(r"\b(?:team|group|us|people|everyone)\s*\((\d{1,4})\)"), 0),
     (re.compile(rf"\b(?:seats?|seating|capacity|fits?|holds?|for\s+at\s+least|sits?)\s+(?:of\s+|for\s+)?"
                 rf"(?:at\s+least\s+)?{_NUM}\b{_NOT_PEOPLE}"), 0),
     (re.compile(rf"\b{_NUM}[-\s]?(?:seater|person)\b"), 0),
