@@ -927,7 +927,8 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
         found = (not when.empty or capacity or features or unknown_room
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
         strong = _BOOK_STRONG.search(clean) or _BOOK_WEAK.search(clean) and found
-        if strong or found and not _leftovers(body):
+        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
+        if strong or found and not words_left and not asked:
             intent = Intent.BOOK
     if intent is Intent.UNKNOWN:
         return Understanding(intent=intent, not_understood=words_left)
