@@ -166,7 +166,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've
+off whole bit little i've we've made
 """.split())
 
 
@@ -259,6 +259,8 @@ _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+m
 _COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
 _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
               r"(?:don'?t|do\s+not|no\s+longer)\s+need|won'?t\s+need|not\s+needed)\b")
+_NEVER_MIND = _re(r"^\W*(?:never\s*mind|nvm|forget\s+(?:it|that)|stop(?:\s+(?:it|that))?|abort|quit|exit|"
+                  r"undo|scratch\s+that)\W*$")
 _END = _re(r"(?:^\W*end\b(?!\s+of\b)|\b(?:meeting|we|it)(?:'s|\s+is|\s+are|'re)\s+(?:over|finished|done)\b|"
            r"\b(?:we|i)\s+(?:left|are\s+leaving|have\s+left|'?ve\s+left)\b|\bstop\s+(?:my|the|our)\b|\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
            r"\brelease\b|\bfree\s+up\b|\bfree\s+(?:the|my|our)\s+room\b|\bwrap\s+up\b|\bcheck\s*out\b|\bvacate\b|"
@@ -323,6 +325,8 @@ def _intent(text: str) -> tuple[Intent, bool]:
     body = _LEADING_GREETING.sub("", text)
     if _HELP.match(body):
         return Intent.HELP, False
+    if _NEVER_MIND.match(body):  # what is under way, not a booking
+        return Intent.CANCEL, False
     if _CANCEL.search(body) and not re.search(r"\bcancel+(?:ed)?\s+(?:meeting|booking)s?\s+(?:room|rooms)\b",
                                               body, re.IGNORECASE):
         return Intent.CANCEL, False
@@ -891,7 +895,8 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     now = now_local.replace(tzinfo=None, second=0, microsecond=0)
     clean = " ".join(text.replace("’", "'").split())
     intent, command = _intent(clean)
-    if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command):
+    if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (
+            intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
         return Understanding(intent=intent)
     body = _Text(clean)
     if command:
