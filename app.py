@@ -30,7 +30,9 @@ from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
 from dialogs.admin import AdminFlow, ConsentLink
 from dialogs.booking import BookingFlow
+from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
+from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
@@ -141,11 +143,13 @@ def create_app(config: Config) -> web.Application:
         users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
         booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
                                          users=users)
-        booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget,
-                              later=later, understand=app[UNDERSTANDING_KEY].understand)
-        my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo,
-                                     app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
-                                     later=later)
+        booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)
+        managing = MyBookings(repo, calendar, booking_service)
+        my_bookings = MyBookingsFlow(managing, booking_service, repo, app[NOTIFIER_KEY], config.default_timezone,
+                                     turn_budget_s=budget, later=later)
+        chat = ChatFlow(repo, booking_service.now, booking=booking, my_bookings=my_bookings,
+                        manage=ManageFlow(managing, repo, config.default_timezone, turn_budget_s=budget, later=later),
+                        understand=app[UNDERSTANDING_KEY].understand, default_zone=config.default_timezone)
         admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens,
                                      users=users)
         app[ADMIN_KEY] = admin_service
@@ -154,7 +158,7 @@ def create_app(config: Config) -> web.Application:
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, consent),
-                               my_bookings=my_bookings, allowed_channels=config.allowed_channels)
+                               my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels)
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
             yield

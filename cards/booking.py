@@ -49,6 +49,7 @@ class FormValues:
     participants: str = ""  # typed email addresses
     zone: str = "UTC"
     people: str = ""  # picked people: AAD object ids, separated by commas (the people picker's value)
+    room: str = ""  # the email of a room asked for by name: only it is searched
 
 
 # Teams' people picker (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/people-picker):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cards.base import Card, action, card, heading, note_block, plain, text
-from domain.commands import Command
+from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
 
 
 def _command_lines(commands: list[Command]) -> str:
@@ -20,6 +21,12 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
     if admin_commands:
         body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]
     return card(body, [*_book_button(user_commands), action("Show help again", "help")])
+
+
+def help_for(roles: frozenset[str], note: str | None = None) -> Card:
+    """The help card for someone holding `roles`: the admin commands only for those who may run them."""
+    extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
+    return help_card(list(USER_COMMANDS), extra or None, note)
 
 
 def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: bool) -> Card:

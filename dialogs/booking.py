@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cards.base import Card, action
@@ -24,13 +24,14 @@ from cards.booking import (
     form_values,
     results_card,
 )
-from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import Later, Question, ask_time, local_start, places, problem, user_zone, utc_time, within_budget
 from dialogs.turn import Turn
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
     MAX_DURATION,
     MAX_FORM_MINUTES,
+    PAST_GRACE,
     RoomTaken,
     SearchRequest,
     check_slot,
@@ -41,21 +42,20 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
-from domain.parsing import QuickBooking
 from domain.people import UserIdentity
-from domain.timezones import first_zone, next_quarter_hour, to_local
+from domain.timezones import first_zone, local_to_utc, next_quarter_hour, to_local
+from domain.understanding import Understanding
 from services.booking import Booker, BookingService
-from services.understanding import Understand, Unread, read_here
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
+_FRESH = ("date", "start", "duration")  # a fresh form's values are suggestions, marked as such
+
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None,
-                 understand: Understand = read_here) -> None:
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None) -> None:
         self._service = service
-        self._understand = understand  # the app's reads off the event loop, with a deadline
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
         self._default_zone = default_zone
@@ -83,53 +83,107 @@ class BookingFlow:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
-        if words.strip().lower() in ("", "book"):  # nothing to read
-            return self._form(self._defaults(zone))
-        now_local = to_local(self._service.now(), zone)
-        places = self._places()
-        quick = await self._understand(words, now_local, list(places.buildings.values()),
-                                       list(places.floors.values()), who=turn.user.key)
-        if isinstance(quick, Unread):  # too long or too slow to read
-            return self._form(self._defaults(zone), quick.note)
-        values, note = self._quick_form(quick, zone, now_local)
-        if note is None:
-            try:
-                request = self._request_from_form(values, zone)
-                return await self._results(request, turn.user)
-            except DomainError as exc:
-                note = exc.message
-        return self._form(values, note)
+        return self._form(self._defaults(zone))
 
-    def _quick_form(self, quick: QuickBooking, zone: str, now_local: datetime) -> tuple[FormValues, str | None]:
-        """The form values a quick text gives, and why it cannot be searched at once (or None)."""
+    async def form_with_note(self, turn: Turn, note: str) -> Card:
+        """The form, fresh, with a note (a message that could not be read says why)."""
+        try:
+            self._service.ensure_open()
+        except DomainError as exc:
+            return problem(exc.message)
+        return self._form(self._defaults(self._zone(turn)), note, _FRESH)
+
+    # --- a request said in words ----------------------------------------------------------
+
+    async def understood(self, turn: Turn, said: Understanding, *, answer: bool = False) -> Card | Question:
+        """A booking asked for in words: the free rooms for exactly what was said, or one short question
+        when the time is missing (`answer`: this already is the answer to it), or the form with what was
+        said and a note on what to check. Nothing the person did not say is shown as if they had."""
+        try:
+            async with asyncio.timeout(self._budget_s):
+                return await self._understood(turn, said, answer)
+        except TimeoutError:
+            return problem(GraphUnavailable.user_message, action("Book a room", "form"))
+
+    async def _understood(self, turn: Turn, said: Understanding, answer: bool) -> Card | Question:
+        zone = self._zone(turn)
+        try:
+            self._service.ensure_open()
+        except DomainError as exc:
+            return problem(exc.message)
+        now_local = to_local(self._service.now(), zone).replace(tzinfo=None, second=0, microsecond=0)
+        values, assumed, latest_end = self._said_form(said, zone, now_local)
+        note = self._not_searchable(said, values, now_local, latest_end)
+        when = said.when
+        if note is None and not (when.now or when.start or when.window):
+            if not answer:
+                return Question(ask_time(when.day), {})
+            note = "I still don't know what time you need. Pick one below and press Find free rooms."
+        if note is not None:
+            return self._form(values, note, assumed)
+        try:
+            request = self._request_from_form(values, zone)
+            if latest_end is not None:
+                request = replace(request, latest_end=local_to_utc(latest_end.date(), latest_end.time(), zone))
+            return await self._results(request, turn.user, note=_assumed_note(assumed, latest_end is not None))
+        except DomainError as exc:
+            return self._form(values, exc.message, assumed)
+
+    def _said_form(self, said: Understanding, zone: str,
+                   now_local: datetime) -> tuple[FormValues, tuple[str, ...], datetime | None]:
+        """The form values a request gives; which of them are defaults it did not say; and, for a part of
+        the day, when the booking must end by."""
         defaults = self._defaults(zone)
-        day = quick.day or now_local.date()
-        start = quick.start
-        if quick.now:
-            start = now_local.time().replace(second=0, microsecond=0)
-        duration = quick.duration
-        if quick.start and quick.end:
-            end_dt = datetime.combine(day, quick.end) - datetime.combine(day, quick.start)
-            duration = end_dt if end_dt > timedelta(0) else duration
+        when = said.when
+        assumed: list[str] = []
+        day = when.day or now_local.date()
+        start, latest_end = when.start, None
+        if when.now:
+            start = now_local.time()
+        elif start is None and when.window is not None:
+            begin = datetime.combine(day, when.window[0])
+            if day == now_local.date():
+                begin = max(begin, next_quarter_hour(now_local))
+            start, latest_end = begin.time(), datetime.combine(day, when.window[1])
+        duration = when.duration
+        if start is not None and when.end is not None and duration is None:
+            span = datetime.combine(day, when.end) - datetime.combine(day, start)
+            duration = span if span > timedelta(0) else None
+        if duration is None:
+            assumed.append("duration")
+        if start is None:
+            assumed += ["date", "start"] if when.day is None else ["start"]
         minutes = int((duration or DEFAULT_DURATION).total_seconds() // 60)
-        place = f"f:{quick.floor_id}" if quick.floor_id else (f"b:{quick.building_id}" if quick.building_id
-                                                              else ANYWHERE)
-        values = replace(defaults, day=day.isoformat(), start=start.strftime("%H:%M") if start else defaults.start,
-                         duration=minutes, capacity=max(1, min(quick.capacity or 1, MAX_CAPACITY)), place=place)
-        if quick.not_understood:
-            words = " ".join(quick.not_understood)
-            return values, (f"I didn't understand \"{words[:80]}\". Check the details below and press "
-                            f"Find free rooms.")
-        if quick.problems:
-            return values, " ".join(quick.problems)
-        if not quick.has_time:
-            return values, "What time? Check the details below and press Find free rooms."
-        if quick.start and quick.end and quick.end <= quick.start:
-            return values, "The end must be after the start."
-        if not quick.now and quick.day is None and datetime.combine(day, start) < now_local.replace(tzinfo=None) \
-                - timedelta(minutes=5):
-            return values, f"{start:%H:%M} today has already passed. Pick a time below."
-        return values, None
+        place = f"f:{said.floor_id}" if said.floor_id else (f"b:{said.building_id}" if said.building_id
+                                                            else ANYWHERE)
+        values = replace(defaults, day=day.isoformat() if start is not None or when.day else defaults.day,
+                         start=start.strftime("%H:%M") if start else defaults.start, duration=minutes,
+                         capacity=max(1, min(said.capacity or 1, MAX_CAPACITY)), place=place,
+                         features=tuple(said.features), room=said.room_email)
+        return values, tuple(assumed), latest_end
+
+    @staticmethod
+    def _not_searchable(said: Understanding, values: FormValues, now_local: datetime,
+                        latest_end: datetime | None) -> str | None:
+        """Why what was said cannot be searched as it is (the form shows it, with this note), or None."""
+        if said.unknown_room:
+            return f"I don't know a room called \"{said.unknown_room[:60]}\". Pick what you need below."
+        if said.problems:
+            return " ".join(said.problems)
+        if said.not_understood:
+            words = " ".join(said.not_understood)
+            return f"I didn't understand \"{words[:80]}\". Check the details below and press Find free rooms."
+        when = said.when
+        if when.start is not None and when.end is not None and when.end <= when.start and when.duration is None:
+            return "The end must be after the start."
+        if latest_end is not None and latest_end - datetime.combine(date.fromisoformat(values.day),
+                                                                    time.fromisoformat(values.start)) \
+                < timedelta(minutes=values.duration):
+            return "That part of the day is over, or too short for that. Pick a time below."
+        if when.start is not None and not when.now and when.day is None \
+                and datetime.combine(now_local.date(), when.start) < now_local - PAST_GRACE:
+            return f"{when.start:%H:%M} today has already passed. Pick a time below."
+        return None
 
     # --- card actions ---------------------------------------------------------------------
 
@@ -225,7 +279,7 @@ class BookingFlow:
     def _features(self) -> list[str]:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
 
-    def _form(self, values: FormValues, note: str | None = None) -> Card:
+    def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = ()) -> Card:
         return booking_form_card(values, self._places(), self._features(), note, picker=self._service.picker_on())
 
     def _defaults(self, zone: str) -> FormValues:
@@ -298,3 +352,14 @@ def _number(text: str, default: int, high: int) -> int:
     """A form's number: the default when left empty; 0 (shown as unset, and refused) when it is no whole
     number from 1 to `high` ('1e12', '²', '-3')."""
     return whole_number(text, 1, high) or 0 if text else default
+
+
+def _assumed_note(assumed: tuple[str, ...], first_free: bool) -> str | None:
+    """What the results show that the person did not say: said once, above them."""
+    notes = []
+    if first_free:
+        notes.append("This is the first time in that part of the day that a room is free.")
+    if "duration" in assumed:
+        notes.append(f"You didn't say how long, so this is for {int(DEFAULT_DURATION.total_seconds() // 60)} "
+                     "minutes: press Change search to change it.")
+    return " ".join(notes) or None

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -21,6 +22,23 @@ log = logging.getLogger(__name__)
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's, $ a trailing newline
 _TIME = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One short question instead of an answer: the person's next message is the answer, and goes on with
+    what `kept` holds (plain JSON: the conversation state stores it)."""
+
+    card: Card
+    kept: dict[str, Any]
+
+
+def ask_time(day: date | None) -> Card:
+    """What time? (the one thing a request said in words cannot do without)."""
+    asked = f"What time on {day:%a %-d %b}?" if day else "What time?"
+    return card([text(asked, weight="Bolder"),
+                 text("For example: *at 3pm*, *10–11*, *tomorrow morning* or *now for an hour*.", isSubtle=True)],
+                [action("Use the form instead", "form")])
 
 
 def problem(message: str, *actions: dict[str, Any]) -> Card:

@@ -10,10 +10,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 from domain.models import Building, Floor
+from domain.understanding import Catalog, Understanding
+from domain.understanding import warm_up as warm_up  # the one recognizer, built once per process
 
 # Words that carry no booking detail of their own.
 _FILLER = {"book", "a", "an", "the", "room", "rooms", "meeting", "for", "at", "in", "on", "from", "to", "me",
@@ -51,17 +52,27 @@ class QuickBooking:
         return self.has_time and not self.not_understood and not self.problems
 
 
-@lru_cache(maxsize=1)
 def _datetime_model() -> Any:
-    from recognizers_date_time import DateTimeRecognizer
-    from recognizers_text import Culture
+    from domain.understanding import _datetime_model as model
 
-    return DateTimeRecognizer(Culture.English).get_datetime_model()
+    return model()
 
 
-def warm_up() -> None:
-    """Build the recognizer models ahead of the first message (a few hundred ms)."""
-    _datetime_model().parse("book tomorrow at 10 for 1h", datetime(2026, 1, 1))
+def booking_catalog(buildings: Sequence[Building], floors: Sequence[Floor]) -> Catalog:
+    """What BookingFlow's quick texts may name until it reads `Understanding` itself: places only (a room
+    or feature it cannot carry stays a word not understood, never dropped)."""
+    return Catalog(buildings=tuple(buildings), floors=tuple(floors))
+
+
+def quick_booking(reading: Understanding) -> QuickBooking:
+    """An `Understanding` as the `QuickBooking` BookingFlow reads. A part of the day is no start time
+    ("What time?" is asked rather than the window's first hour booked); an unknown room stays a word not
+    understood."""
+    when = reading.when
+    unknown = (reading.unknown_room,) if reading.unknown_room else ()
+    return QuickBooking(day=when.day, start=when.start, end=when.end, duration=when.duration, now=when.now,
+                        capacity=reading.capacity, building_id=reading.building_id, floor_id=reading.floor_id,
+                        not_understood=unknown + reading.not_understood, problems=reading.problems)
 
 
 def _remove(text: str, start: int, end: int) -> str:

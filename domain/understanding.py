@@ -3,13 +3,29 @@ thanks) and the details people give (when, how many, where, which room, which of
 
 Dates and times are read by Microsoft's Recognizers-Text; rooms, places, features and seats by plain rules
 against the organisation's catalog. Nothing is guessed silently: what was not understood is reported
-(`not_understood`, `unknown_room`, `problems`), so the caller asks, or shows it marked as a default."""
+(`not_understood`, `unknown_room`, `problems`), so the caller asks, or shows it marked as a default.
+
+The rules people's words are read by (the recognizer offers several readings; these pick one):
+- A bare hour means working hours: 8..11 are morning, 12 is noon, 1..7 are afternoon ("at 3" is 15:00,
+  "10-11" is 10:00-11:00, "half past 3" is 15:30). An explicit am/pm or a 24-hour time ("14:00") wins.
+- Parts of the day are windows (`When.window`): morning 08:00-12:00, afternoon 12:00-17:00, evening and
+  tonight 17:00-20:00.
+- Dates are in the future. A date ("15 Dec", "12/3") is its next occurrence from today (today included);
+  a weekday ("friday") is today while what was asked of it is still ahead (its time, or the end of its
+  window), else the same day next week. A time that has passed on an explicit day is a problem.
+- "12/3" is read by the Teams locale: month first in en-US and the few locales that write so (`MONTH_FIRST`),
+  day first everywhere else; a number above 12 settles it either way.
+- Moving and extending: what comes before "to"/"until"/"by" names the booking, what comes after is the new
+  time ("move my 2pm to 4pm"). END and EXTEND with no booking named mean the one in progress (`current`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 from domain.models import Building, Floor
 
@@ -87,9 +103,910 @@ class Understanding:
     command: bool = False  # the text began with a command word ("book ...", "my bookings")
     not_understood: tuple[str, ...] = ()  # words left over
     problems: tuple[str, ...] = ()  # understood, but impossible ("from 3pm to 2pm")
+    move_by: timedelta | None = None  # MOVE "by an hour" / "back 30 minutes" (negative: earlier), no new time
 
+
+# --- the recognizer -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _datetime_model() -> Any:
+    from recognizers_date_time import DateTimeRecognizer
+    from recognizers_text import Culture
+
+    return DateTimeRecognizer(Culture.English).get_datetime_model()
+
+
+def warm_up() -> None:
+    """Build the recognizer's models ahead of the first message (about a second)."""
+    _datetime_model().parse("book tomorrow at 10 for 1h", datetime(2026, 1, 1))
+
+
+# --- words --------------------------------------------------------------------------------------------
+
+MONTH_FIRST = {"en-us", "en-ph", "en-ca", "es-us", "en-as", "en-gu", "en-mp", "en-pr", "en-um", "en-vi", "en-fm",
+               "en-mh", "fil-ph", "zh-cn", "zh-tw", "ja-jp", "ko-kr", "hu-hu", "lt-lt", "sv-se", "en-ke"}
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+            "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+            "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+            "a couple of": 2, "couple of": 2, "a dozen": 12, "dozen": 12}
+_NUM = r"(\d{1,4}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")"
+_PEOPLE = (r"(?:people|persons?|ppl|pax|attendees|participants|guests|colleagues|coworkers|co-workers|folks|"
+           r"users|members|seats?|heads|of us)")
+_ORDINALS = {"ground": 0, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12}
+_FEATURE_SYNONYMS = {
+    "video": ("video", "video conferencing", "video conference", "video call", "video calls", "vc", "camera",
+              "webcam", "teams room", "zoom"),
+    "whiteboard": ("whiteboard", "white board", "whiteboards", "flipchart"),
+    "screen": ("screen", "screens", "display", "monitor", "tv", "television"),
+    "display": ("display", "screen", "monitor", "tv"),
+    "projector": ("projector", "beamer"),
+    "phone": ("phone", "speakerphone", "conference phone", "telephone"),
+    "audio": ("audio", "speakerphone", "microphone", "mic", "speakers"),
+    "wheelchair": ("wheelchair", "wheelchair accessible", "accessible", "step-free", "step free"),
+    "accessible": ("accessible", "wheelchair", "wheelchair accessible", "step-free"),
+}
+_PARTS_OF_DAY = {"MO": (time(8), time(12)), "AF": (time(12), time(17)), "EV": (time(17), time(20)),
+                 "NI": (time(17), time(20)), "DT": (time(8), time(17))}
+GRACE = timedelta(minutes=5)  # "at 9:40" typed at 9:43 still means today
+
+# Words that carry nothing to read on their own (what a person wraps a request in).
+_FILLER = set("""
+a an the and or but so to at in on of for from by with about into onto is are am be was were it its it's this that
+these those there here my me i i'm im we we're us our you your you're u can could would will shall should may might
+must do does did please pls plz thx kindly just also too really very quite some any anything something one ones need
+needs want wants wanna like get got grab find look looking see show tell give let let's lets make set up book
+booking bookings booked reserve reservation reservations reserved room rooms meeting meetings space spot place
+somewhere office conference call catch sync huddle team people person persons ppl seats seat hi hello hey ok okay
+thanks thank yes yeah sure great what which when where who how have has had free available open empty vacant new
+another again now then time day date slot until till til before after around ish between during starting start
+starts ending end ends check if whether not no all pm o'clock oclock cancel delete remove move reschedule push shift
+postpone extend finish release done longer more extra change edit modify update mine myself someone small big bigger
+large larger quiet good nice go able same use using hold holding keep next upcoming current ongoing bring forward
+back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
+session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
+whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
+off whole bit little i've we've made
+""".split())
+
+
+def _number(word: str) -> int | None:
+    word = " ".join(word.lower().split())
+    if word.isascii() and word.isdigit():
+        return int(word)
+    return _NUMBERS.get(word)
+
+
+def _working_hour(hour: int) -> int:
+    """A bare hour (1..12) in working hours: 8..11 am, 12 noon, 1..7 pm."""
+    hour %= 12
+    return hour + 12 if hour < 8 else hour
+
+
+# --- the text, with what has been read blanked out ------------------------------------------------------
+
+class _Text:
+    """The message, and which of its characters have been read (blanked, so positions stay)."""
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.chars = list(text)
+
+    @property
+    def rest(self) -> str:
+        return "".join(self.chars)
+
+    @property
+    def lower(self) -> str:
+        return "".join(c.lower() if len(c.lower()) == 1 else c for c in self.chars)
+
+    def closed_up(self) -> tuple[str, list[int]]:
+        """What is left with each run of blanks made one space, and where each of its characters was."""
+        kept: list[str] = []
+        origin: list[int] = []
+        for i, char in enumerate(self.chars):
+            if char.isspace():
+                if not kept or kept[-1] == " ":
+                    continue
+                char = " "
+            kept.append(char)
+            origin.append(i)
+        while kept and kept[-1] == " ":
+            kept.pop()
+            origin.pop()
+        return "".join(kept), origin
+
+    def take(self, start: int, end: int) -> None:
+        for i in range(max(0, start), min(end, len(self.chars))):
+            self.chars[i] = " "
+
+    def search(self, pattern: re.Pattern[str], start: int = 0, end: int | None = None) -> re.Match[str] | None:
+        return pattern.search(self.lower, start, len(self.chars) if end is None else end)
+
+
+# --- intent -------------------------------------------------------------------------------------------
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_GREETING_WORDS = (r"(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|sup|wassup|what'?s\s+up|"
+                   r"good\s+(?:morning|afternoon|evening|day)|morning|afternoon|evening|g'?day)")
+_GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:[\s,!]+{_GREETING_WORDS})*(?:\s+(?:there|all|team|roombot|bot|mate|again|"
+                r"everyone|you))?"
+                r"(?:[\s,!.:;~-]+(?:how\s+are\s+(?:you|u)|how'?s\s+it\s+going|what'?s\s+up|sup))?\W*$")
+_LEADING_GREETING = _re(r"^\W*(?:(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|good\s+(?:morning|afternoon|"
+                        r"evening|day))(?:\s+(?:there|all|team|roombot|bot|mate))?(?:\s*[,!.:;-]+\s*|\s+)|"
+                        r"(?:morning|afternoon|evening)\s*[,!.:;-]+\s*)(?=\S)")  # "morning meeting" is no greeting
+_THANKS_WORD = _re(r"\b(?:thanks?|thank\s+(?:you|u)|thx|thnx|thanx|tnx|ty|tyvm|cheers|ta|appreciated?|"
+                   r"much\s+obliged)\b")
+_THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brilliant|lovely|super|excellent|"
+                   r"wonderful|fantastic|amazing|good|sweet|got\s+it|all\s+good|that'?s\s+(?:great|perfect|"
+                   r"all|it)|that\s+(?:works|is\s+all)|many|so|very|much|a\s+lot|lots|again|mate|"
+                   r"thanks?|thank\s+(?:you|u)|thx|thnx|thanx|tnx|ty|tyvm|cheers|ta|appreciated?|"
+                   r"i\s+appreciate\s+it|appreciate\s+it|much\s+obliged|for\s+(?:the|your)\s+help|"
+                   r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot)\W*)+$")
+_HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
+            r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
+            r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+(?:this|the|roombot)(?:\s+bot|\s+thing|\s+app)?"
+            r"\s+do|(?:i\s+)?(?:need|want)\s+(?:some\s+)?help|what\s+is\s+(?:this|roombot)(?:\s+bot)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
+            r"how\s+(?:does|do)\s+(?:this|it|you|roombot|this\s+bot|the\s+bot)\s+work|"
+            r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
+            r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
+            r"(?:show\s+(?:me\s+)?)?(?:the\s+)?(?:commands|options|menu|instructions)|"
+            r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|i'?m\s+(?:lost|confused|stuck)|"
+            r"what\s+now|info|about|usage|tutorial|guide)\W*$")
+_COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
+_CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
+              r"(?:don'?t|do\s+not|no\s+longer)\s+need|won'?t\s+need|not\s+needed)\b")
+_NEVER_MIND = _re(r"^\W*(?:never\s*mind|nvm|forget\s+(?:it|that)|stop(?:\s+(?:it|that))?|abort|quit|exit|"
+                  r"undo|scratch\s+that)\W*$")
+_END = _re(r"(?:^\W*end\b(?!\s+of\b)|\b(?:meeting|we|it)(?:'s|\s+is|\s+are|'re)\s+(?:over|finished|done)\b|"
+           r"\b(?:we|i)\s+(?:left|are\s+leaving|have\s+left|'?ve\s+left)\b|\bstop\s+(?:my|the|our)\b|\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
+           r"\brelease\b|\bfree\s+up\b|\bfree\s+(?:the|my|our)\s+room\b|\bwrap\s+up\b|\bcheck\s*out\b|\bvacate\b|"
+           r"\b(?:we'?re|we\s+are|i'?m|i\s+am|we\s+were|all)\s+(?:done|finished)\b|\bdone\s+with\b|"
+           r"\bleaving\s+(?:the\s+room|early|now)\b|\bstop\s+(?:my|the|our)\s+(?:meeting|booking)\b|"
+           r"\b(?:ended|over)\s+early\b|\bend\s+early\b|\bleav(?:e|ing)\s+(?:early|now)\b)")
+_EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|late)|"
+              r"add\s+(?:\d+|another|an?|half\s+an?|ten|fifteen|twenty|thirty)\s*(?:more\s+|extra\s+)?(?:minutes?|"
+              r"mins?|hours?|hrs?)|"
+              r"(?:\d+|a\s+few|few|ten|fifteen|twenty|thirty|five)\s+(?:more|extra)\s+(?:minutes?|mins?|hours?|"
+              r"hrs?)|more\s+time|(?:another|an\s+extra|extra)\s+(?:\d+|half|an?|ten|fifteen|twenty|thirty|"
+              r"few)?\s*(?:minutes?|mins?|hours?|hrs?|half\s+hour|hour)|"
+              r"(?:keep|stay\s+in|hold)\s+(?:the|my|our|this)\s+(?:room|meeting|booking)\s+(?:for|until|till|"
+              r"longer)|stay\s+(?:longer|until|till))\b")
+_MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|bring\s+(?:\w+\s+){0,3}forward|"
+            r"rebook|re-book|change\s+(?:\w+\s+){0,4}?to\b|switch\s+(?:\w+\s+){0,4}?to\b|"
+            r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
+_CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|add\s+(?:\S+\s+){0,3}to\s+my|"
+              r"invite\s+(?:\S+\s+){0,3}to\s+my|rename)\b")
+_MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\s+)?(?:bookings|reservations|"
+                   r"meetings)\b|\bwhat\s+(?:have|did|do)\s+i\s+(?:got\s+)?(?:booked|book|reserved?)\b|"
+                   r"\bwhat'?s\s+(?:booked|on)\b|\bwhat\s+is\s+booked\b|\bwhat\s+(?:rooms?\s+)?(?:have|did)\s+i\b|"
+                   r"\b(?:do|did)\s+i\s+have\s+(?:anything|any\s+\w+|a\s+(?:room|booking|reservation|meeting))|"
+                   r"\bhave\s+i\s+(?:got\s+)?(?:anything|any\s+\w+)\s+booked\b|\bam\s+i\s+booked\b|"
+                   r"\b(?:list|show|see|view|display|check)\s+(?:me\s+)?(?:all\s+)?(?:my|the)\s+"
+                   r"(?:upcoming\s+)?(?:bookings?|reservations?)\b|"
+                   r"\b(?:my|our)\s+(?:booking|reservation)\b\W*$|"
+                   r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
+                   r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
+                   r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
+                   r"\bwhat\s+(?:i'?ve|i\s+have)\s+(?:booked|reserved)\b|"
+                   r"\bwhat\s+(?:do|have)\s+i\s+(?:got\s+)?(?:on|booked|planned|scheduled|today|tomorrow)\b|"
+                   r"\bwhat\s+do\s+i\s+have\b|\b(?:on|in)\s+my\s+(?:calendar|schedule|diary|agenda)\b|"
+                   r"^\W*(?:bookings|reservations)\W*$|"
+                   r"\b(?:show|list|see|view)\s+(?:me\s+)?(?:all\s+)?(?:bookings|reservations)\b|"
+                   r"\b(?:what'?s|whats|what\s+is|when\s+is|when'?s|where\s+is|where'?s|what\s+time\s+is)\s+"
+                   r"(?:my|our)\s+(?:next\s+|upcoming\s+|first\s+)?(?:booking|meeting|reservation|room)\b)")
+_BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
+                   r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
+_BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is)\b")
+_MY_ONE = _re(r"^\W*(?:(?:show|open|see|view|what\s+about|and|about|check)\s+(?:me\s+)?)?(?:my|our)\s+"
+              r"(?:next\s+|upcoming\s+|first\s+|last\s+|current\s+)?(?:\d|(?:booking|meeting|reservation|one)\b|"
+              r"today|tomorrow|tmrw|mon|tue|wed|thu|fri|sat|sun)")
+_BOOK_VERB = _re(r"\b(?:book|reserve|need|want|find|get)\b")
+
+
+def _intent(text: str) -> tuple[Intent, bool]:
+    """The intent a message's words show (before details), and whether it began with a command word."""
+    command = _COMMAND.match(text)
+    if command:
+        if command.group(1):
+            return Intent.BOOK, True
+        if command.group(2):
+            return Intent.MY_BOOKINGS, True
+        return Intent.HELP, True
+    if _GREETING.match(text):
+        return Intent.GREETING, False
+    if _THANKS_ONLY.match(text) and _THANKS_WORD.search(text):
+        return Intent.THANKS, False
+    if _THANKS_ONLY.match(text):  # "ok", "great": an acknowledgement, answered as thanks are
+        return Intent.THANKS, False
+    body = _LEADING_GREETING.sub("", text)
+    if _HELP.match(body):
+        return Intent.HELP, False
+    if _NEVER_MIND.match(body):  # what is under way, not a booking
+        return Intent.CANCEL, False
+    if _CANCEL.search(body) and not re.search(r"\bcancel+(?:ed)?\s+(?:meeting|booking)s?\s+(?:room|rooms)\b",
+                                              body, re.IGNORECASE):
+        return Intent.CANCEL, False
+    if _END.search(body):
+        return Intent.END, False
+    if _EXTEND.search(body):
+        return Intent.EXTEND, False
+    moving = _MOVE.search(body)
+    if moving and not re.search(r"\b(?:book|reserve)\b", body[:moving.start()], re.IGNORECASE):
+        return Intent.MOVE, False
+    if _CHANGE.search(body):
+        return Intent.CHANGE, False
+    if _MY_BOOKINGS.search(body):
+        return Intent.MY_BOOKINGS, False
+    if _MY_ONE.search(body) and not _BOOK_VERB.search(body):  # "my 2pm", "my next booking": its card
+        return Intent.CHANGE, False
+    if re.search(r"\b(?:bookings|reservations)\b", body, re.IGNORECASE):  # "any bookings tomorrow?"
+        return Intent.MY_BOOKINGS, False
+    if re.search(r"\bhelp\b", body, re.IGNORECASE) and not _BOOK_STRONG.search(body):
+        return Intent.HELP, False
+    return Intent.UNKNOWN, False  # BOOK or UNKNOWN: settled by the details found (`understand`)
+
+
+# --- places, rooms, features, seats ---------------------------------------------------------------------
+
+_GENERIC = {"building", "house", "office", "offices", "tower", "campus", "centre", "center", "the", "of", "and",
+            "main", "new", "old", "north", "south", "east", "west", "street", "road", "park", "court", "place"}
+
+
+def _aliases(name: str, room: bool) -> list[str]:
+    """The ways people say a name: as registered, and without "the", "room" / "building"."""
+    names = {name.strip()}
+    words = name.split()
+    if words and words[0].lower() == "the" and len(words) > 1:
+        names.add(" ".join(words[1:]))
+    trims = ("room", "meeting room", "conference room", "boardroom") if room else ("building", "house", "office")
+    for trim in trims:
+        for variant in list(names):
+            low = variant.lower()
+            if low.endswith(" " + trim) and len(variant) - len(trim) > 3:
+                names.add(variant[: -len(trim) - 1])
+            if room and low.startswith(trim + " ") and not variant[len(trim) + 1:].strip().isdigit():
+                names.add(variant[len(trim) + 1:])
+    return [n for n in names if n]
+
+
+_ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
+
+
+def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
+    """Rooms and buildings by name (longest first, case-insensitive, whole words), then floors."""
+    names: list[tuple[str, str, str]] = []  # (alias, kind, id)
+    for room in catalog.rooms:
+        names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
+    for building in catalog.buildings:
+        names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
+        names += [(word, "building", building.id) for word in building.name.split()  # "HQ", "Harbour"
+                  if word.lower() not in _GENERIC and word.lower() not in _FILLER and len(word) > 1]
+    counts: dict[str, set[tuple[str, str]]] = {}
+    for alias, kind, item in names:
+        counts.setdefault(alias.lower(), set()).add((kind, item))
+    names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in (r.name for r in catalog.rooms)
+             or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
+    for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
+        key = {"room": "room_email", "building": "building_id"}[kind]
+        if values.get(key):
+            continue
+        match = text.search(re.compile(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])"))
+        if not match:
+            continue
+        if kind == "building" and len(alias) <= 3 and not text.original[match.start():match.end()].isupper():
+            continue  # a short name ("HQ", "ONE") only when written as one
+        values[key] = item
+        text.take(match.start(), match.end())
+        trailing = _ROOM_WORD.match(text.lower, match.end())
+        if kind == "room" and trailing:
+            text.take(trailing.start(), trailing.end())
+
+
+_FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
+                    r"tenth|eleventh|twelfth|(\d{1,2})(?:st|nd|rd|th))\s+(?:floor|fl|level|storey|story)\b|"
+                    r"(?:on\s+)?(?:floor|level|lvl|fl)\.?\s*(\d{1,2}|g\b|ground))")
+
+
+def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems: list[str]) -> None:
+    """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by Floor.level (in the
+    building named, if one was), else by the floor's name ("Mezzanine")."""
+    candidates = [f for f in catalog.floors if not values.get("building_id") or f.building_id == values["building_id"]]
+    match = text.search(_FLOOR)
+    if match:
+        word, digits, after = match.group(1), match.group(2), match.group(3)
+        if digits:
+            level = int(digits)
+        elif word:
+            level = _ORDINALS[word]
+        else:
+            level = 0 if after in ("g", "ground") else int(after)
+        text.take(match.start(), match.end())
+        said = " ".join(match.group(0).lower().split()).removeprefix("on ").removeprefix("the ")
+        floors = [f for f in candidates if f.level == level] or [f for f in candidates if f.name.lower() == said]
+        if len(floors) == 1:
+            values["floor_id"], values["building_id"] = floors[0].id, floors[0].building_id
+        elif not floors:
+            where = next((f" in {b.name}" for b in catalog.buildings if b.id == values.get("building_id")), "")
+            problems.append(f"I don't know a floor {level}{where}.")
+        else:
+            problems.append(f"There is a floor {level} in more than one building: which building?")
+        return
+    for floor in sorted(candidates, key=lambda f: -len(f.name)):
+        found = text.search(re.compile(rf"(?<![\w-]){re.escape(floor.name.lower())}(?![\w-])"))
+        if found:
+            values["floor_id"], values["building_id"] = floor.id, floor.building_id
+            text.take(found.start(), found.end())
+            return
+
+
+def _read_features(text: _Text, catalog: Catalog) -> tuple[str, ...]:
+    found: list[str] = []
+    for feature in sorted(catalog.features, key=len, reverse=True):
+        low = feature.lower()
+        phrases = {low, low + "s", low.rstrip("s"), low.replace("-", " ")}
+        for key, synonyms in _FEATURE_SYNONYMS.items():
+            if key == low or key in low.split():
+                phrases.update(synonyms)
+        for phrase in sorted(phrases, key=len, reverse=True):
+            match = text.search(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"))
+            if match:
+                found.append(feature)
+                text.take(match.start(), match.end())
+                break
+    return tuple(sorted(set(found), key=lambda f: catalog.features.index(f)))
+
+
+_NOT_PEOPLE = (r"(?!\s*(?:h\b|hrs?\b|hours?\b|min|mins\b|m\b|:|\.\d|am\b|pm\b|a\.m|p\.m|o'?clock|-|–|/|th\b|st\b|"
+               r"nd\b|rd\b|days?\b|weeks?\b|more\s+min|more\s+hour|ish\b))")
+_CAPACITY = [
+    (re.compile(rf"\b(?:for\s+)?(?:just\s+)?me\s+(?:and|\+|&|plus)\s+{_NUM}\s*(?:others?|colleagues|people|"
+                rf"more|guests|persons|ppl|coworkers|co-workers|of\s+my\s+\w+)?\b"), 1),
+    (re.compile(rf"\b{_NUM}\s*(?:-|\s)?{_PEOPLE}\b"), 0),
+    (re.compile(rf"\b(?:team|group|party|meeting)\s+of\s+{_NUM}\b{_NOT_PEOPLE}"), 0),
+    (re.compile(r"\b(?:team|group|us|people|everyone)\s*\((\d{1,4})\)"), 0),
+    (re.compile(rf"\b(?:seats?|seating|capacity|fits?|holds?|for\s+at\s+least|sits?)\s+(?:of\s+|for\s+)?"
+                rf"(?:at\s+least\s+)?{_NUM}\b{_NOT_PEOPLE}"), 0),
+    (re.compile(rf"\b{_NUM}[-\s]?(?:seater|person)\b"), 0),
+    (re.compile(rf"\bfor\s+(?:a\s+)?{_NUM}\b{_NOT_PEOPLE}"), 0),
+]
+
+
+def _read_capacity(text: _Text) -> int | None:
+    for pattern, extra in _CAPACITY:
+        match = text.search(pattern)
+        if match:
+            number = _number(match.group(1))
+            if number is None or not 0 < number + extra <= 10_000:
+                continue
+            text.take(match.start(), match.end())
+            return number + extra
+    if text.search(re.compile(r"\b(?:just\s+(?:for\s+)?me|for\s+myself|(?:a\s+)?room\s+for\s+me|"
+                              r"by\s+myself|on\s+my\s+own|for\s+one\s+person)\b")):
+        return 1
+    return None
+
+
+# --- dates and times we read ourselves (the recognizer misses them or reads them US-only) ---------------
+
+_HOUR = r"(\d{1,2})(?:[:.](\d{2}))?"
+_RANGE = re.compile(rf"(?<![\w/:.-])(?:(?:from|between)\s+)?{_HOUR}\s*(?:-|–|—|to|till|til|until|and)\s*{_HOUR}"
+                    r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))")
+_UNTIL = re.compile(rf"(?<!quarter )(?<!half )(?<!minutes )(?<!mins )(?<!five )(?<!ten )(?<!twenty )"
+                    rf"\b(?:until|till|til|to|through|thru|up\s+to)\s+{_HOUR}"
+                    r"(?![\w/:-]|\s*(?:am|pm|a\.m|p\.m|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))")
+_DOTTED_TIME = re.compile(r"(?<![\w.:/])(\d{1,2})\.([0-5]\d)(?:\s*(am|pm|a\.m\.|p\.m\.))?(?![\w/:.-]|\s*(?:h\b|hrs?\b|"
+                          r"hours?|min))")
+_ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|before|by|from)\s*{_HOUR}(?:\s*-?ish)?"
+                      r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))"
+                      r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
+_AT_SIGN = re.compile(r"@\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?![\w:/])")
+_LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
+_SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
+_TOMORROW = re.compile(r"\b(?:tmrw|tmrow|tmr|tmw|tmo|tomoz|2moro|2morrow|tommorow|tommorrow|tomorow|tomorro|"
+                       r"tomrrow|tomrow)\b")
+_TODAY = re.compile(r"\b(?:tdy|2day|todya|tday)\b")
+_MORE = re.compile(rf"\b(?:an?\s+(?:extra|additional|further)\s+|another\s+)?{_NUM}\s+(?:more|extra|additional|"
+                   r"further)\s+(minutes?|mins?|m|hours?|hrs?|h)\b")
+_NOW = re.compile(r"\b(?:asap|a\.s\.a\.p|straight\s+away|right\s+away|immediately|right\s+now|now)\b")
+
+
+def _clock(hour: str, minute: str | None) -> tuple[int, int] | None:
+    h, m = int(hour), int(minute or 0)
+    return (h, m) if h <= 23 and m <= 59 else None
+
+
+def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, Any]) -> None:
+    """What the recognizer misses: hour ranges without am/pm ("10-11", "from 2 to 3"), "until 4",
+    "12.30", "15 more minutes", texting spellings of tomorrow, and numeric dates by locale."""
+    match = text.search(_SLASH_DATE)
+    if match and (match.group(2) == "/" or match.group(4) or locale.lower() not in MONTH_FIRST):
+        day = _numeric_date(match, now.date(), locale)
+        if day:
+            values["day"] = day
+            text.take(match.start(), match.end())
+    for pattern, offset in ((_TOMORROW, 1), (_TODAY, 0)):
+        match = text.search(pattern)
+        if match:
+            values["day"] = now.date() + timedelta(days=offset)
+            text.take(match.start(), match.end())
+    match = text.search(_RANGE)
+    if match:
+        start, end = _clock(match.group(1), match.group(2)), _clock(match.group(3), match.group(4))
+        if start and end:
+            values["start"], values["end"] = _bare_range(match.group(1), start, match.group(3), end)
+            text.take(match.start(), match.end())
+    match = text.search(_UNTIL)
+    if match and _clock(match.group(1), match.group(2)):
+        h, m = _clock(match.group(1), match.group(2)) or (0, 0)
+        hour = h if h > 12 or len(match.group(1)) == 2 and match.group(1).startswith("0") else _working_hour(h)
+        values["end"] = time(hour, m)
+        text.take(match.start(), match.end())
+    match = text.search(_DOTTED_TIME)
+    if match and _clock(match.group(1), match.group(2)):
+        h, m = _clock(match.group(1), match.group(2)) or (0, 0)
+        suffix = (match.group(3) or "").replace(".", "")
+        if suffix:
+            hour = h % 12 + (12 if suffix == "pm" else 0)
+        else:
+            hour = h if h > 12 or match.group(1).startswith("0") else _working_hour(h)
+        values["start"] = time(hour, m)
+        text.take(match.start(), match.end())
+    match = text.search(_ROUGHLY)
+    if match and "start" not in values:  # "after 3", "before 10", "around 2", "3ish": the working-hours reading
+        word, hour, minute = match.group(1) or "", match.group(2) or match.group(4), match.group(3) or match.group(5)
+        clock = _clock(hour, minute)
+        if clock and (word != "by" or "end" not in values):
+            value = time(clock[0] if clock[0] > 12 or hour.startswith("0") else _working_hour(clock[0]), clock[1])
+            values["end" if word in ("before", "by") else "start"] = value
+            text.take(match.start(), match.end())
+    match = text.search(_AT_SIGN)
+    if match and "start" not in values and _clock(match.group(1), match.group(2)):  # "@ 2"
+        h, m = _clock(match.group(1), match.group(2)) or (0, 0)
+        suffix = match.group(3)
+        hour = h % 12 + (12 if suffix == "pm" else 0) if suffix else (h if h > 12 else _working_hour(h))
+        values["start"] = time(hour, m)
+        text.take(match.start(), match.end())
+    match = text.search(_LUNCH)
+    if match:
+        values["window"] = (time(13), time(17)) if match.group(1) else (time(12), time(14))
+        text.take(match.start(), match.end())
+    match = text.search(_MORE)
+    if match:
+        number = _number(match.group(1)) or 0
+        unit = match.group(2)
+        values["more"] = timedelta(hours=number) if unit.startswith("h") else timedelta(minutes=number)
+        text.take(match.start(), match.end())
+
+
+def _bare_range(h1: str, start: tuple[int, int], h2: str, end: tuple[int, int]) -> tuple[time, time]:
+    """'10-11' is 10:00-11:00, '2-3' 14:00-15:00, '11-1' 11:00-13:00, '14-15' as written."""
+    s_hour = start[0] if start[0] > 12 or h1.startswith("0") else _working_hour(start[0])
+    e_hour = end[0]
+    if e_hour <= 12 and not h2.startswith("0"):
+        e_hour = e_hour % 12
+        while e_hour * 60 + end[1] <= s_hour * 60 + start[1] and e_hour < 12:
+            e_hour += 12
+    return time(s_hour, start[1]), time(min(e_hour, 23), end[1])
+
+
+def _numeric_date(match: re.Match[str], today: date, locale: str) -> date | None:
+    """'12/3' by locale: month first in `MONTH_FIRST` locales, else day first; a number above 12 settles it."""
+    a, b, year = int(match.group(1)), int(match.group(3)), match.group(4)
+    month_first = locale.lower() in MONTH_FIRST or not locale
+    if match.group(2) == ".":
+        month_first = False  # "12.3.": dotted dates are day first wherever they are written
+    elif a > 12 >= b:
+        month_first = False
+    elif b > 12 >= a:
+        month_first = True
+    month, day = (a, b) if month_first else (b, a)
+    try:
+        if year:
+            return date(int(year) + (2000 if len(year) == 2 else 0), month, day)
+        candidate = date(today.year, month, day)
+        return candidate if candidate >= today else date(today.year + 1, month, day)
+    except ValueError:
+        return None
+
+
+# --- the recognizer's readings, chosen ------------------------------------------------------------------
+
+_ZERO_HOUR = re.compile(r"(?<!\d)0\d[:.]\d\d")
+
+
+def _clock_of(value: str) -> time:
+    return time.fromisoformat(value[-8:] if len(value) > 8 else value)
+
+
+def _working(options: list[dict[str, Any]], key: str, said: str = "") -> list[dict[str, Any]]:
+    """Among am/pm readings of one time, those in working hours (08:00-19:59); explicit ones are alone, and
+    a 24-hour time written with its zero ("07:30") is as written."""
+    if len(options) < 2:
+        return options
+    if _ZERO_HOUR.search(said):
+        kept = [o for o in options if key in o and _clock_of(o[key]).hour < 12]
+    else:
+        kept = [o for o in options if key in o and 8 <= _clock_of(o[key]).hour < 20]
+    return kept or options
+
+
+def _is_weekday(option: dict[str, Any]) -> bool:
+    return "WXX" in option.get("timex", "")
+
+
+def _future(options: list[dict[str, Any]], key: str, now: datetime, ahead: str) -> dict[str, Any]:
+    """The first reading still ahead: a date from today on, a weekday while `ahead` (its start or end) has not
+    passed; else the last one (the caller reports it as passed)."""
+    def moment(option: dict[str, Any], which: str) -> datetime:
+        value = option.get(which) or option.get(key)
+        return datetime.fromisoformat(value) if len(value) > 10 else datetime.combine(date.fromisoformat(value),
+                                                                                       time(23, 59))
+    ordered = sorted(options, key=lambda o: moment(o, key))
+    for option in ordered:
+        if _is_weekday(option):
+            if moment(option, ahead) >= now - GRACE:
+                return option
+        elif moment(option, key).date() >= now.date():
+            return option
+    if _is_weekday(ordered[-1]):  # the recognizer offers last week's and this week's: this one has passed
+        return {k: _a_week_later(v) if k in ("value", "start", "end") else v for k, v in ordered[-1].items()}
+    return ordered[-1]
+
+
+def _a_week_later(value: str) -> str:
+    if len(value) == 10:
+        return (date.fromisoformat(value) + timedelta(days=7)).isoformat()
+    return (datetime.fromisoformat(value) + timedelta(days=7)).isoformat(sep=" ")
+
+
+def _read_recognized(text: _Text, now: datetime, values: dict[str, Any]) -> None:
+    """The recognizer reads what is left, as a person wrote it but without what was read already (with the
+    gaps closed up: it misreads text that starts with blanks)."""
+    said, origin = text.closed_up()
+    if not said:
+        return
+    try:
+        results = _datetime_model().parse(said, now)
+    except Exception:  # noqa: BLE001 - the recognizer's own failures: its words stay as not understood
+        return
+    for result in results:
+        try:
+            used = _read_one(result, now, values)
+        except (ValueError, KeyError, TypeError, OverflowError, IndexError):
+            used = False  # a date it could not resolve ("not resolved", year 10000): asked back
+        if used and 0 <= result.start <= result.end < len(origin):
+            text.take(origin[result.start], origin[result.end] + 1)
+
+
+def _read_one(result: Any, now: datetime, values: dict[str, Any]) -> bool:
+    kind = result.type_name.rsplit(".", 1)[-1]
+    options = [o for o in (result.resolution or {}).get("values") or [] if o.get("value") != "not resolved"]
+    if not options:
+        return False
+    timex = options[0].get("timex", "")
+    if timex in ("PRESENT_REF", "FUTURE_REF"):
+        values["now"] = True
+        return True
+    if kind == "duration":
+        seconds = float(options[0]["value"])
+        if seconds <= 0:
+            return False
+        key = "by" if options[0].get("Mod") == "before" or result.text.lower().startswith("by ") else "duration"
+        values[key] = timedelta(seconds=seconds)
+        return True
+    if kind == "date":
+        values["day"] = date.fromisoformat(_future(options, "value", now, "value")["value"])
+        return True
+    if kind == "time":
+        values["start"] = _clock_of(_working(options, "value", result.text)[0]["value"])
+        return True
+    if kind == "datetime":
+        option = _future(_working(options, "value", result.text), "value", now, "value")
+        moment = datetime.fromisoformat(option["value"])
+        if moment.time() == time(23, 59, 59):  # "end of day"
+            values["day"], values["end"] = moment.date(), time(23, 59)
+            return True
+        values["day"], values["start"] = moment.date(), moment.time()
+        if "T" in timex and re.search(r"T\d\d:\d\d:\d\d$", timex) and not _is_weekday(option):
+            values["relative"] = True  # "in 2 hours"
+        return True
+    if kind == "timerange":
+        part = re.search(r"T(MO|AF|EV|NI|DT)$", timex)
+        if part:
+            values["window"] = _PARTS_OF_DAY[part.group(1)]
+            return True
+        option = _working(options, "start", result.text)[0] if "start" in options[0] else options[0]
+        if option.get("Mod") == "before" and "end" in option:  # "until 4pm"
+            values["end"] = _clock_of(option["end"])
+            return True
+        if "start" in option and "end" in option:
+            values["start"], values["end"] = _clock_of(option["start"]), _clock_of(option["end"])
+            return True
+        if "start" in option:  # "after 3pm"
+            values["start"] = _clock_of(option["start"])
+            return True
+        return False
+    if kind == "daterange" and "start" in options[0] and "end" in options[0]:  # "next week"
+        option = _future(options, "start", now, "end")
+        first, last = date.fromisoformat(option["start"]), date.fromisoformat(option["end"]) - timedelta(days=1)
+        if not now.year <= first.year <= now.year + 2:
+            return False  # "at 1030" read as the year 1030
+        values["range"] = (max(first, now.date()), last)
+        return True
+    if kind == "datetimerange":
+        part = re.search(r"T(MO|AF|EV|NI|DT)$", timex)
+        if part:
+            window = _PARTS_OF_DAY[part.group(1)]
+            option = _future(options, "start", now, "end")
+            day = datetime.fromisoformat(option["start"]).date()
+            if _is_weekday(option) and datetime.combine(day, window[1]) < now:
+                day += timedelta(days=7)
+            values["day"], values["window"] = day, window
+            return True
+        if "start" not in options[0] or "end" not in options[0]:
+            return False
+        option = _future(_working(options, "start", result.text), "start", now, "start")
+        start, end = datetime.fromisoformat(option["start"]), datetime.fromisoformat(option["end"])
+        if (end - start) > timedelta(days=1) or end.date() != start.date() and end.time() != time(0):
+            values["across_midnight"] = True
+        values["day"], values["start"], values["end"] = start.date(), start.time(), end.time()
+        return True
+    return False
+
+
+def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
+    """Everything the text says about time, as raw values (see `_when`)."""
+    values: dict[str, Any] = {}
+    _read_own_times(text, now, locale, values)
+    own_day = values.pop("day", None)
+    own = {k: values.pop(k) for k in ("start", "end", "window") if k in values}
+    _read_recognized(text, now, values)
+    if own_day is not None:
+        values["day"] = own_day  # "tmrw at 10": the recognizer saw only "at 10"
+    for key, value in own.items():
+        values.setdefault(key, value)
+    match = text.search(_NOW)
+    if match:
+        values["now"] = True
+        text.take(match.start(), match.end())
+    return values
+
+
+def _when(values: dict[str, Any], now: datetime, problems: list[str]) -> When:
+    day, start, end = values.get("day"), values.get("start"), values.get("end")
+    window = values.get("window")
+    if values.get("now"):
+        return When(day=day if day and day != now.date() else None, now=True, end=end,
+                    duration=values.get("duration"))
+    if start and end and end <= start and end != time(0):
+        problems.append(f"The end ({end:%H:%M}) must be after the start ({start:%H:%M}).")
+    if values.get("across_midnight") or (start and end == time(0)):
+        problems.append("A booking has to start and end on the same day.")
+    if window and day == now.date() and datetime.combine(day, window[1]) <= now:
+        problems.append("That part of today has already passed.")
+    if start and day is not None and datetime.combine(day, start) < now - GRACE:
+        problems.append(f"{start:%H:%M} on {day:%a %d %b} has already passed.")
+    elif day is not None and day < now.date():
+        problems.append(f"{day:%a %d %b %Y} has already passed.")
+    if window and start:
+        window = None  # "tomorrow morning at 10": the time says it
+    if values.get("range") and day is None:
+        first, last = values["range"]
+        problems.append(f"Which day between {first:%a %d %b} and {last:%a %d %b}?")
+    return When(day=day, start=start, end=end, duration=values.get("duration"), window=window)
+
+
+# --- booking references and the new time -------------------------------------------------------------
+
+_SPLIT = {
+    Intent.MOVE: re.compile(r"\b(?:to|until|till|for|by|back|forward|earlier|later)\b|\bon\b(?=\s+\w)"),
+    Intent.EXTEND: re.compile(r"\b(?:by|until|till|til|to|for)\b"),
+}
+_BY_NUMBER = re.compile(r"^\s*by\s+(\d{1,3})\s*[.!?]*\s*$")
+_BARE_HOUR = re.compile(r"^\s*(?:at\s+)?(\d{1,2})(?:[:.](\d{2}))?\s*[.!?]*\s*$")
+_NEXT = re.compile(r"\b(?:next|upcoming|soonest|first|coming)\b")
+_CURRENT = re.compile(r"\b(?:current|ongoing|this|present|right\s+now|now|in\s+progress)\b")
+_REF_WORDS = re.compile(r"\b(?:my|our|the|this|that|it|booking|meeting|reservation|room|slot|one)\b")
+
+
+def _split_at(text: _Text, intent: Intent) -> int | None:
+    """Where the new time starts: after the "to" ("move my 2pm to 4pm"), at the "by" ("by an hour") that
+    follows the booking's own words; None when the text gives no new time."""
+    pattern = _SPLIT.get(intent)
+    if pattern is None:
+        return None
+    low = text.lower
+    anchor = _MOVE.search(low) or _EXTEND.search(low)
+    begin = low.find(" ", anchor.start()) if anchor else 0
+    matches = [m for m in pattern.finditer(low, max(begin, 0)) if low[m.end():].strip(" .!?")]
+    if intent is Intent.EXTEND:
+        return matches[-1].start() if matches else None
+    if not matches:
+        return None
+    first = next((m for m in matches if m.group(0) in ("to", "until", "till")), matches[0])
+    return first.end() if first.group(0).strip() in ("to", "until", "till", "for", "on") else first.start()
+
+
+def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, intent: Intent,
+                 values: dict[str, Any]) -> BookingRef | None:
+    """Which booking the words name; `values` gets what they said about time (a duration, for EXTEND)."""
+    low = text.lower
+    values.update(_read_when(text, now, locale))
+    is_next = bool(_NEXT.search(text.lower))
+    current = bool(values.get("now")) or bool(_CURRENT.search(text.lower)) and not values.get("start")
+    if values.get("now") and values.get("start"):
+        current = False
+    ref = BookingRef(day=values.get("day"), start=values.get("start"), room_email=room_email, next=is_next,
+                     current=current and not is_next)
+    if ref == BookingRef():
+        if intent in (Intent.END, Intent.EXTEND):
+            return BookingRef(current=True)
+        if intent is Intent.CANCEL and not _REF_WORDS.search(low):
+            return None
+    return ref
+
+
+# --- leftovers and unknown rooms ----------------------------------------------------------------------
+
+_UNKNOWN_ROOM = [
+    re.compile(r"\bthe\s+([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s+(?:meeting\s+|conference\s+)?room\b"),
+    re.compile(r"\b(?:room|meeting\s+room|conference\s+room)\s+(?:called\s+|named\s+)?([a-z0-9][\w.'-]*)"),
+    re.compile(r"\b(?:in|at)\s+(?:the\s+)?([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s*$"),
+    re.compile(r"\b(?:in|at)\s+(?:the\s+)?([a-z][\w'-]*)\b"),
+    re.compile(r"\b(?:book|reserve)\s+([a-z][\w'-]*)\s*$"),
+]
+
+
+_PLACE_WORDS = {"building", "house", "office", "tower", "campus", "floor", "level", "site", "wing", "block"}
+
+
+def _meaningful(word: str) -> bool:
+    return word.lower().strip("'’.-") not in _FILLER and not re.fullmatch(r"\W+", word)
+
+
+def _unknown_room(text: _Text) -> str:
+    for pattern in _UNKNOWN_ROOM:
+        for match in pattern.finditer(text.lower):
+            words = text.original[match.start(1):match.end(1)].split()
+            if (words and all(_meaningful(w) and len(w) > 1 for w in words) and not words[-1].lower().endswith("ing")
+                    and not any(w.lower() in _PLACE_WORDS for w in words)
+                    and (pattern is not _UNKNOWN_ROOM[-1] or words[0][0].isupper())):
+                text.take(match.start(1), match.end(1))
+                return " ".join(words)
+    return ""
+
+
+def _leftovers(text: _Text) -> tuple[str, ...]:
+    words = re.findall(r"[^\s,;:!?()\"“”]+", text.rest)
+    kept = (w.strip(".'’-") for w in words)
+    kept = (w[:-2] if w.lower().endswith("'s") else w for w in kept)
+    return tuple(w for w in kept if w and _meaningful(w) and w.lower() not in ("s", "'s"))
+
+
+# --- the whole reading ---------------------------------------------------------------------------------
 
 def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), locale: str = "en-US") -> Understanding:
     """Read one message. `now_local` is the user's wall-clock time; `locale` is Teams' clientInfo locale
     (it decides whether "12/3" is 3 December or 12 March)."""
-    raise NotImplementedError  # issue 16: being built
+    now = now_local.replace(tzinfo=None, second=0, microsecond=0)
+    clean = " ".join(text.replace("’", "'").split())
+    intent, command = _intent(clean)
+    if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (
+            intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
+        return Understanding(intent=intent)
+    body = _Text(clean)
+    if command:
+        word = _COMMAND.match(clean)
+        assert word is not None
+        body.take(0, word.end())
+        if intent is Intent.HELP:
+            return Understanding(intent=intent, command=True, not_understood=_leftovers(body))
+    else:
+        greeting = _LEADING_GREETING.match(clean)
+        if greeting:
+            body.take(0, greeting.end())
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    _read_names(body, catalog, values)
+    _read_floor(body, catalog, values, problems)
+    features = _read_features(body, catalog)
+    capacity = _read_capacity(body)
+    details = {"capacity": capacity, "building_id": values.get("building_id", ""),
+               "floor_id": values.get("floor_id", ""), "room_email": values.get("room_email", ""),
+               "features": features}
+    if intent in (Intent.CANCEL, Intent.END, Intent.EXTEND, Intent.MOVE, Intent.CHANGE):
+        return _manage(intent, body, now, locale, details, problems)
+    said = _read_when(body, now, locale)
+    if intent is Intent.MY_BOOKINGS:
+        said.pop("range", None)  # "my bookings next week": the list shows them all, week by week
+    if "by" in said:  # "for a meeting by an hour" is rare; a length all the same
+        said.setdefault("duration", said.pop("by"))
+    when = _when(said, now, problems)
+    words_left = _leftovers(body)
+    unknown_room = _unknown_room(body) if intent in (Intent.UNKNOWN, Intent.BOOK) else ""
+    if intent is Intent.UNKNOWN:
+        found = (not when.empty or capacity or features or unknown_room
+                 or any(details[k] for k in ("building_id", "floor_id", "room_email")))
+        strong = _BOOK_STRONG.search(clean) or _BOOK_WEAK.search(clean) and found
+        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
+        if strong or found and not words_left and not asked:
+            intent = Intent.BOOK
+    if intent is Intent.UNKNOWN:
+        return Understanding(intent=intent, not_understood=words_left)
+    if intent is not Intent.BOOK:
+        details = {}
+        if intent is not Intent.MY_BOOKINGS:
+            when = When()
+    return Understanding(intent=intent, when=when, command=command, unknown_room=unknown_room,
+                         not_understood=_leftovers(body), problems=tuple(problems), **details)
+
+
+def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: dict[str, Any],
+            problems: list[str]) -> Understanding:
+    """CANCEL, END, EXTEND, MOVE, CHANGE: which booking, and the new time or extension."""
+    room_email = details["room_email"]
+    split = _split_at(body, intent)
+    target = _Text(body.rest)
+    if split is not None:
+        body.take(split, len(body.chars))
+        target.take(0, split)
+    else:
+        target.take(0, len(target.chars))
+    more = body.search(_MORE)
+    extend_by: timedelta | None = None
+    if more and intent is Intent.EXTEND:
+        number = _number(more.group(1)) or 0
+        extend_by = timedelta(hours=number) if more.group(2).startswith("h") else timedelta(minutes=number)
+        body.take(more.start(), more.end())
+    if intent is Intent.EXTEND:
+        extra = _read_extension(body)
+        extend_by = extend_by or extra
+    said: dict[str, Any] = {}
+    booking = _booking_ref(body, now, locale, room_email, intent, said)
+    if intent is Intent.EXTEND and not extend_by:  # "make my 2pm meeting 30 minutes longer"
+        extend_by = said.get("more") or said.get("by") or said.get("duration")
+    by_number = _BY_NUMBER.match(target.lower)
+    if intent is Intent.EXTEND and by_number and not extend_by:  # "extend it by 15": minutes, "by 1": an hour
+        number = int(by_number.group(1))
+        extend_by = timedelta(minutes=number) if number >= 5 else timedelta(hours=number)
+        target.take(0, len(target.chars))
+    bare = _BARE_HOUR.match(target.lower)
+    if bare:  # "push my 10am to 11": a number alone is an hour
+        target.take(bare.start(), bare.end())
+    new = _read_when(target, now, locale)
+    if bare and _clock(bare.group(1), bare.group(2)):
+        h, m = _clock(bare.group(1), bare.group(2)) or (0, 0)
+        new["start"] = time(h if h > 12 else _working_hour(h), m)
+    move_by = None
+    if intent is Intent.EXTEND:
+        extend_by = extend_by or new.pop("more", None) or new.pop("by", None) or new.pop("duration", None)
+        end = new.get("end") or new.get("start")
+        when = When(day=new.get("day"), end=end) if end else When()
+    elif intent is Intent.MOVE:
+        shift = new.pop("by", None) or new.pop("duration", None)
+        if shift and not new.get("start"):
+            earlier = re.search(r"\b(?:forward|earlier|back\s+earlier)\b", body.original, re.IGNORECASE)
+            move_by = -shift if earlier else shift
+        when = _when(new, now, problems) if any(k in new for k in ("day", "start", "end", "window")) else When()
+    else:
+        when = When()
+    return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
+                         not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
+                         room_email="", capacity=None, features=())
+
+
+def _read_extension(body: _Text) -> timedelta | None:
+    """"another 30 minutes", "half an hour longer", "an extra hour": durations said of the booking itself."""
+    match = body.search(re.compile(r"\b(?:another|an\s+extra|extra|additional)\s+(?:half\s+(?:an\s+)?hour|"
+                                   r"hour|(\d{1,3})\s*(minutes?|mins?|m|hours?|hrs?|h))\b"))
+    if not match:
+        return None
+    body.take(match.start(), match.end())
+    if match.group(1):
+        number = int(match.group(1))
+        return timedelta(hours=number) if match.group(2).startswith("h") else timedelta(minutes=number)
+    return timedelta(minutes=30) if "half" in match.group(0) else timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""Reading a `book ...` text without holding up the bot.
+"""Reading a typed message (`domain.understanding.understand`) without holding up the bot.
 
 Microsoft's date recognizer costs more than linearly in the text ("book " + "1-2 " * 260 takes
 seconds), so it never runs on the event loop: the pool sends each text to a worker process, waits
@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -27,13 +27,12 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from domain.models import Building, Floor
-from domain.parsing import QuickBooking, parse_quick_booking
+from domain.understanding import Catalog, Understanding, understand
 
 log = logging.getLogger(__name__)
 
 MAX_CHARS = 200  # a booking said in words fits in far less ("book 1h at 10 tomorrow for 6 in HQ")
-TARGET = "domain.parsing:parse_quick_booking"  # what a worker runs; tests give one that spins
+TARGET = "domain.understanding:understand"  # what a worker runs; tests give one that spins
 WORKER_NICENESS = 10  # when a worker and the bot share a core, the bot's turns come first
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
@@ -80,26 +79,26 @@ class Unread:
     note: str
 
 
-Reading = QuickBooking | Unread
+Reading = Understanding | Unread
 
 
 class Understand(Protocol):
-    """The port BookingFlow reads quick texts through."""
+    """The port the flows read typed messages through."""
 
-    async def __call__(self, text: str, now_local: datetime, buildings: Sequence[Building],
-                       floors: Sequence[Floor], *, who: str = "") -> Reading: ...
+    async def __call__(self, text: str, now_local: datetime, catalog: Catalog, locale: str = "en-US", *,
+                       who: str = "") -> Reading: ...
 
 
 def too_long(text: str) -> bool:
     return len(" ".join(text.split())) > MAX_CHARS
 
 
-async def read_here(text: str, now_local: datetime, buildings: Sequence[Building], floors: Sequence[Floor], *,
+async def read_here(text: str, now_local: datetime, catalog: Catalog, locale: str = "en-US", *,
                     who: str = "") -> Reading:
     """Reading on the event loop, for tests and tools without a pool: bounded in length, not in time."""
     if too_long(text):
         return Unread(TOO_LONG)
-    return parse_quick_booking(text, now_local, buildings, floors)
+    return understand(text, now_local, catalog, locale)
 
 
 # --- the worker process -------------------------------------------------------------------
@@ -115,7 +114,7 @@ def _serve(conn: Connection, target: str) -> None:
         os.nice(WORKER_NICENESS)
     read = _resolve(target)
     if "services.understanding_preload" not in sys.modules:  # not forked from the warm fork server
-        from domain.parsing import warm_up
+        from domain.understanding import warm_up
 
         warm_up()
     conn.send("ready")
@@ -187,7 +186,7 @@ class _Worker:
 
 
 class UnderstandingPool:
-    """Worker processes that read quick booking texts, each within `deadline_s` of its arrival."""
+    """Worker processes that read typed messages, each within `deadline_s` of its arrival."""
 
     def __init__(self, workers: int = 2, deadline_s: float = 2.0, target: str | None = None,
                  budget: ReadingBudget | None = None) -> None:
@@ -237,12 +236,12 @@ class UnderstandingPool:
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
-    async def understand(self, text: str, now_local: datetime, buildings: Sequence[Building],
-                         floors: Sequence[Floor], *, who: str = "") -> Reading:
-        """What a quick booking text says, or why it was not read. Never longer than the deadline."""
+    async def understand(self, text: str, now_local: datetime, catalog: Catalog, locale: str = "en-US", *,
+                         who: str = "") -> Reading:
+        """What a typed message says, or why it was not read. Never longer than the deadline."""
         if too_long(text):
             return Unread(TOO_LONG)
-        args = (text, now_local, tuple(buildings), tuple(floors))
+        args = (text, now_local, catalog, locale)
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
@@ -250,18 +249,18 @@ class UnderstandingPool:
                 if loop.time() - began > self._deadline_s / 2:
                     return Unread(TOO_SLOW)  # that user's previous text took most of this one's time
                 if not self._budget.allows(who, loop.time()):
-                    log.info("a user's quick booking text was not read: their reading time is used up")
+                    log.info("a user's message was not read: their reading time is used up")
                     return Unread(TOO_MUCH)
                 status, answer = await self._ask(args, who)
         except TimeoutError:
-            log.warning("a quick booking text of %d characters was not read within %.1f s", len(text),
+            log.warning("a message of %d characters was not read within %.1f s", len(text),
                         self._deadline_s)
             return Unread(TOO_SLOW)
         except (EOFError, OSError) as exc:
             log.warning("an understanding worker died (%s)", type(exc).__name__)
             return Unread(NOT_READ)
         if status != "ok":
-            log.warning("reading a quick booking text failed: %s", answer)
+            log.warning("reading a message failed: %s", answer)
             return Unread(NOT_READ)
         return answer
 

@@ -2,6 +2,6 @@
 recognizer's models there, so that every worker forked from it starts warm (building them takes
 over a second, and a killed worker's replacement must be ready at once)."""
 
-from domain.parsing import warm_up
+from domain.understanding import warm_up
 
 warm_up()

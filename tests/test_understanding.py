@@ -1,4 +1,4 @@
-"""The understanding pool: quick booking texts read in worker processes, within a deadline, one user's
+"""The understanding pool: typed messages read in worker processes, within a deadline, one user's
 texts one at a time; runaway workers killed and replaced; nothing left running after close."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 import pytest
 
 from domain.models import Building, Floor
-from domain.parsing import QuickBooking
+from domain.understanding import Catalog, Intent, Understanding, When
 from services.understanding import (
     MAX_CHARS,
     NOT_READ,
@@ -27,7 +27,8 @@ from tests.understanding_helpers import TARGET, alive
 
 NOW = datetime(2026, 11, 24, 9, 0)
 HQ = Building(id="hq", name="Contoso HQ")
-FLOORS = [Floor(id="hq-2", building_id="hq", name="Second floor", level=2)]
+FLOORS = (Floor(id="hq-2", building_id="hq", name="Second floor", level=2),)
+NONE = Catalog()
 WORST = "book " + "1-2 " * 260  # seconds of the date recognizer's time on the event loop, before
 
 
@@ -40,16 +41,16 @@ async def pool() -> AsyncIterator[UnderstandingPool]:
 
 
 async def test_a_text_is_read_in_a_worker_with_the_buildings_and_floors(pool: UnderstandingPool) -> None:
-    quick = await pool.understand("book tomorrow 10:00-11:00 for 6 in Contoso HQ second floor", NOW, [HQ], FLOORS,
-                                  who="alex")
-    assert quick == QuickBooking(day=date(2026, 11, 25), start=time(10), end=time(11), capacity=6,
-                                 building_id="hq", floor_id="hq-2")
+    quick = await pool.understand("book tomorrow 10:00-11:00 for 6 in Contoso HQ second floor", NOW,
+                                  Catalog(buildings=(HQ,), floors=FLOORS), "en-GB", who="alex")
+    assert quick == Understanding(intent=Intent.BOOK, when=When(day=date(2026, 11, 25), start=time(10), end=time(11)),
+                                  capacity=6, building_id="hq", floor_id="hq-2", command=True)
     assert os.getpid() not in pool.pids and all(alive(pid) for pid in pool.pids)
 
 
 async def test_a_runaway_parse_is_killed_and_its_worker_replaced(pool: UnderstandingPool) -> None:
     before = pool.pids
-    assert await pool.understand("book spin", NOW, [], [], who="mallory") == Unread(TOO_SLOW)
+    assert await pool.understand("book spin", NOW, NONE, who="mallory") == Unread(TOO_SLOW)
     for _ in range(500):  # the replacement forks from the warm fork server
         if len(pool.pids) == 2:
             break
@@ -58,29 +59,29 @@ async def test_a_runaway_parse_is_killed_and_its_worker_replaced(pool: Understan
     [killed] = set(before) - set(after)
     assert len(after) == 2 and not alive(killed)
     for _ in range(3):  # both workers read normal texts again
-        quick = await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="alex")
-        assert isinstance(quick, QuickBooking) and quick.start == time(10) and quick.end == time(11)
+        quick = await pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who="alex")
+        assert isinstance(quick, Understanding) and quick.when.start == time(10) and quick.when.end == time(11)
 
 
 async def test_a_text_too_long_is_not_read_at_all(pool: UnderstandingPool) -> None:
     before = pool.pids
-    assert await pool.understand(WORST, NOW, [], [], who="mallory") == Unread(TOO_LONG)
+    assert await pool.understand(WORST, NOW, NONE, who="mallory") == Unread(TOO_LONG)
     spinning = "book spin " + "x " * MAX_CHARS  # would run away, were it read
-    assert await pool.understand(spinning, NOW, [], [], who="mallory") == Unread(TOO_LONG)
+    assert await pool.understand(spinning, NOW, NONE, who="mallory") == Unread(TOO_LONG)
     assert pool.pids == before  # no worker was given it
-    assert await read_here(WORST, NOW, [], []) == Unread(TOO_LONG)  # the in-process reading is bounded too
+    assert await read_here(WORST, NOW, NONE) == Unread(TOO_LONG)  # the in-process reading is bounded too
     spaced = "book   tomorrow " + " " * 500 + "10:00-11:00"  # spacing does not count
-    assert isinstance(await pool.understand(spaced, NOW, [], []), QuickBooking)
+    assert isinstance(await pool.understand(spaced, NOW, NONE), Understanding)
 
 
 async def test_one_users_runaway_texts_do_not_starve_others(pool: UnderstandingPool) -> None:
     """Mallory sends five runaway texts at once. They are read one after another, so Mallory holds
     one worker at most: Alex's text, sent just after, is read by the other one."""
-    mallory = [asyncio.create_task(pool.understand(f"book spin {n}", NOW, [], [], who="mallory"))
+    mallory = [asyncio.create_task(pool.understand(f"book spin {n}", NOW, NONE, who="mallory"))
                for n in range(5)]
     await asyncio.sleep(0.05)
-    alex = await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="alex")
-    assert isinstance(alex, QuickBooking) and alex.start == time(10)
+    alex = await pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who="alex")
+    assert isinstance(alex, Understanding) and alex.when.start == time(10)
     assert not all(task.done() for task in mallory)
     assert all(isinstance(answer, Unread) for answer in await asyncio.gather(*mallory))
 
@@ -89,10 +90,10 @@ async def test_a_user_who_used_up_their_reading_time_is_not_read_for_a_while() -
     pool = UnderstandingPool(workers=2, deadline_s=1, target=TARGET, budget=ReadingBudget(burst_s=0.5, share=0.01))
     await pool.start()
     try:
-        assert await pool.understand("book spin", NOW, [], [], who="mallory") == Unread(TOO_SLOW)
-        assert await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="mallory") == Unread(TOO_MUCH)
-        alex = await pool.understand("book tomorrow 10:00-11:00", NOW, [], [], who="alex")
-        assert isinstance(alex, QuickBooking) and alex.start == time(10)
+        assert await pool.understand("book spin", NOW, NONE, who="mallory") == Unread(TOO_SLOW)
+        assert await pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who="mallory") == Unread(TOO_MUCH)
+        alex = await pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who="alex")
+        assert isinstance(alex, Understanding) and alex.when.start == time(10)
     finally:
         await pool.close()
 
@@ -112,22 +113,22 @@ def test_the_reading_budget_is_a_token_bucket_per_user() -> None:
 
 async def test_a_worker_that_dies_or_fails_gets_the_form_not_an_error(pool: UnderstandingPool) -> None:
     before = pool.pids
-    assert await pool.understand("book fail", NOW, [], [], who="alex") == Unread(NOT_READ)
+    assert await pool.understand("book fail", NOW, NONE, who="alex") == Unread(NOT_READ)
     assert pool.pids == before  # an exception in the parse leaves the worker usable
-    assert await pool.understand("book die", NOW, [], [], who="alex") == Unread(NOT_READ)
+    assert await pool.understand("book die", NOW, NONE, who="alex") == Unread(NOT_READ)
     for _ in range(500):
         if len(pool.pids) == 2:
             break
         await asyncio.sleep(0.01)
     assert len(set(pool.pids) - set(before)) == 1
-    assert isinstance(await pool.understand("book at 10", NOW, [], [], who="alex"), QuickBooking)
+    assert isinstance(await pool.understand("book at 10", NOW, NONE, who="alex"), Understanding)
 
 
 async def test_close_ends_every_worker_even_a_busy_one() -> None:
     pool = UnderstandingPool(workers=2, deadline_s=30, target=TARGET)
     await pool.start()
     pids = pool.pids
-    busy = asyncio.create_task(pool.understand("book spin", NOW, [], [], who="mallory"))
+    busy = asyncio.create_task(pool.understand("book spin", NOW, NONE, who="mallory"))
     await asyncio.sleep(0.2)
     await pool.close()
     assert await busy == Unread(NOT_READ)

@@ -5,18 +5,17 @@ which processes are running."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from domain.models import Building, Floor
-from domain.parsing import QuickBooking, parse_quick_booking
+from domain.understanding import Catalog, Understanding, understand
 
 TARGET = "tests.understanding_helpers:parse_or_misbehave"
+NOTHING = Catalog()
 
 
-def parse_or_misbehave(text: str, now_local: datetime, buildings: Sequence[Building] = (),
-                       floors: Sequence[Floor] = ()) -> QuickBooking:
+def parse_or_misbehave(text: str, now_local: datetime, catalog: Catalog = NOTHING,
+                       locale: str = "en-US") -> Understanding:
     if "spin" in text:  # a runaway parse: never ends, whatever the deadline
         while True:
             pass
@@ -24,7 +23,7 @@ def parse_or_misbehave(text: str, now_local: datetime, buildings: Sequence[Build
         os._exit(3)
     if "fail" in text:
         raise ValueError("the recognizer failed")
-    return parse_quick_booking(text, now_local, buildings, floors)
+    return understand(text, now_local, catalog, locale)
 
 
 def _stat(pid: int) -> list[str]:

@@ -1,0 +1,160 @@
+"""The rules `understand` picks the recognizer's readings by: bare hours in working hours, dates in the
+future, numeric dates by locale, parts of the day, seats that are not times, words left over."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from domain.understanding import BookingRef, Catalog, Intent, RoomName, When, understand
+
+WEDNESDAY = datetime(2026, 12, 2, 9, 40)
+FRIDAY_AFTERNOON = datetime(2026, 12, 4, 15, 0)
+DECEMBER_20 = datetime(2026, 12, 20, 11, 0)
+
+
+def when(text: str, now: datetime = WEDNESDAY, locale: str = "en-US") -> When:
+    return understand(text, now, Catalog(), locale).when
+
+
+@pytest.mark.parametrize(("said", "hour"), [
+    ("1", 13), ("2", 14), ("3", 15), ("4", 16), ("5", 17), ("6", 18), ("7", 19),
+    ("8", 8), ("9", 9), ("10", 10), ("11", 11), ("12", 12),
+])
+def test_a_bare_hour_is_in_working_hours(said: str, hour: int) -> None:
+    assert when(f"a room at {said}").start == time(hour)
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("a room at 7am", time(7)), ("a room at 9pm", time(21)), ("a room at 20:00", time(20)),
+    ("a room at 07:30", time(7, 30)), ("a room at 7:30", time(19, 30)), ("a room at 12pm", time(12)),
+    ("a room at half past 3", time(15, 30)), ("a room at quarter to 10", time(9, 45)),
+    ("a room at quarter past 2", time(14, 15)), ("a room at 9.30", time(9, 30)), ("a room around 2", time(14)),
+    ("a room after 3", time(15)), ("a room at 3ish", time(15)),
+])
+def test_explicit_am_pm_and_24_hour_times_win_over_the_rule(text: str, start: time) -> None:
+    assert when(text).start == start
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("a room 10-11", time(10), time(11)), ("a room 2-3", time(14), time(15)), ("a room 11-1", time(11), time(13)),
+    ("a room 14-15", time(14), time(15)), ("a room from 2 to 3", time(14), time(15)),
+    ("a room between 1 and 2", time(13), time(14)), ("a room 10-11:30", time(10), time(11, 30)),
+    ("a room 9:30-10:30", time(9, 30), time(10, 30)), ("a room from 9 until 4", time(9), time(16)),
+    ("a room 2pm-3pm", time(14), time(15)),
+])
+def test_hour_ranges_without_am_pm(text: str, start: time, end: time) -> None:
+    got = when(text)
+    assert (got.start, got.end) == (start, end)
+
+
+@pytest.mark.parametrize(("text", "end"), [("a room until 4", time(16)), ("a room until 11", time(11)),
+                                           ("a room till 16:30", time(16, 30)), ("a room before 10", time(10))])
+def test_until_a_bare_hour_is_an_end_in_working_hours(text: str, end: time) -> None:
+    assert when(text).end == end and when(text).start is None
+
+
+@pytest.mark.parametrize(("text", "day", "start"), [
+    ("a room friday", date(2026, 12, 4), None),  # today: the afternoon is still ahead
+    ("a room friday at 4", date(2026, 12, 4), time(16)),
+    ("a room friday at 10", date(2026, 12, 11), time(10)),  # 10:00 today has passed: next week's
+    ("a room thursday", date(2026, 12, 10), None),
+    ("a room monday 9am", date(2026, 12, 7), time(9)),
+])
+def test_a_weekday_is_today_while_what_was_asked_is_ahead_else_next_week(text: str, day: date,
+                                                                            start: time | None) -> None:
+    got = when(text, FRIDAY_AFTERNOON)
+    assert (got.day, got.start) == (day, start)
+
+
+def test_a_part_of_a_weekday_that_has_passed_is_next_weeks() -> None:
+    assert when("friday morning", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 11), window=(time(8), time(12)))
+    assert when("friday afternoon", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 4), window=(time(12), time(17)))
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("a room on 15 Dec", date(2027, 12, 15)),  # gone this year: next year's, never a past day
+    ("a room on the 15th", date(2027, 1, 15)),
+    ("a room on 20 Dec", date(2026, 12, 20)),
+    ("a room on 24 Dec", date(2026, 12, 24)),
+    ("a room on 12/15", date(2027, 12, 15)),
+    ("a room on jan 5", date(2027, 1, 5)),
+])
+def test_dates_are_in_the_future(text: str, day: date) -> None:
+    assert when(text, DECEMBER_20).day == day
+
+
+@pytest.mark.parametrize(("text", "now"), [
+    ("a room today at 9", datetime(2026, 12, 2, 10, 0)),
+    ("a room on 1/5/2020", WEDNESDAY),
+    ("a room this morning", datetime(2026, 12, 2, 13, 0)),
+    ("a room from 3pm to 2pm", WEDNESDAY),
+    ("a room from 10pm to 1am", WEDNESDAY),
+])
+def test_what_cannot_be_booked_is_a_problem_said_back(text: str, now: datetime) -> None:
+    assert understand(text, now, Catalog()).problems
+
+
+@pytest.mark.parametrize(("text", "locale", "day"), [
+    ("12/3", "en-US", date(2026, 12, 3)), ("12/3", "en-GB", date(2027, 3, 12)),
+    ("12/3", "en-AU", date(2027, 3, 12)), ("12/3", "en-IN", date(2027, 3, 12)), ("12/3", "fr-FR", date(2027, 3, 12)),
+    ("12/3", "en-CA", date(2026, 12, 3)), ("12/3", "en-PH", date(2026, 12, 3)), ("12/3", "", date(2026, 12, 3)),
+    ("13/3", "en-US", date(2027, 3, 13)), ("3/13", "en-GB", date(2027, 3, 13)),  # a number above 12 settles it
+    ("12.3.", "de-DE", date(2027, 3, 12)), ("3/12/2027", "en-GB", date(2027, 12, 3)),
+    ("3/12/2027", "en-US", date(2027, 3, 12)),
+])
+def test_numeric_dates_are_read_by_the_teams_locale(text: str, locale: str, day: date) -> None:
+    assert when(f"a room on {text}", locale=locale).day == day
+
+
+@pytest.mark.parametrize(("text", "window"), [
+    ("tomorrow morning", (time(8), time(12))), ("this afternoon", (time(12), time(17))),
+    ("this evening", (time(17), time(20))), ("tonight", (time(17), time(20))),
+    ("tomorrow at lunchtime", (time(12), time(14))),
+])
+def test_parts_of_the_day_are_windows(text: str, window: tuple[time, time]) -> None:
+    got = when(f"a room {text}")
+    assert got.window == window and got.start is None and got.day is not None
+
+
+def test_good_morning_is_a_greeting_and_tomorrow_morning_a_time() -> None:
+    assert understand("good morning", WEDNESDAY).intent is Intent.GREETING
+    booking = understand("book a room for tomorrow morning", WEDNESDAY)
+    assert booking.intent is Intent.BOOK and booking.when.window == (time(8), time(12))
+    assert understand("Morning! need a room at 3", WEDNESDAY).when.start == time(15)
+
+
+@pytest.mark.parametrize(("text", "capacity", "start", "duration"), [
+    ("a room for 6", 6, None, None), ("a room for 6pm", None, time(18), None),
+    ("a room for 2 hours", None, None, timedelta(hours=2)), ("a room for two", 2, None, None),
+    ("a room for six at 3", 6, time(15), None), ("a room for 4 at 10:30", 4, time(10, 30), None),
+    ("me and 2 others at 1", 3, time(13), None),
+])
+def test_seats_are_not_mistaken_for_times(text: str, capacity: int | None, start: time | None,
+                                          duration: timedelta | None) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.capacity, got.when.start, got.when.duration) == (capacity, start, duration)
+
+
+def test_words_left_over_are_named_but_not_the_polite_ones() -> None:
+    assert understand("hey can you book me a room tomorrow at 10 please", WEDNESDAY).not_understood == ()
+    assert understand("book a unicorn at 3", WEDNESDAY).not_understood == ("unicorn",)
+
+
+def test_rooms_are_matched_whole_words_and_longest_first() -> None:
+    catalog = Catalog(rooms=(RoomName("blue@x.com", "Blue"), RoomName("bigblue@x.com", "Big Blue")))
+    assert understand("book big blue at 3", WEDNESDAY, catalog).room_email == "bigblue@x.com"
+    assert understand("book Blue at 3", WEDNESDAY, catalog).room_email == "blue@x.com"
+    assert understand("book bluebell at 3", WEDNESDAY, catalog).room_email == ""
+
+
+def test_move_names_the_booking_before_to_and_the_new_time_after() -> None:
+    got = understand("move my 2pm to 4pm", WEDNESDAY)
+    assert (got.intent, got.booking, got.when) == (Intent.MOVE, BookingRef(start=time(14)), When(start=time(16)))
+
+
+def test_end_and_extend_without_a_booking_named_mean_the_one_in_progress() -> None:
+    assert understand("end my meeting", WEDNESDAY).booking == BookingRef(current=True)
+    assert understand("I need 15 more minutes", WEDNESDAY).booking == BookingRef(current=True)
+    assert understand("cancel", WEDNESDAY).booking is None
