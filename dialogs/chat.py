@@ -29,6 +29,7 @@ GREETING = "Hi{name}! Tell me what you need, e.g. *a room for 4 tomorrow at 10*,
 THANKS = "You're welcome! Anything else, just ask."
 NOT_UNDERSTOOD = ("Sorry, I didn't get that. I can find and book a room, and show, change or cancel your "
                   "bookings.")
+UNREAD_INSTEAD = "Please tell me in one short sentence what you need, or use the buttons"
 EXAMPLES = ("a room for 4 tomorrow at 10", "my bookings", "cancel my 2pm booking")
 # What a question's answer may be instead: a request of its own, read on its own.
 _OWN_REQUEST = {Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
@@ -56,7 +57,7 @@ class ChatFlow:
         """Answer a typed message."""
         said = await self._read(turn, text)
         if isinstance(said, Unread):
-            return await self._unread(turn, said)
+            return await self._unread(turn, said, text)
         return await self._answer(turn, said, text)
 
     async def answered(self, turn: Turn, kept: dict[str, Any], text: str) -> Reply:
@@ -64,7 +65,7 @@ class ChatFlow:
         is a request of its own ("cancel my 2pm booking")."""
         said = await self._read(turn, text)
         if isinstance(said, Unread):
-            return await self._unread(turn, said)
+            return await self._unread(turn, said, text)
         asked = kept.get("text")
         if said.intent in _OWN_REQUEST or said.command or not isinstance(asked, str):
             return await self._answer(turn, said, text)
@@ -114,11 +115,13 @@ class ChatFlow:
             return Question(reply.card, {**reply.kept, "text": text})
         return reply
 
-    async def _unread(self, turn: Turn, unread: Unread) -> Reply:
-        """Too long or too slow to read: the booking form, saying why (the nearest thing to any request)."""
-        if self._booking is not None:
+    async def _unread(self, turn: Turn, unread: Unread, text: str) -> Reply:
+        """Too long or too slow to read: a text that begins with "book" gets the booking form, saying why;
+        any other, the same note with the main buttons."""
+        if self._booking is not None and text.lstrip()[:5].lower().rstrip() == "book":
             return await self._booking.form_with_note(turn, unread.note)
-        return nearest_card(unread.note, self._repo.get_settings().booking_enabled)
+        note = unread.note.replace("Please fill in the form below and press Find free rooms", UNREAD_INSTEAD)
+        return nearest_card(note, self._repo.get_settings().booking_enabled)
 
 
 def _asks_for_a_room(said: Understanding) -> bool:
