@@ -78,11 +78,14 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
     return {"start": iso_utc(request.start), "end": iso_utc(request.end), "zone": request.zone,
             "capacity": request.min_capacity, "building": request.building_id, "floor": request.floor_id,
             "features": list(request.features), "subject": request.subject,
-            "participants": list(request.participants)}
+            "participants": list(request.participants), **({"room": request.room_email} if request.room_email else {})}
 
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
-                      note: str | None = None, picker: bool = False) -> Card:
+                      note: str | None = None, picker: bool = False, assumed: Sequence[str] = (),
+                      room_name: str = "") -> Card:
+    """The booking form. `assumed` names the inputs ("date", "start", "duration") whose values are only
+    suggestions, nobody asked for them: their labels say so. `room_name`: the room asked for by name."""
     place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
@@ -121,7 +124,27 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
                  "label": "Or type email addresses (optional)" if picker else "Also invite (optional)",
                  "placeholder": "email addresses, separated by commas", "value": values.participants,
                  "maxLength": 2000})
-    return card(body, [action("Find free rooms", "search", style="positive", zone=values.zone)])
+    _mark_suggested(body, assumed)
+    if values.room:
+        body.insert(1, text(f"Room: {plain(room_name or values.room)}", weight="Bolder"))
+    find = action("Find free rooms", "search", style="positive", zone=values.zone,
+                  **({"room": values.room} if values.room else {}))
+    return card(body, [find])
+
+
+SUGGESTED = " (suggested: check it)"
+
+
+def _mark_suggested(node: Any, assumed: Sequence[str]) -> None:
+    """Suffix the labels of the inputs named in `assumed`, wherever they sit in the form's columns."""
+    if isinstance(node, list):
+        for item in node:
+            _mark_suggested(item, assumed)
+    elif isinstance(node, dict):
+        if str(node.get("type", "")).startswith("Input.") and node.get("id") in assumed and "label" in node:
+            node["label"] += SUGGESTED
+        for key in ("columns", "items"):
+            _mark_suggested(node.get(key), assumed)
 
 
 def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
@@ -255,4 +278,4 @@ def form_values(request: SearchRequest) -> FormValues:
     return FormValues(day=local.date().isoformat(), start=local.strftime("%H:%M"),
                       duration=int(request.duration.total_seconds() // 60), capacity=request.min_capacity,
                       place=place, features=request.features, subject=request.subject,
-                      participants=", ".join(request.participants), zone=request.zone)
+                      participants=", ".join(request.participants), zone=request.zone, room=request.room_email)

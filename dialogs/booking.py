@@ -83,7 +83,7 @@ class BookingFlow:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
-        return self._form(self._defaults(zone))
+        return self._form(self._defaults(zone), assumed=_FRESH)
 
     async def form_with_note(self, turn: Turn, note: str) -> Card:
         """The form, fresh, with a note (a message that could not be read says why)."""
@@ -196,9 +196,9 @@ class BookingFlow:
                 return self._form(form_values(self._request_from_query(turn.data["q"], zone)))
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
-                return self._form(self._defaults(zone))
+                return self._form(self._defaults(zone), assumed=_FRESH)
             return problem(exc.message)
-        return self._form(self._defaults(zone))
+        return self._form(self._defaults(zone), assumed=_FRESH)
 
     async def search_step(self, turn: Turn) -> Card:
         """The form was submitted: validate it, then show the free rooms (or the form with what is wrong)."""
@@ -280,7 +280,10 @@ class BookingFlow:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
 
     def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = ()) -> Card:
-        return booking_form_card(values, self._places(), self._features(), note, picker=self._service.picker_on())
+        room = self._repo.get_room(values.room) if values.room else None
+        return booking_form_card(values if room or not values.room else replace(values, room=""), self._places(),
+                                 self._features(), note, picker=self._service.picker_on(), assumed=assumed,
+                                 room_name=room.display_name if room else "")
 
     def _defaults(self, zone: str) -> FormValues:
         start = next_quarter_hour(to_local(self._service.now(), zone))
@@ -297,7 +300,7 @@ class BookingFlow:
         return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, MAX_FORM_MINUTES),
                           capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
                           features=features, subject=get("subject"), participants=get("participants"), zone=zone,
-                          people=get(PEOPLE_INPUT))
+                          people=get(PEOPLE_INPUT), room=get("room"))
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
         if not 1 <= values.capacity <= MAX_CAPACITY:
@@ -310,7 +313,7 @@ class BookingFlow:
             start=start, end=start + timedelta(minutes=values.duration), zone=zone,
             min_capacity=values.capacity, building_id=building_id, floor_id=floor_id,
             features=tuple(sorted(set(values.features))), subject=clean_subject(values.subject),
-            participants=clean_participants(values.participants)))
+            participants=clean_participants(values.participants), room_email=self._room(values.room)))
 
     def _request_from_query(self, q: object, zone: str) -> SearchRequest:
         """A search carried in a card button (`query_data`), checked like a fresh one."""
@@ -329,11 +332,19 @@ class BookingFlow:
             start=start, end=utc_time(q.get("end"), "end"), zone=first_zone(q.get("zone"), zone),
             min_capacity=capacity, building_id=building_id, floor_id=floor_id,
             features=tuple(sorted({f.lower() for f in features})), subject=clean_subject(q.get("subject")),
-            participants=clean_participants(q.get("participants") or [])))
+            participants=clean_participants(q.get("participants") or []), room_email=self._room(q.get("room"))))
 
     def _checked(self, request: SearchRequest) -> SearchRequest:
         check_slot(request.start, request.end, self._service.now())
         return request
+
+    def _room(self, value: object) -> str:
+        """A room asked for by name, as a card carries it: it must still be registered."""
+        if not value:
+            return ""
+        if not isinstance(value, str) or self._repo.get_room(value) is None:
+            raise ValidationFailed("That room can't be booked any more. Pick what you need below.")
+        return value
 
     def _place(self, value: str) -> tuple[str, str]:
         """(building id, floor id) for a form's place choice; unknown ones are refused."""
