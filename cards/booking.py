@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, note_block, plain, text
+from cards.base import Card, action, card, heading, local_today, note_block, plain, text, when, zone_line
 from domain.booking import DURATION_CHOICES, MAX_CAPACITY, MAX_FORM_MINUTES, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
-from domain.timezones import format_slot, format_time, iso_utc, to_local
+from domain.timezones import format_slot, iso_utc, to_local
 
 PAGE_SIZE = 5
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
@@ -83,9 +83,10 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
                       note: str | None = None, picker: bool = False, assumed: Sequence[str] = (),
-                      room_name: str = "") -> Card:
+                      room_name: str = "", now: datetime | None = None) -> Card:
     """The booking form. `assumed` names the inputs ("date", "start", "duration") whose values are only
-    suggestions, nobody asked for them: their labels say so. `room_name`: the room asked for by name."""
+    suggestions, nobody asked for them: their labels say so. `room_name`: the room asked for by name.
+    With `now`, the date picker starts at today in the user's zone."""
     place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
@@ -96,11 +97,10 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
     body: list[dict[str, Any]] = [heading("Book a room")]
     body += note_block(note)
     body += [
-        text(f"Times are in {values.zone}.", isSubtle=True, spacing="None"),
+        zone_line(values.zone),
         {"type": "ColumnSet", "columns": [
             {"type": "Column", "width": "stretch", "items": [
-                {"type": "Input.Date", "id": "date", "label": "Date", "value": values.day, "isRequired": True,
-                 "errorMessage": "Pick a date."}]},
+                date_input(values.day, None if now is None else local_today(now, values.zone))]},
             {"type": "Column", "width": "stretch", "items": [
                 {"type": "Input.Time", "id": "start", "label": "Start", "value": values.start, "isRequired": True,
                  "errorMessage": "Pick a start time."}]},
@@ -147,6 +147,13 @@ def _mark_suggested(node: Any, assumed: Sequence[str]) -> None:
             _mark_suggested(node.get(key), assumed)
 
 
+def date_input(value: str, today: date | None) -> dict[str, Any]:
+    """The date picker, starting at `today` (the user's) when known: earlier days cannot be booked."""
+    picker = {"type": "Input.Date", "id": "date", "label": "Date", "value": value, "isRequired": True,
+              "errorMessage": "Pick a date from today on."}
+    return {**picker, "min": today.isoformat()} if today else picker
+
+
 def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
     details = [f"{room.capacity} seats"] + [f.capitalize() for f in room.features]
     return [text(plain(room.display_name), weight="Bolder"),
@@ -176,7 +183,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     request = result.request
     body: list[dict[str, Any]] = []
     body += note_block(note)
-    when = format_slot(request.start, request.end, request.zone, _local_today(now, request.zone))
+    slot = when(request.start, request.end, request.zone, now)
     filters = [f"at least {request.min_capacity} seat{'s' if request.min_capacity != 1 else ''}"]
     if request.floor_id and request.floor_id in places.floors:
         floor = places.floors[request.floor_id]
@@ -186,26 +193,29 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         filters.append(places.buildings[request.building_id].name)
     if request.features:
         filters.append("with " + ", ".join(request.features))
-    mine = own_overlap_notes(result, _local_today(now, request.zone))
+    mine = own_overlap_notes(result, local_today(now, request.zone))
     actions = []
     if result.free:
         page = result.free[offset:offset + PAGE_SIZE]
-        body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
+        body += [heading("Free rooms"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
         for room in page:
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+        if offset > 0:
+            actions.append(action("Previous", "more", q=query_data(request), offset=max(0, offset - PAGE_SIZE),
+                                  attempt=attempt))
         if offset + PAGE_SIZE < len(result.free):
             actions.append(action(f"Show more ({len(result.free) - offset - PAGE_SIZE} more)", "more",
                                   q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
     else:
-        body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
+        body += [heading("No free room"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
                       f"No registered room has {plain('; '.join(filters))}.", wrap=True), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
-            for room, slot in result.other_times:
-                label = f"{format_time(slot.start, request.zone)}–{format_time(slot.end, request.zone)}"
-                body.append(room_row(room, places, _book_button(room, slot, request, attempt, "Book"), label))
+            for room, other in result.other_times:
+                label = when(other.start, other.end, request.zone, now)
+                body.append(room_row(room, places, _book_button(room, other, request, attempt, "Book"), label))
         if result.other_places:
             body.append(text("Free elsewhere at that time", weight="Bolder", spacing="Medium"))
             for room in result.other_places:
@@ -221,15 +231,13 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
 
 
 def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]:
-    """'You already have Aurora booked 10:00–11:00 that overlaps this time.' for each of the person's own
-    bookings that overlaps the time asked for: said before Book is pressed, and booking stays possible."""
+    """'You already have Aurora booked Wed 2 Dec, 10:00–11:00 that overlaps this time.' for each of the
+    person's own bookings that overlaps the time asked for: said before Book is pressed, and booking
+    stays possible."""
     zone = result.request.zone
-    asked_day = to_local(result.request.start, zone).date()
     notes = []
     for booking, room_name in result.own_overlaps[:3]:
-        span = f"{format_time(booking.start, zone)}–{format_time(booking.end, zone)}"
-        if to_local(booking.start, zone).date() != asked_day or to_local(booking.end, zone).date() != asked_day:
-            span = format_slot(booking.start, booking.end, zone, today).removesuffix(f" ({zone})")
+        span = format_slot(booking.start, booking.end, zone, today, named=False)
         notes.append(text(f"You already have {plain(room_name)} booked {span} that overlaps this time.",
                           color="Warning", spacing="Small"))
     if len(result.own_overlaps) > 3:
@@ -238,15 +246,10 @@ def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]
     return notes
 
 
-def _local_today(now: datetime, zone: str) -> date:
-    return to_local(now, zone).date()
-
-
 def confirmation_card(booking: Booking, room: Room | None, places: Places, now: datetime,
                       note: str | None = None) -> Card:
     name = plain(room.display_name if room else booking.room_email)
-    facts = [{"title": "When", "value": format_slot(booking.start, booking.end, booking.zone,
-                                                     _local_today(now, booking.zone))}]
+    facts = [{"title": "When", "value": when(booking.start, booking.end, booking.zone, now)}]
     if room:
         facts.append({"title": "Where", "value": plain(places.where(room) or room.email)})
         facts.append({"title": "Seats", "value": str(room.capacity)})
@@ -254,7 +257,7 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
               {"title": "Invited", "value": plain(", ".join(booking.attendees))}]
     body: list[dict[str, Any]] = []
     body += note_block(note)
-    body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
+    body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts}, zone_line(booking.zone),
              text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
                   isSubtle=True, size="Small")]
     return card(body, [action("Cancel booking", "cancel", style="destructive", booking=booking.id),
@@ -263,8 +266,8 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
 
 def cancelled_card(booking: Booking, room: Room | None, now: datetime, note: str | None = None) -> Card:
     name = plain(room.display_name if room else booking.room_email)
-    when = format_slot(booking.start, booking.end, booking.zone, _local_today(now, booking.zone))
-    return card([heading(f"Cancelled: {name}"), text(when),
+    return card([heading(f"Cancelled: {name}"), text(when(booking.start, booking.end, booking.zone, now)),
+                 zone_line(booking.zone),
                  *([text(plain(note))] if note else []),
                  text("Everyone invited gets the cancellation from the room.", isSubtle=True, size="Small")],
                 [action("Book another room", "form"), action("My bookings", "my_bookings")])

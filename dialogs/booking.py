@@ -283,7 +283,7 @@ class BookingFlow:
         room = self._repo.get_room(values.room) if values.room else None
         return booking_form_card(values if room or not values.room else replace(values, room=""), self._places(),
                                  self._features(), note, picker=self._service.picker_on(), assumed=assumed,
-                                 room_name=room.display_name if room else "")
+                                 room_name=room.display_name if room else "", now=self._service.now())
 
     def _defaults(self, zone: str) -> FormValues:
         start = next_quarter_hour(to_local(self._service.now(), zone))

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from domain.booking import own_overlaps
 from domain.calendar import TimeSlot
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking
-from tests.booking_helpers import buttons, card_text, elements, form, repo, submit, tomorrow
+from tests.booking_helpers import buttons, card_text, day_label, elements, form, repo, submit, tomorrow
 from tests.conftest import MEGAN, Connector
 
 NOW = datetime(2030, 1, 2, 9, tzinfo=UTC)
@@ -44,7 +44,8 @@ async def test_results_say_which_own_booking_overlaps_and_booking_stays_possible
     room = repo(bot).get_room(mine.room_email).display_name
 
     later = await submit(bot, connector, form(day, "10:30", duration=60))
-    assert _warnings(later) == [f"You already have {room} booked 10:00–11:00 that overlaps this time."]
+    assert _warnings(later) == [f"You already have {room} booked {day_label(day)}, 10:00–11:00 that overlaps this "
+                                f"time."]  # with its date, as every time on a card
     assert buttons(later, "book"), "still bookable"
     again = await submit(bot, connector, buttons(later, "book")[0])
     assert "Booked" in card_text(again)
