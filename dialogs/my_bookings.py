@@ -31,7 +31,7 @@ from domain.booking import (
 )
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import ROLE_BOOKING_ADMIN, Booking, Room
-from domain.my_bookings import BookingGone, StaleCard
+from domain.my_bookings import BookingGone, StaleCard, in_progress
 from domain.numbers import whole_number
 from domain.people import UserIdentity
 from services.booking import BookingService
@@ -135,11 +135,14 @@ class MyBookingsFlow:
             return await self._change_again(turn, exc.message)
 
         async def rooms(booking: Booking, zone: str) -> Card:
-            request = SearchRequest(start=start, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
+            # A booking in progress moves from now on (as the move accepts): the rooms free from now.
+            now = self._service.now()
+            begin = now.replace(microsecond=0) if in_progress(booking, now) and start < now else start
+            request = SearchRequest(start=begin, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
             result = await self._booking.search(request, turn.user.key)
             free = [r for r in result.free if r.email != booking.room_email]
-            return move_card(booking, free, self._rooms([booking]), places(self._repo), self._service.now(), zone,
-                             start, end, subject or booking.subject)
+            return move_card(booking, free, self._rooms([booking]), places(self._repo), now, zone,
+                             begin, end, subject or booking.subject)
         return await self._with_booking(turn, rooms, again=lambda message: self._change_again(turn, message))
 
     async def move_step(self, turn: Turn) -> Card:
@@ -215,6 +218,8 @@ class MyBookingsFlow:
                    again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
         """Run a change and show the list again with what happened (or why not)."""
         zone = self._zone(turn)
+        data = turn.data
+        before = self._repo.get_booking(data["booking"]) if isinstance(data.get("booking"), str) else None
         try:
             booking = await run()
         except (NotYourBooking, BookingNotFound) as exc:
@@ -229,7 +234,8 @@ class MyBookingsFlow:
                                                **{k: v for k, v in turn.data.items() if k != "action"}))
         except DomainError as exc:
             return await again(exc.message) if again else await self._list(turn, note=exc.message)
-        return await self._list(turn, note=done_note(what, booking, self._rooms([booking]), zone),
+        rooms = self._rooms([booking] if before is None else [booking, before])
+        return await self._list(turn, note=done_note(what, booking, rooms, zone, self._service.now(), before),
                                 good=True)
 
     async def _with_booking(self, turn: Turn,
