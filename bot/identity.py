@@ -73,3 +73,17 @@ class MemberDirectory:
                             upn=(getattr(member, "user_principal_name", None) or "").lower())
         self._cache[basic.key] = (time.monotonic() + self._ttl, user)
         return user
+
+    async def find(self, context: TurnContext, who: str) -> UserIdentity | None:
+        """Someone in the conversation's roster, by AAD object id or UPN (Teams takes either), to
+        show people by name; None when Teams does not know them there."""
+        try:
+            member = await TeamsInfo.get_member(context, who)
+        except Exception as exc:  # noqa: BLE001 - the roster call is best effort
+            log.info("no Teams member %s here: %s", who[:64], type(exc).__name__)
+            return None
+        return UserIdentity(channel_user_id=getattr(member, "id", None) or "",
+                            aad_object_id=getattr(member, "aad_object_id", None) or "",
+                            name=getattr(member, "name", None) or "",
+                            email=(getattr(member, "email", None) or "").lower(),
+                            upn=(getattr(member, "user_principal_name", None) or "").lower())

@@ -27,6 +27,9 @@ class _TeamsRoster:
     async def resolve(self) -> UserIdentity:
         return await self._members.resolve(self._context)
 
+    async def find(self, who: str) -> UserIdentity | None:
+        return await self._members.find(self._context, who)
+
 
 class _TeamsRoles:
     def __init__(self, context: TurnContext, roles: Roles) -> None:

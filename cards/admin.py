@@ -207,16 +207,34 @@ def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") ->
     return card(body, actions)
 
 
+def room_remove_card(room: Room, building: Building | None, floor: Floor | None) -> Card:
+    """Asks before a room is removed: people can no longer book it (its bookings stay)."""
+    where = " · ".join(plain(x.name) for x in (building, floor) if x is not None)
+    body = [heading(f"Remove {plain(room.display_name)}?"),
+            text(plain(room.email) + (f" · {where}" if where else ""), isSubtle=True, spacing="None"),
+            text("People can no longer find or book it in RoomBot. Its existing bookings stay in its calendar; "
+                 "you can register it again later.")]
+    keep = action("Keep it", "floor_open", floor=floor.id) if floor else action("Keep it", "rooms")
+    return card(body, [action("Remove", "room_remove_confirm", style="destructive", room=room.email,
+                              floor=room.floor_id), keep])
+
+
 def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = False) -> Card:
     body: list[dict[str, Any]] = [heading("Admins"), *note_block(note, good)]
+    names = {a.key: a.shown_as[0] for a in admins}
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
-        body.append(row([text(plain(admin.key), weight="Bolder"),
-                          text(roles + (f" · added by {plain(admin.added_by)}" if admin.added_by else ""),
-                               isSubtle=True, spacing="None", size="Small")],
-                         [action("Remove", "admin_remove", style="destructive", key=admin.key)]))
+        title, detail = admin.shown_as
+        added_by = names.get(admin.added_by, admin.added_by)
+        lines = [text(plain(title), weight="Bolder")]
+        if detail:
+            lines.append(text(plain(detail), isSubtle=True, spacing="None"))
+        lines.append(text(roles + (f" · added by {plain(added_by)}" if added_by else ""), isSubtle=True,
+                          spacing="None", size="Small"))
+        # Not "key": the Teams clients own that name in action data (a press with it does nothing).
+        body.append(row(lines, [action("Remove", "admin_remove", style="destructive", admin=admin.key)]))
     add = show_card("Add admin", [
-        _input("key", "User principal name or AAD object id", isRequired=True, maxLength=254,
+        _input("person", "User principal name or AAD object id", isRequired=True, maxLength=254,
                errorMessage="Give a UPN (name@company.com) or an object id."),
         {"type": "Input.ChoiceSet", "id": "role", "label": "Role", "value": ROLE_ADMIN,
          "choices": [{"title": t, "value": r} for r, t in ROLE_TITLES.items()]},

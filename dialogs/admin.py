@@ -17,6 +17,7 @@ from cards.admin import (
     floor_plans_card,
     import_preview_card,
     limits_card,
+    room_remove_card,
     status_card,
 )
 from cards.base import Card, card, heading, text
@@ -69,7 +70,8 @@ class AdminFlow:
                 "floor_add": self.floor_add_step, "floor_open": self.floor_open_step,
                 "floor_rename": self.floor_rename_step, "floor_remove": self.floor_remove_step,
                 "room_add": self.room_add_step, "room_save": self.room_save_step,
-                "room_remove": self.room_remove_step, "import_places": self.import_places_step,
+                "room_remove": self.room_remove_step, "room_remove_confirm": self.room_remove_confirm_step,
+                "import_places": self.import_places_step,
                 "import_csv": self.import_csv_step, "import_confirm": self.import_confirm_step,
                 "admins": self.admins_step, "admin_add": self.admin_add_step,
                 "admin_remove": self.admin_remove_step, "limits": self.limits_step,
@@ -222,6 +224,17 @@ class AdminFlow:
                 self._plans(exc.message)
 
     async def room_remove_step(self, turn: Turn) -> Card:
+        """Asks first: people can no longer book a removed room."""
+        email, floor_id = _text(turn.data, "room"), _text(turn.data, "floor")
+        room = self._repo.get_room(email)
+        if room is None:
+            note = f"{email[:254]} is not a registered room (any more)."
+            return self._floor(floor_id, note) if self._repo_has_floor(floor_id) else self._plans(note)
+        floor = self._repo.get_floor(room.floor_id) if self._repo_has_floor(room.floor_id) else None
+        building = next((b for b in self._repo.list_buildings() if b.id == room.building_id), None)
+        return room_remove_card(room, building, floor)
+
+    async def room_remove_confirm_step(self, turn: Turn) -> Card:
         email, floor_id = _text(turn.data, "room"), _text(turn.data, "floor")
         try:
             self._service.remove_room(turn.user.key, email)
@@ -272,19 +285,40 @@ class AdminFlow:
     # --- admins ---------------------------------------------------------------------------
 
     async def admins_step(self, turn: Turn) -> Card:
+        user = await turn.roster.resolve()  # with UPN and email: admins may be known by either
+        self._service.remember_name(user.name, user.email or user.upn, user.key, user.upn, user.email)
         return admins_card(self._repo.list_admins())
 
     async def admin_add_step(self, turn: Turn) -> Card:
+        key = _text(turn.data, "person")[:254]
+        name, email = await self._who(turn, key)
         try:
-            admin = self._service.add_admin(turn.user.key, _text(turn.data, "key"), _text(turn.data, "role") or "admin")
+            admin = self._service.add_admin(turn.user.key, key, _text(turn.data, "role") or "admin", name=name,
+                                            email=email)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        return admins_card(self._repo.list_admins(), f"Added {admin.key}.", good=True)
+        title, detail = admin.shown_as
+        who = f"{title} ({detail})" if admin.name else admin.email or admin.key
+        return admins_card(self._repo.list_admins(), f"Added {who}.", good=True)
 
     async def admin_remove_step(self, turn: Turn) -> Card:
-        key = _text(turn.data, "key")
+        key = _text(turn.data, "admin")
+        gone = self._repo.find_admin(key)
         try:
             self._service.remove_admin(turn.user.key, key)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        return admins_card(self._repo.list_admins(), f"Removed {key}.", good=True)
+        return admins_card(self._repo.list_admins(), f"Removed {gone.shown_as[0] if gone else key}.", good=True)
+
+    async def _who(self, turn: Turn, key: str) -> tuple[str, str]:
+        """Name and email of the person an admin is adding: from the Teams roster (Teams takes an
+        object id or a UPN), else from the chat they had with RoomBot; empty when neither knows."""
+        if not key or len(key.split()) != 1:
+            return "", ""
+        member = await turn.roster.find(key)
+        if member is not None and member.name:
+            return member.name, member.email or member.upn
+        reference = self._repo.get_conversation_reference(key.lower())
+        person = reference.get("user") if isinstance(reference, dict) else None
+        name = person.get("name") if isinstance(person, dict) else None
+        return (name, "") if isinstance(name, str) else ("", "")

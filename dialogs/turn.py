@@ -15,10 +15,16 @@ DEFAULT_LOCALE = "en-US"
 
 
 class Roster(Protocol):
-    """The Teams roster, asked about this turn's user only when a flow needs more than the activity says."""
+    """The Teams roster, asked about this turn's user only when a flow needs more than the activity says
+    (and about someone an admin names)."""
 
     async def resolve(self) -> UserIdentity:
         """The user with email and UPN; what the activity carries when the roster cannot say."""
+        ...
+
+    async def find(self, who: str) -> UserIdentity | None:
+        """Someone else in the conversation, by AAD object id or UPN (to show them by name); None
+        when the roster does not know them."""
         ...
 
 

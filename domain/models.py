@@ -80,11 +80,25 @@ ROLE_BOOKING_ADMIN = "booking_admin"
 
 @dataclass(frozen=True)
 class Admin:
-    """An admin, known by AAD object id and/or UPN (configuration may give either)."""
+    """An admin, known by AAD object id and/or UPN (configuration may give either). Name and email
+    are what Teams said when the admin was added, so people see who it is, not an object id; admins
+    added before that (or from configuration) may have neither."""
 
     key: str  # aad object id or normalised UPN
     roles: tuple[str, ...] = (ROLE_ADMIN,)
     added_by: str = ""
+    name: str = ""
+    email: str = ""
+
+    @property
+    def shown_as(self) -> tuple[str, str]:
+        """(title, detail) to show: the name and the email, or whatever of them (or the key) is known."""
+        email = self.email or (self.key if "@" in self.key else "")
+        if self.name:
+            return self.name, email or self.key
+        if email:
+            return email, "" if email == self.key else self.key
+        return "Name not known yet", f"object id {self.key}"
 
 
 @dataclass(frozen=True)

@@ -521,7 +521,8 @@ class AdminService:
 
     # --- admins ---------------------------------------------------------------------------
 
-    def add_admin(self, actor: str, key: str, role: str = ROLE_ADMIN) -> Admin:
+    def add_admin(self, actor: str, key: str, role: str = ROLE_ADMIN, *, name: str = "", email: str = "") -> Admin:
+        """`name` and `email`: who the key is, as Teams said when asked (kept to show the admin by)."""
         if role not in (ROLE_ADMIN, ROLE_BOOKING_ADMIN):
             raise ValidationFailed("Pick a role: admin or booking admin.")
         key = " ".join(str(key).split()).lower()
@@ -529,9 +530,19 @@ class AdminService:
             key = normalize_email(key)
         elif len(key) != 36 or key.count("-") != 4:
             raise ValidationFailed("Give the person's user principal name (name@company.com) or AAD object id.")
-        admin = self._repo.add_admin(Admin(key=key, roles=(role,), added_by=actor))
+        email = email.strip().lower() if "@" in email and len(email) <= 254 else (key if "@" in key else "")
+        admin = self._repo.add_admin(Admin(key=key, roles=(role,), added_by=actor, name=" ".join(name.split())[:120],
+                                           email=email))
         self.audit(actor, "admin add", f"{key} as {role}")
         return admin
+
+    def remember_name(self, name: str, email: str, *keys: str) -> None:
+        """Fills in the name of an admin added without one (from configuration, or before names were
+        kept) when that admin is seen: an admin should not stay an object id on the admins card."""
+        admin = self._repo.find_admin(*keys)
+        name = " ".join(name.split())[:120]
+        if admin is not None and name and not admin.name:
+            self._repo.add_admin(replace(admin, name=name, email=admin.email or email.strip().lower()[:254]))
 
     def remove_admin(self, actor: str, key: str) -> None:
         remaining = [a for a in self._repo.list_admins() if ROLE_ADMIN in a.roles and a.key != key.lower()]

@@ -23,6 +23,7 @@ from dialogs.my_bookings import REFUSAL, MyBookingsFlow
 from dialogs.turn import Turn
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin
 from domain.people import UserIdentity
+from services.admin import AdminService
 from storage.backends import MemoryBackend
 from storage.repository import Repository
 from tests.booking_helpers import card_text
@@ -167,6 +168,10 @@ class _Roster:
     async def resolve(self) -> UserIdentity:
         return UserIdentity("29:megan", "aad-megan", "Megan", "megan@example.com")
 
+    async def find(self, who: str) -> UserIdentity | None:
+        people = {"adelev@example.com": UserIdentity("29:adele", "aad-adele", "Adele Vance", "adelev@example.com")}
+        return people.get(who)
+
 
 class _Roles:
     def __init__(self, *roles: str) -> None:
@@ -190,6 +195,12 @@ async def test_a_flow_needs_no_turn_context() -> None:
     admin = AdminFlow(service, repo, ConsentLink("https://login.example", "organizations", "app", "https://bot/c"))  # type: ignore[arg-type]
     answer = await admin.connect_step(_plain_turn(_Roles(ROLE_ADMIN), tenant="tenant-1"))
     assert consents == [("aad-megan", "aad-megan", "tenant-1")] and "state=state-1" in str(answer)
+
+    # An admin named by UPN is kept with the name the roster port gives.
+    repo.add_admin(Admin(key="aad-megan"))
+    admins = AdminFlow(AdminService(repo, None), repo, ConsentLink("https://l", "organizations", "a", "https://b"))  # type: ignore[arg-type]
+    added = await admins.admin_add_step(_plain_turn(_Roles(ROLE_ADMIN), data={"person": "adelev@example.com"}))
+    assert "Added Adele Vance (adelev@example.com)." in card_text(added)
 
     roles = _Roles()
     flow = MyBookingsFlow(service=None, booking=None, repo=repo)  # type: ignore[arg-type]
