@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cards.base import Card, action
+from cards.base import Card, action, when
 from cards.booking import PAGE_SIZE, PEOPLE_INPUT, cancelled_card
 from cards.my_bookings import (
     admin_cancelled_notice,
@@ -198,7 +198,8 @@ class MyBookingsFlow:
         if done.for_someone_else and not done.already:
             told = await self._tell_booker(booking, turn.user, done.reason)
         if turn.data.get("listed") in ("mine", "all"):
-            return await self._list(turn, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
+            slot = when(booking.start, booking.end, self._zone(turn), self._service.now())
+            return await self._list(turn, note=f"Cancelled: {self._room_name(booking)}, {slot}. {told}".strip(),
                                     good=True, everyone=turn.data.get("listed") == "all")
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now(), told or None)
 
@@ -218,8 +219,8 @@ class MyBookingsFlow:
                    again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
         """Run a change and show the list again with what happened (or why not)."""
         zone = self._zone(turn)
-        data = turn.data
-        before = self._repo.get_booking(data["booking"]) if isinstance(data.get("booking"), str) else None
+        shown = turn.data.get("booking")
+        before = self._repo.get_booking(shown) if isinstance(shown, str) else None  # to say what changed
         try:
             booking = await run()
         except (NotYourBooking, BookingNotFound) as exc:
