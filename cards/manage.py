@@ -6,14 +6,14 @@ card shows, and the server checks both."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, note_block, plain, row, text
+from cards.base import Card, action, card, heading, note_block, plain, row, text, when, zone_line
 from domain.booking_ref import Plan
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version
-from domain.timezones import iso_utc, to_local
+from domain.timezones import iso_utc
 from domain.understanding import Intent
 
 SHORT_LIST = 5  # bookings offered to pick from; more are left to My bookings
@@ -22,19 +22,10 @@ VERBS = {Intent.CANCEL: "Cancel", Intent.END: "End now", Intent.EXTEND: "Extend"
          Intent.CHANGE: "Change"}
 
 
-def _day(value: datetime, zone: str, today: date) -> str:
-    local = to_local(value, zone)
-    year = "" if local.year == today.year else f" {local.year}"
-    return f"{local:%a} {local.day} {local:%b}{year}"
-
-
 def slot_text(start: datetime, end: datetime, zone: str, now: datetime) -> str:
-    """'Wed 2 Dec, 14:00–15:00': the date always shown, the zone left to the card's one line."""
-    today = to_local(now, zone).date()
-    end_text = f"{to_local(end, zone):%H:%M}"
-    if to_local(end, zone).date() != to_local(start, zone).date():
-        end_text = f"{_day(end, zone, today)} {end_text}"
-    return f"{_day(start, zone, today)}, {to_local(start, zone):%H:%M}–{end_text}"
+    """'Wed 2 Dec, 14:00–15:00': the date always shown, the zone left to the card's one line (as on
+    every card: cards.base.when)."""
+    return when(start, end, zone, now)
 
 
 def room_name(email: str, rooms: Mapping[str, Room]) -> str:
@@ -54,10 +45,6 @@ def plan_data(intent: Intent, booking: Booking, plan: Plan | None) -> dict[str, 
     if plan is not None and plan.room_email:
         data["room"] = plan.room_email
     return data
-
-
-def _zone_line(zone: str) -> dict[str, Any]:
-    return text(f"Times are in {plain(zone)}.", isSubtle=True, size="Small", spacing="Small")
 
 
 def confirm_card(plan: Plan, rooms: Mapping[str, Room], now: datetime, zone: str, note: str | None = None) -> Card:
@@ -88,7 +75,7 @@ def confirm_card(plan: Plan, rooms: Mapping[str, Room], now: datetime, zone: str
     body[1:1] = note_block(note)
     if booking.subject:
         body.append(text(plain(booking.subject), size="Small", spacing="None"))
-    body.append(_zone_line(zone))
+    body.append(zone_line(zone))
     return card(body, [press, action(keep, "my_bookings")])
 
 
@@ -104,7 +91,7 @@ def pick_card(intent: Intent, choices: Sequence[tuple[Booking, Plan | None]], ro
         body.append(row(lines, [action(VERBS[intent], "manage_pick", **plan_data(intent, booking, plan))]))
     if len(choices) > SHORT_LIST:
         body.append(text(f"{len(choices) - SHORT_LIST} more in My bookings.", isSubtle=True, size="Small"))
-    body.append(_zone_line(zone))
+    body.append(zone_line(zone))
     return card(body, [action("My bookings", "my_bookings")])
 
 
@@ -118,7 +105,7 @@ def extend_ask_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, 
     """'Extend by how long?': the same buttons as My bookings' Extend, or the change card for an end."""
     name = plain(room_name(booking.room_email, rooms))
     body = [heading(f"Extend {name} by how long?"), *note_block(note),
-            text(slot_text(booking.start, booking.end, zone, now), spacing="None"), _zone_line(zone)]
+            text(slot_text(booking.start, booking.end, zone, now), spacing="None"), zone_line(zone)]
     ids = _ids(booking)
     buttons = [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES]
     return card(body, [*buttons, action("Another end time", "change", **ids)])

@@ -15,6 +15,7 @@ import pytest
 import cards.admin
 import cards.booking
 import cards.help
+import cards.manage
 import cards.my_bookings
 from cards.admin import admins_card, floor_card, room_remove_card
 from cards.base import ACTION_KEY
@@ -42,12 +43,28 @@ BOOKING = Booking(id="bk1", room_email=DELTA.email, event_id="e", ical_uid="i", 
 
 
 def _all_cards() -> dict[str, dict[str, Any]]:
-    from cards.help import help_card, welcome_card
+    """Every card builder's output (module attributes, so the coverage test below sees each call)."""
+    from domain.booking_ref import Plan
     from domain.commands import ADMIN_COMMANDS, USER_COMMANDS
+    from domain.understanding import Intent
 
+    later = BOOKING.start + timedelta(hours=2)
+    plans = [Plan(Intent.CANCEL, BOOKING), Plan(Intent.END, BOOKING),
+             Plan(Intent.EXTEND, BOOKING, BOOKING.start, later), Plan(Intent.MOVE, BOOKING, later,
+                                                                      later + timedelta(hours=1), AURORA.email)]
+    request = SearchRequest(BOOKING.start, BOOKING.end, "Europe/Helsinki")
     return {**_booking_and_admin_cards(),
-            "help": help_card(list(USER_COMMANDS), list(ADMIN_COMMANDS)),
-            "welcome": welcome_card("Alex", list(USER_COMMANDS), booking_enabled=True),
+            "help": cards.help.help_card(list(USER_COMMANDS), list(ADMIN_COMMANDS)),
+            "welcome": cards.help.welcome_card("Alex", list(USER_COMMANDS), booking_enabled=True),
+            "small-talk": cards.help.small_talk_card("You're welcome!", booking_enabled=True),
+            "nearest": cards.help.nearest_card("I can book rooms.", True, ("book a room tomorrow at 9",)),
+            "form-picker": cards.booking.booking_form_card(form_values(request), PLACES, [], picker=True, now=NOW),
+            "people-picker": cards.my_bookings.people_card(BOOKING, ROOMS, NOW, "UTC", picker=True),
+            **{f"manage-{p.intent.value}": cards.manage.confirm_card(p, ROOMS, NOW, "UTC") for p in plans},
+            "manage-pick": cards.manage.pick_card(Intent.CANCEL, [(BOOKING, plans[0])], ROOMS, NOW, "UTC", "Pick."),
+            "manage-none": cards.manage.no_match_card("No booking then."),
+            "manage-extend": cards.manage.extend_ask_card(BOOKING, ROOMS, NOW, "UTC"),
+            "manage-done": cards.manage.done_card("Cancelled."),
             "limits": cards.admin.limits_card(OrgSettings()),
             "room-remove": cards.admin.room_remove_card(DELTA, HQ, GROUND),
             "room-remove-no-floor": cards.admin.room_remove_card(DELTA, None, None)}
@@ -87,7 +104,7 @@ def test_the_scan_covers_every_card_builder(monkeypatch: pytest.MonkeyPatch) -> 
     """A card builder added later is scanned too, or this fails."""
     called: set[str] = set()
     builders: set[str] = set()
-    for module in (cards.admin, cards.booking, cards.help, cards.my_bookings):
+    for module in (cards.admin, cards.booking, cards.help, cards.manage, cards.my_bookings):
         for attr, value in list(vars(module).items()):
             if callable(value) and attr.endswith("_card") and getattr(value, "__module__", "") == module.__name__:
                 builders.add(attr)
@@ -182,9 +199,10 @@ _DATED = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [0-9]{1,2} [A-Z][a-z]{2}(?
 
 @pytest.mark.parametrize("name", ["results", "no-room", "confirmation", "cancelled", "my-bookings",
                                   "my-bookings-in-progress", "all-bookings", "change", "move", "people",
-                                  "admin-cancelled"])
+                                  "admin-cancelled", "manage-cancel", "manage-end", "manage-extend",
+                                  "manage-move", "manage-pick"])
 def test_every_time_carries_its_date_and_the_zone_is_named_once(name: str) -> None:
-    content = _booking_and_admin_cards()[name]
+    content = _all_cards()[name]
     texts = [t for t in _texts(content) if _TIME.search(t)]
     assert texts, name
     for shown in texts:
