@@ -219,12 +219,23 @@ def room_remove_card(room: Room, building: Building | None, floor: Floor | None)
                               floor=room.floor_id), keep])
 
 
+def shown_as(admin: Admin) -> tuple[str, str]:
+    """(title, detail) an admin is shown by: the name and the email, or whatever of them (or the key)
+    is known. Admins added before names were kept, or from configuration, may have neither."""
+    email = admin.email or (admin.key if "@" in admin.key else "")
+    if admin.name:
+        return admin.name, email or admin.key
+    if email:
+        return email, "" if email == admin.key else admin.key
+    return "Name not known yet", f"object id {admin.key}"
+
+
 def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = False) -> Card:
     body: list[dict[str, Any]] = [heading("Admins"), *note_block(note, good)]
-    names = {a.key: a.shown_as[0] for a in admins}
+    names = {a.key: shown_as(a)[0] for a in admins}
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
-        title, detail = admin.shown_as
+        title, detail = shown_as(admin)
         added_by = names.get(admin.added_by, admin.added_by)
         lines = [text(plain(title), weight="Bolder")]
         if detail:

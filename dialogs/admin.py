@@ -18,6 +18,7 @@ from cards.admin import (
     import_preview_card,
     limits_card,
     room_remove_card,
+    shown_as,
     status_card,
 )
 from cards.base import Card, card, heading, text
@@ -297,7 +298,7 @@ class AdminFlow:
                                             email=email)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        title, detail = admin.shown_as
+        title, detail = shown_as(admin)
         who = f"{title} ({detail})" if admin.name else admin.email or admin.key
         return admins_card(self._repo.list_admins(), f"Added {who}.", good=True)
 
@@ -308,7 +309,7 @@ class AdminFlow:
             self._service.remove_admin(turn.user.key, key)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        return admins_card(self._repo.list_admins(), f"Removed {gone.shown_as[0] if gone else key}.", good=True)
+        return admins_card(self._repo.list_admins(), f"Removed {shown_as(gone)[0] if gone else key}.", good=True)
 
     async def _who(self, turn: Turn, key: str) -> tuple[str, str]:
         """Name and email of the person an admin is adding: from the Teams roster (Teams takes an

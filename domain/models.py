@@ -90,16 +90,6 @@ class Admin:
     name: str = ""
     email: str = ""
 
-    @property
-    def shown_as(self) -> tuple[str, str]:
-        """(title, detail) to show: the name and the email, or whatever of them (or the key) is known."""
-        email = self.email or (self.key if "@" in self.key else "")
-        if self.name:
-            return self.name, email or self.key
-        if email:
-            return email, "" if email == self.key else self.key
-        return "Name not known yet", f"object id {self.key}"
-
 
 @dataclass(frozen=True)
 class Booking:
