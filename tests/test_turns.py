@@ -196,15 +196,15 @@ async def test_a_flow_needs_no_turn_context() -> None:
     answer = await admin.connect_step(_plain_turn(_Roles(ROLE_ADMIN), tenant="tenant-1"))
     assert consents == [("aad-megan", "aad-megan", "tenant-1")] and "state=state-1" in str(answer)
 
-    # An admin named by UPN is kept with the name the roster port gives.
-    repo.add_admin(Admin(key="aad-megan"))
-    admins = AdminFlow(AdminService(repo, None), repo, ConsentLink("https://l", "organizations", "a", "https://b"))  # type: ignore[arg-type]
-    added = await admins.admin_add_step(_plain_turn(_Roles(ROLE_ADMIN), data={"person": "adelev@example.com"}))
-    assert "Added Adele Vance (adelev@example.com)." in card_text(added)
-
     roles = _Roles()
     flow = MyBookingsFlow(service=None, booking=None, repo=repo)  # type: ignore[arg-type]
     refused = await flow.start_all(_plain_turn(roles))
     assert REFUSAL in card_text(refused) and roles.asked == 1
     assert [(e["actor"], e["action"], e["outcome"]) for e in repo.list_audit(limit=10)] == [
         ("aad-megan", "all bookings", "refused")]
+
+    # An admin named by UPN is kept with the name the roster port gives.
+    repo.add_admin(Admin(key="aad-megan"))
+    admins = AdminFlow(AdminService(repo, None), repo, ConsentLink("https://l", "organizations", "a", "https://b"))  # type: ignore[arg-type]
+    added = await admins.admin_add_step(_plain_turn(_Roles(ROLE_ADMIN), data={"person": "adelev@example.com"}))
+    assert "Added Adele Vance (adelev@example.com)." in card_text(added)
