@@ -300,6 +300,33 @@ async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Pa
         await page.screenshot(path=str(tmp_path / "managed.png"))
 
 
+async def test_book_and_cancel_in_words_in_the_playground(running: Running, tmp_path: Path) -> None:
+    """Issue 16: a sentence books the slot it said, and a typed cancel with its one confirmation removes
+    the event from the room's calendar."""
+    day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # the Playground's zone is UTC here
+    async with _chat(running.url, height=1600) as page:
+        cards = page.locator(".ac-adaptiveCard")
+
+        await _send(page, "hi, I need a room for 3 people tomorrow at 4pm for an hour")
+        results = cards.filter(has_text=re.compile("Free rooms"))
+        await results.wait_for(timeout=20_000)
+        await results.get_by_role("button", name="Book").first.click()
+        confirmation = cards.filter(has_text=re.compile("Booked: "))
+        await confirmation.wait_for(timeout=20_000)
+        name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
+        [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+        assert _event(running, room)[:2] == (f"{day}T16:00", f"{day}T17:00")
+
+        await _send(page, "please cancel my 4pm booking tomorrow")
+        confirm = cards.filter(has_text=re.compile(f"Cancel {name}"))
+        await confirm.wait_for(timeout=20_000)
+        assert _event(running, room)[:2] == (f"{day}T16:00", f"{day}T17:00")  # nothing before the press
+        await confirm.get_by_role("button", name="Cancel booking").click()
+        await cards.filter(has_text=re.compile(f"Cancelled: {name}")).wait_for(timeout=20_000)
+        assert _room_events(running, room) == []
+        await page.screenshot(path=str(tmp_path / "in-words.png"))
+
+
 async def test_admin_sets_up_then_a_user_books_in_the_playground(fresh: Running, tmp_path: Path,
                                                                  connector: Connector) -> None:
     async with async_playwright() as playwright:
