@@ -16,7 +16,13 @@ The rules people's words are read by (the recognizer offers several readings; th
 - "12/3" is read by the Teams locale: month first in en-US and the few locales that write so (`MONTH_FIRST`),
   day first everywhere else; a number above 12 settles it either way.
 - Moving and extending: what comes before "to"/"until"/"by" names the booking, what comes after is the new
-  time ("move my 2pm to 4pm"). END and EXTEND with no booking named mean the one in progress (`current`)."""
+  time ("move my 2pm to 4pm"). END and EXTEND with no booking named mean the one in progress (`current`);
+  "cancel" alone (or "never mind") names no booking (`booking` None: what is under way is dropped).
+- The intent comes from the words (greeting, thanks, help, then cancel, end, extend, move, change, my
+  bookings); a message with none of them is BOOK when it asks for a room or gives what a booking needs
+  (a time, seats, a place, a room) with nothing left over, else UNKNOWN.
+- Rooms, buildings and floors are read first and blanked out, then seats, then times: the recognizer reads
+  what is left, closed up (it misreads text with leading blanks), never rewritten."""
 
 from __future__ import annotations
 
