@@ -172,7 +172,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've made
+off whole bit little i've we've made rm needed chance drop running late
 """.split())
 
 
@@ -251,7 +251,8 @@ _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brillia
                    r"all|it)|that\s+(?:works|is\s+all)|many|so|very|much|a\s+lot|lots|again|mate|"
                    r"thanks?|thank\s+(?:you|u)|thx|thnx|thanx|tnx|ty|tyvm|cheers|ta|appreciated?|"
                    r"i\s+appreciate\s+it|appreciate\s+it|much\s+obliged|for\s+(?:the|your)\s+help|"
-                   r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot)\W*)+$")
+                   r"for\s+that|you'?re\s+(?:the\s+best|a\s+star)|bye|see\s+ya|roombot|bot|a\s+bunch|a\s+million|"
+                   r"heaps|loads)\W*)+$")
 _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
             r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
             r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+(?:this|the|roombot)(?:\s+bot|\s+thing|\s+app)?"
@@ -260,7 +261,7 @@ _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+m
             r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
             r"(?:show\s+(?:me\s+)?)?(?:the\s+)?(?:commands|options|menu|instructions)|"
-            r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|i'?m\s+(?:lost|confused|stuck)|"
+            r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|(?:what|which)\s+commands(?:\s+\w+){0,3}|i'?m\s+(?:lost|confused|stuck)|"
             r"what\s+now|info|about|usage|tutorial|guide)\W*$")
 _COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
 _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
@@ -298,6 +299,7 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
                    r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
                    r"\bwhat\s+(?:i'?ve|i\s+have)\s+(?:booked|reserved)\b|"
+                   r"\bmy\s+(?:schedule|calendar|diary|agenda)\b|"
                    r"\bwhat\s+(?:do|have)\s+i\s+(?:got\s+)?(?:on|booked|planned|scheduled|today|tomorrow)\b|"
                    r"\bwhat\s+do\s+i\s+have\b|\b(?:on|in)\s+my\s+(?:calendar|schedule|diary|agenda)\b|"
                    r"^\W*(?:bookings|reservations)\W*$|"
@@ -509,6 +511,7 @@ _DOTTED_TIME = re.compile(r"(?<![\w.:/])(\d{1,2})\.([0-5]\d)(?:\s*(am|pm|a\.m\.|
 _ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|before|by|from)\s*{_HOUR}(?:\s*-?ish)?"
                       r"(?![\w/:.-]|\s*(?:am|pm|a\.m|p\.m|o'?clock|h\b|hrs?\b|hours?|min|people|persons|ppl|seats))"
                       r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
+_HALF = re.compile(r"\bhalf\s+(\d{1,2})(?![\w:/.]|\s*(?:am|pm|a\.m|p\.m|hours?|hrs?|h\b|min))")  # British
 _AT_SIGN = re.compile(r"@\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?![\w:/])")
 _LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
@@ -569,6 +572,10 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
             value = time(clock[0] if clock[0] > 12 or hour.startswith("0") else _working_hour(clock[0]), clock[1])
             values["end" if word in ("before", "by") else "start"] = value
             text.take(match.start(), match.end())
+    match = text.search(_HALF)
+    if match and "start" not in values and 1 <= int(match.group(1)) <= 12:  # "half 2" is 2:30 (half past)
+        values["start"] = time(_working_hour(int(match.group(1))), 30)
+        text.take(match.start(), match.end())
     match = text.search(_AT_SIGN)
     if match and "start" not in values and _clock(match.group(1), match.group(2)):  # "@ 2"
         h, m = _clock(match.group(1), match.group(2)) or (0, 0)
