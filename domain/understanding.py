@@ -26,6 +26,7 @@ The rules people's words are read by (the recognizer offers several readings; th
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -172,7 +173,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've made rm needed chance drop running late
+off whole bit little i've we've made rm needed chance drop running late nxt
 """.split())
 
 
@@ -308,7 +309,8 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"(?:my|our)\s+(?:next\s+|upcoming\s+|first\s+)?(?:booking|meeting|reservation|room)\b)")
 _BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
                    r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
-_BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is)\b")
+_BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is|meeting|"
+                 r"meet)\b")
 _MY_ONE = _re(r"^\W*(?:(?:show|open|see|view|what\s+about|and|about|check)\s+(?:me\s+)?)?(?:my|our)\s+"
               r"(?:next\s+|upcoming\s+|first\s+|last\s+|current\s+)?(?:\d|(?:booking|meeting|reservation|one)\b|"
               r"today|tomorrow|tmrw|mon|tue|wed|thu|fri|sat|sun)")
@@ -782,11 +784,35 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
         values["day"] = own_day  # "tmrw at 10": the recognizer saw only "at 10"
     for key, value in own.items():
         values.setdefault(key, value)
+    if "day" not in values:
+        _read_misspelt_weekday(text, now, values)
     match = text.search(_NOW)
     if match:
         values["now"] = True
         text.take(match.start(), match.end())
     return values
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _read_misspelt_weekday(text: _Text, now: datetime, values: dict[str, Any]) -> None:
+    """"wensday", "thursady", "frday": a word close to one weekday's name (the recognizer knows only the
+    right spellings), by the same rule: today while what was asked is still ahead, else the next one."""
+    for match in re.finditer(r"[a-z]{5,}", text.lower):
+        word = match.group(0)
+        if word in _FILLER or word in _WEEKDAYS:
+            continue
+        close = difflib.get_close_matches(word, _WEEKDAYS, n=2, cutoff=0.8)
+        if len(close) != 1:
+            continue
+        day = now.date() + timedelta(days=(_WEEKDAYS.index(close[0]) - now.weekday()) % 7)
+        ahead = values.get("start") or (values["window"][1] if values.get("window") else None)
+        if day == now.date() and ahead is not None and datetime.combine(day, ahead) < now - GRACE:
+            day += timedelta(days=7)
+        values["day"] = day
+        text.take(match.start(), match.end())
+        return
 
 
 def _when(values: dict[str, Any], now: datetime, problems: list[str]) -> When:

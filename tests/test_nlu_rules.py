@@ -68,6 +68,15 @@ def test_a_weekday_is_today_while_what_was_asked_is_ahead_else_next_week(text: s
     assert (got.day, got.start) == (day, start)
 
 
+@pytest.mark.parametrize(("text", "day"), [
+    ("a room frday at 4", date(2026, 12, 4)), ("a room frday at 10", date(2026, 12, 11)),
+    ("a room wensday", date(2026, 12, 9)), ("a room thursady at 2", date(2026, 12, 10)),
+])
+def test_a_misspelt_weekday_is_read_by_the_same_rule(text: str, day: date) -> None:
+    got = understand(text, FRIDAY_AFTERNOON)
+    assert got.when.day == day and got.not_understood == () and got.unknown_room == ""
+
+
 def test_a_part_of_a_weekday_that_has_passed_is_next_weeks() -> None:
     assert when("friday morning", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 11), window=(time(8), time(12)))
     assert when("friday afternoon", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 4), window=(time(12), time(17)))
