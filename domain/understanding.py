@@ -454,20 +454,26 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
 
 
 def _read_features(text: _Text, catalog: Catalog) -> tuple[str, ...]:
+    """Features by name (singular or plural) first, then by a few synonyms ("tv" for a screen)."""
     found: list[str] = []
-    for feature in sorted(catalog.features, key=len, reverse=True):
-        low = feature.lower()
-        phrases = {low, low + "s", low.rstrip("s"), low.replace("-", " ")}
-        for key, synonyms in _FEATURE_SYNONYMS.items():
-            if key == low or key in low.split():
-                phrases.update(synonyms)
-        for phrase in sorted(phrases, key=len, reverse=True):
-            match = text.search(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"))
-            if match:
-                found.append(feature)
-                text.take(match.start(), match.end())
-                break
-    return tuple(sorted(set(found), key=lambda f: catalog.features.index(f)))
+    for exact in (True, False):
+        for feature in sorted(catalog.features, key=len, reverse=True):
+            if feature in found:
+                continue
+            for phrase in sorted(_feature_phrases(feature.lower(), exact), key=len, reverse=True):
+                match = text.search(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"))
+                if match:
+                    found.append(feature)
+                    text.take(match.start(), match.end())
+                    break
+    return tuple(f for f in catalog.features if f in found)
+
+
+def _feature_phrases(name: str, exact: bool) -> set[str]:
+    if exact:
+        return {name, name + "s", name.removesuffix("s"), name.replace("-", " ")} - {""}
+    return {synonym for key, synonyms in _FEATURE_SYNONYMS.items() if key == name or key in name.split()
+            for synonym in synonyms}
 
 
 _NOT_PEOPLE = (r"(?!\s*(?:h\b|hrs?\b|hours?\b|min|mins\b|m\b|:|\.\d|am\b|pm\b|a\.m|p\.m|o'?clock|-|–|/|th\b|st\b|"

@@ -167,3 +167,11 @@ def test_end_and_extend_without_a_booking_named_mean_the_one_in_progress() -> No
     assert understand("end my meeting", WEDNESDAY).booking == BookingRef(current=True)
     assert understand("I need 15 more minutes", WEDNESDAY).booking == BookingRef(current=True)
     assert understand("cancel", WEDNESDAY).booking is None
+
+
+def test_features_by_name_before_synonyms() -> None:
+    catalog = Catalog(features=("display", "screen", "video conferencing"))
+    assert understand("a room with a screen at 3", WEDNESDAY, catalog).features == ("screen",)
+    assert understand("a room with a tv and a camera", WEDNESDAY, catalog).features == ("display",
+                                                                                       "video conferencing")
+    assert understand("a room with screens", WEDNESDAY, catalog).features == ("screen",)
