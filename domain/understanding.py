@@ -270,8 +270,6 @@ _GREETING = _re(rf"^\W*{_GREETING_WORDS}(?:[\s,!]+{_GREETING_WORDS})*(?:\s+(?:th
 _LEADING_GREETING = _re(r"^\W*(?:(?:hi+|hello+|hey+|hiya|howdy|heya|yo|hallo|greetings|good\s+(?:morning|afternoon|"
                         r"evening|day))(?:\s+(?:there|all|team|roombot|bot|mate))?(?:\s*[,!.:;-]+\s*|\s+)|"
                         r"(?:morning|afternoon|evening)\s*[,!.:;-]+\s*)(?=\S)")  # "morning meeting" is no greeting
-_THANKS_WORD = _re(r"\b(?:thanks?|thank\s+(?:you|u)|thx|thnx|thanx|tnx|ty|tyvm|cheers|ta|appreciated?|"
-                   r"much\s+obliged)\b")
 _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brilliant|lovely|super|excellent|"
                    r"wonderful|fantastic|amazing|good|sweet|got\s+it|all\s+good|that'?s\s+(?:great|perfect|"
                    r"all|it)|that\s+(?:works|is\s+all)|many|so|very|much|a\s+lot|lots|again|mate|"
@@ -282,12 +280,14 @@ _THANKS_ONLY = _re(r"^\W*(?:(?:ok(?:ay)?|great|perfect|awesome|nice|cool|brillia
 _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+me\s*\?*|"
             r"what\s+can\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|say)(?:\s+(?:here|for\s+me|with\s+you))?|"
             r"what\s+(?:do|are)\s+you(?:\s+do|\s+for)?|what\s+can\s+(?:this|the|roombot)(?:\s+bot|\s+thing|\s+app)?"
-            r"\s+do|(?:i\s+)?(?:need|want)\s+(?:some\s+)?help|what\s+is\s+(?:this|roombot)(?:\s+bot)?|what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
+            r"\s+do|(?:i\s+)?(?:need|want)\s+(?:some\s+)?help|what\s+is\s+(?:this|roombot)(?:\s+bot)?|"
+            r"what\s+can\s+you\s+help(?:\s+me)?(?:\s+with)?|what\s+are\s+you|who\s+are\s+you|"
             r"how\s+(?:does|do)\s+(?:this|it|you|roombot|this\s+bot|the\s+bot)\s+work|"
             r"how\s+(?:do|can)\s+i\s+(?:use\s+(?:this|you|it|roombot)|(?:book|reserve)(?:\s+a\s+room)?)|"
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
             r"(?:show\s+(?:me\s+)?)?(?:the\s+)?(?:commands|options|menu|instructions)|"
-            r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|(?:what|which)\s+commands(?:\s+\w+){0,3}|i'?m\s+(?:lost|confused|stuck)|"
+            r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|(?:what|which)\s+commands(?:\s+\w+){0,3}|"
+            r"i'?m\s+(?:lost|confused|stuck)|"
             r"what\s+now|info|about|usage|tutorial|guide)\W*$")
 _COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
 _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
@@ -295,7 +295,8 @@ _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+
 _NEVER_MIND = _re(r"^\W*(?:never\s*mind|nvm|forget\s+(?:it|that)|stop(?:\s+(?:it|that))?|abort|quit|exit|"
                   r"undo|scratch\s+that)\W*$")
 _END = _re(r"(?:^\W*end\b(?!\s+of\b)|\b(?:meeting|we|it)(?:'s|\s+is|\s+are|'re)\s+(?:over|finished|done)\b|"
-           r"\b(?:we|i)\s+(?:left|are\s+leaving|have\s+left|'?ve\s+left)\b|\bstop\s+(?:my|the|our)\b|\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
+           r"\b(?:we|i)\s+(?:left|are\s+leaving|have\s+left|'?ve\s+left)\b|\bstop\s+(?:my|the|our)\b|"
+           r"\bend\s+(?:my|the|our|this|it|that|meeting|booking|now)\b|\bfinish(?:ed)?\b|"
            r"\brelease\b|\bfree\s+up\b|\bfree\s+(?:the|my|our)\s+room\b|\bwrap\s+up\b|\bcheck\s*out\b|\bvacate\b|"
            r"\b(?:we'?re|we\s+are|i'?m|i\s+am|we\s+were|all)\s+(?:done|finished)\b|\bdone\s+with\b|"
            r"\bleaving\s+(?:the\s+room|early|now)\b|\bstop\s+(?:my|the|our)\s+(?:meeting|booking)\b|"
@@ -353,9 +354,7 @@ def _intent(text: str) -> tuple[Intent, bool]:
         return Intent.HELP, True
     if _GREETING.match(text):
         return Intent.GREETING, False
-    if _THANKS_ONLY.match(text) and _THANKS_WORD.search(text):
-        return Intent.THANKS, False
-    if _THANKS_ONLY.match(text):  # "ok", "great": an acknowledgement, answered as thanks are
+    if _THANKS_ONLY.match(text):  # "ok", "great" too: an acknowledgement, answered as thanks are
         return Intent.THANKS, False
     body = _LEADING_GREETING.sub("", text)
     if _HELP.match(body):
@@ -419,7 +418,7 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
     for building in catalog.buildings:
         names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
         names += [(word, "building", building.id) for word in building.name.split()  # "HQ", "Harbour"
-                  if word.lower() not in _GENERIC and word.lower() not in _FILLER and len(word) > 1]
+                  if word.isalpha() and word.lower() not in _GENERIC | _FILLER and len(word) > 1]
     counts: dict[str, set[tuple[str, str]]] = {}
     for alias, kind, item in names:
         counts.setdefault(alias.lower(), set()).add((kind, item))
