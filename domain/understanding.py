@@ -411,7 +411,8 @@ _ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
 
 
 def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
-    """Rooms and buildings by name (longest first, case-insensitive, whole words), then floors."""
+    """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
+    names neither)."""
     names: list[tuple[str, str, str]] = []  # (alias, kind, id)
     for room in catalog.rooms:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
