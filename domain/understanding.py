@@ -447,8 +447,8 @@ _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourt
 
 
 def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems: list[str]) -> None:
-    """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by Floor.level (in the
-    building named, if one was), else by the floor's name ("Mezzanine")."""
+    """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by the floor's name, else by
+    Floor.level (in the building named, if one was); then any other floor name said ("Mezzanine")."""
     candidates = [f for f in catalog.floors if not values.get("building_id") or f.building_id == values["building_id"]]
     match = text.search(_FLOOR)
     if match:
@@ -461,7 +461,7 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
             level = 0 if after in ("g", "ground") else int(after)
         text.take(match.start(), match.end())
         said = " ".join(match.group(0).lower().split()).removeprefix("on ").removeprefix("the ")
-        floors = [f for f in candidates if f.level == level] or [f for f in candidates if f.name.lower() == said]
+        floors = [f for f in candidates if f.name.lower() == said] or [f for f in candidates if f.level == level]
         if len(floors) == 1:
             values["floor_id"], values["building_id"] = floors[0].id, floors[0].building_id
         elif not floors:

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from domain.models import Building, Floor
 from domain.understanding import BookingRef, Catalog, Intent, RoomName, When, understand
 
 WEDNESDAY = datetime(2026, 12, 2, 9, 40)
@@ -190,3 +191,16 @@ def test_the_recognizer_gets_its_compiled_patterns_back_as_regex_would() -> None
     assert [m.group() for m in regex.finditer(r"\d+", "a 12 b 3")] == ["12", "3"]  # strings compiled as before
     with pytest.raises(ValueError):
         regex.finditer(pattern, "x", flags=regex.I)  # flags with a compiled pattern still refused
+
+
+def test_floors_by_name_then_by_level_and_said_back_when_ambiguous() -> None:
+    one = Catalog(buildings=(Building("b", "Main"),),
+                  floors=(Floor("g", "b", "Ground floor", 1), Floor("f1", "b", "First floor", 2)))
+    assert understand("a room on the first floor", WEDNESDAY, one).floor_id == "f1"  # its name, not level 1
+    assert understand("a room on floor 1", WEDNESDAY, one).floor_id == "g"  # no such name: by level
+    two = Catalog(buildings=(Building("a", "Annex"), Building("b", "Main")),
+                  floors=(Floor("a2", "a", "Second floor", 2), Floor("b2", "b", "Second floor", 2)))
+    ambiguous = understand("a room on the second floor", WEDNESDAY, two)
+    assert ambiguous.floor_id == "" and ambiguous.problems
+    assert understand("a room in the Annex on the second floor", WEDNESDAY, two).floor_id == "a2"
+    assert understand("a room on floor 7", WEDNESDAY, two).problems == ("I don't know a floor 7.",)

@@ -25,7 +25,7 @@ GRACE = timedelta(minutes=5)
 CATALOG = Catalog(
     buildings=(Building("hh", "Harbour House"), Building("hq", "Contoso HQ")),
     floors=(Floor("hh-0", "hh", "Ground floor", 0), Floor("hh-1", "hh", "First floor", 1),
-            Floor("hh-2", "hh", "Second floor", 2), Floor("hq-1", "hq", "HQ first floor", 1),
+            Floor("hh-2", "hh", "Second floor", 2), Floor("hq-1", "hq", "First floor", 1),
             Floor("hq-3", "hq", "Level 3", 3)),
     rooms=(RoomName("aurora@contoso.com", "Aurora"), RoomName("borealis@contoso.com", "Borealis Room"),
            RoomName("bigblue@contoso.com", "Big Blue"), RoomName("zenith@contoso.com", "Zenith")),
