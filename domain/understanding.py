@@ -977,6 +977,7 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     """Read one message. `now_local` is the user's wall-clock time; `locale` is Teams' clientInfo locale
     (it decides whether "12/3" is 3 December or 12 March)."""
     now = now_local.replace(tzinfo=None, second=0, microsecond=0)
+    locale = (locale or "en-US").replace("_", "-")
     clean = " ".join(text.replace("’", "'").split())
     intent, command = _intent(clean)
     if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (

@@ -112,7 +112,8 @@ def test_what_cannot_be_booked_is_a_problem_said_back(text: str, now: datetime) 
     ("12/3", "en-CA", date(2026, 12, 3)), ("12/3", "en-PH", date(2026, 12, 3)), ("12/3", "", date(2026, 12, 3)),
     ("13/3", "en-US", date(2027, 3, 13)), ("3/13", "en-GB", date(2027, 3, 13)),  # a number above 12 settles it
     ("12.3.", "de-DE", date(2027, 3, 12)), ("3/12/2027", "en-GB", date(2027, 12, 3)),
-    ("3/12/2027", "en-US", date(2027, 3, 12)),
+    ("3/12/2027", "en-US", date(2027, 3, 12)), ("12/3", "en_GB", date(2027, 3, 12)),
+    ("12/3", "EN-gb", date(2027, 3, 12)),
 ])
 def test_numeric_dates_are_read_by_the_teams_locale(text: str, locale: str, day: date) -> None:
     assert when(f"a room on {text}", locale=locale).day == day
