@@ -25,19 +25,21 @@ from bot import edge, logs
 from bot.adapter import authenticate_token, create_adapter, use_connector_threads
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
-from bot.roles import Roles
 from bot.roombot import RoomBot
 from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
 from dialogs.admin import AdminFlow, ConsentLink
 from dialogs.booking import BookingFlow
+from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
+from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
+from graph.users import UserDirectory
 from services.admin import AdminService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
@@ -133,26 +135,30 @@ def create_app(config: Config) -> web.Application:
                                                attempt_timeout_s=min(4.0, config.graph_timeout_s / 2)))
         calendar = RoomCalendarService(client)
         app[CALENDAR_KEY] = calendar
-        roles = Roles(repo, members)
         budget = config.graph_timeout_s + 2  # every card answer within Teams' limits
         # A booking keeps trying for a while when Graph struggles; past the turn's budget the user is
         # told it is still being worked on, and gets the result as a proactive message.
         patience = 3 * budget
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
-        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar))
-        booking = BookingFlow(booking_service, repo, members, config.default_timezone, turn_budget_s=budget,
-                              later=later, understand=app[UNDERSTANDING_KEY].understand)
-        my_bookings = MyBookingsFlow(MyBookings(repo, calendar, booking_service), booking_service, repo, members,
-                                     roles, app[NOTIFIER_KEY], config.default_timezone, turn_budget_s=budget,
-                                     later=later)
-        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens)
+        users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
+        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
+                                         users=users)
+        booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)
+        managing = MyBookings(repo, calendar, booking_service)
+        my_bookings = MyBookingsFlow(managing, booking_service, repo, app[NOTIFIER_KEY], config.default_timezone,
+                                     turn_budget_s=budget, later=later)
+        chat = ChatFlow(repo, booking_service.now, booking=booking, my_bookings=my_bookings,
+                        manage=ManageFlow(managing, repo, config.default_timezone, turn_budget_s=budget, later=later),
+                        understand=app[UNDERSTANDING_KEY].understand, default_zone=config.default_timezone)
+        admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens,
+                                     users=users)
         app[ADMIN_KEY] = admin_service
         consent = ConsentLink(graph_config.authority_host, graph_config.graph_tenant_id or "organizations",
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
-                               booking=booking, admin=AdminFlow(admin_service, repo, members, consent),
-                               my_bookings=my_bookings, allowed_channels=config.allowed_channels)
+                               booking=booking, admin=AdminFlow(admin_service, repo, consent),
+                               my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels)
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         try:
             yield

@@ -17,10 +17,9 @@ from msrest.exceptions import ClientException
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from config import Config
+from domain.errors import SORRY
 
 log = logging.getLogger(__name__)
-
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
 # botbuilder sends every reply, card update and roster lookup with `requests` on the event loop's
 # default thread pool, which has min(32, cores + 4) threads: 6 on two cores, so at most 6 replies in

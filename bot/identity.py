@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
+from domain.people import UserIdentity  # its home; imported from here too
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UserIdentity:
-    channel_user_id: str
-    aad_object_id: str
-    name: str
-    email: str = ""
-    upn: str = ""
-
-    @property
-    def key(self) -> str:
-        """The stable key for this user in storage: the Entra (AAD) object id, and nothing else. A channel
-        user id is per bot and per channel, and a tenant's own Entra says who it is; without an AAD object
-        id the key is empty, and RoomBot does nothing for that activity."""
-        return self.aad_object_id
 
 
 class TenantConflict(ValueError):
@@ -88,3 +73,17 @@ class MemberDirectory:
                             upn=(getattr(member, "user_principal_name", None) or "").lower())
         self._cache[basic.key] = (time.monotonic() + self._ttl, user)
         return user
+
+    async def find(self, context: TurnContext, who: str) -> UserIdentity | None:
+        """Someone in the conversation's roster, by AAD object id or UPN (Teams takes either), to
+        show people by name; None when Teams does not know them there."""
+        try:
+            member = await TeamsInfo.get_member(context, who)
+        except Exception as exc:  # noqa: BLE001 - the roster call is best effort
+            log.info("no Teams member %s here: %s", who[:64], type(exc).__name__)
+            return None
+        return UserIdentity(channel_user_id=getattr(member, "id", None) or "",
+                            aad_object_id=getattr(member, "aad_object_id", None) or "",
+                            name=getattr(member, "name", None) or "",
+                            email=(getattr(member, "email", None) or "").lower(),
+                            upn=(getattr(member, "user_principal_name", None) or "").lower())

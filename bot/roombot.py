@@ -21,38 +21,42 @@ from botbuilder.schema import (
 from botbuilder.schema.teams import TeamsChannelData
 from msrest.exceptions import ClientException, DeserializationError
 
-from bot.identity import MemberDirectory, TenantConflict, UserIdentity, activity_tenant
+from bot.asking import Asking
+from bot.identity import MemberDirectory, TenantConflict, activity_tenant
 from bot.roles import Roles
 from bot.text import clean_entities, message_text
+from bot.turns import turn_of
 from cards.base import ACTION_KEY, Card, card, text
-from cards.help import help_card, welcome_card
+from cards.help import help_for, welcome_card
 from config import DEFAULT_CHANNELS
 from dialogs.admin import AdminFlow
 from dialogs.booking import BookingFlow
+from dialogs.chat import ChatFlow
+from dialogs.common import Question
 from dialogs.my_bookings import MyBookingsFlow
-from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command, find_command
-from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
+from dialogs.turn import Turn
+from domain.commands import USER_COMMANDS, Command, find_command
 from storage.repository import TWO_TENANTS, Repository
 
 log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
-MAX_TEXT = 2000  # longer messages are no commands (answered with help), except `book ...` (the form)
+MAX_TEXT = 2000  # longer messages are no commands: they are read (and found too long to read)
 REFUSAL = "Sorry, only RoomBot admins can do that."
 UNKNOWN_SENDER = ("I can't tell who you are in this chat, so I can't do anything here. Please message me from "
                   "Microsoft Teams.")
 STORED_REFERENCES_KEPT = 10_000  # users whose stored conversation reference this process remembers
 
 # A card action handler answers with a card (shown in place of the pressed one) or text.
-ActionHandler = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card | str]]
+ActionHandler = Callable[[Turn], Awaitable[Card | str]]
 
 
 class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
                  admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None,
-                 allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS) -> None:
+                 chat: ChatFlow | None = None, allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS) -> None:
         self._repo = repo
         self._allowed_channels = frozenset(c.lower() for c in allowed_channels)
         self._configured_tenant = configured_tenant
@@ -68,6 +72,10 @@ class RoomBot(TeamsActivityHandler):
         self._my_bookings = my_bookings
         if my_bookings is not None:
             self._actions.update(my_bookings.actions())
+        self._chat = chat
+        self._asking = Asking(conversation_state, self._on_answer) if chat is not None else None
+        if chat is not None:
+            self._actions.update(chat.actions())
         # Admin handlers are reached only through the admin check in _run_command / _dispatch_action.
         self._admin_commands = admin.commands() if admin else {}
         self._admin_actions = admin.actions() if admin else {}
@@ -193,17 +201,36 @@ class RoomBot(TeamsActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         if isinstance(activity.value, dict) and ACTION_KEY in activity.value:
+            if self._asking is not None:  # a pressed card: the person moved on from a question asked
+                await self._asking.forget(turn_context)
             await self._on_submit(turn_context, activity.value)
             return
         text = message_text(activity)
-        command = find_command(text[:MAX_TEXT])
-        if len(text) > MAX_TEXT and command is not None and command.name != "book":
-            command = None  # a long text is no command, except a quick booking: that gets the form, with a note
-        if command is None or command.name == "help":
-            note = None if command else "Sorry, I didn't get that. Here is what I can do."
-            await self._send_card(turn_context, await self._help(turn_context, note))
+        command = find_command(text) if len(text) <= MAX_TEXT else None
+        if command is not None or self._chat is None or self._asking is None:
+            if self._asking is not None:
+                await self._asking.forget(turn_context)
+            if command is None or command.name == "help":
+                note = None if command else "Sorry, I didn't get that. Here is what I can do."
+                await self._send_card(turn_context, await self._help(turn_context, note))
+                return
+            await self._run_command(turn_context, command, text)
             return
-        await self._run_command(turn_context, command, text)
+        if await self._asking.waiting(turn_context):
+            await self._asking.answer(turn_context)  # the answer to the question asked: goes on in _on_answer
+            return
+        await self._reply(turn_context, await self._chat.read(self._turn(turn_context), text))
+
+    async def _on_answer(self, turn_context: TurnContext, kept: dict[str, Any], text: str) -> None:
+        assert self._chat is not None
+        await self._reply(turn_context, await self._chat.answered(self._turn(turn_context), kept, text))
+
+    async def _reply(self, turn_context: TurnContext, reply: Card | Question) -> None:
+        if isinstance(reply, Question):
+            assert self._asking is not None
+            await self._asking.ask(turn_context, reply.card, reply.kept)
+            return
+        await self._send_card(turn_context, reply)
 
     async def _run_command(self, turn_context: TurnContext, command: Command, text: str) -> None:
         if command.admin and not await self._is_admin(turn_context):
@@ -211,17 +238,14 @@ class RoomBot(TeamsActivityHandler):
             await turn_context.send_activity(REFUSAL)
             return
         if command.name in self._admin_commands:
-            user = self._members.basic(turn_context)
-            await self._send_card(turn_context, await self._admin_commands[command.name](turn_context, user, {}))
+            await self._send_card(turn_context, await self._admin_commands[command.name](self._turn(turn_context)))
             return
         if command.name == "book" and self._booking is not None:
-            user = self._members.basic(turn_context)
-            await self._send_card(turn_context, await self._booking.start(turn_context, user, text))
+            await self._send_card(turn_context, await self._booking.start(self._turn(turn_context), text))
             return
         if command.name in ("my bookings", "all bookings") and self._my_bookings is not None:
-            user = self._members.basic(turn_context)
             start = self._my_bookings.start if command.name == "my bookings" else self._my_bookings.start_all
-            await self._send_card(turn_context, await start(turn_context, user))
+            await self._send_card(turn_context, await start(self._turn(turn_context)))
             return
         if not command.ready or command.name in ("book", "my bookings", "all bookings") or command.admin:
             # not wired (tests without Graph)
@@ -283,23 +307,25 @@ class RoomBot(TeamsActivityHandler):
                 self._refused(turn_context, f"action {name}")
                 return REFUSAL
             log.info("admin card action %s (%s)", name, turn_context.activity.type)
-            return await self._admin_actions[name](turn_context, self._members.basic(turn_context), data)
+            return await self._admin_actions[name](self._turn(turn_context, data))
         handler = self._actions.get(name) if isinstance(name, str) else None
         if handler is None:
             log.info("unknown card action %r", name)
             return await self._help(turn_context, "That button no longer works. Here is what I can do.")
         log.info("card action %s (%s)", name, turn_context.activity.type)
-        return await handler(turn_context, self._members.basic(turn_context), data)
+        return await handler(self._turn(turn_context, data))
 
     # --- handlers ---------------------------------------------------------------------------
 
-    async def _help_action(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._help(turn_context)
+    async def _help_action(self, turn: Turn) -> Card:
+        return help_for(await turn.roles.held())
 
     async def _help(self, turn_context: TurnContext, note: str | None = None) -> Card:
-        roles = await self._roles.of(turn_context)
-        extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
-        return help_card(list(USER_COMMANDS), extra or None, note)
+        return help_for(await self._roles.of(turn_context), note)
+
+    def _turn(self, turn_context: TurnContext, data: dict[str, Any] | None = None) -> Turn:
+        """What the flows see of this turn; `data` is what was pressed."""
+        return turn_of(turn_context, self._members, self._roles, data)
 
     async def _is_admin(self, turn_context: TurnContext) -> bool:
         return await self._roles.is_admin(turn_context)

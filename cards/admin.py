@@ -25,7 +25,8 @@ def connect_card(consent_url: str, settings: OrgSettings, minutes: int, note: st
                          isSubtle=True))
     body += [text("A Global Administrator (or Privileged Role Administrator) of your tenant grants RoomBot the "
                   "application permissions **Calendars.ReadWrite** (room calendars) and **Place.Read.All** (the "
-                  "room directory). Open the link, sign in, and accept."),
+                  "room directory), and optionally **User.Read.All** (to pick people by name; without it, people "
+                  "are invited by typed email). Open the link, sign in, and accept."),
              text(f"The link works once, for you, for {minutes} minutes. I'll tell you here when the connection "
                   f"is checked.", isSubtle=True, size="Small")]
     actions = [{"type": "Action.OpenUrl", "title": "Grant admin consent", "url": consent_url}]
@@ -95,12 +96,13 @@ def limits_card(settings: OrgSettings, note: str | None = None, saved: bool = Fa
 
 
 def status_card(connected: bool, tenant: str | None, booking: bool, counts: tuple[int, int, int],
-                problems: Sequence[str]) -> Card:
+                problems: Sequence[str], more: Sequence[tuple[str, str]] = ()) -> Card:
     buildings, floors, rooms = counts
     facts = [{"title": "Microsoft 365", "value": f"connected ({plain(tenant)})" if connected else "not connected"},
              {"title": "Booking", "value": "on" if booking else "off"},
              {"title": "Floor plans", "value": f"{buildings} buildings, {floors} floors"},
              {"title": "Rooms", "value": str(rooms)}]
+    facts += [{"title": title, "value": plain(value)} for title, value in more]
     body = [heading("RoomBot status"), {"type": "FactSet", "facts": facts}]
     if problems:
         body += [text("Problems", weight="Bolder", spacing="Medium"),
@@ -205,16 +207,45 @@ def import_preview_card(rows: Sequence[Any], source: str, csv_text: str = "") ->
     return card(body, actions)
 
 
+def room_remove_card(room: Room, building: Building | None, floor: Floor | None) -> Card:
+    """Asks before a room is removed: people can no longer book it (its bookings stay)."""
+    where = " · ".join(plain(x.name) for x in (building, floor) if x is not None)
+    body = [heading(f"Remove {plain(room.display_name)}?"),
+            text(plain(room.email) + (f" · {where}" if where else ""), isSubtle=True, spacing="None"),
+            text("People can no longer find or book it in RoomBot. Its existing bookings stay in its calendar; "
+                 "you can register it again later.")]
+    keep = action("Keep it", "floor_open", floor=floor.id) if floor else action("Keep it", "rooms")
+    return card(body, [action("Remove", "room_remove_confirm", style="destructive", room=room.email,
+                              floor=room.floor_id), keep])
+
+
+def shown_as(admin: Admin) -> tuple[str, str]:
+    """(title, detail) an admin is shown by: the name and the email, or whatever of them (or the key)
+    is known. Admins added before names were kept, or from configuration, may have neither."""
+    email = admin.email or (admin.key if "@" in admin.key else "")
+    if admin.name:
+        return admin.name, email or admin.key
+    if email:
+        return email, "" if email == admin.key else admin.key
+    return "Name not known yet", f"object id {admin.key}"
+
+
 def admins_card(admins: Sequence[Admin], note: str | None = None, good: bool = False) -> Card:
     body: list[dict[str, Any]] = [heading("Admins"), *note_block(note, good)]
+    names = {a.key: shown_as(a)[0] for a in admins}
     for admin in admins:
         roles = ", ".join(ROLE_TITLES.get(r, r) for r in admin.roles)
-        body.append(row([text(plain(admin.key), weight="Bolder"),
-                          text(roles + (f" · added by {plain(admin.added_by)}" if admin.added_by else ""),
-                               isSubtle=True, spacing="None", size="Small")],
-                         [action("Remove", "admin_remove", style="destructive", key=admin.key)]))
+        title, detail = shown_as(admin)
+        added_by = names.get(admin.added_by, admin.added_by)
+        lines = [text(plain(title), weight="Bolder")]
+        if detail:
+            lines.append(text(plain(detail), isSubtle=True, spacing="None"))
+        lines.append(text(roles + (f" · added by {plain(added_by)}" if added_by else ""), isSubtle=True,
+                          spacing="None", size="Small"))
+        # Not "key": the Teams clients own that name in action data (a press with it does nothing).
+        body.append(row(lines, [action("Remove", "admin_remove", style="destructive", admin=admin.key)]))
     add = show_card("Add admin", [
-        _input("key", "User principal name or AAD object id", isRequired=True, maxLength=254,
+        _input("person", "User principal name or AAD object id", isRequired=True, maxLength=254,
                errorMessage="Give a UPN (name@company.com) or an object id."),
         {"type": "Input.ChoiceSet", "id": "role", "label": "Role", "value": ROLE_ADMIN,
          "choices": [{"title": t, "value": r} for r, t in ROLE_TITLES.items()]},

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
+
+from domain.timezones import format_slot, to_local
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
@@ -39,6 +42,22 @@ def plain(value: object) -> str:
 def note_block(note: str | None, good: bool = False) -> list[dict[str, Any]]:
     """A card's note (what went wrong, or right with `good`) as text, or nothing without one."""
     return [text(plain(note), color="Good" if good else "Attention")] if note else []
+
+
+def when(start: datetime, end: datetime, zone: str, now: datetime) -> str:
+    """A slot as every card shows it: 'Wed 2 Dec, 10:00–11:00' in the user's zone, always with its
+    date (a time alone is ambiguous once the card is scrolled back to). The zone is named once per
+    card, by `zone_line`."""
+    return format_slot(start, end, zone, local_today(now, zone), named=False)
+
+
+def local_today(now: datetime, zone: str) -> date:
+    return to_local(now, zone).date()
+
+
+def zone_line(zone: str, lead: str = "") -> dict[str, Any]:
+    """The card's one mention of the zone its times are in (after `lead`, a sentence of its own)."""
+    return text(f"{lead} Times are in {plain(zone)}.".strip(), isSubtle=True, spacing="None")
 
 
 def _escape_marker(match: re.Match[str]) -> str:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, note_block, plain, text
+from cards.base import Card, action, card, heading, local_today, note_block, plain, text, when, zone_line
 from domain.booking import DURATION_CHOICES, MAX_CAPACITY, MAX_FORM_MINUTES, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
-from domain.timezones import format_slot, format_time, iso_utc, to_local
+from domain.timezones import format_slot, iso_utc, to_local
 
 PAGE_SIZE = 5
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
@@ -46,8 +46,24 @@ class FormValues:
     place: str = ANYWHERE  # ANYWHERE, "b:<building id>" or "f:<floor id>"
     features: tuple[str, ...] = ()
     subject: str = ""
-    participants: str = ""
+    participants: str = ""  # typed email addresses
     zone: str = "UTC"
+    people: str = ""  # picked people: AAD object ids, separated by commas (the people picker's value)
+    room: str = ""  # the email of a room asked for by name: only it is searched
+
+
+# Teams' people picker (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/people-picker):
+# an Input.ChoiceSet whose choices come from a Data.Query over the organisation's directory. It submits the
+# picked people's AAD object ids, separated by commas, and its `value` pre-selects people the same way.
+# "choices.data" and Data.Query are Microsoft's Adaptive Card schema from 1.6 on (not in 1.5's); Teams
+# draws them in cards of any version. Search across the organisation works in a 1:1 chat with a bot.
+PEOPLE_DATASET = "graph.microsoft.com/users"
+PEOPLE_INPUT = "people"
+
+
+def people_picker(label: str, value: str = "") -> dict[str, Any]:
+    return {"type": "Input.ChoiceSet", "id": PEOPLE_INPUT, "label": label, "isMultiSelect": True, "value": value,
+            "choices": [], "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET}}
 
 
 def duration_label(minutes: int) -> str:
@@ -62,11 +78,15 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
     return {"start": iso_utc(request.start), "end": iso_utc(request.end), "zone": request.zone,
             "capacity": request.min_capacity, "building": request.building_id, "floor": request.floor_id,
             "features": list(request.features), "subject": request.subject,
-            "participants": list(request.participants)}
+            "participants": list(request.participants), **({"room": request.room_email} if request.room_email else {})}
 
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
-                      note: str | None = None) -> Card:
+                      note: str | None = None, picker: bool = False, assumed: Sequence[str] = (),
+                      room_name: str = "", now: datetime | None = None) -> Card:
+    """The booking form. `assumed` names the inputs ("date", "start", "duration") whose values are only
+    suggestions, nobody asked for them: their labels say so. `room_name`: the room asked for by name.
+    With `now`, the date picker starts at today in the user's zone."""
     place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
     for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
         place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
@@ -77,11 +97,10 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
     body: list[dict[str, Any]] = [heading("Book a room")]
     body += note_block(note)
     body += [
-        text(f"Times are in {values.zone}.", isSubtle=True, spacing="None"),
+        zone_line(values.zone),
         {"type": "ColumnSet", "columns": [
             {"type": "Column", "width": "stretch", "items": [
-                {"type": "Input.Date", "id": "date", "label": "Date", "value": values.day, "isRequired": True,
-                 "errorMessage": "Pick a date."}]},
+                date_input(values.day, None if now is None else local_today(now, values.zone))]},
             {"type": "Column", "width": "stretch", "items": [
                 {"type": "Input.Time", "id": "start", "label": "Start", "value": values.start, "isRequired": True,
                  "errorMessage": "Pick a start time."}]},
@@ -97,14 +116,42 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
         body.append({"type": "Input.ChoiceSet", "id": "features", "label": "Needs (optional)",
                      "isMultiSelect": True, "value": ",".join(values.features),
                      "choices": [{"title": f.capitalize(), "value": f} for f in features]})
-    body += [
-        {"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
-         "maxLength": 255},
-        {"type": "Input.Text", "id": "participants", "label": "Also invite (optional)",
-         "placeholder": "email addresses, separated by commas", "value": values.participants,
-         "maxLength": 2000},
-    ]
-    return card(body, [action("Find free rooms", "search", style="positive", zone=values.zone)])
+    body.append({"type": "Input.Text", "id": "subject", "label": "Subject (optional)", "value": values.subject,
+                 "maxLength": 255})
+    if picker:
+        body.append(people_picker("Also invite (optional): search by name", values.people))
+    body.append({"type": "Input.Text", "id": "participants",
+                 "label": "Or type email addresses (optional)" if picker else "Also invite (optional)",
+                 "placeholder": "email addresses, separated by commas", "value": values.participants,
+                 "maxLength": 2000})
+    _mark_suggested(body, assumed)
+    if values.room:
+        body.insert(1, text(f"Room: {plain(room_name or values.room)}", weight="Bolder"))
+    find = action("Find free rooms", "search", style="positive", zone=values.zone,
+                  **({"room": values.room} if values.room else {}))
+    return card(body, [find])
+
+
+SUGGESTED = " (suggested: check it)"
+
+
+def _mark_suggested(node: Any, assumed: Sequence[str]) -> None:
+    """Suffix the labels of the inputs named in `assumed`, wherever they sit in the form's columns."""
+    if isinstance(node, list):
+        for item in node:
+            _mark_suggested(item, assumed)
+    elif isinstance(node, dict):
+        if str(node.get("type", "")).startswith("Input.") and node.get("id") in assumed and "label" in node:
+            node["label"] += SUGGESTED
+        for key in ("columns", "items"):
+            _mark_suggested(node.get(key), assumed)
+
+
+def date_input(value: str, today: date | None) -> dict[str, Any]:
+    """The date picker, starting at `today` (the user's) when known: earlier days cannot be booked."""
+    picker = {"type": "Input.Date", "id": "date", "label": "Date", "value": value, "isRequired": True,
+              "errorMessage": "Pick a date from today on."}
+    return {**picker, "min": today.isoformat()} if today else picker
 
 
 def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
@@ -136,7 +183,7 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     request = result.request
     body: list[dict[str, Any]] = []
     body += note_block(note)
-    when = format_slot(request.start, request.end, request.zone, _local_today(now, request.zone))
+    slot = when(request.start, request.end, request.zone, now)
     filters = [f"at least {request.min_capacity} seat{'s' if request.min_capacity != 1 else ''}"]
     if request.floor_id and request.floor_id in places.floors:
         floor = places.floors[request.floor_id]
@@ -146,25 +193,29 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
         filters.append(places.buildings[request.building_id].name)
     if request.features:
         filters.append("with " + ", ".join(request.features))
+    mine = own_overlap_notes(result, local_today(now, request.zone))
     actions = []
     if result.free:
         page = result.free[offset:offset + PAGE_SIZE]
-        body += [heading("Free rooms"), text(when, weight="Bolder", spacing="None"),
-                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None")]
+        body += [heading("Free rooms"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
+                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
         for room in page:
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
+        if offset > 0:
+            actions.append(action("Previous", "more", q=query_data(request), offset=max(0, offset - PAGE_SIZE),
+                                  attempt=attempt))
         if offset + PAGE_SIZE < len(result.free):
             actions.append(action(f"Show more ({len(result.free) - offset - PAGE_SIZE} more)", "more",
                                   q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
     else:
-        body += [heading("No free room"), text(when, weight="Bolder", spacing="None"),
+        body += [heading("No free room"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
-                      f"No registered room has {plain('; '.join(filters))}.", wrap=True)]
+                      f"No registered room has {plain('; '.join(filters))}.", wrap=True), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
-            for room, slot in result.other_times:
-                label = f"{format_time(slot.start, request.zone)}–{format_time(slot.end, request.zone)}"
-                body.append(room_row(room, places, _book_button(room, slot, request, attempt, "Book"), label))
+            for room, other in result.other_times:
+                label = when(other.start, other.end, request.zone, now)
+                body.append(room_row(room, places, _book_button(room, other, request, attempt, "Book"), label))
         if result.other_places:
             body.append(text("Free elsewhere at that time", weight="Bolder", spacing="Medium"))
             for room in result.other_places:
@@ -179,15 +230,26 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     return card(body, actions)
 
 
-def _local_today(now: datetime, zone: str) -> date:
-    return to_local(now, zone).date()
+def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]:
+    """'You already have Aurora booked Wed 2 Dec, 10:00–11:00 that overlaps this time.' for each of the
+    person's own bookings that overlaps the time asked for: said before Book is pressed, and booking
+    stays possible."""
+    zone = result.request.zone
+    notes = []
+    for booking, room_name in result.own_overlaps[:3]:
+        span = format_slot(booking.start, booking.end, zone, today, named=False)
+        notes.append(text(f"You already have {plain(room_name)} booked {span} that overlaps this time.",
+                          color="Warning", spacing="Small"))
+    if len(result.own_overlaps) > 3:
+        notes.append(text(f"And {len(result.own_overlaps) - 3} more of your bookings overlap it (see My bookings).",
+                          color="Warning", spacing="None"))
+    return notes
 
 
 def confirmation_card(booking: Booking, room: Room | None, places: Places, now: datetime,
                       note: str | None = None) -> Card:
     name = plain(room.display_name if room else booking.room_email)
-    facts = [{"title": "When", "value": format_slot(booking.start, booking.end, booking.zone,
-                                                     _local_today(now, booking.zone))}]
+    facts = [{"title": "When", "value": when(booking.start, booking.end, booking.zone, now)}]
     if room:
         facts.append({"title": "Where", "value": plain(places.where(room) or room.email)})
         facts.append({"title": "Seats", "value": str(room.capacity)})
@@ -195,7 +257,7 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
               {"title": "Invited", "value": plain(", ".join(booking.attendees))}]
     body: list[dict[str, Any]] = []
     body += note_block(note)
-    body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts},
+    body += [heading(f"Booked: {name}"), {"type": "FactSet", "facts": facts}, zone_line(booking.zone),
              text("The invitation comes from the room's own mailbox. To change or cancel, use RoomBot.",
                   isSubtle=True, size="Small")]
     return card(body, [action("Cancel booking", "cancel", style="destructive", booking=booking.id),
@@ -204,8 +266,8 @@ def confirmation_card(booking: Booking, room: Room | None, places: Places, now: 
 
 def cancelled_card(booking: Booking, room: Room | None, now: datetime, note: str | None = None) -> Card:
     name = plain(room.display_name if room else booking.room_email)
-    when = format_slot(booking.start, booking.end, booking.zone, _local_today(now, booking.zone))
-    return card([heading(f"Cancelled: {name}"), text(when),
+    return card([heading(f"Cancelled: {name}"), text(when(booking.start, booking.end, booking.zone, now)),
+                 zone_line(booking.zone),
                  *([text(plain(note))] if note else []),
                  text("Everyone invited gets the cancellation from the room.", isSubtle=True, size="Small")],
                 [action("Book another room", "form"), action("My bookings", "my_bookings")])
@@ -219,4 +281,4 @@ def form_values(request: SearchRequest) -> FormValues:
     return FormValues(day=local.date().isoformat(), start=local.strftime("%H:%M"),
                       duration=int(request.duration.total_seconds() // 60), capacity=request.min_capacity,
                       place=place, features=request.features, subject=request.subject,
-                      participants=", ".join(request.participants), zone=request.zone)
+                      participants=", ".join(request.participants), zone=request.zone, room=request.room_email)

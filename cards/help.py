@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cards.base import Card, action, card, heading, note_block, plain, text
-from domain.commands import Command
+from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
 
 
 def _command_lines(commands: list[Command]) -> str:
@@ -22,6 +23,12 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
     return card(body, [*_book_button(user_commands), action("Show help again", "help")])
 
 
+def help_for(roles: frozenset[str], note: str | None = None) -> Card:
+    """The help card for someone holding `roles`: the admin commands only for those who may run them."""
+    extra = [c for c in ADMIN_COMMANDS if ROLE_ADMIN in roles or (c.booking_admin and ROLE_BOOKING_ADMIN in roles)]
+    return help_card(list(USER_COMMANDS), extra or None, note)
+
+
 def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: bool) -> Card:
     first_name = (user_name or "").split(" ")[0] or "there"
     body = [
@@ -38,3 +45,21 @@ def welcome_card(user_name: str, user_commands: list[Command], booking_enabled: 
 def _book_button(commands: list[Command]) -> list[dict]:
     ready = any(c.name == "book" and c.ready for c in commands)
     return [action("Book a room", "form", style="positive")] if ready else []
+
+
+def _main_buttons(booking_enabled: bool) -> list[dict]:
+    buttons = [action("Book a room", "form", style="positive")] if booking_enabled else []
+    return [*buttons, action("My bookings", "my_bookings"), action("Help", "help")]
+
+
+def small_talk_card(reply: str, booking_enabled: bool) -> Card:
+    """A greeting or thanks answered in a line, with the main buttons: not the whole help card."""
+    return card([text(plain(reply))], _main_buttons(booking_enabled))
+
+
+def nearest_card(note: str, booking_enabled: bool, examples: tuple[str, ...] = ()) -> Card:
+    """A text that asked for nothing RoomBot knows: say so, offer what comes nearest, and show how to ask."""
+    body = [text(plain(note))]
+    if examples:
+        body.append(text("For example: " + "; ".join(f"*{plain(e)}*" for e in examples), isSubtle=True))
+    return card(body, _main_buttons(booking_enabled))

@@ -5,20 +5,29 @@ Card 1.5 JSON. Buttons carry the booking id and the version the card shows; the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
-from cards.booking import PAGE_SIZE, Places, duration_label, room_row
+from cards.base import (
+    Card,
+    action,
+    card,
+    heading,
+    local_today,
+    note_block,
+    plain,
+    row,
+    show_card,
+    text,
+    when,
+    zone_line,
+)
+from cards.booking import PAGE_SIZE, Places, date_input, duration_label, people_picker, room_row
 from domain.booking import DURATION_CHOICES, MAX_FORM_MINUTES
 from domain.models import Booking, Room
 from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
 from domain.numbers import whole_number
 from domain.timezones import format_slot, format_time, iso_utc, to_local
-
-
-def _today(now: datetime, zone: str) -> date:
-    return to_local(now, zone).date()
 
 
 def _name(booking: Booking, rooms: Mapping[str, Room]) -> str:
@@ -38,7 +47,7 @@ def _details(booking: Booking, rooms: Mapping[str, Room], places: Places, now: d
     lines = [text(title, weight="Bolder")]
     if room and places.where(room):
         lines.append(text(plain(places.where(room)), isSubtle=True, spacing="None"))
-    lines.append(text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"))
+    lines.append(text(when(booking.start, booking.end, zone, now), spacing="None"))
     if booking.subject:
         lines.append(text(plain(booking.subject), spacing="None", size="Small"))
     others = [a for a in booking.attendees if a != booking.booker_email]
@@ -87,7 +96,7 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
         body.append(text("No upcoming bookings." if everyone else "You have no upcoming bookings."))
         return card(body, [action("Book a room", "form")])
     count = len(bookings) if total is None else total
-    body.append(text(f"{count} upcoming. Times are in {zone}.", isSubtle=True, spacing="None"))
+    body.append(zone_line(zone, f"{count} upcoming."))
     if total is None:
         offset = offset if 0 <= offset < len(bookings) else 0
         bookings = bookings[offset:offset + PAGE_SIZE]
@@ -119,11 +128,9 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
     body: list[dict[str, Any]] = [heading(f"Change: {plain(_name(booking, rooms))}")]
     body += note_block(note)
     body += [
-        text(f"Now: {format_slot(booking.start, booking.end, zone, _today(now, zone))}", spacing="None"),
+        text(f"Now: {when(booking.start, booking.end, zone, now)}", spacing="None"), zone_line(zone),
         {"type": "ColumnSet", "columns": [
-            {"type": "Column", "width": "stretch", "items": [
-                {"type": "Input.Date", "id": "date", "label": "Date", "value": shown["date"], "isRequired": True,
-                 "errorMessage": "Pick a date."}]},
+            {"type": "Column", "width": "stretch", "items": [date_input(shown["date"], local_today(now, zone))]},
             {"type": "Column", "width": "stretch", "items": [
                 {"type": "Input.Time", "id": "start", "label": "Start", "value": shown["start"], "isRequired": True,
                  "errorMessage": "Pick a start time."}]},
@@ -141,9 +148,8 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
 def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room], places: Places, now: datetime,
               zone: str, start: datetime, end: datetime, subject: str) -> Card:
     """Rooms free for the (new) time, each with Move here."""
-    when = format_slot(start, end, zone, _today(now, zone))
-    body: list[dict[str, Any]] = [heading(f"Move from {plain(_name(booking, rooms))}"), text(when, weight="Bolder",
-                                                                                      spacing="None")]
+    body: list[dict[str, Any]] = [heading(f"Move from {plain(_name(booking, rooms))}"),
+                                  text(when(start, end, zone, now), weight="Bolder", spacing="None"), zone_line(zone)]
     if not free:
         body.append(text("No other room with enough seats is free then. Try another time.", wrap=True))
     for room in free[:PAGE_SIZE]:
@@ -154,14 +160,17 @@ def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room],
 
 
 def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone: str,
-                note: str | None = None) -> Card:
-    """Add people by email, untick people to remove; only those changed are told."""
+                note: str | None = None, picker: bool = False) -> Card:
+    """Add people by name (Teams' people picker, when the app may read users) or email, untick people
+    to remove; only those changed are told."""
     others = [a for a in booking.attendees if a != booking.booker_email]
     body: list[dict[str, Any]] = [heading(f"People: {plain(_name(booking, rooms))}")]
     body += note_block(note)
-    body += [text(format_slot(booking.start, booking.end, zone, _today(now, zone)), spacing="None"),
+    body += [text(when(booking.start, booking.end, zone, now), spacing="None"), zone_line(zone),
              text("Invited: " + plain(", ".join(booking.attendees)), size="Small")]
-    body.append({"type": "Input.Text", "id": "add", "label": "Add people",
+    if picker:
+        body.append(people_picker("Add people: search by name"))
+    body.append({"type": "Input.Text", "id": "add", "label": "Or type email addresses" if picker else "Add people",
                  "placeholder": "email addresses, separated by commas", "maxLength": 2000})
     if others:
         body.append({"type": "Input.ChoiceSet", "id": "remove", "label": "Remove", "isMultiSelect": True,
@@ -173,12 +182,36 @@ def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone
 
 def admin_cancelled_notice(booking: Booking, room_name: str, canceller: str, reason: str, now: datetime) -> Card:
     """Told proactively to a booker whose booking a booking admin cancelled."""
-    when = format_slot(booking.start, booking.end, booking.zone, _today(now, booking.zone))
-    body = [heading(f"Your booking of {plain(room_name)} was cancelled"), text(when),
+    body = [heading(f"Your booking of {plain(room_name)} was cancelled"),
+            text(when(booking.start, booking.end, booking.zone, now)), zone_line(booking.zone),
             text(f"{plain(canceller)} cancelled it" + (f": {plain(reason)}" if reason else " (no reason given)."))]
     return card(body, [action("Book another room", "form"), action("My bookings", "my_bookings")])
 
 
-def done_note(what: str, booking: Booking, rooms: Mapping[str, Room], zone: str) -> str:
-    """'Extended: Delta now ends 10:30.' and the like, shown on top of the refreshed list."""
-    return f"{what}: {_name(booking, rooms)} now {format_time(booking.start, zone)}–{format_time(booking.end, zone)}."
+def done_note(what: str, booking: Booking, rooms: Mapping[str, Room], zone: str, now: datetime | None = None,
+              before: Booking | None = None) -> str:
+    """What a change did, shown on top of the refreshed list: only what changed, times with their
+    date ('Changed: Delta, now Wed 2 Dec, 10:00–11:30; subject now “Review”.'). `before`: the
+    booking as it was; without it, the booking's time is said."""
+    slot = when(booking.start, booking.end, zone, now) if now else format_slot(booking.start, booking.end, zone,
+                                                                                named=False)
+    if what == "Ended":
+        return f"Ended at {format_time(booking.end, zone)}; {_name(booking, rooms)} is free now."
+    if before is None:
+        return f"{what}: {_name(booking, rooms)}, now {slot}."
+    lead = f"{what}: {_name(booking, rooms)}"
+    parts = []
+    if before.room_email != booking.room_email:
+        lead = f"{what}: now in {_name(booking, rooms)} (was {_name(before, rooms)})"
+        parts.append(slot if (before.start, before.end) == (booking.start, booking.end) else f"now {slot}")
+    elif (before.start, before.end) != (booking.start, booking.end):
+        parts.append(f"now {slot}")
+    if before.subject != booking.subject:
+        parts.append(f"subject now “{booking.subject}”" if booking.subject else "no subject now")
+    added = [p for p in booking.attendees if p not in before.attendees]
+    removed = [p for p in before.attendees if p not in booking.attendees]
+    if added:
+        parts.append("added " + ", ".join(added))
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    return f"{lead}, {'; '.join(parts)}." if parts else f"{lead}, still {slot}."

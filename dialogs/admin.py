@@ -4,14 +4,10 @@ admins. RoomBot lets only admins reach these handlers; each re-reads what it cha
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from botbuilder.core import TurnContext
-
-from bot.identity import MemberDirectory, UserIdentity, activity_tenant
 from cards.admin import (
     admins_card,
     booking_switch_card,
@@ -21,18 +17,18 @@ from cards.admin import (
     floor_plans_card,
     import_preview_card,
     limits_card,
+    room_remove_card,
+    shown_as,
     status_card,
 )
 from cards.base import Card, card, heading, text
+from dialogs.turn import Step, Turn
 from domain.errors import DomainError, NotFound
 from domain.fair_use import LIMIT_BOUNDS
 from services.admin import CONSENT_TTL, AdminService
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
-
-Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
-
 
 @dataclass(frozen=True)
 class ConsentLink:
@@ -54,11 +50,9 @@ def _text(data: dict[str, Any], key: str) -> str:
 
 
 class AdminFlow:
-    def __init__(self, service: AdminService, repo: Repository, members: MemberDirectory,
-                 consent: ConsentLink) -> None:
+    def __init__(self, service: AdminService, repo: Repository, consent: ConsentLink) -> None:
         self._service = service
         self._repo = repo
-        self._members = members
         self._consent = consent
 
     def commands(self) -> dict[str, Step]:
@@ -77,7 +71,8 @@ class AdminFlow:
                 "floor_add": self.floor_add_step, "floor_open": self.floor_open_step,
                 "floor_rename": self.floor_rename_step, "floor_remove": self.floor_remove_step,
                 "room_add": self.room_add_step, "room_save": self.room_save_step,
-                "room_remove": self.room_remove_step, "import_places": self.import_places_step,
+                "room_remove": self.room_remove_step, "room_remove_confirm": self.room_remove_confirm_step,
+                "import_places": self.import_places_step,
                 "import_csv": self.import_csv_step, "import_confirm": self.import_confirm_step,
                 "admins": self.admins_step, "admin_add": self.admin_add_step,
                 "admin_remove": self.admin_remove_step, "limits": self.limits_step,
@@ -85,49 +80,47 @@ class AdminFlow:
 
     # --- connection, booking, status ------------------------------------------------------
 
-    async def connect_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        state = self._service.start_consent(user.key, user.key, activity_tenant(turn_context.activity))
+    async def connect_step(self, turn: Turn) -> Card:
+        state = self._service.start_consent(turn.user.key, turn.user.key, turn.tenant)
         return connect_card(self._consent.url(state), self._repo.get_settings(),
                             int(CONSENT_TTL.total_seconds() // 60))
 
-    async def disconnect_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def disconnect_step(self, turn: Turn) -> Card:
         """Asks first: disconnecting stops all booking."""
         return disconnect_card(self._repo.get_settings())
 
-    async def disconnect_confirm_step(self, turn_context: TurnContext, user: UserIdentity,
-                                      data: dict[str, Any]) -> Card:
-        self._service.disconnect(user.key)
+    async def disconnect_confirm_step(self, turn: Turn) -> Card:
+        self._service.disconnect(turn.user.key)
         return card([heading("Disconnected"),
                      text("RoomBot no longer uses your Microsoft 365 tenant: nobody can book until an admin runs "
                           "connect again. Existing bookings stay in the room calendars.")])
 
-    async def booking_switch_step(self, turn_context: TurnContext, user: UserIdentity,
-                                  data: dict[str, Any]) -> Card:
+    async def booking_switch_step(self, turn: Turn) -> Card:
         return booking_switch_card(self._repo.get_settings())
 
-    async def booking_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        enabled = _text(data, "enabled").lower() == "true"
-        settings = self._service.set_booking(user.key, enabled)
+    async def booking_save_step(self, turn: Turn) -> Card:
+        enabled = _text(turn.data, "enabled").lower() == "true"
+        settings = self._service.set_booking(turn.user.key, enabled)
         return booking_switch_card(settings, f"Saved: booking is {'on' if settings.booking_enabled else 'off'}.",
                                    saved=True)
 
-    async def limits_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def limits_step(self, turn: Turn) -> Card:
         return limits_card(self._repo.get_settings())
 
-    async def limits_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def limits_save_step(self, turn: Turn) -> Card:
         """Nothing is saved unless every value is valid; the card keeps what the admin typed."""
-        values = {name: _text(data, name) for name in (*LIMIT_BOUNDS, "guest_domains", "allow_any_guest")}
+        values = {name: _text(turn.data, name) for name in (*LIMIT_BOUNDS, "guest_domains", "allow_any_guest")}
         try:
-            settings = self._service.set_limits(user.key, values)
+            settings = self._service.set_limits(turn.user.key, values)
         except DomainError as exc:
             return limits_card(self._repo.get_settings(), f"Nothing was saved: {exc.message}", typed=values)
         return limits_card(settings, "Saved.", saved=True)
 
-    async def status_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def status_step(self, turn: Turn) -> Card:
         status = await self._service.status()
         s = status.settings
         return status_card(s.connected, s.tenant_id, s.booking_enabled, (status.buildings, status.floors,
-                                                                         status.rooms), status.problems)
+                                                                         status.rooms), status.problems, status.facts)
 
     # --- floor plans ----------------------------------------------------------------------
 
@@ -144,60 +137,59 @@ class AdminFlow:
         return floor_card(self._repo.get_building(floor.building_id), floor,
                           self._repo.list_rooms(floor_id=floor.id), note, good)
 
-    async def rooms_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def rooms_step(self, turn: Turn) -> Card:
         return self._plans()
 
-    async def building_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def building_add_step(self, turn: Turn) -> Card:
         try:
-            building = self._service.add_building(user.key, _text(data, "building_name"))
+            building = self._service.add_building(turn.user.key, _text(turn.data, "building_name"))
         except DomainError as exc:
             return self._plans(exc.message)
         return self._plans(f"Added {building.name}. Add its floors next.", good=True)
 
-    async def building_rename_step(self, turn_context: TurnContext, user: UserIdentity,
-                                   data: dict[str, Any]) -> Card:
-        building_id = _text(data, "building")
+    async def building_rename_step(self, turn: Turn) -> Card:
+        building_id = _text(turn.data, "building")
         try:
-            building = self._service.rename_building(user.key, building_id, _text(data, f"building_name-{building_id}"))
+            building = self._service.rename_building(turn.user.key, building_id,
+                                                     _text(turn.data, f"building_name-{building_id}"))
         except DomainError as exc:
             return self._plans(exc.message)
         return self._plans(f"Renamed to {building.name}.", good=True)
 
-    async def building_remove_step(self, turn_context: TurnContext, user: UserIdentity,
-                                   data: dict[str, Any]) -> Card:
+    async def building_remove_step(self, turn: Turn) -> Card:
         try:
-            building = self._service.remove_building(user.key, _text(data, "building"))
+            building = self._service.remove_building(turn.user.key, _text(turn.data, "building"))
         except DomainError as exc:
             return self._plans(exc.message)
         return self._plans(f"Removed {building.name}.", good=True)
 
-    async def floor_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        building_id = _text(data, "building")
+    async def floor_add_step(self, turn: Turn) -> Card:
+        building_id = _text(turn.data, "building")
         try:
-            floor = self._service.add_floor(user.key, building_id, _text(data, f"floor_name-{building_id}"),
-                                            _text(data, f"floor_level-{building_id}"))
+            floor = self._service.add_floor(turn.user.key, building_id, _text(turn.data, f"floor_name-{building_id}"),
+                                            _text(turn.data, f"floor_level-{building_id}"))
         except DomainError as exc:
             return self._plans(exc.message)
         return self._floor(floor.id, f"Added {floor.name}. Add its rooms below.", good=True)
 
-    async def floor_open_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def floor_open_step(self, turn: Turn) -> Card:
         try:
-            return self._floor(data.get("floor"))
+            return self._floor(turn.data.get("floor"))
         except DomainError as exc:
             return self._plans(exc.message)
 
-    async def floor_rename_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        floor_id = _text(data, "floor")
+    async def floor_rename_step(self, turn: Turn) -> Card:
+        floor_id = _text(turn.data, "floor")
         try:
-            floor = self._service.rename_floor(user.key, floor_id, _text(data, "floor_name"))
+            floor = self._service.rename_floor(turn.user.key, floor_id, _text(turn.data, "floor_name"))
             return self._floor(floor.id, f"Renamed to {floor.name}.", good=True)
         except DomainError as exc:
             return self._plans(exc.message)
 
-    async def floor_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        floor_id = _text(data, "floor")
+    async def floor_remove_step(self, turn: Turn) -> Card:
+        floor_id = _text(turn.data, "floor")
         try:
-            floor = self._service.remove_floor(user.key, floor_id)
+            floor = self._service.remove_floor(turn.user.key, floor_id)
         except NotFound as exc:
             return self._plans(exc.message)
         except DomainError as exc:
@@ -206,36 +198,47 @@ class AdminFlow:
 
     # --- rooms ----------------------------------------------------------------------------
 
-    async def room_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        floor_id = _text(data, "floor")
+    async def room_add_step(self, turn: Turn) -> Card:
+        floor_id = _text(turn.data, "floor")
         try:
             room = await self._service.add_room(
-                user.key, floor_id=floor_id, email=_text(data, "email"), name=_text(data, "name"),
-                capacity=_text(data, "capacity"), features=_text(data, "features"),
-                unlisted_ok=_text(data, "unlisted").lower() == "true")
+                turn.user.key, floor_id=floor_id, email=_text(turn.data, "email"), name=_text(turn.data, "name"),
+                capacity=_text(turn.data, "capacity"), features=_text(turn.data, "features"),
+                unlisted_ok=_text(turn.data, "unlisted").lower() == "true")
         except NotFound as exc:
             return self._plans(exc.message)
         except DomainError as exc:
-            return self._floor(floor_id, f"{_text(data, 'email')[:254]} was not added: {exc.message}")
+            return self._floor(floor_id, f"{_text(turn.data, 'email')[:254]} was not added: {exc.message}")
         return self._floor(floor_id, f"Added {room.display_name} ({room.email}). People can book it now.",
                            good=True)
 
-    async def room_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        email = _text(data, "room")
-        floor_id = _text(data, "floor")
+    async def room_save_step(self, turn: Turn) -> Card:
+        email = _text(turn.data, "room")
+        floor_id = _text(turn.data, "floor")
         try:
-            room = self._service.update_room(user.key, email, name=_text(data, f"name-{email}"),
-                                             capacity=_text(data, f"capacity-{email}"),
-                                             features=_text(data, f"features-{email}"))
+            room = self._service.update_room(turn.user.key, email, name=_text(turn.data, f"name-{email}"),
+                                             capacity=_text(turn.data, f"capacity-{email}"),
+                                             features=_text(turn.data, f"features-{email}"))
             return self._floor(room.floor_id, f"Saved {room.display_name}.", good=True)
         except DomainError as exc:
             return self._floor(floor_id, exc.message) if self._repo_has_floor(floor_id) else \
                 self._plans(exc.message)
 
-    async def room_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        email, floor_id = _text(data, "room"), _text(data, "floor")
+    async def room_remove_step(self, turn: Turn) -> Card:
+        """Asks first: people can no longer book a removed room."""
+        email, floor_id = _text(turn.data, "room"), _text(turn.data, "floor")
+        room = self._repo.get_room(email)
+        if room is None:
+            note = f"{email[:254]} is not a registered room (any more)."
+            return self._floor(floor_id, note) if self._repo_has_floor(floor_id) else self._plans(note)
+        floor = self._repo.get_floor(room.floor_id) if self._repo_has_floor(room.floor_id) else None
+        building = next((b for b in self._repo.list_buildings() if b.id == room.building_id), None)
+        return room_remove_card(room, building, floor)
+
+    async def room_remove_confirm_step(self, turn: Turn) -> Card:
+        email, floor_id = _text(turn.data, "room"), _text(turn.data, "floor")
         try:
-            self._service.remove_room(user.key, email)
+            self._service.remove_room(turn.user.key, email)
             note, good = f"Removed {email}. Its existing bookings stay in its calendar.", True
         except DomainError as exc:
             note, good = exc.message, False
@@ -250,54 +253,73 @@ class AdminFlow:
 
     # --- imports --------------------------------------------------------------------------
 
-    async def import_places_step(self, turn_context: TurnContext, user: UserIdentity,
-                                 data: dict[str, Any]) -> Card:
+    async def import_places_step(self, turn: Turn) -> Card:
         try:
             rows = await self._service.places_plan()
         except DomainError as exc:
             return self._plans(f"Could not read the rooms from Microsoft 365: {exc.message}")
         return import_preview_card(rows, "Microsoft 365 (Places)")
 
-    async def import_csv_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        csv_text = _text(data, "csv")
+    async def import_csv_step(self, turn: Turn) -> Card:
+        csv_text = _text(turn.data, "csv")
         try:
             rows = await self._service.csv_plan(csv_text)
         except DomainError as exc:
             return self._plans(exc.message)
         return import_preview_card(rows, "your CSV", csv_text)
 
-    async def import_confirm_step(self, turn_context: TurnContext, user: UserIdentity,
-                                  data: dict[str, Any]) -> Card:
+    async def import_confirm_step(self, turn: Turn) -> Card:
         """Saves what the preview showed, computed again on the server (the card only says which source)."""
-        source = _text(data, "source")
+        source = _text(turn.data, "source")
         try:
             if source == "places":
                 rows = await self._service.places_plan()
             elif source == "csv":
-                rows = await self._service.csv_plan(_text(data, "csv"))
+                rows = await self._service.csv_plan(_text(turn.data, "csv"))
             else:
                 return self._plans("That import button is not valid any more.")
-            added = self._service.apply_plan(user.key, rows, source)
+            added = self._service.apply_plan(turn.user.key, rows, source)
         except DomainError as exc:
             return self._plans(f"Nothing was imported: {exc.message}")
         return self._plans(f"Imported {added} room{'s' if added != 1 else ''}.", good=True)
 
     # --- admins ---------------------------------------------------------------------------
 
-    async def admins_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def admins_step(self, turn: Turn) -> Card:
+        user = await turn.roster.resolve()  # with UPN and email: admins may be known by either
+        self._service.remember_name(user.name, user.email or user.upn, user.key, user.upn, user.email)
         return admins_card(self._repo.list_admins())
 
-    async def admin_add_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def admin_add_step(self, turn: Turn) -> Card:
+        key = _text(turn.data, "person")[:254]
+        name, email = await self._who(turn, key)
         try:
-            admin = self._service.add_admin(user.key, _text(data, "key"), _text(data, "role") or "admin")
+            admin = self._service.add_admin(turn.user.key, key, _text(turn.data, "role") or "admin", name=name,
+                                            email=email)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        return admins_card(self._repo.list_admins(), f"Added {admin.key}.", good=True)
+        title, detail = shown_as(admin)
+        who = f"{title} ({detail})" if admin.name else admin.email or admin.key
+        return admins_card(self._repo.list_admins(), f"Added {who}.", good=True)
 
-    async def admin_remove_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        key = _text(data, "key")
+    async def admin_remove_step(self, turn: Turn) -> Card:
+        key = _text(turn.data, "admin")
+        gone = self._repo.find_admin(key)
         try:
-            self._service.remove_admin(user.key, key)
+            self._service.remove_admin(turn.user.key, key)
         except DomainError as exc:
             return admins_card(self._repo.list_admins(), exc.message)
-        return admins_card(self._repo.list_admins(), f"Removed {key}.", good=True)
+        return admins_card(self._repo.list_admins(), f"Removed {shown_as(gone)[0] if gone else key}.", good=True)
+
+    async def _who(self, turn: Turn, key: str) -> tuple[str, str]:
+        """Name and email of the person an admin is adding: from the Teams roster (Teams takes an
+        object id or a UPN), else from the chat they had with RoomBot; empty when neither knows."""
+        if not key or len(key.split()) != 1:
+            return "", ""
+        member = await turn.roster.find(key)
+        if member is not None and member.name:
+            return member.name, member.email or member.upn
+        reference = self._repo.get_conversation_reference(key.lower())
+        person = reference.get("user") if isinstance(reference, dict) else None
+        name = person.get("name") if isinstance(person, dict) else None
+        return (name, "") if isinstance(name, str) else ("", "")

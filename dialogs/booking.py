@@ -10,15 +10,13 @@ import asyncio
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from botbuilder.core import TurnContext
-
-from bot.identity import MemberDirectory, UserIdentity
 from cards.base import Card, action
 from cards.booking import (
     ANYWHERE,
+    PEOPLE_INPUT,
     FormValues,
     Places,
     booking_form_card,
@@ -26,12 +24,14 @@ from cards.booking import (
     form_values,
     results_card,
 )
-from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import Later, Question, ask_time, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.turn import Turn
 from domain.booking import (
     DEFAULT_DURATION,
     MAX_CAPACITY,
     MAX_DURATION,
     MAX_FORM_MINUTES,
+    PAST_GRACE,
     RoomTaken,
     SearchRequest,
     check_slot,
@@ -42,23 +42,22 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
-from domain.parsing import QuickBooking, booking_catalog, quick_booking
-from domain.timezones import first_zone, next_quarter_hour, to_local
+from domain.people import UserIdentity
+from domain.timezones import first_zone, local_to_utc, next_quarter_hour, to_local
+from domain.understanding import Understanding
 from services.booking import Booker, BookingService
-from services.understanding import Understand, Unread, read_here
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
+_FRESH = ("date", "start", "duration")  # a fresh form's values are suggestions, marked as such
+
 class BookingFlow:
-    def __init__(self, service: BookingService, repo: Repository, members: MemberDirectory,
-                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None,
-                 understand: Understand = read_here) -> None:
+    def __init__(self, service: BookingService, repo: Repository,
+                 default_zone: str = "UTC", turn_budget_s: float = 12.0, later: Later | None = None) -> None:
         self._service = service
-        self._understand = understand  # the app's reads off the event loop, with a deadline
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
-        self._members = members
         self._default_zone = default_zone
         self._budget_s = turn_budget_s  # Teams wants an answer within 15 s
 
@@ -70,124 +69,179 @@ class BookingFlow:
 
     # --- the `book` command ---------------------------------------------------------------
 
-    async def start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
+    async def start(self, turn: Turn, words: str) -> Card:
         """`book ...`: search at once when the text says enough, else the form with what it said."""
         try:
             async with asyncio.timeout(self._budget_s):
-                return await self._start(turn_context, user, words)
+                return await self._start(turn, words)
         except TimeoutError:
             return problem(GraphUnavailable.user_message, action("Book a room", "form"))
 
-    async def _start(self, turn_context: TurnContext, user: UserIdentity, words: str) -> Card:
-        zone = self._zone(turn_context, user)
+    async def _start(self, turn: Turn, words: str) -> Card:
+        zone = self._zone(turn)
         try:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
-        if words.strip().lower() in ("", "book"):  # nothing to read
-            return self._form(self._defaults(zone))
-        now_local = to_local(self._service.now(), zone)
-        places = self._places()
-        reading = await self._understand(words, now_local, booking_catalog(list(places.buildings.values()),
-                                                                            list(places.floors.values())),
-                                         turn_context.activity.locale or "en-US", who=user.key)
-        if isinstance(reading, Unread):  # too long or too slow to read
-            return self._form(self._defaults(zone), reading.note)
-        quick = quick_booking(reading)
-        values, note = self._quick_form(quick, zone, now_local)
-        if note is None:
-            try:
-                request = self._request_from_form(values, zone)
-                return await self._results(request, user)
-            except DomainError as exc:
-                note = exc.message
-        return self._form(values, note)
+        return self._form(self._defaults(zone), assumed=_FRESH)
 
-    def _quick_form(self, quick: QuickBooking, zone: str, now_local: datetime) -> tuple[FormValues, str | None]:
-        """The form values a quick text gives, and why it cannot be searched at once (or None)."""
+    async def form_with_note(self, turn: Turn, note: str) -> Card:
+        """The form, fresh, with a note (a message that could not be read says why)."""
+        try:
+            self._service.ensure_open()
+        except DomainError as exc:
+            return problem(exc.message)
+        return self._form(self._defaults(self._zone(turn)), note, _FRESH)
+
+    # --- a request said in words ----------------------------------------------------------
+
+    async def understood(self, turn: Turn, said: Understanding, *, answer: bool = False) -> Card | Question:
+        """A booking asked for in words: the free rooms for exactly what was said, or one short question
+        when the time is missing (`answer`: this already is the answer to it), or the form with what was
+        said and a note on what to check. Nothing the person did not say is shown as if they had."""
+        try:
+            async with asyncio.timeout(self._budget_s):
+                return await self._understood(turn, said, answer)
+        except TimeoutError:
+            return problem(GraphUnavailable.user_message, action("Book a room", "form"))
+
+    async def _understood(self, turn: Turn, said: Understanding, answer: bool) -> Card | Question:
+        zone = self._zone(turn)
+        try:
+            self._service.ensure_open()
+        except DomainError as exc:
+            return problem(exc.message)
+        now_local = to_local(self._service.now(), zone).replace(tzinfo=None, second=0, microsecond=0)
+        values, assumed, latest_end = self._said_form(said, zone, now_local)
+        note = self._not_searchable(said, values, now_local, latest_end)
+        when = said.when
+        if note is None and not (when.now or when.start or when.window):
+            if not answer:
+                return Question(ask_time(when.day), {})
+            note = "I still don't know what time you need. Pick one below and press Find free rooms."
+        if note is not None:
+            return self._form(values, note, assumed)
+        try:
+            request = self._request_from_form(values, zone)
+            if latest_end is not None:
+                request = replace(request, latest_end=local_to_utc(latest_end.date(), latest_end.time(), zone))
+            return await self._results(request, turn.user, note=_assumed_note(assumed, latest_end is not None))
+        except DomainError as exc:
+            return self._form(values, exc.message, assumed)
+
+    def _said_form(self, said: Understanding, zone: str,
+                   now_local: datetime) -> tuple[FormValues, tuple[str, ...], datetime | None]:
+        """The form values a request gives; which of them are defaults it did not say; and, for a part of
+        the day, when the booking must end by."""
         defaults = self._defaults(zone)
-        day = quick.day or now_local.date()
-        start = quick.start
-        if quick.now:
-            start = now_local.time().replace(second=0, microsecond=0)
-        duration = quick.duration
-        if quick.start and quick.end:
-            end_dt = datetime.combine(day, quick.end) - datetime.combine(day, quick.start)
-            duration = end_dt if end_dt > timedelta(0) else duration
+        when = said.when
+        assumed: list[str] = []
+        day = when.day or now_local.date()
+        start, latest_end = when.start, None
+        if when.now:
+            start = now_local.time()
+        elif start is None and when.window is not None:
+            begin = datetime.combine(day, when.window[0])
+            if day == now_local.date():
+                begin = max(begin, next_quarter_hour(now_local))
+            start, latest_end = begin.time(), datetime.combine(day, when.window[1])
+        duration = when.duration
+        if start is not None and when.end is not None and duration is None:
+            span = datetime.combine(day, when.end) - datetime.combine(day, start)
+            duration = span if span > timedelta(0) else None
+        if duration is None:
+            assumed.append("duration")
+        if start is None:
+            assumed += ["date", "start"] if when.day is None else ["start"]
         minutes = int((duration or DEFAULT_DURATION).total_seconds() // 60)
-        place = f"f:{quick.floor_id}" if quick.floor_id else (f"b:{quick.building_id}" if quick.building_id
-                                                              else ANYWHERE)
-        values = replace(defaults, day=day.isoformat(), start=start.strftime("%H:%M") if start else defaults.start,
-                         duration=minutes, capacity=max(1, min(quick.capacity or 1, MAX_CAPACITY)), place=place)
-        if quick.not_understood:
-            words = " ".join(quick.not_understood)
-            return values, (f"I didn't understand \"{words[:80]}\". Check the details below and press "
-                            f"Find free rooms.")
-        if quick.problems:
-            return values, " ".join(quick.problems)
-        if not quick.has_time:
-            return values, "What time? Check the details below and press Find free rooms."
-        if quick.start and quick.end and quick.end <= quick.start:
-            return values, "The end must be after the start."
-        if not quick.now and quick.day is None and datetime.combine(day, start) < now_local.replace(tzinfo=None) \
-                - timedelta(minutes=5):
-            return values, f"{start:%H:%M} today has already passed. Pick a time below."
-        return values, None
+        place = f"f:{said.floor_id}" if said.floor_id else (f"b:{said.building_id}" if said.building_id
+                                                            else ANYWHERE)
+        values = replace(defaults, day=day.isoformat() if start is not None or when.day else defaults.day,
+                         start=start.strftime("%H:%M") if start else defaults.start, duration=minutes,
+                         capacity=max(1, min(said.capacity or 1, MAX_CAPACITY)), place=place,
+                         features=tuple(said.features), room=said.room_email)
+        return values, tuple(assumed), latest_end
+
+    @staticmethod
+    def _not_searchable(said: Understanding, values: FormValues, now_local: datetime,
+                        latest_end: datetime | None) -> str | None:
+        """Why what was said cannot be searched as it is (the form shows it, with this note), or None."""
+        if said.unknown_room:
+            return f"I don't know a room called \"{said.unknown_room[:60]}\". Pick what you need below."
+        if said.problems:
+            return " ".join(said.problems)
+        if said.not_understood:
+            words = " ".join(said.not_understood)
+            return f"I didn't understand \"{words[:80]}\". Check the details below and press Find free rooms."
+        when = said.when
+        if when.start is not None and when.end is not None and when.end <= when.start and when.duration is None:
+            return "The end must be after the start."
+        if latest_end is not None and latest_end - datetime.combine(date.fromisoformat(values.day),
+                                                                    time.fromisoformat(values.start)) \
+                < timedelta(minutes=values.duration):
+            return "That part of the day is over, or too short for that. Pick a time below."
+        if when.start is not None and not when.now and when.day is None \
+                and datetime.combine(now_local.date(), when.start) < now_local - PAST_GRACE:
+            return f"{when.start:%H:%M} today has already passed. Pick a time below."
+        return None
 
     # --- card actions ---------------------------------------------------------------------
 
-    async def form_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def form_step(self, turn: Turn) -> Card:
         """The form: fresh, or filled with a search to change it."""
-        zone = self._zone(turn_context, user)
+        zone = self._zone(turn)
         try:
             self._service.ensure_open()
-            if isinstance(data.get("q"), dict):
-                return self._form(form_values(self._request_from_query(data["q"], zone)))
+            if isinstance(turn.data.get("q"), dict):
+                return self._form(form_values(self._request_from_query(turn.data["q"], zone)))
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
-                return self._form(self._defaults(zone))
+                return self._form(self._defaults(zone), assumed=_FRESH)
             return problem(exc.message)
-        return self._form(self._defaults(zone))
+        return self._form(self._defaults(zone), assumed=_FRESH)
 
-    async def search_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def search_step(self, turn: Turn) -> Card:
         """The form was submitted: validate it, then show the free rooms (or the form with what is wrong)."""
-        zone = first_zone(data.get("zone"), self._zone(turn_context, user))
-        values = self._submitted_form(data, zone)
+        zone = first_zone(turn.data.get("zone"), self._zone(turn))
+        values = self._submitted_form(turn.data, zone)
         try:
             request = self._request_from_form(values, zone)
-            return await self._results(request, user)
+            picked = await self._service.picked_people(values.people)
+            if picked:  # people picked by name join those typed, under the same rules
+                request = replace(request, participants=clean_participants([*request.participants, *picked]))
+            return await self._results(request, turn.user)
         except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
             return self._form(values, exc.message)
         except DomainError as exc:
             return problem(exc.message)
 
-    async def more_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        zone = self._zone(turn_context, user)
-        offset = data.get("offset")
+    async def more_step(self, turn: Turn) -> Card:
+        zone = self._zone(turn)
+        offset = turn.data.get("offset")
         try:
-            request = self._request_from_query(data.get("q"), zone)
-            return await self._results(request, user, offset=offset if isinstance(offset, int) and 0 <= offset
-                                       else 0, attempt=data.get("attempt"))
+            request = self._request_from_query(turn.data.get("q"), zone)
+            return await self._results(request, turn.user, offset=offset if isinstance(offset, int) and 0 <= offset
+                                       else 0, attempt=turn.data.get("attempt"))
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
 
-    async def book_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def book_step(self, turn: Turn) -> Card:
         """Book. Everything in the card is checked again: the room, the time, the participants."""
-        zone = self._zone(turn_context, user)
-        q = data.get("q") if isinstance(data.get("q"), dict) else {}
+        zone = self._zone(turn)
+        q = turn.data.get("q") if isinstance(turn.data.get("q"), dict) else {}
         zone = first_zone(q.get("zone"), zone)
         try:
-            start, end = utc_time(data.get("start"), "start"), utc_time(data.get("end"), "end")
-            person = await self._members.resolve(turn_context)
+            start, end = utc_time(turn.data.get("start"), "start"), utc_time(turn.data.get("end"), "end")
+            person = await turn.roster.resolve()
             booker = Booker(key=person.key, email=person.email or person.upn, name=person.name)
             outcome = await self._service.book(
-                booker, room_email=data.get("room"), start=start, end=end, zone=zone,
+                booker, room_email=turn.data.get("room"), start=start, end=end, zone=zone,
                 subject=q.get("subject", ""), participants=q.get("participants") or [],
-                attempt=data.get("attempt"))
+                attempt=turn.data.get("attempt"))
         except RoomTaken as exc:
-            return await self._after_taken(exc, q, user, zone)
+            return await self._after_taken(exc, q, turn.user, zone)
         except GraphError as exc:
-            retry = action("Try again", "book", **{k: v for k, v in data.items() if k != "action"})
+            retry = action("Try again", "book", **{k: v for k, v in turn.data.items() if k != "action"})
             return problem(exc.message, retry)
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
@@ -216,8 +270,8 @@ class BookingFlow:
         attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
 
-    def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
-        return user_zone(self._repo, turn_context, user, self._default_zone)
+    def _zone(self, turn: Turn) -> str:
+        return user_zone(self._repo, turn, self._default_zone)
 
     def _places(self) -> Places:
         return places(self._repo)
@@ -225,8 +279,11 @@ class BookingFlow:
     def _features(self) -> list[str]:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
 
-    def _form(self, values: FormValues, note: str | None = None) -> Card:
-        return booking_form_card(values, self._places(), self._features(), note)
+    def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = ()) -> Card:
+        room = self._repo.get_room(values.room) if values.room else None
+        return booking_form_card(values if room or not values.room else replace(values, room=""), self._places(),
+                                 self._features(), note, picker=self._service.picker_on(), assumed=assumed,
+                                 room_name=room.display_name if room else "", now=self._service.now())
 
     def _defaults(self, zone: str) -> FormValues:
         start = next_quarter_hour(to_local(self._service.now(), zone))
@@ -242,7 +299,8 @@ class BookingFlow:
         features = tuple(f for f in get("features").lower().split(",") if f.strip())
         return FormValues(day=get("date"), start=get("start"), duration=_number(get("duration"), 30, MAX_FORM_MINUTES),
                           capacity=_number(get("capacity"), 1, 10 * MAX_CAPACITY), place=get("place"),
-                          features=features, subject=get("subject"), participants=get("participants"), zone=zone)
+                          features=features, subject=get("subject"), participants=get("participants"), zone=zone,
+                          people=get(PEOPLE_INPUT), room=get("room"))
 
     def _request_from_form(self, values: FormValues, zone: str) -> SearchRequest:
         if not 1 <= values.capacity <= MAX_CAPACITY:
@@ -255,7 +313,7 @@ class BookingFlow:
             start=start, end=start + timedelta(minutes=values.duration), zone=zone,
             min_capacity=values.capacity, building_id=building_id, floor_id=floor_id,
             features=tuple(sorted(set(values.features))), subject=clean_subject(values.subject),
-            participants=clean_participants(values.participants)))
+            participants=clean_participants(values.participants), room_email=self._room(values.room)))
 
     def _request_from_query(self, q: object, zone: str) -> SearchRequest:
         """A search carried in a card button (`query_data`), checked like a fresh one."""
@@ -274,11 +332,19 @@ class BookingFlow:
             start=start, end=utc_time(q.get("end"), "end"), zone=first_zone(q.get("zone"), zone),
             min_capacity=capacity, building_id=building_id, floor_id=floor_id,
             features=tuple(sorted({f.lower() for f in features})), subject=clean_subject(q.get("subject")),
-            participants=clean_participants(q.get("participants") or [])))
+            participants=clean_participants(q.get("participants") or []), room_email=self._room(q.get("room"))))
 
     def _checked(self, request: SearchRequest) -> SearchRequest:
         check_slot(request.start, request.end, self._service.now())
         return request
+
+    def _room(self, value: object) -> str:
+        """A room asked for by name, as a card carries it: it must still be registered."""
+        if not value:
+            return ""
+        if not isinstance(value, str) or self._repo.get_room(value) is None:
+            raise ValidationFailed("That room can't be booked any more. Pick what you need below.")
+        return value
 
     def _place(self, value: str) -> tuple[str, str]:
         """(building id, floor id) for a form's place choice; unknown ones are refused."""
@@ -297,3 +363,14 @@ def _number(text: str, default: int, high: int) -> int:
     """A form's number: the default when left empty; 0 (shown as unset, and refused) when it is no whole
     number from 1 to `high` ('1e12', '²', '-3')."""
     return whole_number(text, 1, high) or 0 if text else default
+
+
+def _assumed_note(assumed: tuple[str, ...], first_free: bool) -> str | None:
+    """What the results show that the person did not say: said once, above them."""
+    notes = []
+    if first_free:
+        notes.append("This is the first time in that part of the day that a room is free.")
+    if "duration" in assumed:
+        notes.append(f"You didn't say how long, so this is for {int(DEFAULT_DURATION.total_seconds() // 60)} "
+                     "minutes: press Change search to change it.")
+    return " ".join(notes) or None

@@ -7,17 +7,15 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from botbuilder.core import TurnContext
-
-from bot.adapter import SORRY
-from bot.identity import UserIdentity
 from cards.base import Card, action, card, heading, plain, text
 from cards.booking import Places
-from domain.errors import GraphUnavailable, ValidationFailed
-from domain.timezones import first_zone, is_zone, local_to_utc
+from dialogs.turn import Step, Turn
+from domain.errors import SORRY, GraphUnavailable, ValidationFailed
+from domain.timezones import first_zone, local_to_utc
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -25,7 +23,22 @@ log = logging.getLogger(__name__)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's, $ a trailing newline
 _TIME = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")
 
-Step = Callable[[TurnContext, UserIdentity, dict[str, Any]], Awaitable[Card]]
+
+@dataclass(frozen=True)
+class Question:
+    """One short question instead of an answer: the person's next message is the answer, and goes on with
+    what `kept` holds (plain JSON: the conversation state stores it)."""
+
+    card: Card
+    kept: dict[str, Any]
+
+
+def ask_time(day: date | None) -> Card:
+    """What time? (the one thing a request said in words cannot do without)."""
+    asked = f"What time on {day:%a %-d %b}?" if day else "What time?"
+    return card([text(asked, weight="Bolder"),
+                 text("For example: *at 3pm*, *10–11*, *tomorrow morning* or *now for an hour*.", isSubtle=True)],
+                [action("Use the form instead", "form")])
 
 
 def problem(message: str, *actions: dict[str, Any]) -> Card:
@@ -57,21 +70,21 @@ def within_budget(name: str, step: Step, budget_s: float, later: Later | None = 
     is told it is still being worked on, and gets the step's card as a proactive message when it
     ends (or Try again, if it has not ended within `later.finish_within_s`). Without it, the user
     gets Try again at once."""
-    async def run(turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        again = action("Try again", name, **{k: v for k, v in data.items() if k != "action"})
+    async def run(turn: Turn) -> Card:
+        again = action("Try again", name, **{k: v for k, v in turn.data.items() if k != "action"})
         if later is None:
             try:
                 async with asyncio.timeout(budget_s):
-                    return await step(turn_context, user, data)
+                    return await step(turn)
             except TimeoutError:
                 log.warning("card action %s ran out of time", name)
                 return problem(GraphUnavailable.user_message, again)
-        work = asyncio.ensure_future(asyncio.wait_for(step(turn_context, user, data), later.finish_within_s))
+        work = asyncio.ensure_future(asyncio.wait_for(step(turn), later.finish_within_s))
         done, _ = await asyncio.wait({work}, timeout=budget_s)
         if done:
             return work.result()
         log.info("card action %s goes on after its turn", name)
-        task = asyncio.create_task(_finish_later(name, work, user.key, again, later))
+        task = asyncio.create_task(_finish_later(name, work, turn.user.key, again, later))
         _LATER.add(task)
         task.add_done_callback(_LATER.discard)
         return card([heading("Still working on it"), text(STILL_WORKING)])
@@ -101,21 +114,10 @@ async def finish_later_work(timeout_s: float) -> int:
     return len(pending)
 
 
-def client_timezone(turn_context: TurnContext) -> str | None:
-    """The IANA zone Teams reports in the activity's clientInfo entity (or localTimezone)."""
-    activity = turn_context.activity
-    for entity in activity.entities or []:
-        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
-        if getattr(entity, "type", None) == "clientInfo" and is_zone(props.get("timezone")):
-            return props["timezone"]
-    local = getattr(activity, "local_timezone", None)
-    return local if is_zone(local) else None
-
-
-def user_zone(repo: Repository, turn_context: TurnContext, user: UserIdentity, default: str) -> str:
+def user_zone(repo: Repository, turn: Turn, default: str) -> str:
     """The zone the client reports (remembered per user, for invokes that lack it), else the
     remembered one, else the deployment's default."""
-    client = client_timezone(turn_context)
+    client, user = turn.zone, turn.user
     if client and user.key:
         repo.save_user_zone(user.key, client)
     stored = repo.get_user_zone(user.key) if user.key and not client else None

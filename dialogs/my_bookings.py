@@ -9,13 +9,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import TurnContext
-
-from bot.identity import MemberDirectory, UserIdentity
-from bot.notify import Notifier
-from bot.roles import Roles
-from cards.base import Card, action
-from cards.booking import PAGE_SIZE, cancelled_card
+from cards.base import Card, action, when
+from cards.booking import PAGE_SIZE, PEOPLE_INPUT, cancelled_card
 from cards.my_bookings import (
     admin_cancelled_notice,
     change_card,
@@ -25,6 +20,7 @@ from cards.my_bookings import (
     people_card,
 )
 from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.turn import Notifier, Turn
 from domain.booking import (
     MAX_FORM_MINUTES,
     BookingNotFound,
@@ -35,8 +31,9 @@ from domain.booking import (
 )
 from domain.errors import DomainError, GraphError, ValidationFailed
 from domain.models import ROLE_BOOKING_ADMIN, Booking, Room
-from domain.my_bookings import BookingGone, StaleCard
+from domain.my_bookings import BookingGone, StaleCard, in_progress
 from domain.numbers import whole_number
+from domain.people import UserIdentity
 from services.booking import BookingService
 from services.my_bookings import MyBookings
 from storage.repository import Repository
@@ -47,15 +44,13 @@ REFUSAL = "Sorry, only booking admins can see everyone's bookings."
 
 
 class MyBookingsFlow:
-    def __init__(self, service: MyBookings, booking: BookingService, repo: Repository, members: MemberDirectory,
-                 roles: Roles, notifier: Notifier | None = None, default_zone: str = "UTC",
+    def __init__(self, service: MyBookings, booking: BookingService, repo: Repository,
+                 notifier: Notifier | None = None, default_zone: str = "UTC",
                  turn_budget_s: float = 12.0, later: Later | None = None) -> None:
         self._service = service
         self._booking = booking
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
-        self._members = members
-        self._roles = roles
         self._notifier = notifier
         self._default_zone = default_zone
         self._budget_s = turn_budget_s
@@ -69,133 +64,143 @@ class MyBookingsFlow:
 
     # --- commands -------------------------------------------------------------------------
 
-    async def start(self, turn_context: TurnContext, user: UserIdentity) -> Card:
-        return await within_budget("my_bookings", self.list_step, self._budget_s)(turn_context, user, {})
+    async def start(self, turn: Turn) -> Card:
+        return await within_budget("my_bookings", self.list_step, self._budget_s)(turn)
 
-    async def start_all(self, turn_context: TurnContext, user: UserIdentity) -> Card:
-        return await within_budget("all_bookings", self.all_step, self._budget_s)(turn_context, user, {})
+    async def start_all(self, turn: Turn) -> Card:
+        return await within_budget("all_bookings", self.all_step, self._budget_s)(turn)
 
     # --- lists ----------------------------------------------------------------------------
 
-    async def list_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._list(turn_context, user, offset=data.get("offset"))
+    async def list_step(self, turn: Turn) -> Card:
+        return await self._list(turn, offset=turn.data.get("offset"))
 
-    async def all_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        if not await self._is_booking_admin(turn_context):
-            self._repo.add_audit(user.key, "all bookings", "not a booking admin", outcome="refused")
+    async def all_step(self, turn: Turn) -> Card:
+        if not await self._is_booking_admin(turn):
+            self._repo.add_audit(turn.user.key, "all bookings", "not a booking admin", outcome="refused")
             return problem(REFUSAL)
-        return await self._list(turn_context, user, offset=data.get("offset"), everyone=True)
+        return await self._list(turn, offset=turn.data.get("offset"), everyone=True)
 
-    async def _list(self, turn_context: TurnContext, user: UserIdentity, *, offset: object = 0,
+    async def _list(self, turn: Turn, *, offset: object = 0,
                     note: str | None = None, good: bool = False, everyone: bool = False) -> Card:
         offset = offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
         try:
             listing = await (self._service.all_upcoming(offset, PAGE_SIZE) if everyone
-                             else self._service.upcoming(user.key))
+                             else self._service.upcoming(turn.user.key))
         except GraphError as exc:
             return problem(exc.message, action("Try again", "all_bookings" if everyone else "my_bookings"))
         except DomainError as exc:
             return problem(exc.message)
         return my_bookings_card(listing.bookings, self._rooms(listing.bookings), places(self._repo),
-                                self._service.now(), self._zone(turn_context, user),
+                                self._service.now(), self._zone(turn),
                                 offset=listing.offset if everyone else offset, note=note, good=good,
                                 dropped=listing.dropped, unreadable=listing.unreadable, everyone=everyone,
                                 total=listing.total)
 
     # --- one booking's actions ------------------------------------------------------------
 
-    async def extend_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        minutes = data.get("minutes")
-        return await self._act(turn_context, user, data, "Extended", lambda: self._service.extend(
-            user.key, data.get("booking"), data.get("v"), minutes),
+    async def extend_step(self, turn: Turn) -> Card:
+        minutes = turn.data.get("minutes")
+        return await self._act(turn, "Extended", lambda: self._service.extend(
+            turn.user.key, turn.data.get("booking"), turn.data.get("v"), minutes),
             taken=f"The room is booked right after, so it cannot be extended by {minutes} min.")
 
-    async def end_now_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._act(turn_context, user, data, "Ended", lambda: self._service.end_now(
-            user.key, data.get("booking"), data.get("v")))
+    async def end_now_step(self, turn: Turn) -> Card:
+        return await self._act(turn, "Ended", lambda: self._service.end_now(
+            turn.user.key, turn.data.get("booking"), turn.data.get("v")))
 
-    async def change_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._with_booking(turn_context, user, data, lambda booking, zone: change_card(
+    async def change_step(self, turn: Turn) -> Card:
+        return await self._with_booking(turn, lambda booking, zone: change_card(
             booking, self._rooms([booking]), places(self._repo), self._service.now(), zone))
 
-    async def change_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        zone = self._zone(turn_context, user)
+    async def change_save_step(self, turn: Turn) -> Card:
+        zone = self._zone(turn)
         try:
-            start, end = self._new_time(data, zone)
+            start, end = self._new_time(turn.data, zone)
         except ValidationFailed as exc:
-            return await self._change_again(turn_context, user, data, exc.message)
+            return await self._change_again(turn, exc.message)
         return await self._act(
-            turn_context, user, data, "Changed", lambda: self._service.change(
-                user.key, data.get("booking"), data.get("v"), start=start, end=end, subject=_text(data, "subject")),
-            again=lambda message: self._change_again(turn_context, user, data, message))
+            turn, "Changed", lambda: self._service.change(
+                turn.user.key, turn.data.get("booking"), turn.data.get("v"), start=start, end=end,
+                subject=_text(turn.data, "subject")),
+            again=lambda message: self._change_again(turn, message))
 
-    async def change_rooms_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def change_rooms_step(self, turn: Turn) -> Card:
         """Free rooms for the booking's (possibly new) time, to move it."""
-        zone = self._zone(turn_context, user)
+        zone = self._zone(turn)
         try:
-            start, end = self._new_time(data, zone)
-            subject = clean_subject(_text(data, "subject"))
+            start, end = self._new_time(turn.data, zone)
+            subject = clean_subject(_text(turn.data, "subject"))
         except ValidationFailed as exc:
-            return await self._change_again(turn_context, user, data, exc.message)
+            return await self._change_again(turn, exc.message)
 
         async def rooms(booking: Booking, zone: str) -> Card:
-            request = SearchRequest(start=start, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
-            result = await self._booking.search(request, user.key)
+            # A booking in progress moves from now on (as the move accepts): the rooms free from now.
+            now = self._service.now()
+            begin = now.replace(microsecond=0) if in_progress(booking, now) and start < now else start
+            request = SearchRequest(start=begin, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
+            result = await self._booking.search(request, turn.user.key)
             free = [r for r in result.free if r.email != booking.room_email]
-            return move_card(booking, free, self._rooms([booking]), places(self._repo), self._service.now(), zone,
-                             start, end, subject or booking.subject)
-        return await self._with_booking(turn_context, user, data, rooms,
-                                        again=lambda message: self._change_again(turn_context, user, data, message))
+            return move_card(booking, free, self._rooms([booking]), places(self._repo), now, zone,
+                             begin, end, subject or booking.subject)
+        return await self._with_booking(turn, rooms, again=lambda message: self._change_again(turn, message))
 
-    async def move_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+    async def move_step(self, turn: Turn) -> Card:
         try:
-            start, end = utc_time(data.get("start"), "start"), utc_time(data.get("end"), "end")
+            start, end = utc_time(turn.data.get("start"), "start"), utc_time(turn.data.get("end"), "end")
         except ValidationFailed as exc:
             return problem(exc.message, action("My bookings", "my_bookings"))
-        return await self._act(turn_context, user, data, "Moved", lambda: self._service.move(
-            user.key, data.get("booking"), data.get("v"), room_email=data.get("room"), start=start, end=end,
-            subject=_text(data, "subject"), booker_name=user.name),
+        return await self._act(turn, "Moved", lambda: self._service.move(
+            turn.user.key, turn.data.get("booking"), turn.data.get("v"), room_email=turn.data.get("room"), start=start,
+            end=end, subject=_text(turn.data, "subject"), booker_name=turn.user.name),
             taken="That room was just taken. Pick another.")
 
-    async def people_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
-            booking, self._rooms([booking]), self._service.now(), zone))
+    async def people_step(self, turn: Turn) -> Card:
+        return await self._with_booking(turn, lambda booking, zone: people_card(
+            booking, self._rooms([booking]), self._service.now(), zone, picker=self._booking.picker_on()))
 
-    async def people_save_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
-        remove = data.get("remove")
+    async def people_save_step(self, turn: Turn) -> Card:
+        remove = turn.data.get("remove")
         remove = [p for p in remove.split(",") if p] if isinstance(remove, str) else []
 
         async def again(message: str) -> Card:
-            return await self._with_booking(turn_context, user, data, lambda booking, zone: people_card(
-                booking, self._rooms([booking]), self._service.now(), zone, note=message))
-        return await self._act(turn_context, user, data, "People saved", lambda: self._service.set_people(
-            user.key, data.get("booking"), data.get("v"), add=_text(data, "add"), remove=remove,
-            booker_name=user.name), again=again)
+            return await self._with_booking(turn, lambda booking, zone: people_card(
+                booking, self._rooms([booking]), self._service.now(), zone, note=message,
+                picker=self._booking.picker_on()))
 
-    async def cancel_step(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any]) -> Card:
+        async def save() -> Booking:
+            picked = await self._booking.picked_people(turn.data.get(PEOPLE_INPUT))  # by name: their addresses
+            return await self._service.set_people(
+                turn.user.key, turn.data.get("booking"), turn.data.get("v"),
+                add=", ".join(filter(None, [_text(turn.data, "add"), *picked])), remove=remove,
+                booker_name=turn.user.name)
+        return await self._act(turn, "People saved", save, again=again)
+
+    async def cancel_step(self, turn: Turn) -> Card:
         """Cancel: the booker, or a booking admin (the booker is then told in Teams, with the reason)."""
-        booking_id = data.get("booking")
-        reason = data.get(f"reason-{booking_id}") if isinstance(booking_id, str) else None
+        booking_id = turn.data.get("booking")
+        reason = turn.data.get(f"reason-{booking_id}") if isinstance(booking_id, str) else None
         try:
-            admin = ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
-            done = await self._service.cancel(user.key, booking_id, canceller_name=user.name, reason=reason or "",
-                                              as_booking_admin=admin)
+            admin = ROLE_BOOKING_ADMIN in await turn.roles.held()
+            done = await self._service.cancel(turn.user.key, booking_id, canceller_name=turn.user.name,
+                                              reason=reason or "", as_booking_admin=admin)
         except GraphError as exc:
-            return problem(exc.message, action("Try again", "cancel", **{k: v for k, v in data.items()
-                                                                          if k != "action"}))
+            return problem(exc.message, action("Try again", "cancel", **{k: v for k, v in turn.data.items()
+                                                                               if k != "action"}))
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(user, data, exc)
+            return self._refused(turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
-            return await self._list(turn_context, user, note=exc.message, everyone=data.get("listed") == "all")
+            return await self._list(turn, note=exc.message, everyone=turn.data.get("listed") == "all")
         except DomainError as exc:
             return problem(exc.message)
         booking = done.booking
         told = ""
         if done.for_someone_else and not done.already:
-            told = await self._tell_booker(booking, user, done.reason)
-        if data.get("listed") in ("mine", "all"):
-            return await self._list(turn_context, user, note=f"Cancelled: {self._room_name(booking)}. {told}".strip(),
-                                    good=True, everyone=data.get("listed") == "all")
+            told = await self._tell_booker(booking, turn.user, done.reason)
+        if turn.data.get("listed") in ("mine", "all"):
+            slot = when(booking.start, booking.end, self._zone(turn), self._service.now())
+            return await self._list(turn, note=f"Cancelled: {self._room_name(booking)}, {slot}. {told}".strip(),
+                                    good=True, everyone=turn.data.get("listed") == "all")
         return cancelled_card(booking, self._repo.get_room(booking.room_email), self._service.now(), told or None)
 
     async def _tell_booker(self, booking: Booking, admin: UserIdentity, reason: str) -> str:
@@ -209,49 +214,51 @@ class MyBookingsFlow:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _act(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any], what: str,
+    async def _act(self, turn: Turn, what: str,
                    run: Callable[[], Awaitable[Booking]], *, taken: str | None = None,
                    again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
         """Run a change and show the list again with what happened (or why not)."""
-        zone = self._zone(turn_context, user)
+        zone = self._zone(turn)
+        shown = turn.data.get("booking")
+        before = self._repo.get_booking(shown) if isinstance(shown, str) else None  # to say what changed
         try:
             booking = await run()
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(user, data, exc)
+            return self._refused(turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
-            return await self._list(turn_context, user, note=exc.message)
+            return await self._list(turn, note=exc.message)
         except RoomTaken as exc:
             message = taken or f"Sorry, {exc.room.display_name} is not free then. Nothing was changed."
-            return await again(message) if again else await self._list(turn_context, user, note=message)
+            return await again(message) if again else await self._list(turn, note=message)
         except GraphError as exc:
-            return problem(exc.message, action("Try again", str(data.get("action")),
-                                               **{k: v for k, v in data.items() if k != "action"}))
+            return problem(exc.message, action("Try again", str(turn.data.get("action")),
+                                               **{k: v for k, v in turn.data.items() if k != "action"}))
         except DomainError as exc:
-            return await again(exc.message) if again else await self._list(turn_context, user, note=exc.message)
-        return await self._list(turn_context, user, note=done_note(what, booking, self._rooms([booking]), zone),
+            return await again(exc.message) if again else await self._list(turn, note=exc.message)
+        rooms = self._rooms([booking] if before is None else [booking, before])
+        return await self._list(turn, note=done_note(what, booking, rooms, zone, self._service.now(), before),
                                 good=True)
 
-    async def _with_booking(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any],
+    async def _with_booking(self, turn: Turn,
                             show: Callable[[Booking, str], Card | Awaitable[Card]], *,
                             again: Callable[[str], Awaitable[Card]] | None = None) -> Card:
         """A card about one of the user's bookings, as it is now."""
         try:
-            booking = await self._service.current(user.key, data.get("booking"), data.get("v"))
-            shown = show(booking, self._zone(turn_context, user))
+            booking = await self._service.current(turn.user.key, turn.data.get("booking"), turn.data.get("v"))
+            shown = show(booking, self._zone(turn))
             return await shown if isinstance(shown, Awaitable) else shown
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(user, data, exc)
+            return self._refused(turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
-            return await self._list(turn_context, user, note=exc.message)
+            return await self._list(turn, note=exc.message)
         except GraphError as exc:
             return problem(exc.message, action("My bookings", "my_bookings"))
         except DomainError as exc:
             return await again(exc.message) if again else problem(exc.message)
 
-    async def _change_again(self, turn_context: TurnContext, user: UserIdentity, data: dict[str, Any],
-                            note: str) -> Card:
-        values = {k: _text(data, k) for k in ("date", "start", "duration", "subject")}
-        return await self._with_booking(turn_context, user, data, lambda booking, zone: change_card(
+    async def _change_again(self, turn: Turn, note: str) -> Card:
+        values = {k: _text(turn.data, k) for k in ("date", "start", "duration", "subject")}
+        return await self._with_booking(turn, lambda booking, zone: change_card(
             booking, self._rooms([booking]), places(self._repo), self._service.now(), zone, values, note))
 
     def _new_time(self, data: dict[str, Any], zone: str) -> tuple[datetime, datetime]:
@@ -269,11 +276,11 @@ class MyBookingsFlow:
                                  f"booking {str(data.get('booking'))[:64]} is someone else's", outcome="refused")
         return problem(exc.message)
 
-    async def _is_booking_admin(self, turn_context: TurnContext) -> bool:
-        return ROLE_BOOKING_ADMIN in await self._roles.of(turn_context)
+    async def _is_booking_admin(self, turn: Turn) -> bool:
+        return ROLE_BOOKING_ADMIN in await turn.roles.held()
 
-    def _zone(self, turn_context: TurnContext, user: UserIdentity) -> str:
-        return user_zone(self._repo, turn_context, user, self._default_zone)
+    def _zone(self, turn: Turn) -> str:
+        return user_zone(self._repo, turn, self._default_zone)
 
     def _rooms(self, bookings: Any) -> dict[str, Room]:
         rooms = {}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import Conflict, DomainError, GraphError, GraphUnavailable, NotFound, ValidationFailed
-from domain.models import OrgSettings, Room, normalize_email
+from domain.models import BOOKING_BOOKED, Booking, OrgSettings, Room, normalize_email
 from domain.timezones import local_day_window
 
 MIN_DURATION = timedelta(minutes=15)
@@ -156,6 +156,10 @@ class SearchRequest:
     features: tuple[str, ...] = ()
     subject: str = ""
     participants: tuple[str, ...] = field(default_factory=tuple)
+    room_email: str = ""  # one room asked for by name ("book Aurora at 9"): only it is searched
+    # A part of the day asked for ("tomorrow morning"): the first start from `start` on, on the quarter
+    # hour, at which a room is free for the whole duration and the booking ends by then.
+    latest_end: datetime | None = None
 
     @property
     def slot(self) -> TimeSlot:
@@ -168,12 +172,14 @@ class SearchRequest:
 
 def matches(room: Room, request: SearchRequest, *, place: bool = True) -> bool:
     """Whether a room meets the request's needs (capacity, features) and, with `place`, its
-    building/floor filter."""
+    building/floor filter and the room asked for by name."""
     if room.capacity < request.min_capacity:
         return False
     if not set(request.features) <= set(room.features):
         return False
     if place:
+        if request.room_email and room.email != request.room_email:
+            return False
         if request.building_id and room.building_id != request.building_id:
             return False
         if request.floor_id and room.floor_id != request.floor_id:
@@ -198,6 +204,22 @@ def rank_free_rooms(rooms: Iterable[Room], schedules: dict[str, RoomSchedule], s
                     near: Room | None = None) -> list[Room]:
     free = [r for r in rooms if r.email in schedules and schedules[r.email].is_free(slot)]
     return sorted(free, key=lambda r: fit_key(r, near))
+
+
+def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
+                    near: Room | None = None) -> tuple[TimeSlot, list[Room]] | None:
+    """For a part of the day: the earliest slot of the request's duration, on the quarter hour from its start
+    and ending by its `latest_end`, at which some room is free; with the rooms free then, best fit first."""
+    step = timedelta(minutes=15)
+    start = request.start
+    latest_end = request.latest_end or request.end
+    while start + request.duration <= latest_end:
+        slot = TimeSlot(start, start + request.duration)
+        free = rank_free_rooms(rooms, schedules, slot, near)
+        if free:
+            return slot, free
+        start += step
+    return None
 
 
 def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
@@ -255,3 +277,12 @@ class SearchResult:
     other_places: tuple[Room, ...] = ()
     unreadable: tuple[tuple[Room, str], ...] = ()
     considered: int = 0  # registered rooms that met the filters
+    # The person's own upcoming bookings that overlap the time asked for, with their room's name: told
+    # on the card before Book is pressed (booking again is still allowed).
+    own_overlaps: tuple[tuple[Booking, str], ...] = ()
+
+
+def own_overlaps(bookings: Iterable[Booking], slot: TimeSlot, now: datetime) -> list[Booking]:
+    """Which of a person's bookings are booked, not over, and overlap `slot`."""
+    return [b for b in bookings if b.status == BOOKING_BOOKED and b.end > now
+            and slot.overlaps(TimeSlot(b.start, b.end))]

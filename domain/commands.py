@@ -32,9 +32,7 @@ ADMIN_COMMANDS = (
 
 
 def find_command(text: str) -> Command | None:
-    """The command a message names (case and spacing ignored), or None."""
-    words = " ".join(text.lower().split())
-    for command in sorted(USER_COMMANDS + ADMIN_COMMANDS, key=lambda c: -len(c.name)):
-        if words == command.name or words.startswith(command.name + " "):
-            return command
-    return None
+    """The command a message is, word for word (case, spacing and a closing "!", "." or "?" ignored), or
+    None. Anything more ("book a room at 3", "rooms free tomorrow?") is read as everyday words instead."""
+    words = " ".join(text.lower().split()).rstrip("!.?").strip()
+    return next((c for c in USER_COMMANDS + ADMIN_COMMANDS if words == c.name), None)

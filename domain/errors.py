@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# What a user is told when something failed on our side, not theirs.
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
 
 class DomainError(Exception):
     """Base of every error the core raises on purpose."""

@@ -34,6 +34,7 @@ class OrgSettings:
     max_searches_per_minute: int = 20
     guest_domains: tuple[str, ...] = ()  # outside domains whose addresses may be invited
     allow_any_guest: bool = False  # any outside address may be invited
+    people_picker: bool = False  # the app may read users (User.Read.All), as last checked: people are picked by name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guest_domains", tuple(self.guest_domains))  # a JSON list when read back
@@ -79,11 +80,15 @@ ROLE_BOOKING_ADMIN = "booking_admin"
 
 @dataclass(frozen=True)
 class Admin:
-    """An admin, known by AAD object id and/or UPN (configuration may give either)."""
+    """An admin, known by AAD object id and/or UPN (configuration may give either). Name and email
+    are what Teams said when the admin was added, so people see who it is, not an object id; admins
+    added before that (or from configuration) may have neither."""
 
     key: str  # aad object id or normalised UPN
     roles: tuple[str, ...] = (ROLE_ADMIN,)
     added_by: str = ""
+    name: str = ""
+    email: str = ""
 
 
 @dataclass(frozen=True)

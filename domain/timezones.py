@@ -113,20 +113,19 @@ def format_time(value: datetime, zone_name: str) -> str:
 
 
 def format_day(value: datetime, zone_name: str, today: date | None = None) -> str:
+    """'Wed 2 Dec', with the year when it is not `today`'s (or `today` is not known)."""
     local = to_local(value, zone_name)
-    if today is not None:
-        if local.date() == today:
-            return "Today"
-        if local.date() == today + timedelta(days=1):
-            return "Tomorrow"
-    return f"{local:%a} {local.day} {local:%b %Y}"
+    year = "" if today is not None and local.year == today.year else f" {local.year}"
+    return f"{local:%a} {local.day} {local:%b}{year}"
 
 
-def format_slot(start: datetime, end: datetime, zone_name: str, today: date | None = None) -> str:
-    """'Tue 24 Nov 2026, 14:00–15:00 (Europe/Helsinki)'; an end on another day shows its date."""
+def format_slot(start: datetime, end: datetime, zone_name: str, today: date | None = None, *,
+                named: bool = True) -> str:
+    """'Wed 2 Dec, 14:00–15:00 (Europe/Helsinki)': every time with its date (an end on another day
+    shows its own). Cards name the zone once for all their times, so they pass `named=False`."""
     day = format_day(start, zone_name, today)
     end_local, start_local = to_local(end, zone_name), to_local(start, zone_name)
     end_text = format_time(end, zone_name)
     if end_local.date() != start_local.date():
-        end_text = f"{format_day(end, zone_name, today)} {end_text}"
-    return f"{day}, {format_time(start, zone_name)}–{end_text} ({zone_name})"
+        end_text = f"{format_day(end, zone_name, today)}, {end_text}"
+    return f"{day}, {format_time(start, zone_name)}–{end_text}" + (f" ({zone_name})" if named else "")

@@ -14,9 +14,11 @@ from storage.repository import Repository
 def prepare_demo_org(repo: Repository) -> None:
     settings = repo.get_settings()
     if settings.tenant_id != TENANT_ID:
-        # First start on the sandbox: connect it and switch booking on. Later starts keep what
-        # an admin changed (booking switched off, say).
-        repo.save_settings(replace(settings, tenant_id=TENANT_ID, connected=True, booking_enabled=True))
+        # First start on the sandbox: connect it and switch booking on, with the people picker (the demo
+        # tenant consented to User.Read.All). Later starts keep what an admin changed (booking switched
+        # off, say).
+        repo.save_settings(replace(settings, tenant_id=TENANT_ID, connected=True, booking_enabled=True,
+                                   people_picker=True))
     if repo.list_rooms():
         return
     # The special rooms (policy-denied, not in Places, no Exchange Online mailbox) are for admins to try by hand.

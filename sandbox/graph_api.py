@@ -207,6 +207,7 @@ class GraphApi:
         mb = r"/users/(?P<mailbox>[^/]+)"
         ev = mb + r"/(?:calendar/)?events/(?P<event>[^/]+)"
         for method, pattern, handler in (
+            ("GET", r"/users", self.list_users),
             ("GET", mb, self.get_user),
             ("POST", mb + r"/calendar/(?:microsoft\.graph\.)?getSchedule", self.get_schedule),
             ("GET", mb + r"/(?:calendar/)?events", self.list_events),
@@ -349,11 +350,45 @@ class GraphApi:
         return "AAMkAD" + base64.urlsafe_b64encode(raw).decode()
 
     # --- users -------------------------------------------------------------------------
+    # As Microsoft's "Get user" (https://learn.microsoft.com/graph/api/user-get) and "List users"
+    # (https://learn.microsoft.com/graph/api/user-list) pages document them: by object id or user
+    # principal name; the default properties, or with $select only those asked for (not even the id);
+    # "If a user with the ID doesn't exist, this method returns a 404 Not Found", in the directory's
+    # words (Request_ResourceNotFound, as Graph answers it; Microsoft's "Microsoft Graph error
+    # responses" page for the shape). Room mailboxes are user accounts too, as in Entra ID. Without the
+    # User.Read.All application permission the server answers 403 before reaching here.
+
+    def _user_doc(self, box: Mailbox, select: str | None) -> dict[str, Any]:
+        given, _, surname = box.display_name.partition(" ")
+        doc: dict[str, Any] = {
+            "businessPhones": [], "displayName": box.display_name, "givenName": given or None, "jobTitle": None,
+            "mail": box.email, "mobilePhone": None, "officeLocation": None, "preferredLanguage": None,
+            "surname": surname or None, "userPrincipalName": box.upn or box.email, "id": box.id}
+        if select:
+            wanted = {s.strip().lower() for s in select.split(",") if s.strip()}
+            doc = {k: v for k, v in doc.items() if k.lower() in wanted}
+        return doc
+
+    def find_user(self, key: str) -> Mailbox | None:
+        key = key.lower()
+        return self.find_mailbox(key) or next((m for m in self.mailboxes.values() if m.upn.lower() == key), None)
 
     async def get_user(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
-        box = self._mailbox(match, calendar=False)
-        return GraphResponse(200, {"id": box.id, "displayName": box.display_name, "mail": box.email,
-                                   "userPrincipalName": box.upn or box.email})
+        key = match.group("mailbox")
+        box = self.find_user(key)
+        if box is None:
+            raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or one of its "
+                                                                f"queried reference-property objects are not present.")
+        select = request.query.get("$select")
+        context = "users" + (f"({select})" if select else "") + "/$entity"
+        return GraphResponse(200, {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{context}",
+                                   **self._user_doc(box, select)})
+
+    async def list_users(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        """List users: 100 a page by default, up to 999 with $top, more announced by @odata.nextLink."""
+        users = [self._user_doc(b, request.query.get("$select"))
+                 for b in sorted(self.mailboxes.values(), key=lambda b: b.id)]
+        return self._page(request, users, default_top=100, max_top=999)
 
     # --- getSchedule ---------------------------------------------------------------------
 

@@ -30,14 +30,16 @@ log = logging.getLogger(__name__)
 STATE_KEY = web.AppKey("sandbox_state", "SandboxState")
 
 
-# The application permissions RoomBot asks for; admin consent grants them.
-GRANTED_ROLES = frozenset({"Calendars.ReadWrite", "Place.Read.All"})
+# The application permissions RoomBot asks for; admin consent grants them. User.Read.All is optional
+# (the people picker): a tenant may consent without it (`SandboxState.consents`).
+GRANTED_ROLES = frozenset({"Calendars.ReadWrite", "Place.Read.All", "User.Read.All"})
 # Outlook's limit per app and mailbox (Microsoft's "Microsoft Graph service-specific throttling limits").
 MAILBOX_CONCURRENCY = 4
 # A $batch's items go to Outlook at most four at a time, whatever their mailboxes; one at a time with
 # dependsOn (same page).
 BATCH_PARALLEL = 4
 _MAILBOX_IN_PATH = re.compile(r"^/users/([^/?]+)", re.IGNORECASE)
+_USER_PATH = re.compile(r"^/users(?:/[^/]+)?/?$", re.IGNORECASE)  # a user, or the list: not a mailbox's data
 
 
 @dataclass
@@ -146,8 +148,11 @@ def _token(state: SandboxState, header: str) -> IssuedToken | None:
 
 
 def _role_for(path: str) -> str:
-    """The application permission a Graph path needs (of the ones RoomBot uses)."""
-    return "Place.Read.All" if path.lower().startswith("/places") else "Calendars.ReadWrite"
+    """The application permission a Graph path needs (of the ones RoomBot uses): Places, users (Get
+    user and List users: User.Read.All, https://learn.microsoft.com/graph/api/user-get), and calendars."""
+    if path.lower().startswith("/places"):
+        return "Place.Read.All"
+    return "User.Read.All" if _USER_PATH.match(path) else "Calendars.ReadWrite"
 
 
 def _consent_page(app_name: str, tenant: str, query: dict[str, str], error: str = "") -> web.Response:
@@ -268,7 +273,7 @@ async def graph(request: web.Request) -> web.StreamResponse:
         if state.faults.latency_ms:
             await asyncio.sleep(state.faults.latency_ms / 1000)
         if _role_for(path) not in issued.roles:
-            answer = _forbidden(state, request_id)
+            answer = _forbidden(state, request_id, _role_for(path))
         else:
             headers = {k.lower(): v for k, v in request.headers.items()}
             answer = await state.graph.dispatch(GraphRequest(request.method, path, dict(request.query), body, headers))
@@ -281,11 +286,16 @@ async def graph(request: web.Request) -> web.StreamResponse:
     return _to_web(answer)
 
 
-def _forbidden(state: SandboxState, request_id: str) -> GraphResponse:
+def _forbidden(state: SandboxState, request_id: str, role: str = "") -> GraphResponse:
     """What Graph answers when the token lacks the application permission the path needs (a token
     issued before admin consent has none): Outlook's calendar and places endpoints say ErrorAccessDenied
-    without naming the permission."""
+    without naming the permission; the directory (users) says Authorization_RequestDenied,
+    "Insufficient privileges to complete the operation." (as reported on Microsoft Q&A, "User.ReadBasic.All
+    listed as an Application permission, but no /users operation accepts it")."""
     state.stats["forbidden"] += 1
+    if role == "User.Read.All":
+        return GraphResponse(403, error_body("Authorization_RequestDenied",
+                                             "Insufficient privileges to complete the operation.", request_id))
     return GraphResponse(403, error_body("ErrorAccessDenied", "Access is denied. Check credentials and try again.",
                                          request_id))
 
@@ -362,7 +372,7 @@ async def _batch_item(state: SandboxState, item: dict[str, Any], request_id: str
             return _busy_mailbox(state, request_id)
         in_wave[mailbox] += 1
     if _role_for(path) not in roles:
-        return _forbidden(state, request_id)
+        return _forbidden(state, request_id, _role_for(path))
     headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
     return await state.graph.dispatch(GraphRequest(method, path, dict(parse_qsl(parts.query)), item.get("body"),
                                                    headers))

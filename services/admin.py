@@ -53,6 +53,17 @@ class Directory(Protocol):
     async def verify_access(self, registered: Sequence[str] = ..., fallback: Sequence[str] = ...) -> AccessReport: ...
 
 
+class UserReader(Protocol):
+    """Whether the app may read the tenant's users (graph.users.UserDirectory provides it)."""
+
+    async def can_read(self) -> bool: ...
+
+
+PICKER_ON = "on"
+PICKER_OFF = ("off: needs the optional User.Read.All application permission (until then, people are invited "
+              "by typed email)")
+
+
 class TokenClient(Protocol):
     """Where the app's Graph tokens come from; reset() starts it afresh (see finish_consent)."""
 
@@ -94,6 +105,12 @@ class Status:
     floors: int
     rooms: int
     problems: tuple[str, ...] = field(default_factory=tuple)
+    people_picker: bool = False  # people are picked by name (User.Read.All granted)
+
+    @property
+    def facts(self) -> tuple[tuple[str, str], ...]:
+        """Lines of the status card beyond the counts."""
+        return (("People picker", PICKER_ON if self.people_picker else PICKER_OFF),)
 
 
 def _features(value: object) -> tuple[str, ...]:
@@ -164,6 +181,15 @@ def _missing_message(report: AccessReport, missing: list[str]) -> str:
             f"take a few minutes to apply), then run connect again.")
 
 
+def _picker_note(picker: bool | None) -> str:
+    if picker:
+        return "People can be picked by name (User.Read.All is granted)."
+    if picker is None:
+        return "Whether people can be picked by name could not be checked: run status in a minute."
+    return ("To pick people by name rather than type their email addresses, grant the app the optional "
+            "User.Read.All application permission in Entra ID, then run status.")
+
+
 def _scope_note(report: AccessReport) -> str:
     if report.registered:
         return scope_summary(report.registered_readable, report.registered)
@@ -175,10 +201,12 @@ def _scope_note(report: AccessReport) -> str:
 
 class AdminService:
     def __init__(self, repo: Repository, directory: Directory, *, expected_tenant: str = "",
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tokens: TokenClient | None = None) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tokens: TokenClient | None = None,
+                 users: UserReader | None = None) -> None:
         self._repo = repo
         self._directory = directory
         self._tokens = tokens
+        self._users = users  # None: the people picker is not offered
         self._expected_tenant = expected_tenant
         self._clock = clock
 
@@ -239,12 +267,24 @@ class AdminService:
         if missing:
             self.audit(actor, "connect", f"missing {', '.join(missing)}: {report}", "failed")
             return ConsentOutcome(False, _missing_message(report, missing), user_key, tenant)
+        picker = await self._can_read_users()
         settings = self._repo.get_settings()
-        self._repo.save_settings(replace(settings, tenant_id=tenant, connected=True))
-        self.audit(actor, "connect", f"tenant {tenant}; {report.readable} of {report.checked} calendars readable")
-        note = _scope_note(report)
+        self._repo.save_settings(replace(settings, tenant_id=tenant, connected=True, people_picker=bool(picker)))
+        self.audit(actor, "connect", f"tenant {tenant}; {report.readable} of {report.checked} calendars readable; "
+                                     f"people picker {'on' if picker else 'off'}")
+        notes = [n for n in (_scope_note(report), _picker_note(picker)) if n]
         return ConsentOutcome(True, f"RoomBot is connected to your Microsoft 365 tenant ({tenant})."
-                                    + (f" {note}" if note else ""), user_key, tenant)
+                                    + "".join(f" {n}" for n in notes), user_key, tenant)
+
+    async def _can_read_users(self) -> bool | None:
+        """Whether the app may read users, for the people picker; None when it could not be told."""
+        if self._users is None:
+            return False
+        try:
+            return await self._users.can_read()
+        except GraphError as exc:
+            log.warning("could not check whether the app may read users: %s", exc.detail)
+            return None
 
     def disconnect(self, actor: str) -> OrgSettings:
         settings = replace(self._repo.get_settings(), connected=False)
@@ -291,8 +331,18 @@ class AdminService:
                              if err]
             except GraphError as exc:
                 problems.append(f"Room calendars could not be checked: {exc.user_message}")
+        if settings.connected:
+            settings = self._record_picker(await self._can_read_users(), settings)
         return Status(settings, len(self._repo.list_buildings()), len(self._repo.list_floors()), len(rooms),
-                      tuple(problems))
+                      tuple(problems), people_picker=settings.people_picker)
+
+    def _record_picker(self, picker: bool | None, settings: OrgSettings) -> OrgSettings:
+        """Keep what the last check found (a check that could not be made changes nothing)."""
+        if picker is None or picker == settings.people_picker:
+            return settings
+        self.audit("status", "people picker " + ("on: User.Read.All granted" if picker else
+                                                 "off: User.Read.All not granted"))
+        return self._repo.save_settings(replace(settings, people_picker=picker))
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -471,7 +521,8 @@ class AdminService:
 
     # --- admins ---------------------------------------------------------------------------
 
-    def add_admin(self, actor: str, key: str, role: str = ROLE_ADMIN) -> Admin:
+    def add_admin(self, actor: str, key: str, role: str = ROLE_ADMIN, *, name: str = "", email: str = "") -> Admin:
+        """`name` and `email`: who the key is, as Teams said when asked (kept to show the admin by)."""
         if role not in (ROLE_ADMIN, ROLE_BOOKING_ADMIN):
             raise ValidationFailed("Pick a role: admin or booking admin.")
         key = " ".join(str(key).split()).lower()
@@ -479,9 +530,19 @@ class AdminService:
             key = normalize_email(key)
         elif len(key) != 36 or key.count("-") != 4:
             raise ValidationFailed("Give the person's user principal name (name@company.com) or AAD object id.")
-        admin = self._repo.add_admin(Admin(key=key, roles=(role,), added_by=actor))
+        email = email.strip().lower() if "@" in email and len(email) <= 254 else (key if "@" in key else "")
+        admin = self._repo.add_admin(Admin(key=key, roles=(role,), added_by=actor, name=" ".join(name.split())[:120],
+                                           email=email))
         self.audit(actor, "admin add", f"{key} as {role}")
         return admin
+
+    def remember_name(self, name: str, email: str, *keys: str) -> None:
+        """Fills in the name of an admin added without one (from configuration, or before names were
+        kept) when that admin is seen: an admin should not stay an object id on the admins card."""
+        admin = self._repo.find_admin(*keys)
+        name = " ".join(name.split())[:120]
+        if admin is not None and name and not admin.name:
+            self._repo.add_admin(replace(admin, name=name, email=admin.email or email.strip().lower()[:254]))
 
     def remove_admin(self, actor: str, key: str) -> None:
         remaining = [a for a in self._repo.list_admins() if ROLE_ADMIN in a.roles and a.key != key.lower()]

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,6 +16,7 @@ from typing import Protocol
 from domain.attendees import check_invitees, own_domains, policy
 from domain.booking import (
     ALTERNATIVES,
+    MAX_PARTICIPANTS,
     BookingUnconfirmed,
     CalendarsUnreadable,
     NothingBooked,
@@ -29,14 +30,17 @@ from domain.booking import (
     clean_attempt,
     clean_participants,
     clean_subject,
+    first_free_slot,
     keeps_slot,
     matches,
+    own_overlaps,
     rank_free_rooms,
 )
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import (
     DomainError,
     GraphBadAnswer,
+    GraphError,
     GraphThrottled,
     GraphUnavailable,
     ItemNotFound,
@@ -53,6 +57,22 @@ log = logging.getLogger(__name__)
 SCHEDULE_INTERVAL_MIN = 15
 ROLLBACK_COMMENT = ("Sorry, this room was booked by someone else at the same moment, so this booking was "
                     "released. Please pick another room in RoomBot.")
+
+
+PICKER_OFF = ("Picking people by name is not available here (RoomBot's admins can switch it on). Type their "
+              "email addresses instead.")
+
+
+class Person(Protocol):
+    @property
+    def email(self) -> str: ...
+
+
+class UserLookup(Protocol):
+    """People by AAD object id (graph.users.UserDirectory provides it): each id's person, or the error
+    Graph gave for it (status 404: no such person; 403: the app may not read users)."""
+
+    async def users(self, ids: Iterable[str]) -> Mapping[str, Person | GraphError]: ...
 
 
 class RoomCalendar(Protocol):
@@ -85,9 +105,10 @@ class BookingOutcome:
 class BookingService:
     def __init__(self, repo: Repository, calendar: RoomCalendar,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, patience_s: float = 0.0,
-                 resources: ResourceDirectory | None = None) -> None:
+                 resources: ResourceDirectory | None = None, users: UserLookup | None = None) -> None:
         self._repo = repo
         self._calendar = calendar
+        self._users = users  # people picked by name; None: typed email addresses only
         # The tenant's room and resource addresses (Places); without it, the registered rooms only.
         self._resources = resources
         self._clock = clock
@@ -148,6 +169,43 @@ class BookingService:
             log.info("invitee refused for %s: %s", booker_email, exc.message[:120])
             raise
 
+    # --- people picked by name ------------------------------------------------------------
+
+    def picker_on(self) -> bool:
+        """Whether cards offer Teams' people picker: the app may read users, as connect or status last
+        found (and no lookup has been refused since)."""
+        return self._users is not None and self._repo.get_settings().people_picker
+
+    async def picked_people(self, picked: object) -> tuple[str, ...]:
+        """The addresses of the people a picker gave (its value: AAD object ids, separated by commas),
+        in the order picked. Refused, naming them, when some are no one in the directory; refused with
+        what to do instead when picking is off. The attendee rules apply later, as to typed addresses."""
+        ids = list(dict.fromkeys(p.strip().lower() for p in str(picked or "").split(",") if p.strip())) \
+            if isinstance(picked, str) else []
+        if not ids:
+            return ()
+        if len(ids) > MAX_PARTICIPANTS:
+            raise ValidationFailed(f"At most {MAX_PARTICIPANTS} extra participants can be invited.")
+        if not self.picker_on() or self._users is None:
+            raise ValidationFailed(PICKER_OFF)
+        found = await self._users.users(ids)
+        refused = [e for e in found.values() if isinstance(e, GraphError) and e.status == 403]
+        if refused:  # the permission was taken away since it was checked: stop offering the picker
+            log.warning("reading users was refused (%s): the people picker is off", refused[0].detail)
+            self._repo.save_settings(replace(self._repo.get_settings(), people_picker=False))
+            raise ValidationFailed(PICKER_OFF)
+        failed = next((e for e in found.values() if isinstance(e, GraphError) and e.status != 404), None)
+        if isinstance(failed, GraphError):
+            raise failed
+        people = {i: p for i in ids if (p := found.get(i)) is not None and not isinstance(p, GraphError)}
+        unknown = [i for i in ids if i not in people]
+        if unknown:
+            raise ValidationFailed(
+                f"I could not find {_count(len(unknown), 'person', 'people')} you picked in your organisation "
+                f"({', '.join(i[:40] for i in unknown[:5])}{', ...' if len(unknown) > 5 else ''}). Pick them "
+                f"again, or type their email addresses.")
+        return tuple(dict.fromkeys(people[i].email for i in ids))
+
     def near_room(self, user_key: str) -> Room | None:
         """The room of the user's last booking: results favour its floor and building."""
         last = self._repo.last_booking_for(user_key)
@@ -157,7 +215,16 @@ class BookingService:
 
     async def search(self, request: SearchRequest, user_key: str) -> SearchResult:
         """Free registered rooms for the request, best fit first. When none is free: other times the
-        same day, and (if a building/floor was chosen) rooms elsewhere free at that time."""
+        same day, and (if a building/floor was chosen) rooms elsewhere free at that time. With them,
+        the person's own bookings that overlap the time asked for, to be told before booking again."""
+        result = await self._search(request, user_key)
+        mine = own_overlaps(self._repo.list_bookings_for_user(user_key), request.slot, self.now())
+        if not mine:
+            return result
+        rooms = {r.email: r.display_name for r in self._repo.list_rooms()}
+        return replace(result, own_overlaps=tuple((b, rooms.get(b.room_email, b.room_email)) for b in mine))
+
+    async def _search(self, request: SearchRequest, user_key: str) -> SearchResult:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
@@ -176,6 +243,10 @@ class BookingService:
         day_start, day_end = local_day_window(request.start, request.zone)
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
+        if request.latest_end is not None:  # a part of the day: its first free slot
+            first = first_free_slot(rooms, schedules, request, near)
+            if first is not None:
+                request = replace(request, start=first[0].start, end=first[0].end, latest_end=None)
         free = rank_free_rooms(rooms, schedules, request.slot, near)
         unreadable = tuple((r, schedules[r.email].error if r.email in schedules else "no answer")
                            for r in rooms if r.email not in schedules or schedules[r.email].error)
@@ -186,7 +257,8 @@ class BookingService:
             log.warning("search left out %d registered rooms whose calendar could not be read (%s); an access "
                         "policy change can take an hour or more to apply", len(unreadable),
                         ", ".join(f"{r.email}: {why}" for r, why in unreadable[:5]))
-        result = SearchResult(request=request, free=tuple(free), unreadable=unreadable, considered=len(rooms))
+        result = SearchResult(request=replace(request, latest_end=None), free=tuple(free), unreadable=unreadable,
+                              considered=len(rooms))
         if free:
             return result
         others = alternative_times(rooms, schedules, request, now, near)
@@ -195,7 +267,7 @@ class BookingService:
     async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
                          near: Room | None) -> SearchResult:
         """Rooms outside the chosen building/floor that meet the other needs and are free then."""
-        if not (request.building_id or request.floor_id):
+        if not (request.building_id or request.floor_id or request.room_email):
             return result
         rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)]
         if not rooms:
@@ -345,6 +417,10 @@ class BookingService:
             except ItemNotFound:
                 pass
         self._repo.remove_booking(booking.id)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 async def events_in(calendar: RoomCalendar, room_email: str, slot: TimeSlot) -> list[CalendarEvent]:

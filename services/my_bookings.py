@@ -13,7 +13,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.booking import BookingNotFound, NotConnected, NotYourBooking, RoomNotRegistered, RoomTaken, clean_subject
@@ -255,16 +255,17 @@ class MyBookings:
     async def move(self, user_key: str, booking_id: object, version: object, *, room_email: object,
                    start: datetime, end: datetime, subject: object, booker_name: str = "") -> Booking:
         """Move to another room: the new event is made (and wins its race) before the old one is
-        cancelled, so the user is never left with neither."""
+        cancelled, so the user is never left with neither. A booking in progress moves from now on:
+        the part already used stays in the old room's calendar, ended now."""
         async with self._lock(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             room = self._room(room_email, asked_by=user_key)
             if room.email == booking.room_email:
                 raise ValidationFailed("The booking is already in that room.")
-            if in_progress(booking, self.now()):
-                raise ValidationFailed("A booking in progress cannot move to another room. End it now and book "
-                                       "another room.")
-            slot = changed_slot(booking, start, end, self.now())
+            now = self.now()
+            if in_progress(booking, now) and start <= booking.start:
+                raise ValidationFailed("A booking in progress can only move from now on. Find another room again.")
+            slot = changed_slot(booking, start, end, now)
             self._booking.check_change(booking, slot)
             new_subject = clean_subject(subject) or booking.subject
             # Derived from the booking as the card showed it: a retry after a timeout sends the same
@@ -284,11 +285,17 @@ class MyBookings:
             moved = self._repo.update_booking(replace(
                 booking, room_email=room.email, event_id=event.id, ical_uid=event.ical_uid, start=slot.start,
                 end=slot.end, subject=new_subject, transaction_id=transaction_id))
-            await self._release_old(booking, room)
+            await self._release_old(booking, room, now)
             return moved
 
-    async def _release_old(self, old: Booking, new_room: Room) -> None:
+    async def _release_old(self, old: Booking, new_room: Room, now: datetime) -> None:
+        """The old event goes; one in progress is ended now instead (its past stays as it was)."""
         try:
+            if in_progress(old, now):
+                end = max(min(old.end, self._booking.now()), old.start + timedelta(seconds=1))
+                await self._calendar.update_event(old.room_email, old.event_id,
+                                                  slot=TimeSlot(old.start, end.replace(microsecond=0)))
+                return
             await self._calendar.cancel_event(old.room_email, old.event_id,
                                               f"Moved to {new_room.display_name} in RoomBot.")
         except GONE:
@@ -320,9 +327,10 @@ class MyBookings:
     # --- cancel -------------------------------------------------------------------------
 
     async def cancel(self, user_key: str, booking_id: object, *, canceller_name: str = "", reason: object = "",
-                     as_booking_admin: bool = False) -> Cancelled:
+                     as_booking_admin: bool = False, version: object = None) -> Cancelled:
         """Cancel as the room, so every attendee gets the cancellation (with the reason). Only the
-        booker may, or a booking admin (audited)."""
+        booker may, or a booking admin (audited). With `version`, only the booking as a card showed
+        it (a confirmation): one moved since is not cancelled unseen."""
         self._connected()
         reason = clean_reason(reason)
         async with self._lock(str(booking_id)):
@@ -331,6 +339,8 @@ class MyBookings:
             if booking.status == BOOKING_CANCELLED:
                 return Cancelled(booking, for_someone_else, already=True)  # a second press
             booking = await self._current(booking)
+            if version is not None:
+                check_version(booking, version)
             check_changeable(booking, self.now())
             comment = cancel_comment(canceller_name or booking.booker_email, reason)
             try:

@@ -347,7 +347,8 @@ class Repository:
         if not key:
             raise ValidationFailed("An admin needs an AAD object id or a user principal name.")
         admin = replace(admin, key=key)
-        self._admins.put(key, {"key": key, "roles": list(admin.roles), "added_by": admin.added_by})
+        self._admins.put(key, {"key": key, "roles": list(admin.roles), "added_by": admin.added_by,
+                               "name": admin.name, "email": admin.email})
         return admin
 
     def remove_admin(self, key: str) -> None:
@@ -359,8 +360,7 @@ class Repository:
         self._admins.delete(key)
 
     def list_admins(self) -> list[Admin]:
-        return sorted((Admin(key=d["key"], roles=tuple(d["roles"]), added_by=d.get("added_by", ""))
-                       for d in self._admins.all()), key=lambda a: a.key)
+        return sorted((self._admin_from(d) for d in self._admins.all()), key=lambda a: a.key)
 
     def find_admin(self, *keys: str | None) -> Admin | None:
         """The admin matching any of the given identities (AAD object id, UPN, email)."""
@@ -368,8 +368,14 @@ class Repository:
             if key:
                 doc = self._admins.get(key.strip().lower())
                 if doc:
-                    return Admin(key=doc["key"], roles=tuple(doc["roles"]), added_by=doc.get("added_by", ""))
+                    return self._admin_from(doc)
         return None
+
+    @staticmethod
+    def _admin_from(doc: dict[str, Any]) -> Admin:
+        """An admin record; those written before names were kept have no name or email."""
+        return Admin(key=doc["key"], roles=tuple(doc["roles"]), added_by=doc.get("added_by", ""),
+                     name=doc.get("name") or "", email=doc.get("email") or "")
 
     # --- bookings ---------------------------------------------------------------------------
 

@@ -21,6 +21,12 @@ def tomorrow() -> date:
     return (datetime.now(ZoneInfo(ZONE)) + timedelta(days=1)).date()
 
 
+def day_label(day: date) -> str:
+    """A date as cards show it with a time: 'Wed 2 Dec' (with the year when it is not this year's)."""
+    this_year = datetime.now(ZoneInfo(ZONE)).year
+    return f"{day:%a} {day.day} {day:%b}" + ("" if day.year == this_year else f" {day.year}")
+
+
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 

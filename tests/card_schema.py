@@ -12,9 +12,33 @@ from jsonschema import Draft6Validator
 SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "adaptive-card-1.5.json"
 
 
+# Teams' people picker: Input.ChoiceSet's "choices.data", a Data.Query, exactly as Microsoft's Adaptive Card
+# schema defines them from 1.6 on (microsoft/AdaptiveCards, schemas/1.6.0/adaptive-card.json); the 1.5 schema
+# does not have them. Teams draws them in cards of any version. Nothing else of 1.6 is allowed.
+DATA_QUERY = {
+    "description": "Data to be sent to the bot to fetch dynamic choices that can be displayed in the choiceset "
+                   "dropdown for selection",
+    "properties": {
+        "type": {"enum": ["Data.Query"]},
+        "dataset": {"type": "string"},
+        "count": {"type": "number"},
+        "skip": {"type": "number"},
+    },
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["dataset"],
+}
+
+
+def _with_people_picker(schema: dict[str, Any]) -> dict[str, Any]:
+    schema["definitions"]["Data.Query"] = DATA_QUERY
+    schema["definitions"]["Input.ChoiceSet"]["properties"]["choices.data"] = {"$ref": "#/definitions/Data.Query"}
+    return schema
+
+
 @cache
 def _validators() -> tuple[Draft6Validator, Draft6Validator]:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = _with_people_picker(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
     root = Draft6Validator(schema)
     # The root's anyOf gives vague errors; validating as AdaptiveCard directly names the real problem.
     card = Draft6Validator({"$ref": "#/definitions/AdaptiveCard", "definitions": schema["definitions"]})

@@ -145,7 +145,7 @@ def connector_app(state: Connector) -> web.Application:
     async def member(request: web.Request) -> web.Response:
         user_id = request.match_info["user"]
         for aad, name, upn, email in state.people:
-            if user_id in (aad, f"user-{aad}"):
+            if user_id.lower() in (aad, f"user-{aad}", upn.lower(), email.lower()):  # Teams takes a UPN too
                 return web.json_response({"id": user_id, "name": name, "aadObjectId": aad, "email": email,
                                           "userPrincipalName": upn, "tenantId": TENANT_ID})
         return web.json_response({"error": {"code": "MemberNotFoundInConversation"}}, status=404)

@@ -19,7 +19,7 @@ from config import Config
 from sandbox.seed import TENANT_ID, generated_rooms
 from sandbox.server import GRANTED_ROLES
 from tests.booking_helpers import buttons, card_text, execute, form, repo, say, submit, tomorrow
-from tests.conftest import ALEX, MEGAN, Connector, teams_activity
+from tests.conftest import ALEX, MEGAN, PEOPLE, Connector, teams_activity
 
 ADMIN_COMMANDS = ("connect", "disconnect", "enable booking", "rooms", "admins", "status")
 
@@ -208,11 +208,13 @@ async def test_non_admins_are_refused_everything_and_it_is_audited(bot: TestClie
     for command in ADMIN_COMMANDS:
         await fresh_post(bot, connector, text=command)
     admin_actions = ["connect", "disconnect", "disconnect_confirm", "booking_save", "rooms", "building_add",
-                     "building_remove", "floor_add", "room_add", "room_remove", "import_places", "import_confirm",
+                     "building_remove", "floor_add", "room_add", "room_remove", "room_remove_confirm",
+                     "import_places", "import_confirm",
                      "admins", "admin_add", "admin_remove", "status", "limits", "limits_save"]
     for name in admin_actions:
         await fresh_post(bot, connector, value={"action": name, "building": "b-contoso-hq", "enabled": "false",
-                                                "room": "hq-aurora@example.com", "key": MEGAN[0],
+                                                "room": "hq-aurora@example.com", "admin": MEGAN[0],
+                                                "person": MEGAN[0],
                                                 "building_name": "Mine", "source": "places"})
     texts = connector.texts()
     assert texts == ["Sorry, only RoomBot admins can do that."] * (len(ADMIN_COMMANDS) + len(admin_actions))
@@ -271,7 +273,13 @@ async def test_floor_plans_and_rooms_checked_against_the_tenant(bot: TestClient,
                                            "features-newroom@example.com": "video"})
     assert "Saved Project room." in card_text(edited) and repo(bot).get_room("newroom@example.com").capacity == 8
     [remove] = [b for b in buttons(edited, "room_remove") if b["room"] == "newroom@example.com"]
-    assert "Removed newroom@example.com." in card_text(await submit(bot, connector, remove))
+    ask = await submit(bot, connector, remove)  # asks first, and nothing is removed yet
+    assert "Remove Project room?" in card_text(ask) and "can no longer find or book it" in card_text(ask)
+    assert repo(bot).get_room("newroom@example.com") is not None
+    kept = await submit(bot, connector, buttons(ask, "floor_open")[0])
+    assert "Project room" in card_text(kept) and repo(bot).get_room("newroom@example.com") is not None
+    assert "Removed newroom@example.com." in card_text(await submit(bot, connector, buttons(ask,
+                                                                                           "room_remove_confirm")[0]))
     assert repo(bot).get_room("newroom@example.com") is None
 
     floor_remove = buttons(edited, "floor_remove")[0]
@@ -324,8 +332,8 @@ async def test_import_from_csv_after_the_preview(bot: TestClient, connector: Con
 async def test_admins_and_booking_admins(bot: TestClient, connector: Connector) -> None:
     card = await say(bot, connector, "admins")
     [add] = buttons(card, "admin_add")
-    added = await submit(bot, connector, {**add, "key": "MeganB@example.com", "role": "booking_admin"})
-    assert "Added meganb@example.com." in card_text(added)
+    added = await submit(bot, connector, {**add, "person": "MeganB@example.com", "role": "booking_admin"})
+    assert "Added Megan Bowen (meganb@example.com)." in card_text(added)
     # Megan (booking admin) may cancel Alex's booking, but is not an admin.
     results = await submit(bot, connector, form(tomorrow(), "13:00"))
     confirmation = await submit(bot, connector, buttons(results, "book")[0])
@@ -336,9 +344,9 @@ async def test_admins_and_booking_admins(bot: TestClient, connector: Connector) 
     assert notice["method"] == "POST" and notice["activity"]["recipient"]["id"] == f"user-{ALEX[0]}"
     assert "Megan Bowen cancelled it (no reason given)." in card_text(notice["activity"]["attachments"][0]["content"])
     assert "Sorry, only RoomBot admins can do that." in (await _text_reply(bot, connector, "rooms", MEGAN))
-    bad = await submit(bot, connector, {**add, "key": "not a user", "role": "admin"})
+    bad = await submit(bot, connector, {**add, "person": "not a user", "role": "admin"})
     assert "user principal name" in card_text(bad)
-    removed = await submit(bot, connector, {"action": "admin_remove", "key": ALEX[0]})
+    removed = await submit(bot, connector, {"action": "admin_remove", "admin": ALEX[0]})
     assert "At least one admin must remain." in card_text(removed)
     assert {a["action"] for a in repo(bot).list_audit()} >= {"admin add", "booking cancel for someone else"}
 
@@ -381,3 +389,31 @@ async def test_before_connect_only_the_configured_tenant_may_talk(fresh_bot: Tes
     response = await fresh_bot.post("/api/messages", json=outsider)
     assert response.status in (200, 201) and connector.received == []
     assert "Connect Microsoft 365" in card_text(await say(fresh_bot, connector, "connect"))
+
+
+async def test_admins_are_added_and_shown_by_name(bot: TestClient, connector: Connector) -> None:
+    """By UPN or object id: the name (and email) come from the Teams roster, else from the chat the
+    person had with RoomBot; someone neither knows is shown by what was typed."""
+    adele = PEOPLE[2]
+    isaiah = ("12345678-aaaa-bbbb-cccc-123456789012", "Isaiah Langer", "isaiah@example.com", "isaiahl@example.com")
+    assert isaiah not in connector.people  # not in this chat's roster
+    said = await bot.post("/api/messages", json=teams_activity(connector, text="help", user=isaiah))
+    assert said.status in (200, 201)  # but he has talked to RoomBot
+    assert repo(bot).find_admin(ALEX[0]).name == ""  # the sandbox's first admin, from configuration
+    admins = await say(bot, connector, "admins")
+    assert "Alex Wilber" in card_text(admins) and repo(bot).find_admin(ALEX[0]).name == "Alex Wilber"  # seen now
+    [add] = buttons(admins, "admin_add")
+    by_upn = await submit(bot, connector, {**add, "person": adele[2].upper(), "role": "admin"})
+    assert "Added Adele Vance (adelev@example.com)." in card_text(by_upn)
+    by_id = await submit(bot, connector, {**add, "person": isaiah[0], "role": "booking_admin"})
+    assert f"Added Isaiah Langer ({isaiah[0]})." in card_text(by_id)
+    unknown = "12345678-1234-1234-1234-123456789012"
+    nobody = await submit(bot, connector, {**add, "person": unknown, "role": "admin"})
+    assert f"Added {unknown}." in card_text(nobody)
+    names = {a.key: a.name for a in repo(bot).list_admins()}
+    assert (names[adele[2]], names[isaiah[0]], names[unknown]) == ("Adele Vance", "Isaiah Langer", "")
+    shown = card_text(nobody)
+    assert "Name not known yet" in shown and f"object id {unknown}" in shown
+    [remove] = [b for b in buttons(nobody, "admin_remove") if b["admin"] == adele[2]]
+    removed = await submit(bot, connector, remove)
+    assert "Removed Adele Vance." in card_text(removed) and repo(bot).find_admin(adele[2]) is None

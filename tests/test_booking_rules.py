@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.identity import MemberDirectory
 from dialogs.booking import BookingFlow
+from dialogs.common import Question
+from dialogs.turn import Turn
 from domain.booking import (
     SearchRequest,
     alternative_times,
@@ -19,8 +21,9 @@ from domain.booking import (
 from domain.calendar import CalendarEvent, RoomSchedule, TimeSlot
 from domain.errors import ValidationFailed
 from domain.models import Building, Floor, Room
-from domain.parsing import parse_quick_booking
+from domain.people import UserIdentity
 from domain.timezones import format_slot, local_to_utc, next_quarter_hour
+from domain.understanding import Catalog, Understanding, understand
 from services.booking import BookingService
 from storage.backends import MemoryBackend
 from storage.repository import Repository
@@ -35,6 +38,10 @@ def _room(name: str, capacity: int, floor: str = "f-g", building: str = "b-hq") 
                 capacity=capacity)
 
 
+CATALOG = Catalog(buildings=(HQ,), floors=tuple(FLOORS))
+NOW_LOCAL = NOW.replace(tzinfo=None)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("book now", {"now": True}),
     ("book a room for 6 tomorrow 14:00-15:00",
@@ -45,34 +52,49 @@ def _room(name: str, capacity: int, floor: str = "f-g", building: str = "b-hq") 
       "building_id": "b-hq"}),
     ("book for 2 hours tomorrow at 3pm", {"duration": timedelta(hours=2), "day": date(2026, 11, 25),
                                           "start": time(15)}),
+    ("book friday 9-10", {"day": date(2026, 11, 27), "start": time(9), "end": time(10)}),  # the coming Friday
 ])
 def test_quick_texts_are_understood(text: str, expected: dict) -> None:
-    quick = parse_quick_booking(text, NOW, [HQ], FLOORS)
-    assert quick.complete
+    said = understand(text, NOW_LOCAL, CATALOG)
     for key, value in expected.items():
-        assert getattr(quick, key) == value, key
-    assert quick.not_understood == ()
+        assert getattr(said.when if hasattr(said.when, key) else said, key) == value, key
+    assert said.not_understood == () and said.problems == ()
 
 
-@pytest.mark.parametrize(("text", "leftover"), [
-    ("book friday 9-10", ("friday", "9-10")),
-    ("book at 10 near the kitchen", ("near", "kitchen")),
-])
-def test_what_is_not_understood_is_reported_not_guessed(text: str, leftover: tuple) -> None:
-    quick = parse_quick_booking(text, NOW, [HQ], FLOORS)
-    assert not quick.complete and quick.not_understood == leftover
+def test_what_is_not_understood_is_reported_not_guessed() -> None:
+    said = understand("book at 10 next to the kitchen", NOW_LOCAL, CATALOG)
+    assert said.when.start == time(10) and "kitchen" in said.not_understood
 
 
-def test_a_time_already_passed_today_goes_to_the_form() -> None:
+def _said_form(flow: BookingFlow, said: Understanding) -> tuple:
+    values, assumed, latest_end = flow._said_form(said, "UTC", NOW_LOCAL)
+    return values, assumed, flow._not_searchable(said, values, NOW_LOCAL, latest_end)
+
+
+async def test_a_time_already_passed_today_goes_to_the_form_and_a_missing_time_is_asked() -> None:
     repo = Repository(MemoryBackend())
-    flow = BookingFlow(BookingService(repo, calendar=None, clock=lambda: NOW), repo, MemberDirectory())  # type: ignore[arg-type]
-    now_local = NOW.replace(tzinfo=None)  # 08:07
-    values, note = flow._quick_form(parse_quick_booking("book at 7", now_local), "UTC", now_local)
+    flow = BookingFlow(BookingService(repo, calendar=None, clock=lambda: NOW), repo)  # type: ignore[arg-type]
+    values, _assumed, note = _said_form(flow, understand("book at 07:00", NOW_LOCAL, CATALOG))  # it is 08:07
     assert note == "07:00 today has already passed. Pick a time below." and values.start == "07:00"
-    values, note = flow._quick_form(parse_quick_booking("book 1h at 10", now_local), "UTC", now_local)
+    values, assumed, note = _said_form(flow, understand("book 1h at 10", NOW_LOCAL, CATALOG))
     assert note is None and (values.start, values.duration, values.day) == ("10:00", 60, "2026-11-24")
-    values, note = flow._quick_form(parse_quick_booking("book tomorrow", now_local), "UTC", now_local)
-    assert note == "What time? Check the details below and press Find free rooms." and values.day == "2026-11-25"
+    assert assumed == ()
+    values, assumed, note = _said_form(flow, understand("book at 10", NOW_LOCAL, CATALOG))
+    assert note is None and values.duration == 30 and assumed == ("duration",)  # said on the card
+    repo.save_settings(replace(repo.get_settings(), connected=True, booking_enabled=True))
+    asked = await flow.understood(_no_turn(), understand("book tomorrow", NOW_LOCAL, CATALOG))
+    assert isinstance(asked, Question) and "What time on Wed 25 Nov?" in str(asked.card)
+
+
+def _no_turn() -> Turn:
+    class Nobody:
+        async def resolve(self) -> None:
+            raise AssertionError("not asked")
+
+        async def held(self) -> frozenset[str]:
+            raise AssertionError("not asked")
+
+    return Turn(user=UserIdentity("29:u1", "u1", "Una"), roster=Nobody(), roles=Nobody(), zone="UTC")
 
 
 @pytest.mark.parametrize(("start", "end", "message"), [

@@ -271,3 +271,38 @@ async def test_rules_refuse_before_graph(sandbox: RunningSandbox, calendar: Room
                            attempt="attempt-0001")
     assert message in caught.value.detail
     assert sum(sandbox.state.stats.values()) == 0 and repo.list_bookings_for_user(ALEX.key) == []
+
+
+async def test_a_room_asked_for_by_name_is_the_only_one_searched_and_others_are_offered_when_busy(
+        calendar: RoomCalendarService) -> None:
+    repo = org_repo()
+    service = BookingService(repo, calendar)
+    slot = slot_at(hour=10)
+    asked = SearchRequest(slot.start, slot.end, ZONE, room_email="hq-aurora@example.com")
+    result = await service.search(asked, ALEX.key)
+    assert [r.email for r in result.free] == ["hq-aurora@example.com"] and result.considered == 1
+    await calendar.create_event("hq-aurora@example.com", subject="Busy", slot=slot, attendees=[],
+                                transaction_id="busy-aurora")
+    busy = await service.search(asked, MEGAN.key)
+    assert busy.free == ()
+    assert busy.other_times and all(r.email == "hq-aurora@example.com" for r, _ in busy.other_times)
+    assert busy.other_places and "hq-aurora@example.com" not in {r.email for r in busy.other_places}
+
+
+async def test_a_part_of_the_day_finds_its_first_free_slot(calendar: RoomCalendarService) -> None:
+    repo = org_repo()
+    service = BookingService(repo, calendar)
+    morning = slot_at(hour=8, minutes=4 * 60)  # 08:00-12:00 UTC
+    aurora = "hq-aurora@example.com"
+    await calendar.create_event(aurora, subject="Busy", slot=TimeSlot(morning.start, morning.start + timedelta(
+        minutes=90)), attendees=[], transaction_id="busy-morning")
+    hour = timedelta(hours=1)
+    request = SearchRequest(morning.start, morning.start + hour, ZONE, room_email=aurora, latest_end=morning.end)
+    result = await service.search(request, ALEX.key)
+    first = morning.start + timedelta(minutes=90)  # the first quarter hour at which Aurora is free for an hour
+    assert (result.request.start, result.request.end, result.request.latest_end) == (first, first + hour, None)
+    assert [r.email for r in result.free] == [aurora]
+    await calendar.create_event(aurora, subject="Busy", slot=TimeSlot(first, morning.end), attendees=[],
+                                transaction_id="busy-rest")
+    none = await service.search(request, MEGAN.key)  # no free hour in the morning: the asked start, nothing free
+    assert none.free == () and none.request.start == morning.start

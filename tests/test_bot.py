@@ -55,17 +55,21 @@ async def test_help_lists_user_commands_and_admin_commands_for_admins(bot: TestC
     assert "Admin commands" not in megan_card and "connect" not in megan_card
 
 
-async def test_unknown_text_gets_the_help_card_with_a_note(bot: TestClient, connector: Connector) -> None:
+async def test_unknown_text_gets_the_nearest_thing_not_the_help_card(bot: TestClient, connector: Connector) -> None:
+    """Issue 16: a text that asks for nothing RoomBot does is told so, with what comes nearest (the main
+    buttons and how to ask), not the whole help card."""
     assert await post(bot, teams_activity(connector, text="what is the weather like?")) == 201
     card = _texts_in(connector.cards()[0])
-    assert "Sorry, I didn't get that" in card and "What I can do" in card
+    assert "Sorry, I didn't get that" in card and "What I can do" not in card
+    assert all(f'"title": "{b}"' in card for b in ("Book a room", "My bookings", "Help")), card
 
 
-async def test_a_huge_text_is_answered_with_help(bot: TestClient, connector: Connector) -> None:
-    """Even one starting with a command's name (a `book ...` text gets the booking form with a note
-    instead: test_understanding_bot.py)."""
+async def test_a_huge_text_is_not_read_and_says_so(bot: TestClient, connector: Connector) -> None:
+    """Even one starting with a command's name is no command, and is not read: the person is told so, with
+    the main buttons (a `book ...` text gets the booking form with a note instead: test_understanding_bot.py)."""
     assert await post(bot, teams_activity(connector, text="my bookings " + "x" * 50_000)) == 201
-    assert "What I can do" in _texts_in(connector.cards()[0])
+    card = _texts_in(connector.cards()[0])
+    assert "too long for me to read" in card and "My bookings" in card and "You have no upcoming" not in card
 
 
 async def test_admin_command_from_a_non_admin_is_refused(bot: TestClient, connector: Connector) -> None:

@@ -33,10 +33,13 @@ ACTIONS = sorted({
     "move", "extend", "end_now", "people", "people_save", "cancel", "connect", "disconnect", "disconnect_confirm",
     "booking_switch", "booking_save", "status", "rooms", "building_add", "building_rename", "building_remove",
     "floor_add", "floor_open", "floor_rename", "floor_remove", "room_add", "room_save", "room_remove",
-    "import_places", "import_csv", "import_confirm", "admins", "admin_add", "admin_remove", "limits", "limits_save"})
+    "room_remove_confirm",
+    "import_places", "import_csv", "import_confirm", "admins", "admin_add", "admin_remove", "limits", "limits_save",
+    "manage_do", "manage_pick"})
 FIELDS = ["booking", "v", "minutes", "room", "start", "end", "q", "attempt", "date", "duration", "subject",
           "participants", "add", "offset", "listed", "capacity", "place", "features", "zone", "reason-x", "email",
-          "name", "building", "floor", "enabled", "key", "role", "csv", "seats", "tags", "state", "people",
+          "name", "building", "floor", "enabled", "key", "admin", "person", "do", "role", "csv", "seats", "tags",
+          "state", "people",
           "max_upcoming_bookings", "max_searches_per_minute", "guest_domains", "allow_any_guest"]
 TEXT_COMMANDS = ["book", "book a room for 6 tomorrow 14:00-15:00", "my bookings", "all bookings", "help", "rooms",
                  "enable booking", "status", "connect", "admins", "disconnect"]

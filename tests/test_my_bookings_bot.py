@@ -17,6 +17,7 @@ from tests.booking_helpers import (
     ZONE,
     buttons,
     card_text,
+    day_label,
     elements,
     execute,
     form,
@@ -54,6 +55,12 @@ def _graph_writes(bot: TestClient) -> int:
     return sum(sandbox(bot).state.stats[name] for name in WRITES)
 
 
+def _note(card: dict[str, Any]) -> str:
+    """What a change reports on top of the list (its good note)."""
+    [note] = [e["text"] for e in elements(card, "TextBlock") if e.get("color") == "Good"]
+    return note
+
+
 def _one(card: dict[str, Any], verb: str, **match: Any) -> dict[str, Any]:
     [found] = [b for b in buttons(card, verb) if all(b.get(k) == v for k, v in match.items())]
     return found
@@ -70,7 +77,8 @@ async def test_list_extend_change_people_and_cancel(bot: TestClient, connector: 
     assert len(buttons(listing, "change")) == len(buttons(listing, "people")) == len(buttons(listing, "cancel")) == 1
 
     extended = await execute(bot, connector, _one(listing, "extend", minutes=30))
-    assert "Extended:" in card_text(extended) and "10:00–11:00" in card_text(extended)
+    name = repo(bot).get_room(room).display_name
+    assert _note(extended) == f"Extended: {name}, now {day_label(tomorrow())}, 10:00–11:00."
     assert await _times(bot, room) == [("10:00", "11:00", "Sync", (ALEX[3],))]
     again = await execute(bot, connector, _one(listing, "extend", minutes=30))  # the old card, pressed again
     assert "changed since this card was shown" in card_text(again)
@@ -80,18 +88,20 @@ async def test_list_extend_change_people_and_cancel(bot: TestClient, connector: 
     inputs = {i["id"]: i.get("value") for i in elements(change, "Input.")}
     assert inputs == {"date": tomorrow().isoformat(), "start": "10:00", "duration": "60", "subject": "Sync"}
     changed = await submit(bot, connector, {**buttons(change, "change_save")[0], **inputs, "subject": "Planning"})
-    assert "Changed:" in card_text(changed)
+    assert _note(changed) == f"Changed: {name}, subject now “Planning”."  # the time did not change
     assert await _times(bot, room) == [("10:00", "11:00", "Planning", (ALEX[3],))]
 
     people = await execute(bot, connector, buttons(changed, "people")[0])
     added = await execute(bot, connector, {**buttons(people, "people_save")[0], "add": "MeganB@example.com"})
-    assert "People saved:" in card_text(added) and "With meganb@example.com" in card_text(added)
+    assert "With meganb@example.com" in card_text(added)
+    assert _note(added) == f"People saved: {name}, added meganb@example.com."
     assert await _times(bot, room) == [("10:00", "11:00", "Planning", (ALEX[3], MEGAN[3]))]
     assert sandbox(bot).state.graph.outbox[-1]["to"] == [MEGAN[3]]  # only Megan was told
 
     [cancel] = buttons(added, "cancel")
     done = await submit(bot, connector, {**cancel, f"reason-{booking.id}": "Plans changed"})
-    assert "Cancelled:" in card_text(done) and "You have no upcoming bookings." in card_text(done)
+    assert "You have no upcoming bookings." in card_text(done)
+    assert _note(done) == f"Cancelled: {name}, {day_label(tomorrow())}, 10:00–11:00."
     assert await _times(bot, room) == []
     mail = sandbox(bot).state.graph.outbox[-1]
     assert mail["kind"] == "cancellation" and mail["to"] == [ALEX[3], MEGAN[3]]
@@ -185,10 +195,12 @@ async def test_move_to_another_room_then_end_now(bot: TestClient, connector: Con
     listing = await say(bot, connector, "my bookings")
     assert "in progress" in card_text(listing)
     ended = await submit(bot, connector, buttons(listing, "end_now")[0])
-    assert "Ended:" in card_text(ended)
     [current] = [b for b in repo(bot).list_bookings_for_user(ALEX[0]) if b.start <= now]
     event = await bot.server.app[CALENDAR_KEY].get_event(current.room_email, current.event_id)
     assert now - timedelta(seconds=1) <= event.end <= datetime.now(UTC) and event.end == current.end
+    # Said as the real end, in the user's zone.
+    room = repo(bot).get_room(current.room_email).display_name
+    assert f"Ended at {event.end.astimezone(ZoneInfo(ZONE)):%H:%M}; {room} is free now." in card_text(ended)
 
 
 async def test_a_booking_admin_cancels_and_the_booker_is_told(bot: TestClient, connector: Connector) -> None:
@@ -214,3 +226,30 @@ async def test_a_booking_admin_cancels_and_the_booker_is_told(bot: TestClient, c
     assert "Cancelled:" in card_text(again) and len(told) == 1  # a second press tells no one again
     help_text = card_text(await say(bot, connector, "help", user=MEGAN))
     assert "all bookings" in help_text and "connect" not in help_text  # a booking admin, not an admin
+
+
+async def test_find_another_room_for_a_booking_in_progress_offers_only_what_it_moves(
+        bot: TestClient, connector: Connector) -> None:
+    """Started 4 minutes ago: the rooms offered are those free from now, and Move here moves the
+    rest of the meeting there (the part used stays in the old room, ended now)."""
+    now = datetime.now(UTC)
+    start = now.astimezone(ZoneInfo(ZONE)).replace(second=0, microsecond=0) - timedelta(minutes=4)
+    results = await submit(bot, connector, form(start.date(), start.strftime("%H:%M"), duration=60, subject="Sync"))
+    await submit(bot, connector, buttons(results, "book")[0])
+    [booking] = repo(bot).list_bookings_for_user(ALEX[0])
+    listing = await say(bot, connector, "my bookings")
+    change = await submit(bot, connector, buttons(listing, "change")[0])
+    inputs = {i["id"]: i.get("value") for i in elements(change, "Input.")}
+    rooms = await submit(bot, connector, {**buttons(change, "change_rooms")[0], **inputs})
+    moves = buttons(rooms, "move")
+    assert moves and all(now - timedelta(seconds=1) <= datetime.fromisoformat(m["start"]) <= datetime.now(UTC)
+                         and datetime.fromisoformat(m["end"]) == booking.end for m in moves)
+    moved = await submit(bot, connector, moves[-1])
+    assert "Moved: now in" in card_text(moved) and "Sorry" not in card_text(moved)
+    after = repo(bot).get_booking(booking.id)
+    assert after.room_email == moves[-1]["room"] and after.end == booking.end and after.start > booking.start
+    calendar = bot.server.app[CALENDAR_KEY]
+    new = await calendar.get_event(after.room_email, after.event_id)
+    old = await calendar.get_event(booking.room_email, booking.event_id)
+    assert (new.start, new.end) == (after.start, booking.end)
+    assert old.start == booking.start and now - timedelta(seconds=1) <= old.end <= datetime.now(UTC)

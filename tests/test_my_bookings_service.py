@@ -288,3 +288,21 @@ async def test_all_bookings_reads_back_one_page_at_a_time(sandbox: RunningSandbo
     await calendar.delete_event(ROOM, made[6].event_id)
     last = await mine.all_upcoming(5, 5)
     assert [b.id for b in last.bookings] == [made[5].id] and (last.offset, last.total, last.dropped) == (5, 6, 1)
+
+
+async def test_a_booking_in_progress_moves_from_now_on(sandbox: RunningSandbox,
+                                                       calendar: RoomCalendarService) -> None:
+    repo, service, mine = _services(calendar)
+    now = datetime.now(UTC).replace(microsecond=0)
+    booking = await _booked(service, TimeSlot(now - timedelta(minutes=4), now + timedelta(minutes=56)))
+    other = "hq-echo@example.com"
+    with pytest.raises(ValidationFailed, match="only move from now on"):  # its past cannot move
+        await mine.move(ALEX.key, booking.id, booking_version(booking), room_email=other, start=booking.start,
+                        end=booking.end, subject="")
+    moved = await mine.move(ALEX.key, booking.id, booking_version(booking), room_email=other, start=now,
+                            end=booking.end, subject="")
+    assert (moved.room_email, moved.start, moved.end) == (other, now, booking.end)
+    old = await calendar.get_event(ROOM, booking.event_id)  # kept for what was used, ended now
+    assert not old.is_cancelled and old.start == booking.start and now <= old.end <= datetime.now(UTC)
+    new = await calendar.get_event(other, moved.event_id)
+    assert (new.start, new.end) == (now, booking.end)

@@ -259,8 +259,11 @@ async def test_percent_encoded_ids_are_decoded_once(graph: Graph) -> None:
     status, fetched = await graph.call("GET", f"/users/{ROOM}/events/{event['id'].replace('=', '%3D')}")
     assert status == 200 and fetched["id"] == event["id"]
     # '%2540' is a literal '%40' after one decoding: no such mailbox (decoding twice would find the room)
-    status, error = await graph.call("GET", f"/users/{ROOM.replace('@', '%2540')}")
+    status, error = await graph.call("GET", f"/users/{ROOM.replace('@', '%2540')}/events")
     assert status == 404 and error["error"]["code"] == "ErrorInvalidUser"
+    # the user itself (Get user, a directory call) is not found either, in the directory's words
+    status, error = await graph.call("GET", f"/users/{ROOM.replace('@', '%2540')}")
+    assert status == 404 and error["error"]["code"] == "Request_ResourceNotFound"
 
 
 # --- what Graph writes: timestamps (1) -----------------------------------------------------

@@ -120,6 +120,21 @@ class RepositoryContract:
             repo.remove_admin("megan@example.com")
         assert [a.key for a in repo.list_admins()] == ["megan@example.com"]
 
+    def test_admins_keep_their_name_and_email(self, repo: Repository) -> None:
+        repo.add_admin(Admin(key="00000000-0000-0000-0000-000000000021", roles=(ROLE_BOOKING_ADMIN,),
+                             added_by="aad-1", name="Megan Bowen", email="meganb@example.com"))
+        [megan] = repo.list_admins()
+        assert (megan.name, megan.email, megan.added_by) == ("Megan Bowen", "meganb@example.com", "aad-1")
+        assert repo.find_admin("00000000-0000-0000-0000-000000000021") == megan
+
+    def test_admins_stored_before_names_still_read(self, repo: Repository) -> None:
+        """Records written before names were kept: no name or email fields at all."""
+        for key in ("aad-old", "old@example.com"):
+            repo._admins.put(key, {"key": key, "roles": ["admin"], "added_by": ""})  # as an older release wrote
+        old_id, old_upn = repo.find_admin("aad-old"), repo.find_admin("old@example.com")
+        assert (old_id.name, old_id.email, old_upn.name, old_upn.email) == ("", "", "", "")
+        assert [a.key for a in repo.list_admins()] == ["aad-old", "old@example.com"]
+
     def test_bookings_round_trip_and_list_per_user_by_start(self, repo: Repository) -> None:
         later = repo.add_booking(_booking("b2", start=T0 + timedelta(hours=2)))
         first = repo.add_booking(_booking("b1"))

@@ -117,12 +117,13 @@ async def test_the_worst_text_neither_holds_the_loop_nor_keeps_others_waiting(
 async def test_a_long_text_is_a_command_only_when_it_is_a_quick_booking(bot: TestClient,
                                                                         connector: Connector) -> None:
     """Over 2,000 characters `book ...` still gets the form with its note (the writer meant to book);
-    any other long text is no command."""
+    any other long text is no command, and not read: it is told so, with the main buttons."""
     await warm(bot, connector)
     answer = await turn(bot, connector, "book tomorrow at 10 " + "x " * 1500, user=ALEX, conversation="conv-alex")
     assert is_form_with(answer, TOO_LONG)
     answer = await turn(bot, connector, "my bookings " + "x " * 1500, user=ALEX, conversation="conv-alex")
-    assert "Sorry, I didn't get that" in checked(answer)
+    assert "too long for me to read" in checked(answer) and "Find free rooms" not in checked(answer)
+    assert "My bookings" in checked(answer)  # the main buttons
 
 
 async def test_a_runaway_parse_is_cut_off_while_others_are_answered(bot: TestClient, connector: Connector) -> None:

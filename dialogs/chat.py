@@ -1,0 +1,130 @@
+"""Chat: a message typed as people type to a colleague, read (off the event loop, with a deadline) and
+answered by the flow that does what it asks: book, my bookings, change/move/extend/end/cancel one of
+them, help, a greeting or thanks, or the nearest thing RoomBot can do."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cards.base import Card
+from cards.help import help_for, nearest_card, small_talk_card
+from dialogs.booking import BookingFlow
+from dialogs.common import Question, user_zone
+from dialogs.manage import ManageFlow
+from dialogs.my_bookings import MyBookingsFlow
+from dialogs.turn import Step, Turn
+from domain.timezones import to_local
+from domain.understanding import Catalog, Intent, RoomName, Understanding
+from services.understanding import Understand, Unread, read_here
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+Reply = Card | Question
+
+GREETING = "Hi{name}! Tell me what you need, e.g. *a room for 4 tomorrow at 10*, or use the buttons."
+THANKS = "You're welcome! Anything else, just ask."
+NOT_UNDERSTOOD = ("Sorry, I didn't get that. I can find and book a room, and show, change or cancel your "
+                  "bookings.")
+UNREAD_INSTEAD = "Please tell me in one short sentence what you need, or use the buttons"
+EXAMPLES = ("a room for 4 tomorrow at 10", "my bookings", "cancel my 2pm booking")
+# What a question's answer may be instead: a request of its own, read on its own.
+_OWN_REQUEST = {Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
+                Intent.HELP, Intent.THANKS}
+
+
+class ChatFlow:
+    def __init__(self, repo: Repository, clock: Callable[[], datetime], booking: BookingFlow | None = None,
+                 manage: ManageFlow | None = None,
+                 my_bookings: MyBookingsFlow | None = None, understand: Understand = read_here,
+                 default_zone: str = "UTC") -> None:
+        self._repo = repo
+        self._clock = clock
+        self._booking = booking
+        self._manage = manage
+        self._my_bookings = my_bookings
+        self._understand = understand
+        self._default_zone = default_zone
+
+    def actions(self) -> dict[str, Step]:
+        """Card actions of the flows only chat reaches (the confirmations of changes typed in words)."""
+        return self._manage.actions() if self._manage is not None else {}
+
+    async def read(self, turn: Turn, text: str) -> Reply:
+        """Answer a typed message."""
+        said = await self._read(turn, text)
+        if isinstance(said, Unread):
+            return await self._unread(turn, said, text)
+        return await self._answer(turn, said, text)
+
+    async def answered(self, turn: Turn, kept: dict[str, Any], text: str) -> Reply:
+        """The answer to the one question asked: it goes on with the request the question kept, unless it
+        is a request of its own ("cancel my 2pm booking")."""
+        said = await self._read(turn, text)
+        if isinstance(said, Unread):
+            return await self._unread(turn, said, text)
+        asked = kept.get("text")
+        if said.intent in _OWN_REQUEST or said.command or not isinstance(asked, str):
+            return await self._answer(turn, said, text)
+        together = f"{asked}, {text}"
+        both = await self._read(turn, together)
+        if isinstance(both, Unread) or both.intent != Intent.BOOK:
+            return await self._answer(turn, said, text)
+        return await self._book(turn, both, together, answer=True)
+
+    async def _read(self, turn: Turn, text: str) -> Understanding | Unread:
+        zone = user_zone(self._repo, turn, self._default_zone)
+        now_local = to_local(self._clock(), zone)
+        return await self._understand(text, now_local, self._catalog(), turn.locale, who=turn.user.key)
+
+    def _catalog(self) -> Catalog:
+        rooms = self._repo.list_rooms()
+        return Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
+                       rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
+                       features=tuple(sorted({f for r in rooms for f in r.features})))
+
+    async def _answer(self, turn: Turn, said: Understanding, text: str) -> Reply:
+        intent = said.intent
+        if intent == Intent.UNKNOWN and _asks_for_a_room(said):
+            intent = Intent.BOOK  # "a room for 4 at 3" said no verb: booking is the nearest thing
+        log.info("understood a message as %s", intent.value)
+        if intent == Intent.BOOK and self._booking is not None:
+            return await self._book(turn, said, text)
+        if intent == Intent.MY_BOOKINGS and self._my_bookings is not None:
+            return await self._my_bookings.start(turn)
+        if intent in (Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL) \
+                and self._manage is not None:
+            return await self._manage.start(turn, said)
+        if intent == Intent.HELP:
+            return help_for(await turn.roles.held())
+        enabled = self._repo.get_settings().booking_enabled
+        if intent == Intent.GREETING:
+            first = (turn.user.name or "").split(" ")[0]
+            return small_talk_card(GREETING.format(name=f" {first}" if first else ""), enabled)
+        if intent == Intent.THANKS:
+            return small_talk_card(THANKS, enabled)
+        return nearest_card(NOT_UNDERSTOOD, enabled, EXAMPLES)
+
+    async def _book(self, turn: Turn, said: Understanding, text: str, *, answer: bool = False) -> Reply:
+        assert self._booking is not None
+        reply = await self._booking.understood(turn, said, answer=answer)
+        if isinstance(reply, Question):  # the answer goes on with what was said
+            return Question(reply.card, {**reply.kept, "text": text})
+        return reply
+
+    async def _unread(self, turn: Turn, unread: Unread, text: str) -> Reply:
+        """Too long or too slow to read: a text that begins with "book" gets the booking form, saying why;
+        any other, the same note with the main buttons."""
+        if self._booking is not None and text.lstrip()[:5].lower().rstrip() == "book":
+            return await self._booking.form_with_note(turn, unread.note)
+        note = unread.note.replace("Please fill in the form below and press Find free rooms", UNREAD_INSTEAD)
+        return nearest_card(note, self._repo.get_settings().booking_enabled)
+
+
+def _asks_for_a_room(said: Understanding) -> bool:
+    """Whether a message with no verb still says what a booking needs (a time, seats, a place, a room)."""
+    return not said.when.empty or bool(said.capacity or said.building_id or said.floor_id or said.room_email
+                                       or said.features or said.unknown_room)
