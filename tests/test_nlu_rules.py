@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from domain.models import Building, Floor
 from domain.understanding import BookingRef, Catalog, Intent, RoomName, When, understand
 
 WEDNESDAY = datetime(2026, 12, 2, 9, 40)
@@ -68,6 +69,15 @@ def test_a_weekday_is_today_while_what_was_asked_is_ahead_else_next_week(text: s
     assert (got.day, got.start) == (day, start)
 
 
+@pytest.mark.parametrize(("text", "day"), [
+    ("a room frday at 4", date(2026, 12, 4)), ("a room frday at 10", date(2026, 12, 11)),
+    ("a room wensday", date(2026, 12, 9)), ("a room thursady at 2", date(2026, 12, 10)),
+])
+def test_a_misspelt_weekday_is_read_by_the_same_rule(text: str, day: date) -> None:
+    got = understand(text, FRIDAY_AFTERNOON)
+    assert got.when.day == day and got.not_understood == () and got.unknown_room == ""
+
+
 def test_a_part_of_a_weekday_that_has_passed_is_next_weeks() -> None:
     assert when("friday morning", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 11), window=(time(8), time(12)))
     assert when("friday afternoon", FRIDAY_AFTERNOON) == When(day=date(2026, 12, 4), window=(time(12), time(17)))
@@ -102,7 +112,8 @@ def test_what_cannot_be_booked_is_a_problem_said_back(text: str, now: datetime) 
     ("12/3", "en-CA", date(2026, 12, 3)), ("12/3", "en-PH", date(2026, 12, 3)), ("12/3", "", date(2026, 12, 3)),
     ("13/3", "en-US", date(2027, 3, 13)), ("3/13", "en-GB", date(2027, 3, 13)),  # a number above 12 settles it
     ("12.3.", "de-DE", date(2027, 3, 12)), ("3/12/2027", "en-GB", date(2027, 12, 3)),
-    ("3/12/2027", "en-US", date(2027, 3, 12)),
+    ("3/12/2027", "en-US", date(2027, 3, 12)), ("12/3", "en_GB", date(2027, 3, 12)),
+    ("12/3", "EN-gb", date(2027, 3, 12)),
 ])
 def test_numeric_dates_are_read_by_the_teams_locale(text: str, locale: str, day: date) -> None:
     assert when(f"a room on {text}", locale=locale).day == day
@@ -158,3 +169,39 @@ def test_end_and_extend_without_a_booking_named_mean_the_one_in_progress() -> No
     assert understand("end my meeting", WEDNESDAY).booking == BookingRef(current=True)
     assert understand("I need 15 more minutes", WEDNESDAY).booking == BookingRef(current=True)
     assert understand("cancel", WEDNESDAY).booking is None
+
+
+def test_features_by_name_before_synonyms() -> None:
+    catalog = Catalog(features=("display", "screen", "video conferencing"))
+    assert understand("a room with a screen at 3", WEDNESDAY, catalog).features == ("screen",)
+    assert understand("a room with a tv and a camera", WEDNESDAY, catalog).features == ("display",
+                                                                                       "video conferencing")
+    assert understand("a room with screens", WEDNESDAY, catalog).features == ("screen",)
+
+
+def test_the_recognizer_gets_its_compiled_patterns_back_as_regex_would() -> None:
+    """The short cut taken for the recognizer's own compiled patterns answers as `regex` does."""
+    import regex
+    import regex._main as regex_main
+
+    understand("warm", WEDNESDAY)  # builds the recognizer, which installs the short cut
+    assert getattr(regex_main._compile, "skips_compiled", False)
+    pattern = regex.compile(r"\d+")
+    assert regex_main._compile(pattern, 0, False, {}, True) is pattern
+    assert [m.group() for m in regex.finditer(pattern, "a 12 b 3")] == ["12", "3"]
+    assert [m.group() for m in regex.finditer(r"\d+", "a 12 b 3")] == ["12", "3"]  # strings compiled as before
+    with pytest.raises(ValueError):
+        regex.finditer(pattern, "x", flags=regex.I)  # flags with a compiled pattern still refused
+
+
+def test_floors_by_name_then_by_level_and_said_back_when_ambiguous() -> None:
+    one = Catalog(buildings=(Building("b", "Main"),),
+                  floors=(Floor("g", "b", "Ground floor", 1), Floor("f1", "b", "First floor", 2)))
+    assert understand("a room on the first floor", WEDNESDAY, one).floor_id == "f1"  # its name, not level 1
+    assert understand("a room on floor 1", WEDNESDAY, one).floor_id == "g"  # no such name: by level
+    two = Catalog(buildings=(Building("a", "Annex"), Building("b", "Main")),
+                  floors=(Floor("a2", "a", "Second floor", 2), Floor("b2", "b", "Second floor", 2)))
+    ambiguous = understand("a room on the second floor", WEDNESDAY, two)
+    assert ambiguous.floor_id == "" and ambiguous.problems
+    assert understand("a room in the Annex on the second floor", WEDNESDAY, two).floor_id == "a2"
+    assert understand("a room on floor 7", WEDNESDAY, two).problems == ("I don't know a floor 7.",)

@@ -40,12 +40,15 @@ async def pool() -> AsyncIterator[UnderstandingPool]:
     await pool.close()
 
 
-async def test_a_text_is_read_in_a_worker_with_the_buildings_and_floors(pool: UnderstandingPool) -> None:
+async def test_a_text_is_read_in_a_worker_with_the_catalog_and_locale(pool: UnderstandingPool) -> None:
     quick = await pool.understand("book tomorrow 10:00-11:00 for 6 in Contoso HQ second floor", NOW,
                                   Catalog(buildings=(HQ,), floors=FLOORS), "en-GB", who="alex")
     assert quick == Understanding(intent=Intent.BOOK, when=When(day=date(2026, 11, 25), start=time(10), end=time(11)),
                                   capacity=6, building_id="hq", floor_id="hq-2", command=True)
     assert os.getpid() not in pool.pids and all(alive(pid) for pid in pool.pids)
+    for locale, day in (("en-US", date(2026, 12, 3)), ("en-GB", date(2027, 3, 12))):  # the locale reaches it
+        reading = await pool.understand("book 12/3 at 10", NOW, NONE, locale, who="alex")
+        assert isinstance(reading, Understanding) and reading.when.day == day
 
 
 async def test_a_runaway_parse_is_killed_and_its_worker_replaced(pool: UnderstandingPool) -> None:
