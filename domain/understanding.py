@@ -120,32 +120,7 @@ def _datetime_model() -> Any:
     from recognizers_date_time import DateTimeRecognizer
     from recognizers_text import Culture
 
-    _skip_recompiling_compiled_patterns()
     return DateTimeRecognizer(Culture.English).get_datetime_model()
-
-
-def _skip_recompiling_compiled_patterns() -> None:
-    """The recognizer calls `regex.finditer(pattern, text)` some 200 times a message with patterns it has
-    already compiled; `regex` then looks each up again (locale, named lists, its cache) before handing back
-    the very same pattern: half of a reading's time. Hand it back at once, as `regex` would. Installed only
-    over the `_compile` this was measured against (its signature checked), else nothing changes."""
-    import inspect
-
-    import regex._main as regex_main
-
-    original = getattr(regex_main, "_compile", None)
-    if original is None or getattr(original, "skips_compiled", False):
-        return
-    if list(inspect.signature(original).parameters) != ["pattern", "flags", "ignore_unused", "kwargs", "cache_it"]:
-        return
-
-    def compile_once(pattern: Any, flags: int, ignore_unused: bool, kwargs: dict[str, Any], cache_it: bool) -> Any:
-        if not flags and not kwargs and isinstance(pattern, regex_main.Pattern):
-            return pattern
-        return original(pattern, flags, ignore_unused, kwargs, cache_it)
-
-    compile_once.skips_compiled = True  # type: ignore[attr-defined]
-    regex_main._compile = compile_once
 
 
 def warm_up() -> None:

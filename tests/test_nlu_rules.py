@@ -179,21 +179,6 @@ def test_features_by_name_before_synonyms() -> None:
     assert understand("a room with screens", WEDNESDAY, catalog).features == ("screen",)
 
 
-def test_the_recognizer_gets_its_compiled_patterns_back_as_regex_would() -> None:
-    """The short cut taken for the recognizer's own compiled patterns answers as `regex` does."""
-    import regex
-    import regex._main as regex_main
-
-    understand("warm", WEDNESDAY)  # builds the recognizer, which installs the short cut
-    assert getattr(regex_main._compile, "skips_compiled", False)
-    pattern = regex.compile(r"\d+")
-    assert regex_main._compile(pattern, 0, False, {}, True) is pattern
-    assert [m.group() for m in regex.finditer(pattern, "a 12 b 3")] == ["12", "3"]
-    assert [m.group() for m in regex.finditer(r"\d+", "a 12 b 3")] == ["12", "3"]  # strings compiled as before
-    with pytest.raises(ValueError):
-        regex.finditer(pattern, "x", flags=regex.I)  # flags with a compiled pattern still refused
-
-
 def test_floors_by_name_then_by_level_and_said_back_when_ambiguous() -> None:
     one = Catalog(buildings=(Building("b", "Main"),),
                   floors=(Floor("g", "b", "Ground floor", 1), Floor("f1", "b", "First floor", 2)))
