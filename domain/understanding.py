@@ -410,6 +410,8 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
         if kind == "building" and len(alias) <= 3 and not text.original[match.start():match.end()].isupper():
             continue  # a short name ("HQ", "ONE") only when written as one
         values[key] = item
+        if kind == "room":
+            values["room_at"] = match.start()  # before or after "to" in "move my 2pm to Aurora"
         text.take(match.start(), match.end())
         trailing = _ROOM_WORD.match(text.lower, match.end())
         if kind == "room" and trailing:
@@ -914,8 +916,9 @@ def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, inten
 _UNKNOWN_ROOM = [
     re.compile(r"\bthe\s+([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s+(?:meeting\s+|conference\s+)?room\b"),
     re.compile(r"\b(?:room|meeting\s+room|conference\s+room)\s+(?:called\s+|named\s+)?([a-z0-9][\w.'-]*)"),
-    re.compile(r"\b(?:in|at)\s+(?:the\s+)?([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s*$"),
-    re.compile(r"\b(?:in|at)\s+(?:the\s+)?([a-z][\w'-]*)\b"),
+    # "in X", "at X" right after each other (one space: a wider gap is something already read, "at 10 near")
+    re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*(?: [a-z0-9][\w'-]*)?)\s*$"),
+    re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*)\b"),
     re.compile(r"\b(?:book|reserve)\s+([a-z][\w'-]*)\s*$"),
 ]
 
@@ -979,7 +982,7 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
                "floor_id": values.get("floor_id", ""), "room_email": values.get("room_email", ""),
                "features": features}
     if intent in (Intent.CANCEL, Intent.END, Intent.EXTEND, Intent.MOVE, Intent.CHANGE):
-        return _manage(intent, body, now, locale, details, problems)
+        return _manage(intent, body, now, locale, {**details, "room_at": values.get("room_at", -1)}, problems)
     said = _read_when(body, now, locale)
     if intent is Intent.MY_BOOKINGS:
         said.pop("range", None)  # "my bookings next week": the list shows them all, week by week
@@ -1010,6 +1013,11 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     """CANCEL, END, EXTEND, MOVE, CHANGE: which booking, and the new time or extension."""
     room_email = details["room_email"]
     split = _split_at(body, intent)
+    to_room = ""
+    room_at = details.get("room_at", -1)
+    if intent is Intent.MOVE and room_email and room_at > 0 \
+            and re.search(r"\b(?:to|into)\s+(?:the\s+)?$", body.original[:room_at], re.IGNORECASE):
+        to_room, room_email = room_email, ""  # "move my 2pm to Aurora": where it goes, not which it is
     target = _Text(body.rest)
     if split is not None:
         body.take(split, len(body.chars))
@@ -1056,7 +1064,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
         when = When()
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
                          not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
-                         room_email="", capacity=None, features=())
+                         room_email=to_room, capacity=None, features=())
 
 
 def _read_extension(body: _Text) -> timedelta | None:

@@ -165,6 +165,21 @@ def test_move_names_the_booking_before_to_and_the_new_time_after() -> None:
     assert (got.intent, got.booking, got.when) == (Intent.MOVE, BookingRef(start=time(14)), When(start=time(16)))
 
 
+def test_a_room_after_to_is_where_a_booking_moves_before_it_which_booking() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),))
+    to_aurora = understand("move my 2pm to Aurora at 4", WEDNESDAY, catalog)
+    assert (to_aurora.room_email, to_aurora.booking, to_aurora.when) == (
+        "aurora@x.com", BookingRef(start=time(14)), When(start=time(16)))
+    the_aurora_one = understand("move my Aurora booking to 4pm", WEDNESDAY, catalog)
+    assert (the_aurora_one.room_email, the_aurora_one.booking) == ("", BookingRef(room_email="aurora@x.com"))
+
+
+def test_at_or_in_before_something_already_read_names_no_room() -> None:
+    got = understand("book at 10 near the kitchen", WEDNESDAY)
+    assert got.unknown_room == "" and got.when.start == time(10) and "kitchen" in got.not_understood
+    assert understand("book at 10 in Zeus", WEDNESDAY).unknown_room == "Zeus"
+
+
 def test_end_and_extend_without_a_booking_named_mean_the_one_in_progress() -> None:
     assert understand("end my meeting", WEDNESDAY).booking == BookingRef(current=True)
     assert understand("I need 15 more minutes", WEDNESDAY).booking == BookingRef(current=True)
