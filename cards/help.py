@@ -16,7 +16,8 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
               note: str | None = None) -> Card:
     body = []
     body += note_block(note)
-    body += [heading("What I can do"), text("Type a command, or use the buttons below."),
+    body += [heading("What I can do"), text("Tell me what you need in your own words, e.g. *a room for 4 tomorrow at 10*, *move my 2pm to "
+                  "3pm* or *cancel my next booking*. Or type a command, or use the buttons below."),
              text(_command_lines(user_commands))]
     if admin_commands:
         body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]

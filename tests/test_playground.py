@@ -282,7 +282,8 @@ async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Pa
         await listing.get_by_role("button", name="Add people").click()
         people = cards.filter(has_text=re.compile(f"People: {name}"))
         await people.wait_for(timeout=20_000)
-        await people.get_by_role("textbox", name=re.compile("Add people")).fill("meganb@example.com")
+        await people.get_by_role("textbox", name=re.compile("Add people|type email addresses")).fill(
+            "meganb@example.com")
         await people.get_by_role("button", name="Save").click()
         listing = cards.filter(has_text=re.compile("People saved: "))
         await listing.wait_for(timeout=20_000)
@@ -295,7 +296,7 @@ async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Pa
         await listing.get_by_role("button", name="Cancel booking").click()
         done = cards.filter(has_text=re.compile("You have no upcoming bookings"))
         await done.wait_for(timeout=20_000)
-        assert f"Cancelled: {name}." in await done.inner_text()
+        assert f"Cancelled: {name}, " in await done.inner_text() and "14:00–15:30" in await done.inner_text()
         assert _room_events(running, room) == []
         await page.screenshot(path=str(tmp_path / "managed.png"))
 
@@ -378,10 +379,24 @@ async def test_admin_sets_up_then_a_user_books_in_the_playground(fresh: Running,
             await cards.filter(has_text=re.compile(r"Added Aurora \(hq-aurora@example.com\)")).wait_for(
                 timeout=20_000)
             await page.screenshot(path=str(tmp_path / "admin.png"))
+
+            # 4. admins: Megan is added by her UPN, shown by name, and removed again with Remove (a button whose
+            # data once had a field named `key`, which the Playground owns: the press did nothing).
+            await _send(page, "admins")
+            admins = cards.filter(has_text=re.compile("Add admin"))
+            await admins.wait_for(timeout=20_000)
+            await admins.get_by_role("button", name="Add admin").click()
+            await admins.get_by_label(re.compile("User principal name")).fill("meganb@example.com")
+            await admins.get_by_role("button", name="Add", exact=True).click()
+            added = cards.filter(has_text=re.compile("Added (Megan Bowen|meganb@example.com)"))
+            await added.wait_for(timeout=20_000)
+            megan_row = added.locator(".ac-container").filter(has_text=re.compile("meganb@example.com")).last
+            await megan_row.get_by_role("button", name="Remove").click()
+            await cards.filter(has_text=re.compile("Removed (Megan Bowen|meganb@example.com)")).wait_for(timeout=20_000)
         finally:
             await browser.close()
 
-    # 4. A normal user (Megan, not an admin) can book that room, and only that one.
+    # 5. A normal user (Megan, not an admin) can book that room, and only that one.
     async with aiohttp.ClientSession() as http:
         async def send(**kwargs) -> dict:
             before = len(connector.received)
