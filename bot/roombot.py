@@ -292,6 +292,8 @@ class RoomBot(TeamsActivityHandler):
         if not isinstance(action_json, dict) or action_json.get("type") != "Action.Execute":
             return AdaptiveCardInvokeResponse(status_code=400, type=ERROR_CONTENT_TYPE,
                                               value={"code": "BadRequest", "message": "Not an Action.Execute."})
+        if self._asking is not None:  # a pressed card: the person moved on from a question asked
+            await self._asking.forget(turn_context)
         data = action_json.get("data")
         data = dict(data) if isinstance(data, dict) else {}
         data.setdefault(ACTION_KEY, action_json.get("verb"))

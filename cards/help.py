@@ -6,6 +6,9 @@ from cards.base import Card, action, card, heading, note_block, plain, text
 from domain.commands import ADMIN_COMMANDS, USER_COMMANDS, Command
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN
 
+ASK_IN_WORDS = ("Tell me what you need in your own words, e.g. *a room for 4 tomorrow at 10*, *move my 2pm to "
+                "3pm* or *cancel my next booking*. Or type a command, or use the buttons below.")
+
 
 def _command_lines(commands: list[Command]) -> str:
     return "\n".join(f"- **{c.name}**: {c.description}" + ("" if c.ready else " *(coming soon)*")
@@ -16,8 +19,7 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
               note: str | None = None) -> Card:
     body = []
     body += note_block(note)
-    body += [heading("What I can do"), text("Tell me what you need in your own words, e.g. *a room for 4 tomorrow at 10*, *move my 2pm to "
-                  "3pm* or *cancel my next booking*. Or type a command, or use the buttons below."),
+    body += [heading("What I can do"), text(ASK_IN_WORDS),
              text(_command_lines(user_commands))]
     if admin_commands:
         body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]

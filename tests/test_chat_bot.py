@@ -3,6 +3,7 @@ question whose typed answer continues the request; Book books only what the pres
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import bot.asking as asking
+from config import Config
 from tests.booking_helpers import (
     buttons,
     card_text,
@@ -89,9 +91,13 @@ async def test_an_answer_that_is_a_request_of_its_own_is_read_as_one(bot: TestCl
 
 async def test_a_pressed_card_drops_the_question(bot: TestClient, connector: Connector) -> None:
     await say(bot, connector, "a room for 3 tomorrow")
-    await submit(bot, connector, {"action": "help"})
-    card = await say(bot, connector, "thanks")
-    assert "You're welcome" in card_text(card)
+    await submit(bot, connector, {"action": "help"})  # Action.Submit
+    card = await say(bot, connector, "tomorrow at 11")  # read on its own: any room, not one for 3
+    assert {b["q"]["capacity"] for b in buttons(card, "book")} == {1}
+    await say(bot, connector, "a room for 3 tomorrow")
+    await execute(bot, connector, {"action": "help"})  # Action.Execute (an invoke)
+    card = await say(bot, connector, "tomorrow at 11")
+    assert {b["q"]["capacity"] for b in buttons(card, "book")} == {1}  # not the 3 seats asked before
 
 
 async def test_a_question_left_unanswered_is_forgotten(bot: TestClient, connector: Connector,
@@ -130,3 +136,23 @@ async def test_the_form_from_book_marks_its_suggested_time(bot: TestClient, conn
     inputs = _inputs(form)
     assert "suggested" in inputs["start"]["label"].lower()
     assert datetime.fromisoformat(inputs["date"]["value"]).date() >= (datetime.now(UTC) - timedelta(days=1)).date()
+
+
+def _stored_conversations(config: Config) -> int:
+    """Conversation-state records in the bot's state file (one per conversation that holds any)."""
+    path = config.data_dir / "state.json"
+    return len(json.loads(path.read_text()).get("state", {})) if path.exists() else 0
+
+
+async def test_the_state_holds_a_record_only_while_a_question_is_open(bot: TestClient, connector: Connector,
+                                                                      bot_config: Config) -> None:
+    for said in ("help", "thanks", "my bookings", "book"):
+        await say(bot, connector, said)
+    assert _stored_conversations(bot_config) == 0  # turns without a question write nothing
+    await say(bot, connector, "a room for 2 tomorrow")
+    assert _stored_conversations(bot_config) == 1
+    await say(bot, connector, "at 11")
+    assert _stored_conversations(bot_config) == 0
+    await say(bot, connector, "a room for 2 tomorrow")
+    await submit(bot, connector, {"action": "help"})  # dropped by a pressed card: no record left either
+    assert _stored_conversations(bot_config) == 0
