@@ -27,6 +27,7 @@ Reply = Card | Question
 
 GREETING = "Hi{name}! Tell me what you need, e.g. *a room for 4 tomorrow at 10*, or use the buttons."
 THANKS = "You're welcome! Anything else, just ask."
+DROPPED = "OK, I won't book anything. Anything else, just ask."
 NOT_UNDERSTOOD = ("Sorry, I didn't get that. I can find and book a room, and show, change or cancel your "
                   "bookings.")
 UNREAD_INSTEAD = "Please tell me in one short sentence what you need, or use the buttons"
@@ -67,11 +68,15 @@ class ChatFlow:
         if isinstance(said, Unread):
             return await self._unread(turn, said, text)
         asked = kept.get("text")
+        if said.intent == Intent.CANCEL and said.booking is None:  # "never mind", "cancel": the question goes
+            return small_talk_card(DROPPED, self._repo.get_settings().booking_enabled)
         if said.intent in _OWN_REQUEST or said.command or not isinstance(asked, str):
             return await self._answer(turn, said, text)
         together = f"{asked}, {text}"
         both = await self._read(turn, together)
-        if isinstance(both, Unread) or both.intent != Intent.BOOK:
+        if isinstance(both, Unread):  # the request and its answer together are too much to read: the form
+            return await self._unread(turn, both, "book")
+        if both.intent != Intent.BOOK:
             return await self._answer(turn, said, text)
         return await self._book(turn, both, together, answer=True)
 

@@ -89,6 +89,14 @@ async def test_an_answer_that_is_a_request_of_its_own_is_read_as_one(bot: TestCl
     assert "What time" not in card_text(later)
 
 
+async def test_never_mind_drops_the_question(bot: TestClient, connector: Connector) -> None:
+    await say(bot, connector, "a room for 3 tomorrow")
+    card = await say(bot, connector, "never mind")
+    assert "OK, I won't book anything" in card_text(card) and not buttons(card, "book")
+    card = await say(bot, connector, "at 11")  # no question open any more
+    assert {b["q"]["capacity"] for b in buttons(card, "book")} <= {1}
+
+
 async def test_a_pressed_card_drops_the_question(bot: TestClient, connector: Connector) -> None:
     await say(bot, connector, "a room for 3 tomorrow")
     await submit(bot, connector, {"action": "help"})  # Action.Submit

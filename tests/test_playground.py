@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Locator, Page, async_playwright
 
 from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, demo_mailboxes
 from tests.booking_helpers import buttons
@@ -240,6 +240,20 @@ def _event(running: Running, room: str) -> tuple[str, str, str, list[str]]:
             [a["emailAddress"]["address"] for a in event["attendees"]])
 
 
+async def _book_first(page: Page, text: str) -> tuple[Locator, str, str]:
+    """Type `text`, press Book on the first free room: the confirmation, the room's name and address."""
+    cards = page.locator(".ac-adaptiveCard")
+    await _send(page, text)
+    results = cards.filter(has_text=re.compile("Free rooms"))
+    await results.wait_for(timeout=20_000)
+    await results.get_by_role("button", name="Book").first.click()
+    confirmation = cards.filter(has_text=re.compile("Booked: "))
+    await confirmation.wait_for(timeout=20_000)
+    name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
+    [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+    return confirmation, name, room
+
+
 async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Path) -> None:
     """Book, open my bookings, extend by 30 min, change the subject, add Megan, cancel: after each
     step the room's calendar in the sandbox holds exactly the expected event."""
@@ -247,14 +261,7 @@ async def test_manage_a_booking_in_the_playground(running: Running, tmp_path: Pa
     async with _chat(running.url, height=1600) as page:
         cards = page.locator(".ac-adaptiveCard")
 
-        await _send(page, "book a room for 6 tomorrow 14:00-15:00")
-        results = cards.filter(has_text=re.compile("Free rooms"))
-        await results.wait_for(timeout=20_000)
-        await results.get_by_role("button", name="Book").first.click()
-        confirmation = cards.filter(has_text=re.compile("Booked: "))
-        await confirmation.wait_for(timeout=20_000)
-        name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
-        [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+        confirmation, name, room = await _book_first(page, "book a room for 6 tomorrow 14:00-15:00")
         assert _event(running, room) == (f"{day}T14:00", f"{day}T15:00", "Booked by Alex Wilber",
                                          ["alexw@example.com"])
 
@@ -308,14 +315,8 @@ async def test_book_and_cancel_in_words_in_the_playground(running: Running, tmp_
     async with _chat(running.url, height=1600) as page:
         cards = page.locator(".ac-adaptiveCard")
 
-        await _send(page, "hi, I need a room for 3 people tomorrow at 4pm for an hour")
-        results = cards.filter(has_text=re.compile("Free rooms"))
-        await results.wait_for(timeout=20_000)
-        await results.get_by_role("button", name="Book").first.click()
-        confirmation = cards.filter(has_text=re.compile("Booked: "))
-        await confirmation.wait_for(timeout=20_000)
-        name = re.search(r"Booked: (\w+)", await confirmation.inner_text()).group(1)
-        [room] = [m.email for m in demo_mailboxes() if m.display_name == name]
+        _confirmation, name, room = await _book_first(
+            page, "hi, I need a room for 3 people tomorrow at 4pm for an hour")
         assert _event(running, room)[:2] == (f"{day}T16:00", f"{day}T17:00")
 
         await _send(page, "please cancel my 4pm booking tomorrow")
