@@ -151,8 +151,10 @@ class BookingFlow:
             duration = span if span > timedelta(0) else None
         if duration is None:
             assumed.append("duration")
+        if when.day is None and not when.now:
+            assumed.append("date")  # today, unless said: marked wherever the form shows it
         if start is None:
-            assumed += ["date", "start"] if when.day is None else ["start"]
+            assumed.append("start")
         minutes = int((duration or DEFAULT_DURATION).total_seconds() // 60)
         place = f"f:{said.floor_id}" if said.floor_id else (f"b:{said.building_id}" if said.building_id
                                                             else ANYWHERE)

@@ -74,6 +74,10 @@ class ManageFlow:
         except DomainError as exc:
             return problem(exc.message)
         ref, intent = understanding.booking, understanding.intent
+        if understanding.problems:  # understood, but cannot be: said, nothing looked up to act on
+            return problem(" ".join(understanding.problems), action("My bookings", "my_bookings"))
+        unread = " ".join(understanding.not_understood)
+        note = f"I didn't understand \"{unread[:80]}\": check this is what you mean." if unread else None
         found = matching(listing.bookings, ref, intent, now, zone)
         if not found:
             room = self._repo.get_room(ref.room_email) if ref and ref.room_email else None
@@ -88,10 +92,11 @@ class ManageFlow:
         if not choices:
             return problem(refusal, action("My bookings", "my_bookings"))
         if len(choices) == 1:
-            return self._one(intent, *choices[0], zone)
+            return self._one(intent, *choices[0], zone, note)
         what = describe(ref, intent, now, zone)
         lead = f"You have {len(choices)} bookings {what}. Pick one." if what else \
             f"You have {len(choices)} upcoming bookings. Pick one."
+        lead = f"{note} {lead}" if note else lead
         return pick_card(intent, choices, self._rooms(b for b, _ in choices), now, zone, lead)
 
     def _one(self, intent: Intent, booking: Booking, plan: Plan | None, zone: str, note: str | None = None) -> Card:

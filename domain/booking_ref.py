@@ -100,7 +100,8 @@ def planned(booking: Booking, understanding: Understanding, now: datetime, zone:
     if intent == Intent.EXTEND:
         return _extended(booking, understanding, zone)
     if intent == Intent.MOVE or (intent == Intent.CHANGE and (not understanding.when.empty
-                                                               or understanding.room_email)):
+                                                               or understanding.room_email
+                                                               or understanding.move_by is not None)):
         return _moved(booking, understanding, zone)  # "change my 2pm to 3pm" is a move
     return None  # CHANGE without saying how: the change card asks
 
@@ -126,6 +127,12 @@ def _moved(booking: Booking, understanding: Understanding, zone: str) -> Plan | 
     room = understanding.room_email.lower() if understanding.room_email.lower() != booking.room_email else ""
     if when.now or when.window is not None:
         return None  # "now", "tomorrow morning": which slot exactly is for the person to say
+    if understanding.move_by is not None and when.day is None and when.start is None:
+        # "push my 3pm back an hour", "bring it forward 30 minutes": the same length, shifted
+        if not understanding.move_by:
+            raise ValidationFailed("That is when the booking is already.")
+        return Plan(Intent.MOVE, booking, booking.start + understanding.move_by, booking.end + understanding.move_by,
+                    room)
     if when.day is None and when.start is None and not room:
         return None
     old = _start_of(booking, zone)

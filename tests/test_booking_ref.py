@@ -140,6 +140,15 @@ def test_move_to_a_new_start_keeps_the_day_and_length() -> None:
     assert longer == Plan(Intent.MOVE, TWO, at(TODAY, 16), at(TODAY, 18))
 
 
+def test_move_by_an_amount_shifts_the_booking_keeping_its_length() -> None:
+    later = planned(TWO, Understanding(Intent.MOVE, move_by=timedelta(hours=1)), NOW, HEL)
+    assert later == Plan(Intent.MOVE, TWO, at(TODAY, 15), at(TODAY, 16))
+    earlier = planned(TWO, Understanding(Intent.CHANGE, move_by=timedelta(minutes=-30)), NOW, HEL)
+    assert earlier == Plan(Intent.MOVE, TWO, at(TODAY, 13, 30), at(TODAY, 14, 30))
+    with pytest.raises(ValidationFailed):
+        planned(TWO, Understanding(Intent.MOVE, move_by=timedelta(0)), NOW, HEL)
+
+
 def test_move_to_another_room_keeps_the_time() -> None:
     assert planned(TWO, Understanding(Intent.MOVE, room_email=DELTA), NOW, HEL) == Plan(
         Intent.MOVE, TWO, TWO.start, TWO.end, DELTA)

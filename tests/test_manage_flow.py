@@ -112,6 +112,19 @@ async def test_cancel_one_match_one_confirmation_one_press(sandbox: RunningSandb
     assert "was already cancelled" in card_text(again)
 
 
+async def test_words_not_understood_are_said_and_problems_act_on_nothing(sandbox: RunningSandbox,
+                                                                        calendar: RoomCalendarService) -> None:
+    s = Setup(calendar)
+    await s.book(14)
+    confirm = await s.say(Understanding(Intent.CANCEL, booking=BookingRef(start=time(14)), not_understood=("zeus",)))
+    assert "I didn't understand \\\"zeus\\\": check this is what you mean." in card_text(confirm)
+    assert buttons(confirm, "manage_do")  # still the one confirmation: nothing happens before the press
+    refused = await s.say(Understanding(Intent.MOVE, booking=BookingRef(start=time(14)),
+                                        problems=("The end must be after the start.",)))
+    assert "The end must be after the start." in card_text(refused) and buttons(refused, "manage_do") == []
+    assert await s.times() == [("14:00", "15:00")]
+
+
 async def test_two_matches_are_a_short_list_each_pick_is_confirmed(sandbox: RunningSandbox,
                                                                   calendar: RoomCalendarService) -> None:
     s = Setup(calendar)
