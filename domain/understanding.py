@@ -7,9 +7,13 @@ against the organisation's catalog. Nothing is guessed silently: what was not un
 
 The rules people's words are read by (the recognizer offers several readings; these pick one):
 - A bare hour means working hours: 8..11 are morning, 12 is noon, 1..7 are afternoon ("at 3" is 15:00,
-  "10-11" is 10:00-11:00, "half past 3" is 15:30). An explicit am/pm or a 24-hour time ("14:00") wins.
+  "10-11" is 10:00-11:00, "half past 3" is 15:30). An explicit am/pm or a 24-hour time ("14:00", "1430",
+  "10h30") wins. A number alone after a day or a comma is such an hour ("tomorrow 10", "a room, 3"); "for 10"
+  is seats.
 - Parts of the day are windows (`When.window`): morning 08:00-12:00, afternoon 12:00-17:00, evening and
-  tonight 17:00-20:00.
+  tonight 17:00-20:00; "before lunch" and "first thing" are the morning. The working day is 09:00-17:00:
+  "end of day" / "eod" / "close of business" end at 17:00, "all day" is the whole of it, "the rest of the
+  day" from now to 17:00.
 - Dates are in the future. A date ("15 Dec", "12/3") is its next occurrence from today (today included);
   a weekday ("friday") is today while what was asked of it is still ahead (its time, or the end of its
   window), else the same day next week. A time that has passed on an explicit day is a problem.
@@ -525,7 +529,15 @@ _ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|befo
                       r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
 _HALF = re.compile(r"\bhalf\s+(\d{1,2})(?![\w:/.]|\s*(?:am|pm|a\.m|p\.m|hours?|hrs?|h\b|min))")  # British
 _AT_SIGN = re.compile(r"@\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?![\w:/])")
-_LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
+_LUNCH = re.compile(r"\b(after\s+|before\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
+_FIRST_THING = re.compile(r"\b(?:at\s+)?first\s+thing(?:\s+in\s+the\s+morning)?\b")
+_END_OF_DAY = re.compile(r"\b(?:(?:until|till|til|to|by|through)\s+)?(?:the\s+)?"
+                         r"(?:end\s+of\s+(?:the\s+)?(?:work(?:ing)?\s+|business\s+)?day|close\s+of\s+(?:business|play)|end\s+of\s+business|eod|cob)\b")
+_REST_OF_DAY = re.compile(r"\b(?:for\s+)?(?:the\s+)?rest\s+of\s+(?:the\s+|to)?day\b")
+_ALL_DAY = re.compile(r"\b(?:for\s+)?(?:the\s+)?(?:whole|entire|full)\s+day\b|\b(?:for\s+)?all\s+day(?:\s+long)?\b")
+_HHMM = re.compile(r"(?:(?<=\bat )|(?<=@)|(?<=@ )|(?<=\bfrom )|^)([01]\d|2[0-3])([0-5]\d)(?![\w/:.-])|"
+                   r"(?<![\w/:.-])([01]?\d|2[0-3])h([0-5]\d)\b")  # "at 1430", "1430" alone, "10h30"
+WORKDAY = (time(9), time(17))  # "all day", and where "end of day" ends
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
 _TOMORROW = re.compile(r"\b(?:tmrw|tmrow|tmr|tmw|tmo|tomoz|2moro|2morrow|tommorow|tommorrow|tomorow|tomorro|"
                        r"tomrrow|tomrow)\b")
@@ -597,13 +609,42 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         text.take(match.start(), match.end())
     match = text.search(_LUNCH)
     if match:
-        values["window"] = (time(13), time(17)) if match.group(1) else (time(12), time(14))
+        before = (match.group(1) or "").startswith("before")
+        values["window"] = _PARTS_OF_DAY["MO"] if before else (time(13), time(17)) if match.group(1) else (
+            time(12), time(14))
         text.take(match.start(), match.end())
+    _read_working_day(text, now, values)
     match = text.search(_MORE)
     if match:
         number = _number(match.group(1)) or 0
         unit = match.group(2)
         values["more"] = timedelta(hours=number) if unit.startswith("h") else timedelta(minutes=number)
+        text.take(match.start(), match.end())
+
+
+def _read_working_day(text: _Text, now: datetime, values: dict[str, Any]) -> None:
+    """The working day: "first thing" is the morning, "end of day" / "eod" / "close of business" its end
+    (17:00, not midnight), "the rest of the day" from now to its end, "all day" the whole of it (8 hours)."""
+    match = text.search(_FIRST_THING)
+    if match:
+        values["window"] = _PARTS_OF_DAY["MO"]
+        text.take(match.start(), match.end())
+    match = text.search(_REST_OF_DAY)
+    if match:
+        values["now"], values["end"] = True, WORKDAY[1]
+        text.take(match.start(), match.end())
+    match = text.search(_END_OF_DAY)
+    if match and "end" not in values:
+        values["end"] = WORKDAY[1]
+        text.take(match.start(), match.end())
+    match = text.search(_ALL_DAY)
+    if match:
+        values["all_day"] = True
+        text.take(match.start(), match.end())
+    match = text.search(_HHMM)
+    if match and "start" not in values:
+        hour, minute = match.group(1) or match.group(3), match.group(2) or match.group(4)
+        values["start"] = time(int(hour), int(minute))
         text.take(match.start(), match.end())
 
 
@@ -812,7 +853,49 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
     if match:
         values["now"] = True
         text.take(match.start(), match.end())
+    if "start" not in values:
+        _read_lone_hour(text, values)
+    if values.pop("all_day", False):
+        _all_day(now, values)
     return values
+
+
+_DAY_WORD = (r"(?:today|tomorrow|tmrw|tmr|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+             r"mon|tues?|wed|weds|thu|thur|thurs|fri|sat|sun|my|our)")
+_LONE_HOUR = re.compile(r"(?<![\w/:.@£$€-])(\d{1,2}|[01]\d[0-5]\d|2[0-3][0-5]\d)(?![\w/:.%-])")
+_BEFORE_LONE_HOUR = re.compile(rf"(?:^|,|\b{_DAY_WORD}\.?)\s*$", re.IGNORECASE)
+
+
+def _read_lone_hour(text: _Text, values: dict[str, Any]) -> None:
+    """A number left alone as a time: after a day ("tomorrow 10", "fri 9", "my 10"), after a comma ("a room,
+    3": the bot's own question answered), or as the whole message; by the working-hours rule. Seats were
+    read before ("room for 10")."""
+    for match in _LONE_HOUR.finditer(text.lower):
+        if not _BEFORE_LONE_HOUR.search(text.original[:match.start()]):
+            continue
+        digits = match.group(1)
+        hour, minute = (int(digits[:-2]), int(digits[-2:])) if len(digits) == 4 else (int(digits), 0)
+        if not (1 <= hour <= 23 or len(digits) == 4):
+            continue
+        values["start"] = time(hour if hour > 12 or len(digits) == 4 else _working_hour(hour), minute)
+        text.take(match.start(), match.end())
+        return
+
+
+def _all_day(now: datetime, values: dict[str, Any]) -> None:
+    """09:00-17:00; today, from the next quarter hour once 09:00 has passed."""
+    start, end = WORKDAY
+    day = values.get("day") or now.date()
+    if day == now.date() and now.time() > start:
+        later = _next_quarter(now).time()
+        start = later if later < end else start
+    values.setdefault("start", start)
+    values.setdefault("end", end)
+
+
+def _next_quarter(now: datetime) -> datetime:
+    minutes = -(-(now.hour * 60 + now.minute) // 15) * 15
+    return datetime.combine(now.date(), time()) + timedelta(minutes=minutes)
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -915,7 +998,7 @@ def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, inten
 
 _UNKNOWN_ROOM = [
     re.compile(r"\bthe\s+([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s+(?:meeting\s+|conference\s+)?room\b"),
-    re.compile(r"\b(?:room|meeting\s+room|conference\s+room)\s+(?:called\s+|named\s+)?([a-z0-9][\w.'-]*)"),
+    re.compile(r"\b(?:room|meeting room|conference room) (?:called |named )?([a-z0-9][\w.'-]*)"),
     # "in X", "at X" right after each other (one space: a wider gap is something already read, "at 10 near")
     re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*(?: [a-z0-9][\w'-]*)?)\s*$"),
     re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*)\b"),
@@ -934,7 +1017,8 @@ def _unknown_room(text: _Text) -> str:
     for pattern in _UNKNOWN_ROOM:
         for match in pattern.finditer(text.lower):
             words = text.original[match.start(1):match.end(1)].split()
-            if (words and all(_meaningful(w) and len(w) > 1 for w in words) and not words[-1].lower().endswith("ing")
+            if (words and all(_meaningful(w) and len(w) > 1 and not w.isdigit() for w in words)
+                    and not words[-1].lower().endswith("ing")
                     and not any(w.lower() in _PLACE_WORDS for w in words)
                     and (pattern is not _UNKNOWN_ROOM[-1] or words[0][0].isupper())):
                 text.take(match.start(1), match.end(1))

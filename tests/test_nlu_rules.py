@@ -205,3 +205,68 @@ def test_floors_by_name_then_by_level_and_said_back_when_ambiguous() -> None:
     assert ambiguous.floor_id == "" and ambiguous.problems
     assert understand("a room in the Annex on the second floor", WEDNESDAY, two).floor_id == "a2"
     assert understand("a room on floor 7", WEDNESDAY, two).problems == ("I don't know a floor 7.",)
+
+
+@pytest.mark.parametrize(("text", "day", "start"), [
+    ("book a room tomorrow 10", date(2026, 12, 3), time(10)), ("book a room fri 9", date(2026, 12, 4), time(9)),
+    ("book a room tomorrow, 10", date(2026, 12, 3), time(10)), ("I need a room, 3", None, time(15)),
+    ("on Monday, 10", date(2026, 12, 7), time(10)), ("book a room tomorrow 2", date(2026, 12, 3), time(14)),
+    ("a room tomorrow, 14", date(2026, 12, 3), time(14)),
+])
+def test_a_bare_hour_after_a_day_or_a_comma_is_a_start_in_working_hours(text: str, day: date | None,
+                                                                         start: time) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.day, got.when.start, got.unknown_room, got.not_understood) == (day, start, "", ())
+
+
+def test_the_bots_question_answered_reads_with_the_request_as_a_whole() -> None:
+    got = understand("a room for 4 tomorrow, 3pm for an hour", WEDNESDAY)
+    assert (got.capacity, got.when) == (4, When(day=date(2026, 12, 3), start=time(15), duration=timedelta(hours=1)))
+    seats_then_hour = understand("book a room for 6, 2", WEDNESDAY)
+    assert (seats_then_hour.capacity, seats_then_hour.when.start) == (6, time(14))
+    assert understand("room for 10", WEDNESDAY).capacity == 10
+    assert understand("room for 10", WEDNESDAY).when == When()
+
+
+@pytest.mark.parametrize("text", ["book room 12", "book a room 3 tomorrow at 10", "a room 42",
+                                  "a room at 3 zeta"])  # nor reached across what was read
+def test_an_unknown_room_is_never_a_number_nor_across_a_gap(text: str) -> None:
+    assert understand(text, WEDNESDAY).unknown_room == ""
+
+
+@pytest.mark.parametrize("said", ["until end of day", "until the end of the day", "till close of business",
+                                  "till eod", "until cob", "to the end of the working day"])
+def test_the_end_of_the_day_is_the_end_of_the_working_day(said: str) -> None:
+    got = understand(f"book a room at 4 {said}", WEDNESDAY)
+    assert (got.when.start, got.when.end, got.not_understood) == (time(16), time(17), ())
+
+
+def test_the_rest_of_the_day_is_from_now_to_the_end_of_the_working_day() -> None:
+    assert when("a room for the rest of the day") == When(now=True, end=time(17))
+
+
+@pytest.mark.parametrize(("text", "now", "start"), [
+    ("a room all day tomorrow", WEDNESDAY, time(9)), ("a room for the whole day on friday", WEDNESDAY, time(9)),
+    ("a room all day", datetime(2026, 12, 2, 8, 0), time(9)),
+    ("a room for the whole day", WEDNESDAY, time(9, 45)),  # today, 09:00 has passed: the next quarter hour
+])
+def test_all_day_is_the_working_day(text: str, now: datetime, start: time) -> None:
+    got = when(text, now)
+    assert (got.start, got.end, got.duration) == (start, time(17), None)
+
+
+@pytest.mark.parametrize("text", ["a room before lunch", "a room first thing", "a room first thing tomorrow",
+                                  "a room tomorrow first thing in the morning"])
+def test_before_lunch_and_first_thing_are_the_morning(text: str) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.window, got.when.start, got.unknown_room, got.not_understood) == (
+        (time(8), time(12)), None, "", ())
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("book a room at 1430", time(14, 30)), ("a room at 0930", time(9, 30)), ("1430", time(14, 30)),
+    ("a room at 10h30", time(10, 30)), ("a room tomorrow 1400", time(14)),
+])
+def test_four_digit_and_h_times_are_24_hour(text: str, start: time) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.start, got.not_understood) == (start, ())
