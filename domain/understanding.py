@@ -345,9 +345,10 @@ def _intent(text: str) -> tuple[Intent, bool]:
         return Intent.CANCEL, False
     if _END.search(body):
         return Intent.END, False
-    if _EXTEND.search(body):
-        return Intent.EXTEND, False
     moving = _MOVE.search(body)
+    extending = [m.group(0).lower() for m in _EXTEND.finditer(body)]
+    if extending and not (moving and all(w.startswith("running") for w in extending)):
+        return Intent.EXTEND, False  # "I'm running late, can we push it 15 min" moves it
     if moving and not re.search(r"\b(?:book|reserve)\b", body[:moving.start()], re.IGNORECASE):
         return Intent.MOVE, False
     if _CHANGE.search(body):
@@ -1096,6 +1097,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
             problems: list[str]) -> Understanding:
     """CANCEL, END, EXTEND, MOVE, CHANGE: which booking, and the new time or extension."""
     room_email = details["room_email"]
+    move_by = _read_shift(body) if intent is Intent.MOVE else None
     split = _split_at(body, intent)
     to_room = ""
     room_at = details.get("room_at", -1)
@@ -1133,14 +1135,13 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     if bare and _clock(bare.group(1), bare.group(2)):
         h, m = _clock(bare.group(1), bare.group(2)) or (0, 0)
         new["start"] = time(h if h > 12 else _working_hour(h), m)
-    move_by = None
     if intent is Intent.EXTEND:
         extend_by = extend_by or new.pop("more", None) or new.pop("by", None) or new.pop("duration", None)
         end = new.get("end") or new.get("start")
         when = When(day=new.get("day"), end=end) if end else When()
     elif intent is Intent.MOVE:
         shift = new.pop("by", None) or new.pop("duration", None)
-        if shift and not new.get("start"):
+        if shift and not new.get("start") and move_by is None:
             earlier = re.search(r"\b(?:forward|earlier|back\s+earlier)\b", body.original, re.IGNORECASE)
             move_by = -shift if earlier else shift
         when = _when(new, now, problems) if any(k in new for k in ("day", "start", "end", "window")) else When()
@@ -1149,6 +1150,32 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
                          not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
                          room_email=to_room, capacity=None, features=())
+
+
+_AMOUNT = (r"(?:(an?|one|half\s+an?)\s+(hour|hr)|(\d{1,3}|" + "|".join(_NUMBERS) + r")\s*(minutes?|mins?|m|"
+           r"hours?|hrs?|h))")
+_SHIFT = re.compile(rf"(?<!\bfor )(?<!\bin )\b(?:(back|forward|earlier|later|on)\s+)?(?:by\s+)?{_AMOUNT}\b"
+                    r"(?:\s+(later|earlier|back|forward|sooner|on))?")
+
+
+def _read_shift(body: _Text) -> timedelta | None:
+    """MOVE by an amount ("push my 3pm an hour", "bring it forward by 30 mins", "an hour later"): how far,
+    negative for earlier; what comes before still names the booking, and no new start is read from it."""
+    match = body.search(_SHIFT)
+    if not match:
+        return None
+    if match.group(2):
+        amount = timedelta(minutes=30) if match.group(2).startswith("half") else timedelta(hours=1)
+    else:
+        number = _number(match.group(4)) or 0
+        amount = timedelta(hours=number) if match.group(5).startswith("h") else timedelta(minutes=number)
+    if not amount:
+        return None
+    direction = f"{match.group(1) or ''} {match.group(6) or ''}"
+    earlier = re.search(r"\b(?:forward|earlier|sooner)\b", direction) or (
+        not direction.strip() and body.search(re.compile(r"\b(?:forward|earlier|sooner)\b")))
+    body.take(match.start(), match.end())
+    return -amount if earlier else amount
 
 
 def _read_extension(body: _Text) -> timedelta | None:

@@ -270,3 +270,26 @@ def test_before_lunch_and_first_thing_are_the_morning(text: str) -> None:
 def test_four_digit_and_h_times_are_24_hour(text: str, start: time) -> None:
     got = understand(text, WEDNESDAY)
     assert (got.when.start, got.not_understood) == (start, ())
+
+
+@pytest.mark.parametrize(("text", "booking", "minutes"), [
+    ("move my 3pm an hour later", BookingRef(start=time(15)), 60),
+    ("push my 3pm an hour", BookingRef(start=time(15)), 60),
+    ("push my 3pm back an hour", BookingRef(start=time(15)), 60),
+    ("push my meeting by 30 mins", BookingRef(), 30),
+    ("bring my 3pm forward by an hour", BookingRef(start=time(15)), -60),
+    ("move my 10am 15 minutes earlier", BookingRef(start=time(10)), -15),
+    ("I'm running late, can we push it 15 min", BookingRef(), 15),
+])
+def test_move_by_an_amount_names_the_booking_before_it_and_no_new_start(text: str, booking: BookingRef,
+                                                                        minutes: int) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.intent, got.booking, got.move_by, got.when) == (
+        Intent.MOVE, booking, timedelta(minutes=minutes), When())
+
+
+def test_a_bare_hour_names_a_booking_by_the_working_hours_rule() -> None:
+    assert understand("cancel my 10", WEDNESDAY).booking == BookingRef(start=time(10))
+    moved = understand("move my 9 to 11", WEDNESDAY)
+    assert (moved.booking, moved.when, moved.not_understood) == (BookingRef(start=time(9)), When(start=time(11)), ())
+    assert understand("cancel my 3", WEDNESDAY).booking == BookingRef(start=time(15))
