@@ -25,6 +25,9 @@ The rules people's words are read by (the recognizer offers several readings; th
 - The intent comes from the words (greeting, thanks, help, then cancel, end, extend, move, change, my
   bookings); a message with none of them is BOOK when it asks for a room or gives what a booking needs
   (a time, seats, a place, a room) with nothing left over, else UNKNOWN.
+- A message that corrects itself ("at 2, no wait, 3", "actually make it 11", "I meant", "or rather") is read
+  in two parts: the later value of each kind wins; a bare number after the marker is of the kind said just
+  before it (a length, seats), else a time. MOVE by an amount ("push my 3pm an hour") is `move_by`.
 - Rooms, buildings and floors are read first and blanked out, then seats, then times: the recognizer reads
   what is left, closed up (it misreads text with leading blanks), never rewritten."""
 
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -177,7 +180,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've made rm needed chance drop running late nxt
+off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops
 """.split())
 
 
@@ -1042,6 +1045,67 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     now = now_local.replace(tzinfo=None, second=0, microsecond=0)
     locale = (locale or "en-US").replace("_", "-")
     clean = " ".join(text.replace("’", "'").split())
+    corrected = _corrected(clean, now, catalog, locale)
+    return corrected or _understand(clean, now, catalog, locale)
+
+
+_CORRECTION = _re(r"[\s,;.!-]+(?:no\s*,?\s*)?(?:wait\s*,?\s*(?:no\s*,?\s*)?|actually\s*,?\s*(?:make\s+(?:it|that)\s*)?|"
+                  r"make\s+(?:it|that)|i\s+meant?|sorry\s*,?\s*(?:i\s+meant?\s*)?|or\s+rather|no\s*,)"
+                  r"(?:\s*,?\s*(?:make\s+(?:it|that)\s*)?)[\s,:;-]*")
+_UNIT_BEFORE = re.compile(r"\b(?:\d{1,3}|" + "|".join(_NUMBERS) + r")\s*(minutes?|mins?|m|hours?|hrs?|h)\W*$")
+_SEATS_BEFORE = re.compile(rf"(?:\bfor\s+{_NUM}|{_NUM}\s*{_PEOPLE})\W*$", re.IGNORECASE)
+
+
+def _corrected(text: str, now: datetime, catalog: Catalog, locale: str) -> Understanding | None:
+    """"at 2, no wait, 3", "tomorrow at 10 actually make it 11", "for 30 mins no make that 45": a message
+    that corrects itself is read in two parts, the later value of each kind winning. A bare number after
+    the marker is of the kind said just before it (a length, seats, else a time)."""
+    found = list(_CORRECTION.finditer(text))
+    if not found:
+        return None
+    marker = found[-1]
+    before, after = text[:marker.start()].strip(), text[marker.end():].strip(" .!?")
+    if not before or not after or not re.search(r"\d|\w{3,}", after):
+        return None
+    first = _understand(before, now, catalog, locale)
+    if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP) or (
+            first.when.empty and first.capacity is None and not first.room_email and not first.extend_by
+            and not first.move_by):
+        return None  # "sorry, can I book a room": nothing said yet to correct
+    bare = re.fullmatch(r"(\d{1,4}|" + "|".join(_NUMBERS) + r")", after, re.IGNORECASE)
+    if bare:
+        unit = _UNIT_BEFORE.search(before)
+        after = (f"for {after} {unit.group(1)}" if unit else f"for {after} people" if _SEATS_BEFORE.search(before)
+                 else f"at {after}")
+    second = _understand(after, now, catalog, locale)
+    return _merged(first, second)
+
+
+def _merged(first: Understanding, second: Understanding) -> Understanding:
+    """`first` with what `second` says of each kind in its place."""
+    said = {k: v for k, v in vars(second.when).items() if v not in (None, False)}
+    extend_by, move_by = second.extend_by or first.extend_by, second.move_by or first.move_by
+    if first.intent is Intent.EXTEND and first.extend_by and "duration" in said:  # "by 30 mins, make it 45"
+        extend_by = said.pop("duration")
+    if first.intent is Intent.MOVE and first.move_by and "duration" in said:
+        move_by = said.pop("duration") * (-1 if first.move_by < timedelta(0) else 1)
+    if "start" in said or "window" in said or "now" in said:
+        said = {"start": None, "window": None, "now": False, **said}
+    when = When(**{**vars(first.when), **said})
+    details: dict[str, Any] = {}
+    if first.intent is Intent.BOOK:
+        details = {"capacity": second.capacity or first.capacity,
+                   "building_id": second.building_id or first.building_id,
+                   "floor_id": second.floor_id or first.floor_id,
+                   "room_email": second.room_email or first.room_email,
+                   "features": tuple(dict.fromkeys(first.features + second.features)),
+                   "unknown_room": second.unknown_room or first.unknown_room}
+    problems = tuple(p for p in first.problems if not said) + second.problems
+    return replace(first, when=when, not_understood=first.not_understood + second.not_understood,
+                   problems=problems, move_by=move_by, extend_by=extend_by, **details)
+
+
+def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Understanding:
     intent, command = _intent(clean)
     if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (
             intent is Intent.CANCEL and _NEVER_MIND.match(clean)):

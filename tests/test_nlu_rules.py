@@ -293,3 +293,33 @@ def test_a_bare_hour_names_a_booking_by_the_working_hours_rule() -> None:
     moved = understand("move my 9 to 11", WEDNESDAY)
     assert (moved.booking, moved.when, moved.not_understood) == (BookingRef(start=time(9)), When(start=time(11)), ())
     assert understand("cancel my 3", WEDNESDAY).booking == BookingRef(start=time(15))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("book a room at 2, no wait, 3", When(start=time(15))),
+    ("room tomorrow at 10 actually make it 11", When(day=date(2026, 12, 3), start=time(11))),
+    ("room for 30 mins no make that 45", When(duration=timedelta(minutes=45))),
+    ("a room friday at 4, I meant thursday", When(day=date(2026, 12, 3), start=time(16))),
+    ("a room at 3 or rather 4pm", When(start=time(16))),
+    ("a room at 3, sorry, 4", When(start=time(16))),
+    ("a room tomorrow morning, actually at 10", When(day=date(2026, 12, 3), start=time(10))),
+])
+def test_a_message_that_corrects_itself_keeps_the_later_value(text: str, expected: When) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.intent, got.when, got.not_understood, got.unknown_room) == (Intent.BOOK, expected, (), "")
+
+
+def test_a_bare_number_correcting_is_of_the_kind_said_just_before_and_the_rest_is_kept() -> None:
+    board = Catalog(features=("whiteboard",))
+    time_said_last = understand("a room for 4 at 3 with a whiteboard, no make that 6", WEDNESDAY, board)
+    assert (time_said_last.capacity, time_said_last.when.start, time_said_last.features) == (
+        4, time(18), ("whiteboard",))
+    more = understand("a room at 3 for 4, no make that 6", WEDNESDAY)
+    assert (more.capacity, more.when.start) == (6, time(15))
+    extended = understand("extend my meeting by 30 mins, actually make it 45", WEDNESDAY)
+    assert (extended.intent, extended.extend_by, extended.when) == (Intent.EXTEND, timedelta(minutes=45), When())
+
+
+def test_a_correction_word_with_nothing_before_it_is_no_correction() -> None:
+    got = understand("actually, I need a room at 3", WEDNESDAY)
+    assert (got.when.start, got.not_understood) == (time(15), ())
