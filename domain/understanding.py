@@ -180,7 +180,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops
+off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
 """.split())
 
 
@@ -292,10 +292,11 @@ _EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|la
               r"(?:keep|stay\s+in|hold)\s+(?:the|my|our|this)\s+(?:room|meeting|booking)\s+(?:for|until|till|"
               r"longer)|stay\s+(?:longer|until|till))\b")
 _MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|bring\s+(?:\w+\s+){0,3}forward|"
-            r"rebook|re-book|change\s+(?:\w+\s+){0,4}?to\b|switch\s+(?:\w+\s+){0,4}?to\b|"
+            r"rebook|re-book|(?:change|switch)\s+(?:\w+\s+){0,4}?to\b(?!\s+(?:an?|the)\s+(?:\w+\s+)?(?:room|one)\b)|"
             r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
 _CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|add\s+(?:\S+\s+){0,3}to\s+my|"
-              r"invite\s+(?:\S+\s+){0,3}to\s+my|rename)\b")
+              r"invite\s+(?:\S+\s+){0,3}to\s+my|rename|switch\s+rooms?\b(?=.*\b(?:my|our)\b)|"
+              r"(?:make|have)\s+my\b.*\binstead)\b")
 _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\s+)?(?:bookings|reservations|"
                    r"meetings)\b|\bwhat\s+(?:have|did|do)\s+i\s+(?:got\s+)?(?:booked|book|reserved?)\b|"
                    r"\bwhat'?s\s+(?:booked|on)\b|\bwhat\s+is\s+booked\b|\bwhat\s+(?:rooms?\s+)?(?:have|did)\s+i\b|"
@@ -306,6 +307,9 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:my|our)\s+(?:booking|reservation)\b\W*$|"
                    r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
                    r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
+                   r"\b(?:which|what)\s+room\s+(?:am\s+i|are\s+we|is\s+my\s+\w+)(?:\s+in)?\b|"
+                   r"\b(?:did|has|have)\s+(?:my|our)\s+(?:booking|reservation)s?\s+(?:go(?:ne)?\s+through|worked?|"
+                   r"been\s+(?:made|confirmed|accepted))|\bis\s+my\s+(?:booking|reservation)\s+(?:confirmed|ok|done)\b|"
                    r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
                    r"\bwhat\s+(?:i'?ve|i\s+have)\s+(?:booked|reserved)\b|"
                    r"\bmy\s+(?:schedule|calendar|diary|agenda)\b|"
@@ -867,15 +871,17 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
 _DAY_WORD = (r"(?:today|tomorrow|tmrw|tmr|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
              r"mon|tues?|wed|weds|thu|thur|thurs|fri|sat|sun|my|our)")
 _LONE_HOUR = re.compile(r"(?<![\w/:.@£$€-])(\d{1,2}|[01]\d[0-5]\d|2[0-3][0-5]\d)(?![\w/:.%-])")
-_BEFORE_LONE_HOUR = re.compile(rf"(?:^|,|\b{_DAY_WORD}\.?)\s*$", re.IGNORECASE)
+_BEFORE_LONE_HOUR = re.compile(rf"(?:^|,|\b{_DAY_WORD}\.?|\bto)\s*$", re.IGNORECASE)  # "move my 9 to 11 tomorrow"
+_AFTER_LONE_HOUR = re.compile(rf"\s*,?\s*(?:on\s+)?(?!my\b|our\b){_DAY_WORD}\b", re.IGNORECASE)  # "10 tomorrow"
 
 
 def _read_lone_hour(text: _Text, values: dict[str, Any]) -> None:
-    """A number left alone as a time: after a day ("tomorrow 10", "fri 9", "my 10"), after a comma ("a room,
-    3": the bot's own question answered), or as the whole message; by the working-hours rule. Seats were
-    read before ("room for 10")."""
+    """A number left alone as a time: next to a day ("tomorrow 10", "fri 9", "my 10", "11 tomorrow"), after a
+    comma ("a room, 3": the bot's own question answered), or as the whole message; by the working-hours rule.
+    Seats were read before ("room for 10")."""
     for match in _LONE_HOUR.finditer(text.lower):
-        if not _BEFORE_LONE_HOUR.search(text.original[:match.start()]):
+        if not (_BEFORE_LONE_HOUR.search(text.original[:match.start()])
+                or _AFTER_LONE_HOUR.match(text.original, match.end())):
             continue
         digits = match.group(1)
         hour, minute = (int(digits[:-2]), int(digits[-2:])) if len(digits) == 4 else (int(digits), 0)
@@ -1143,7 +1149,11 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
     if intent is Intent.UNKNOWN:
         found = (not when.empty or capacity or features or unknown_room
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
-        strong = _BOOK_STRONG.search(clean) or _BOOK_WEAK.search(clean) and found
+        weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
+        place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])
+        if place_only and weak == {"is"}:  # "the printer on floor 2 is broken" asks for nothing
+            weak = set()
+        strong = _BOOK_STRONG.search(clean) or weak and found
         asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
         if strong or found and not words_left and not asked:
             intent = Intent.BOOK
@@ -1213,7 +1223,8 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
         when = When()
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
                          not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
-                         room_email=to_room, capacity=None, features=())
+                         room_email=to_room, features=(),
+                         capacity=details["capacity"] if intent is Intent.CHANGE else None)  # "for 8 instead"
 
 
 _AMOUNT = (r"(?:(an?|one|half\s+an?)\s+(hour|hr)|(\d{1,3}|" + "|".join(_NUMBERS) + r")\s*(minutes?|mins?|m|"
