@@ -397,9 +397,9 @@ def _aliases(name: str, room: bool) -> list[str]:
 _ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
 
 
-def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
+def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
     """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
-    names neither)."""
+    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
     names: list[tuple[str, str, str]] = []  # (alias, kind, id)
     for room in catalog.rooms:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
@@ -414,16 +414,20 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
              or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
     for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
         key = {"room": "room_email", "building": "building_id"}[kind]
-        if values.get(key):
+        if values.get(key) and (kind == "building" or not several) or item in values.get("rooms", {}):
             continue
         match = text.search(re.compile(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])"))
         if not match:
             continue
         if kind == "building" and len(alias) <= 3 and not text.original[match.start():match.end()].isupper():
             continue  # a short name ("HQ", "ONE") only when written as one
-        values[key] = item
         if kind == "room":
-            values["room_at"] = match.start()  # before or after "to" in "move my 2pm to Aurora"
+            values.setdefault("rooms", {})[item] = (match.start(), alias)
+            if "room_email" not in values:
+                values["room_email"] = item
+                values["room_at"] = match.start()  # before or after "to" in "move my 2pm to Aurora"
+        else:
+            values[key] = item
         text.take(match.start(), match.end())
         trailing = _ROOM_WORD.match(text.lower, match.end())
         if kind == "room" and trailing:
@@ -1129,7 +1133,14 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
             body.take(0, greeting.end())
     problems: list[str] = []
     values: dict[str, Any] = {}
-    _read_names(body, catalog, values)
+    _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
+    rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
+    if len(rooms) > 1:  # "in Aurora or Borealis": neither, asked
+        names = {r.email: r.name for r in catalog.rooms}
+        said = [names[email] for email, _ in rooms]
+        problems.append(f"Which room: {', '.join(said[:-1])} or {said[-1]}?")
+        values.pop("room_email", None)
+        values.pop("room_at", None)
     _read_floor(body, catalog, values, problems)
     features = _read_features(body, catalog)
     capacity = _read_capacity(body)
@@ -1147,7 +1158,7 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
     words_left = _leftovers(body)
     unknown_room = _unknown_room(body) if intent in (Intent.UNKNOWN, Intent.BOOK) else ""
     if intent is Intent.UNKNOWN:
-        found = (not when.empty or capacity or features or unknown_room
+        found = (not when.empty or capacity or features or unknown_room or len(rooms) > 1
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
         weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
         place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])

@@ -323,3 +323,14 @@ def test_a_bare_number_correcting_is_of_the_kind_said_just_before_and_the_rest_i
 def test_a_correction_word_with_nothing_before_it_is_no_correction() -> None:
     got = understand("actually, I need a room at 3", WEDNESDAY)
     assert (got.when.start, got.not_understood) == (time(15), ())
+
+
+def test_two_rooms_named_are_asked_about_never_one_picked_silently() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"), RoomName("borealis@x.com", "Borealis"),
+                             RoomName("cirrus@x.com", "Cirrus")))
+    got = understand("in aurora or borealis", WEDNESDAY, catalog)
+    assert (got.intent, got.room_email, got.unknown_room, got.not_understood, got.problems) == (
+        Intent.BOOK, "", "", (), ("Which room: Aurora or Borealis?",))
+    three = understand("book Cirrus, Borealis or Aurora at 3", WEDNESDAY, catalog)
+    assert (three.room_email, three.problems) == ("", ("Which room: Cirrus, Borealis or Aurora?",))
+    assert understand("book aurora at 3", WEDNESDAY, catalog).room_email == "aurora@x.com"
