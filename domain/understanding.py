@@ -874,7 +874,10 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
 
 _DAY_WORD = (r"(?:today|tomorrow|tmrw|tmr|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
              r"mon|tues?|wed|weds|thu|thur|thurs|fri|sat|sun|my|our)")
-_LONE_HOUR = re.compile(r"(?<![\w/:.@£$€-])(\d{1,2}|[01]\d[0-5]\d|2[0-3][0-5]\d)(?![\w/:.%-])")
+_LONE_HOUR = re.compile(r"(?<![\w/:.@£$€#-])(\d{1,2}|[01]\d[0-5]\d|2[0-3][0-5]\d)(?![\w/:.%-])(?!\s*(?:bookings?|"
+                        r"meetings?|reservations?|rooms?|hours?|hrs?|mins?|minutes?|days?|weeks?|people|persons|"
+                        r"ppl|seats?|of\b|others?|more\b|x\b))")
+_NOT_AN_HOUR = re.compile(r"\b(?:room|rm|floor|level|lvl|building|no\.?|number)\s*$", re.IGNORECASE)  # "room 5"
 _BEFORE_LONE_HOUR = re.compile(rf"(?:^|,|\b{_DAY_WORD}\.?|\bto)\s*$", re.IGNORECASE)  # "move my 9 to 11 tomorrow"
 _AFTER_LONE_HOUR = re.compile(rf"\s*,?\s*(?:on\s+)?(?!my\b|our\b){_DAY_WORD}\b", re.IGNORECASE)  # "10 tomorrow"
 
@@ -884,8 +887,9 @@ def _read_lone_hour(text: _Text, values: dict[str, Any]) -> None:
     comma ("a room, 3": the bot's own question answered), or as the whole message; by the working-hours rule.
     Seats were read before ("room for 10")."""
     for match in _LONE_HOUR.finditer(text.lower):
-        if not (_BEFORE_LONE_HOUR.search(text.original[:match.start()])
-                or _AFTER_LONE_HOUR.match(text.original, match.end())):
+        before = text.original[:match.start()]
+        if _NOT_AN_HOUR.search(before) or not (_BEFORE_LONE_HOUR.search(before)
+                                               or _AFTER_LONE_HOUR.match(text.original, match.end())):
             continue
         digits = match.group(1)
         hour, minute = (int(digits[:-2]), int(digits[-2:])) if len(digits) == 4 else (int(digits), 0)

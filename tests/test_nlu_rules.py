@@ -334,3 +334,10 @@ def test_two_rooms_named_are_asked_about_never_one_picked_silently() -> None:
     three = understand("book Cirrus, Borealis or Aurora at 3", WEDNESDAY, catalog)
     assert (three.room_email, three.problems) == ("", ("Which room: Cirrus, Borealis or Aurora?",))
     assert understand("book aurora at 3", WEDNESDAY, catalog).room_email == "aurora@x.com"
+
+
+@pytest.mark.parametrize("text", ["book meeting room 5 tomorrow", "cancel my 2 bookings", "a room on floor 2, 3 people",
+                                  "a room friday, 2 hours"])
+def test_a_number_that_counts_or_names_something_is_no_hour(text: str) -> None:
+    got = understand(text, WEDNESDAY)
+    assert got.when.start is None and (got.booking is None or got.booking.start is None)
