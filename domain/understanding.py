@@ -292,7 +292,8 @@ _EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|la
               r"(?:keep|stay\s+in|hold)\s+(?:the|my|our|this)\s+(?:room|meeting|booking)\s+(?:for|until|till|"
               r"longer)|stay\s+(?:longer|until|till))\b")
 _MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|bring\s+(?:\w+\s+){0,3}forward|"
-            r"rebook|re-book|(?:change|switch)\s+(?:\w+\s+){0,4}?to\b(?!\s+(?:an?|the)\s+(?:\w+\s+)?(?:room|one)\b)|"
+            r"rebook|re-book|(?:change|switch)\s+(?:\w+\s+){0,4}?to\b(?!\s+(?:an?\s+|the\s+)?(?:bigger|smaller|larger|"
+            r"different|other|another|new|quieter|better)\s+(?:room|one)\b)|"
             r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
 _CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|add\s+(?:\S+\s+){0,3}to\s+my|"
               r"invite\s+(?:\S+\s+){0,3}to\s+my|rename|switch\s+rooms?\b(?=.*\b(?:my|our)\b)|"
@@ -1242,10 +1243,11 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
                          capacity=details["capacity"] if intent is Intent.CHANGE else None)  # "for 8 instead"
 
 
-_AMOUNT = (r"(?:(an?|one|half\s+an?)\s+(hour|hr)|(\d{1,3}|" + "|".join(_NUMBERS) + r")\s*(minutes?|mins?|m|"
-           r"hours?|hrs?|h))")
-_SHIFT = re.compile(rf"(?<!\bfor )(?<!\bin )\b(?:(back|forward|earlier|later|on)\s+)?(?:by\s+)?{_AMOUNT}\b"
-                    r"(?:\s+(later|earlier|back|forward|sooner|on))?")
+_AMOUNT = (r"(?:(an?|one|half\s+an?)\s+(hour|hr)|(\d{1,3}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True))
+           + r")\s*(minutes?|mins?|m|hours?|hrs?|h))")
+_SHIFT = re.compile(rf"(?<!\bfor )(?<!\bin )(?<!\bmy )(?<!\bthe )\b(?:(back|forward|earlier|later|on)\s+)?(?:by\s+)?"
+                    rf"{_AMOUNT}\b(?!\s*(?:-\s*)?(?:long\s+)?(?:meeting|booking|slot|session|call|one|reservation)\b)"
+                    r"(?:\s+(later|earlier|back|forward|sooner))?")  # not "my 1h meeting"
 
 
 def _read_shift(body: _Text) -> timedelta | None:

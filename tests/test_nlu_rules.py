@@ -341,3 +341,13 @@ def test_two_rooms_named_are_asked_about_never_one_picked_silently() -> None:
 def test_a_number_that_counts_or_names_something_is_no_hour(text: str) -> None:
     got = understand(text, WEDNESDAY)
     assert got.when.start is None and (got.booking is None or got.booking.start is None)
+
+
+def test_a_bigger_room_is_a_change_a_named_room_a_move_and_a_meetings_length_no_shift() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),))
+    bigger = understand("change my 2pm to a bigger room", WEDNESDAY, catalog)
+    assert (bigger.intent, bigger.booking) == (Intent.CHANGE, BookingRef(start=time(14)))
+    to_aurora = understand("switch my booking to the Aurora room", WEDNESDAY, catalog)
+    assert (to_aurora.intent, to_aurora.room_email) == (Intent.MOVE, "aurora@x.com")
+    long_one = understand("move my 1h meeting to 3pm", WEDNESDAY)
+    assert (long_one.move_by, long_one.when.start) == (None, time(15))
