@@ -943,6 +943,8 @@ def _when(values: dict[str, Any], now: datetime, problems: list[str]) -> When:
     day, start, end = values.get("day"), values.get("start"), values.get("end")
     window = values.get("window")
     if values.get("now"):
+        if end and (day is None or day == now.date()) and datetime.combine(now.date(), end) <= now:
+            problems.append(f"{end:%H:%M} has already passed.")  # "for the rest of the day" at 18:00
         return When(day=day if day and day != now.date() else None, now=True, end=end,
                     duration=values.get("duration"))
     if start and end and end <= start and end != time(0):

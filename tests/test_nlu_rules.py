@@ -351,3 +351,9 @@ def test_a_bigger_room_is_a_change_a_named_room_a_move_and_a_meetings_length_no_
     assert (to_aurora.intent, to_aurora.room_email) == (Intent.MOVE, "aurora@x.com")
     long_one = understand("move my 1h meeting to 3pm", WEDNESDAY)
     assert (long_one.move_by, long_one.when.start) == (None, time(15))
+
+
+def test_the_rest_of_a_day_that_has_ended_is_a_problem() -> None:
+    assert understand("a room for the rest of the day", datetime(2026, 12, 2, 17, 30)).problems == (
+        "17:00 has already passed.",)
+    assert understand("a room for the rest of the day", WEDNESDAY).problems == ()
