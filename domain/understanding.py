@@ -7,9 +7,13 @@ against the organisation's catalog. Nothing is guessed silently: what was not un
 
 The rules people's words are read by (the recognizer offers several readings; these pick one):
 - A bare hour means working hours: 8..11 are morning, 12 is noon, 1..7 are afternoon ("at 3" is 15:00,
-  "10-11" is 10:00-11:00, "half past 3" is 15:30). An explicit am/pm or a 24-hour time ("14:00") wins.
+  "10-11" is 10:00-11:00, "half past 3" is 15:30). An explicit am/pm or a 24-hour time ("14:00", "1430",
+  "10h30") wins. A number alone after a day or a comma is such an hour ("tomorrow 10", "a room, 3"); "for 10"
+  is seats.
 - Parts of the day are windows (`When.window`): morning 08:00-12:00, afternoon 12:00-17:00, evening and
-  tonight 17:00-20:00.
+  tonight 17:00-20:00; "before lunch" and "first thing" are the morning. The working day is 09:00-17:00:
+  "end of day" / "eod" / "close of business" end at 17:00, "all day" is the whole of it, "the rest of the
+  day" from now to 17:00.
 - Dates are in the future. A date ("15 Dec", "12/3") is its next occurrence from today (today included);
   a weekday ("friday") is today while what was asked of it is still ahead (its time, or the end of its
   window), else the same day next week. A time that has passed on an explicit day is a problem.
@@ -21,6 +25,9 @@ The rules people's words are read by (the recognizer offers several readings; th
 - The intent comes from the words (greeting, thanks, help, then cancel, end, extend, move, change, my
   bookings); a message with none of them is BOOK when it asks for a room or gives what a booking needs
   (a time, seats, a place, a room) with nothing left over, else UNKNOWN.
+- A message that corrects itself ("at 2, no wait, 3", "actually make it 11", "I meant", "or rather") is read
+  in two parts: the later value of each kind wins; a bare number after the marker is of the kind said just
+  before it (a length, seats), else a time. MOVE by an amount ("push my 3pm an hour") is `move_by`.
 - Rooms, buildings and floors are read first and blanked out, then seats, then times: the recognizer reads
   what is left, closed up (it misreads text with leading blanks), never rewritten."""
 
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -173,7 +180,7 @@ large larger quiet good nice go able same use using hold holding keep next upcom
 back earlier later quick anymore meet chat discussion interview workshop over left standup stand-up presentation
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
-off whole bit little i've we've made rm needed chance drop running late nxt
+off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
 """.split())
 
 
@@ -285,10 +292,12 @@ _EXTEND = _re(r"\b(?:extend|prolong|lengthen|longer|overrun|running\s+(?:over|la
               r"(?:keep|stay\s+in|hold)\s+(?:the|my|our|this)\s+(?:room|meeting|booking)\s+(?:for|until|till|"
               r"longer)|stay\s+(?:longer|until|till))\b")
 _MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|bring\s+(?:\w+\s+){0,3}forward|"
-            r"rebook|re-book|change\s+(?:\w+\s+){0,4}?to\b|switch\s+(?:\w+\s+){0,4}?to\b|"
+            r"rebook|re-book|(?:change|switch)\s+(?:\w+\s+){0,4}?to\b(?!\s+(?:an?\s+|the\s+)?(?:bigger|smaller|larger|"
+            r"different|other|another|new|quieter|better)\s+(?:room|one)\b)|"
             r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
 _CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|add\s+(?:\S+\s+){0,3}to\s+my|"
-              r"invite\s+(?:\S+\s+){0,3}to\s+my|rename)\b")
+              r"invite\s+(?:\S+\s+){0,3}to\s+my|rename|switch\s+rooms?\b(?=.*\b(?:my|our)\b)|"
+              r"(?:make|have)\s+my\b.*\binstead)\b")
 _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\s+)?(?:bookings|reservations|"
                    r"meetings)\b|\bwhat\s+(?:have|did|do)\s+i\s+(?:got\s+)?(?:booked|book|reserved?)\b|"
                    r"\bwhat'?s\s+(?:booked|on)\b|\bwhat\s+is\s+booked\b|\bwhat\s+(?:rooms?\s+)?(?:have|did)\s+i\b|"
@@ -299,6 +308,9 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:my|our)\s+(?:booking|reservation)\b\W*$|"
                    r"\b(?:upcoming|existing|current)\s+(?:bookings|reservations)\b|"
                    r"\bwhere\s+(?:am\s+i|is\s+my\s+meeting)\b|\bbooked\s+anything\b|"
+                   r"\b(?:which|what)\s+room\s+(?:am\s+i|are\s+we|is\s+my\s+\w+)(?:\s+in)?\b|"
+                   r"\b(?:did|has|have)\s+(?:my|our)\s+(?:booking|reservation)s?\s+(?:go(?:ne)?\s+through|worked?|"
+                   r"been\s+(?:made|confirmed|accepted))|\bis\s+my\s+(?:booking|reservation)\s+(?:confirmed|ok|done)\b|"
                    r"\b(?:did|have)\s+i\s+(?:already\s+)?(?:book|booked|reserve|reserved)\b|"
                    r"\bwhat\s+(?:i'?ve|i\s+have)\s+(?:booked|reserved)\b|"
                    r"\bmy\s+(?:schedule|calendar|diary|agenda)\b|"
@@ -341,9 +353,10 @@ def _intent(text: str) -> tuple[Intent, bool]:
         return Intent.CANCEL, False
     if _END.search(body):
         return Intent.END, False
-    if _EXTEND.search(body):
-        return Intent.EXTEND, False
     moving = _MOVE.search(body)
+    extending = [m.group(0).lower() for m in _EXTEND.finditer(body)]
+    if extending and not (moving and all(w.startswith("running") for w in extending)):
+        return Intent.EXTEND, False  # "I'm running late, can we push it 15 min" moves it
     if moving and not re.search(r"\b(?:book|reserve)\b", body[:moving.start()], re.IGNORECASE):
         return Intent.MOVE, False
     if _CHANGE.search(body):
@@ -385,9 +398,9 @@ def _aliases(name: str, room: bool) -> list[str]:
 _ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
 
 
-def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
+def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
     """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
-    names neither)."""
+    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
     names: list[tuple[str, str, str]] = []  # (alias, kind, id)
     for room in catalog.rooms:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
@@ -402,16 +415,20 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any]) -> None:
              or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
     for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
         key = {"room": "room_email", "building": "building_id"}[kind]
-        if values.get(key):
+        if values.get(key) and (kind == "building" or not several) or item in values.get("rooms", {}):
             continue
         match = text.search(re.compile(rf"(?<![\w-]){re.escape(alias.lower())}(?![\w-])"))
         if not match:
             continue
         if kind == "building" and len(alias) <= 3 and not text.original[match.start():match.end()].isupper():
             continue  # a short name ("HQ", "ONE") only when written as one
-        values[key] = item
         if kind == "room":
-            values["room_at"] = match.start()  # before or after "to" in "move my 2pm to Aurora"
+            values.setdefault("rooms", {})[item] = (match.start(), alias)
+            if "room_email" not in values:
+                values["room_email"] = item
+                values["room_at"] = match.start()  # before or after "to" in "move my 2pm to Aurora"
+        else:
+            values[key] = item
         text.take(match.start(), match.end())
         trailing = _ROOM_WORD.match(text.lower, match.end())
         if kind == "room" and trailing:
@@ -525,7 +542,15 @@ _ROUGHLY = re.compile(rf"\b(around|about|approx(?:imately)?|roughly|~|after|befo
                       r"|(?<![\w.:/])(\d{1,2})(?::(\d{2}))?\s*-?ish\b")
 _HALF = re.compile(r"\bhalf\s+(\d{1,2})(?![\w:/.]|\s*(?:am|pm|a\.m|p\.m|hours?|hrs?|h\b|min))")  # British
 _AT_SIGN = re.compile(r"@\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?![\w:/])")
-_LUNCH = re.compile(r"\b(after\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
+_LUNCH = re.compile(r"\b(after\s+|before\s+)?(?:lunch|lunchtime|lunch\s+time)\b")
+_FIRST_THING = re.compile(r"\b(?:at\s+)?first\s+thing(?:\s+in\s+the\s+morning)?\b")
+_END_OF_DAY = re.compile(r"\b(?:(?:until|till|til|to|by|through)\s+)?(?:the\s+)?"
+                         r"(?:end\s+of\s+(?:the\s+)?(?:work(?:ing)?\s+|business\s+)?day|close\s+of\s+(?:business|play)|end\s+of\s+business|eod|cob)\b")
+_REST_OF_DAY = re.compile(r"\b(?:for\s+)?(?:the\s+)?rest\s+of\s+(?:the\s+|to)?day\b")
+_ALL_DAY = re.compile(r"\b(?:for\s+)?(?:the\s+)?(?:whole|entire|full)\s+day\b|\b(?:for\s+)?all\s+day(?:\s+long)?\b")
+_HHMM = re.compile(r"(?:(?<=\bat )|(?<=@)|(?<=@ )|(?<=\bfrom )|^)([01]\d|2[0-3])([0-5]\d)(?![\w/:.-])|"
+                   r"(?<![\w/:.-])([01]?\d|2[0-3])h([0-5]\d)\b")  # "at 1430", "1430" alone, "10h30"
+WORKDAY = (time(9), time(17))  # "all day", and where "end of day" ends
 _SLASH_DATE = re.compile(r"(?<![\w/.:-])(\d{1,2})([/.])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\w/:-]|\.\d)")
 _TOMORROW = re.compile(r"\b(?:tmrw|tmrow|tmr|tmw|tmo|tomoz|2moro|2morrow|tommorow|tommorrow|tomorow|tomorro|"
                        r"tomrrow|tomrow)\b")
@@ -597,13 +622,42 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         text.take(match.start(), match.end())
     match = text.search(_LUNCH)
     if match:
-        values["window"] = (time(13), time(17)) if match.group(1) else (time(12), time(14))
+        before = (match.group(1) or "").startswith("before")
+        values["window"] = _PARTS_OF_DAY["MO"] if before else (time(13), time(17)) if match.group(1) else (
+            time(12), time(14))
         text.take(match.start(), match.end())
+    _read_working_day(text, now, values)
     match = text.search(_MORE)
     if match:
         number = _number(match.group(1)) or 0
         unit = match.group(2)
         values["more"] = timedelta(hours=number) if unit.startswith("h") else timedelta(minutes=number)
+        text.take(match.start(), match.end())
+
+
+def _read_working_day(text: _Text, now: datetime, values: dict[str, Any]) -> None:
+    """The working day: "first thing" is the morning, "end of day" / "eod" / "close of business" its end
+    (17:00, not midnight), "the rest of the day" from now to its end, "all day" the whole of it (8 hours)."""
+    match = text.search(_FIRST_THING)
+    if match:
+        values["window"] = _PARTS_OF_DAY["MO"]
+        text.take(match.start(), match.end())
+    match = text.search(_REST_OF_DAY)
+    if match:
+        values["now"], values["end"] = True, WORKDAY[1]
+        text.take(match.start(), match.end())
+    match = text.search(_END_OF_DAY)
+    if match and "end" not in values:
+        values["end"] = WORKDAY[1]
+        text.take(match.start(), match.end())
+    match = text.search(_ALL_DAY)
+    if match:
+        values["all_day"] = True
+        text.take(match.start(), match.end())
+    match = text.search(_HHMM)
+    if match and "start" not in values:
+        hour, minute = match.group(1) or match.group(3), match.group(2) or match.group(4)
+        values["start"] = time(int(hour), int(minute))
         text.take(match.start(), match.end())
 
 
@@ -812,7 +866,55 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
     if match:
         values["now"] = True
         text.take(match.start(), match.end())
+    if "start" not in values:
+        _read_lone_hour(text, values)
+    if values.pop("all_day", False):
+        _all_day(now, values)
     return values
+
+
+_DAY_WORD = (r"(?:today|tomorrow|tmrw|tmr|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+             r"mon|tues?|wed|weds|thu|thur|thurs|fri|sat|sun|my|our)")
+_LONE_HOUR = re.compile(r"(?<![\w/:.@£$€#-])(\d{1,2}|[01]\d[0-5]\d|2[0-3][0-5]\d)(?![\w/:.%-])(?!\s*(?:bookings?|"
+                        r"meetings?|reservations?|rooms?|hours?|hrs?|mins?|minutes?|days?|weeks?|people|persons|"
+                        r"ppl|seats?|of\b|others?|more\b|x\b))")
+_NOT_AN_HOUR = re.compile(r"\b(?:room|rm|floor|level|lvl|building|no\.?|number)\s*$", re.IGNORECASE)  # "room 5"
+_BEFORE_LONE_HOUR = re.compile(rf"(?:^|,|\b{_DAY_WORD}\.?|\bto)\s*$", re.IGNORECASE)  # "move my 9 to 11 tomorrow"
+_AFTER_LONE_HOUR = re.compile(rf"\s*,?\s*(?:on\s+)?(?!my\b|our\b){_DAY_WORD}\b", re.IGNORECASE)  # "10 tomorrow"
+
+
+def _read_lone_hour(text: _Text, values: dict[str, Any]) -> None:
+    """A number left alone as a time: next to a day ("tomorrow 10", "fri 9", "my 10", "11 tomorrow"), after a
+    comma ("a room, 3": the bot's own question answered), or as the whole message; by the working-hours rule.
+    Seats were read before ("room for 10")."""
+    for match in _LONE_HOUR.finditer(text.lower):
+        before = text.original[:match.start()]
+        if _NOT_AN_HOUR.search(before) or not (_BEFORE_LONE_HOUR.search(before)
+                                               or _AFTER_LONE_HOUR.match(text.original, match.end())):
+            continue
+        digits = match.group(1)
+        hour, minute = (int(digits[:-2]), int(digits[-2:])) if len(digits) == 4 else (int(digits), 0)
+        if not (1 <= hour <= 23 or len(digits) == 4):
+            continue
+        values["start"] = time(hour if hour > 12 or len(digits) == 4 else _working_hour(hour), minute)
+        text.take(match.start(), match.end())
+        return
+
+
+def _all_day(now: datetime, values: dict[str, Any]) -> None:
+    """09:00-17:00; today, from the next quarter hour once 09:00 has passed."""
+    start, end = WORKDAY
+    day = values.get("day") or now.date()
+    if day == now.date() and now.time() > start:
+        later = _next_quarter(now).time()
+        start = later if later < end else start
+    values.setdefault("start", start)
+    values.setdefault("end", end)
+
+
+def _next_quarter(now: datetime) -> datetime:
+    minutes = -(-(now.hour * 60 + now.minute) // 15) * 15
+    return datetime.combine(now.date(), time()) + timedelta(minutes=minutes)
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -841,6 +943,8 @@ def _when(values: dict[str, Any], now: datetime, problems: list[str]) -> When:
     day, start, end = values.get("day"), values.get("start"), values.get("end")
     window = values.get("window")
     if values.get("now"):
+        if end and (day is None or day == now.date()) and datetime.combine(now.date(), end) <= now:
+            problems.append(f"{end:%H:%M} has already passed.")  # "for the rest of the day" at 18:00
         return When(day=day if day and day != now.date() else None, now=True, end=end,
                     duration=values.get("duration"))
     if start and end and end <= start and end != time(0):
@@ -915,7 +1019,7 @@ def _booking_ref(text: _Text, now: datetime, locale: str, room_email: str, inten
 
 _UNKNOWN_ROOM = [
     re.compile(r"\bthe\s+([a-z][\w'-]*(?:\s+[a-z0-9][\w'-]*)?)\s+(?:meeting\s+|conference\s+)?room\b"),
-    re.compile(r"\b(?:room|meeting\s+room|conference\s+room)\s+(?:called\s+|named\s+)?([a-z0-9][\w.'-]*)"),
+    re.compile(r"\b(?:room|meeting room|conference room) (?:called |named )?([a-z0-9][\w.'-]*)"),
     # "in X", "at X" right after each other (one space: a wider gap is something already read, "at 10 near")
     re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*(?: [a-z0-9][\w'-]*)?)\s*$"),
     re.compile(r"\b(?:in|at) (?:the )?([a-z][\w'-]*)\b"),
@@ -934,7 +1038,8 @@ def _unknown_room(text: _Text) -> str:
     for pattern in _UNKNOWN_ROOM:
         for match in pattern.finditer(text.lower):
             words = text.original[match.start(1):match.end(1)].split()
-            if (words and all(_meaningful(w) and len(w) > 1 for w in words) and not words[-1].lower().endswith("ing")
+            if (words and all(_meaningful(w) and len(w) > 1 and not w.isdigit() for w in words)
+                    and not words[-1].lower().endswith("ing")
                     and not any(w.lower() in _PLACE_WORDS for w in words)
                     and (pattern is not _UNKNOWN_ROOM[-1] or words[0][0].isupper())):
                 text.take(match.start(1), match.end(1))
@@ -957,6 +1062,67 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     now = now_local.replace(tzinfo=None, second=0, microsecond=0)
     locale = (locale or "en-US").replace("_", "-")
     clean = " ".join(text.replace("’", "'").split())
+    corrected = _corrected(clean, now, catalog, locale)
+    return corrected or _understand(clean, now, catalog, locale)
+
+
+_CORRECTION = _re(r"[\s,;.!-]+(?:no\s*,?\s*)?(?:wait\s*,?\s*(?:no\s*,?\s*)?|actually\s*,?\s*(?:make\s+(?:it|that)\s*)?|"
+                  r"make\s+(?:it|that)|i\s+meant?|sorry\s*,?\s*(?:i\s+meant?\s*)?|or\s+rather|no\s*,)"
+                  r"(?:\s*,?\s*(?:make\s+(?:it|that)\s*)?)[\s,:;-]*")
+_UNIT_BEFORE = re.compile(r"\b(?:\d{1,3}|" + "|".join(_NUMBERS) + r")\s*(minutes?|mins?|m|hours?|hrs?|h)\W*$")
+_SEATS_BEFORE = re.compile(rf"(?:\bfor\s+{_NUM}|{_NUM}\s*{_PEOPLE})\W*$", re.IGNORECASE)
+
+
+def _corrected(text: str, now: datetime, catalog: Catalog, locale: str) -> Understanding | None:
+    """"at 2, no wait, 3", "tomorrow at 10 actually make it 11", "for 30 mins no make that 45": a message
+    that corrects itself is read in two parts, the later value of each kind winning. A bare number after
+    the marker is of the kind said just before it (a length, seats, else a time)."""
+    found = list(_CORRECTION.finditer(text))
+    if not found:
+        return None
+    marker = found[-1]
+    before, after = text[:marker.start()].strip(), text[marker.end():].strip(" .!?")
+    if not before or not after or not re.search(r"\d|\w{3,}", after):
+        return None
+    first = _understand(before, now, catalog, locale)
+    if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP) or (
+            first.when.empty and first.capacity is None and not first.room_email and not first.extend_by
+            and not first.move_by):
+        return None  # "sorry, can I book a room": nothing said yet to correct
+    bare = re.fullmatch(r"(\d{1,4}|" + "|".join(_NUMBERS) + r")", after, re.IGNORECASE)
+    if bare:
+        unit = _UNIT_BEFORE.search(before)
+        after = (f"for {after} {unit.group(1)}" if unit else f"for {after} people" if _SEATS_BEFORE.search(before)
+                 else f"at {after}")
+    second = _understand(after, now, catalog, locale)
+    return _merged(first, second)
+
+
+def _merged(first: Understanding, second: Understanding) -> Understanding:
+    """`first` with what `second` says of each kind in its place."""
+    said = {k: v for k, v in vars(second.when).items() if v not in (None, False)}
+    extend_by, move_by = second.extend_by or first.extend_by, second.move_by or first.move_by
+    if first.intent is Intent.EXTEND and first.extend_by and "duration" in said:  # "by 30 mins, make it 45"
+        extend_by = said.pop("duration")
+    if first.intent is Intent.MOVE and first.move_by and "duration" in said:
+        move_by = said.pop("duration") * (-1 if first.move_by < timedelta(0) else 1)
+    if "start" in said or "window" in said or "now" in said:
+        said = {"start": None, "window": None, "now": False, **said}
+    when = When(**{**vars(first.when), **said})
+    details: dict[str, Any] = {}
+    if first.intent is Intent.BOOK:
+        details = {"capacity": second.capacity or first.capacity,
+                   "building_id": second.building_id or first.building_id,
+                   "floor_id": second.floor_id or first.floor_id,
+                   "room_email": second.room_email or first.room_email,
+                   "features": tuple(dict.fromkeys(first.features + second.features)),
+                   "unknown_room": second.unknown_room or first.unknown_room}
+    problems = tuple(p for p in first.problems if not said) + second.problems
+    return replace(first, when=when, not_understood=first.not_understood + second.not_understood,
+                   problems=problems, move_by=move_by, extend_by=extend_by, **details)
+
+
+def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Understanding:
     intent, command = _intent(clean)
     if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (
             intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
@@ -974,7 +1140,14 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
             body.take(0, greeting.end())
     problems: list[str] = []
     values: dict[str, Any] = {}
-    _read_names(body, catalog, values)
+    _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
+    rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
+    if len(rooms) > 1:  # "in Aurora or Borealis": neither, asked
+        names = {r.email: r.name for r in catalog.rooms}
+        said = [names[email] for email, _ in rooms]
+        problems.append(f"Which room: {', '.join(said[:-1])} or {said[-1]}?")
+        values.pop("room_email", None)
+        values.pop("room_at", None)
     _read_floor(body, catalog, values, problems)
     features = _read_features(body, catalog)
     capacity = _read_capacity(body)
@@ -992,9 +1165,13 @@ def understand(text: str, now_local: datetime, catalog: Catalog = Catalog(), loc
     words_left = _leftovers(body)
     unknown_room = _unknown_room(body) if intent in (Intent.UNKNOWN, Intent.BOOK) else ""
     if intent is Intent.UNKNOWN:
-        found = (not when.empty or capacity or features or unknown_room
+        found = (not when.empty or capacity or features or unknown_room or len(rooms) > 1
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
-        strong = _BOOK_STRONG.search(clean) or _BOOK_WEAK.search(clean) and found
+        weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
+        place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])
+        if place_only and weak == {"is"}:  # "the printer on floor 2 is broken" asks for nothing
+            weak = set()
+        strong = _BOOK_STRONG.search(clean) or weak and found
         asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
         if strong or found and not words_left and not asked:
             intent = Intent.BOOK
@@ -1012,6 +1189,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
             problems: list[str]) -> Understanding:
     """CANCEL, END, EXTEND, MOVE, CHANGE: which booking, and the new time or extension."""
     room_email = details["room_email"]
+    move_by = _read_shift(body) if intent is Intent.MOVE else None
     split = _split_at(body, intent)
     to_room = ""
     room_at = details.get("room_at", -1)
@@ -1049,14 +1227,13 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     if bare and _clock(bare.group(1), bare.group(2)):
         h, m = _clock(bare.group(1), bare.group(2)) or (0, 0)
         new["start"] = time(h if h > 12 else _working_hour(h), m)
-    move_by = None
     if intent is Intent.EXTEND:
         extend_by = extend_by or new.pop("more", None) or new.pop("by", None) or new.pop("duration", None)
         end = new.get("end") or new.get("start")
         when = When(day=new.get("day"), end=end) if end else When()
     elif intent is Intent.MOVE:
         shift = new.pop("by", None) or new.pop("duration", None)
-        if shift and not new.get("start"):
+        if shift and not new.get("start") and move_by is None:
             earlier = re.search(r"\b(?:forward|earlier|back\s+earlier)\b", body.original, re.IGNORECASE)
             move_by = -shift if earlier else shift
         when = _when(new, now, problems) if any(k in new for k in ("day", "start", "end", "window")) else When()
@@ -1064,7 +1241,35 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
         when = When()
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
                          not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
-                         room_email=to_room, capacity=None, features=())
+                         room_email=to_room, features=(),
+                         capacity=details["capacity"] if intent is Intent.CHANGE else None)  # "for 8 instead"
+
+
+_AMOUNT = (r"(?:(an?|one|half\s+an?)\s+(hour|hr)|(\d{1,3}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True))
+           + r")\s*(minutes?|mins?|m|hours?|hrs?|h))")
+_SHIFT = re.compile(rf"(?<!\bfor )(?<!\bin )(?<!\bmy )(?<!\bthe )\b(?:(back|forward|earlier|later|on)\s+)?(?:by\s+)?"
+                    rf"{_AMOUNT}\b(?!\s*(?:-\s*)?(?:long\s+)?(?:meeting|booking|slot|session|call|one|reservation)\b)"
+                    r"(?:\s+(later|earlier|back|forward|sooner))?")  # not "my 1h meeting"
+
+
+def _read_shift(body: _Text) -> timedelta | None:
+    """MOVE by an amount ("push my 3pm an hour", "bring it forward by 30 mins", "an hour later"): how far,
+    negative for earlier; what comes before still names the booking, and no new start is read from it."""
+    match = body.search(_SHIFT)
+    if not match:
+        return None
+    if match.group(2):
+        amount = timedelta(minutes=30) if match.group(2).startswith("half") else timedelta(hours=1)
+    else:
+        number = _number(match.group(4)) or 0
+        amount = timedelta(hours=number) if match.group(5).startswith("h") else timedelta(minutes=number)
+    if not amount:
+        return None
+    direction = f"{match.group(1) or ''} {match.group(6) or ''}"
+    earlier = re.search(r"\b(?:forward|earlier|sooner)\b", direction) or (
+        not direction.strip() and body.search(re.compile(r"\b(?:forward|earlier|sooner)\b")))
+    body.take(match.start(), match.end())
+    return -amount if earlier else amount
 
 
 def _read_extension(body: _Text) -> timedelta | None:

@@ -205,3 +205,155 @@ def test_floors_by_name_then_by_level_and_said_back_when_ambiguous() -> None:
     assert ambiguous.floor_id == "" and ambiguous.problems
     assert understand("a room in the Annex on the second floor", WEDNESDAY, two).floor_id == "a2"
     assert understand("a room on floor 7", WEDNESDAY, two).problems == ("I don't know a floor 7.",)
+
+
+@pytest.mark.parametrize(("text", "day", "start"), [
+    ("book a room tomorrow 10", date(2026, 12, 3), time(10)), ("book a room fri 9", date(2026, 12, 4), time(9)),
+    ("book a room tomorrow, 10", date(2026, 12, 3), time(10)), ("I need a room, 3", None, time(15)),
+    ("on Monday, 10", date(2026, 12, 7), time(10)), ("book a room tomorrow 2", date(2026, 12, 3), time(14)),
+    ("a room tomorrow, 14", date(2026, 12, 3), time(14)),
+])
+def test_a_bare_hour_after_a_day_or_a_comma_is_a_start_in_working_hours(text: str, day: date | None,
+                                                                         start: time) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.day, got.when.start, got.unknown_room, got.not_understood) == (day, start, "", ())
+
+
+def test_the_bots_question_answered_reads_with_the_request_as_a_whole() -> None:
+    got = understand("a room for 4 tomorrow, 3pm for an hour", WEDNESDAY)
+    assert (got.capacity, got.when) == (4, When(day=date(2026, 12, 3), start=time(15), duration=timedelta(hours=1)))
+    seats_then_hour = understand("book a room for 6, 2", WEDNESDAY)
+    assert (seats_then_hour.capacity, seats_then_hour.when.start) == (6, time(14))
+    assert understand("room for 10", WEDNESDAY).capacity == 10
+    assert understand("room for 10", WEDNESDAY).when == When()
+
+
+@pytest.mark.parametrize("text", ["book room 12", "book a room 3 tomorrow at 10", "a room 42",
+                                  "a room at 3 zeta"])  # nor reached across what was read
+def test_an_unknown_room_is_never_a_number_nor_across_a_gap(text: str) -> None:
+    assert understand(text, WEDNESDAY).unknown_room == ""
+
+
+@pytest.mark.parametrize("said", ["until end of day", "until the end of the day", "till close of business",
+                                  "till eod", "until cob", "to the end of the working day"])
+def test_the_end_of_the_day_is_the_end_of_the_working_day(said: str) -> None:
+    got = understand(f"book a room at 4 {said}", WEDNESDAY)
+    assert (got.when.start, got.when.end, got.not_understood) == (time(16), time(17), ())
+
+
+def test_the_rest_of_the_day_is_from_now_to_the_end_of_the_working_day() -> None:
+    assert when("a room for the rest of the day") == When(now=True, end=time(17))
+
+
+@pytest.mark.parametrize(("text", "now", "start"), [
+    ("a room all day tomorrow", WEDNESDAY, time(9)), ("a room for the whole day on friday", WEDNESDAY, time(9)),
+    ("a room all day", datetime(2026, 12, 2, 8, 0), time(9)),
+    ("a room for the whole day", WEDNESDAY, time(9, 45)),  # today, 09:00 has passed: the next quarter hour
+])
+def test_all_day_is_the_working_day(text: str, now: datetime, start: time) -> None:
+    got = when(text, now)
+    assert (got.start, got.end, got.duration) == (start, time(17), None)
+
+
+@pytest.mark.parametrize("text", ["a room before lunch", "a room first thing", "a room first thing tomorrow",
+                                  "a room tomorrow first thing in the morning"])
+def test_before_lunch_and_first_thing_are_the_morning(text: str) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.window, got.when.start, got.unknown_room, got.not_understood) == (
+        (time(8), time(12)), None, "", ())
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("book a room at 1430", time(14, 30)), ("a room at 0930", time(9, 30)), ("1430", time(14, 30)),
+    ("a room at 10h30", time(10, 30)), ("a room tomorrow 1400", time(14)),
+])
+def test_four_digit_and_h_times_are_24_hour(text: str, start: time) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.when.start, got.not_understood) == (start, ())
+
+
+@pytest.mark.parametrize(("text", "booking", "minutes"), [
+    ("move my 3pm an hour later", BookingRef(start=time(15)), 60),
+    ("push my 3pm an hour", BookingRef(start=time(15)), 60),
+    ("push my 3pm back an hour", BookingRef(start=time(15)), 60),
+    ("push my meeting by 30 mins", BookingRef(), 30),
+    ("bring my 3pm forward by an hour", BookingRef(start=time(15)), -60),
+    ("move my 10am 15 minutes earlier", BookingRef(start=time(10)), -15),
+    ("I'm running late, can we push it 15 min", BookingRef(), 15),
+])
+def test_move_by_an_amount_names_the_booking_before_it_and_no_new_start(text: str, booking: BookingRef,
+                                                                        minutes: int) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.intent, got.booking, got.move_by, got.when) == (
+        Intent.MOVE, booking, timedelta(minutes=minutes), When())
+
+
+def test_a_bare_hour_names_a_booking_by_the_working_hours_rule() -> None:
+    assert understand("cancel my 10", WEDNESDAY).booking == BookingRef(start=time(10))
+    moved = understand("move my 9 to 11", WEDNESDAY)
+    assert (moved.booking, moved.when, moved.not_understood) == (BookingRef(start=time(9)), When(start=time(11)), ())
+    assert understand("cancel my 3", WEDNESDAY).booking == BookingRef(start=time(15))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("book a room at 2, no wait, 3", When(start=time(15))),
+    ("room tomorrow at 10 actually make it 11", When(day=date(2026, 12, 3), start=time(11))),
+    ("room for 30 mins no make that 45", When(duration=timedelta(minutes=45))),
+    ("a room friday at 4, I meant thursday", When(day=date(2026, 12, 3), start=time(16))),
+    ("a room at 3 or rather 4pm", When(start=time(16))),
+    ("a room at 3, sorry, 4", When(start=time(16))),
+    ("a room tomorrow morning, actually at 10", When(day=date(2026, 12, 3), start=time(10))),
+])
+def test_a_message_that_corrects_itself_keeps_the_later_value(text: str, expected: When) -> None:
+    got = understand(text, WEDNESDAY)
+    assert (got.intent, got.when, got.not_understood, got.unknown_room) == (Intent.BOOK, expected, (), "")
+
+
+def test_a_bare_number_correcting_is_of_the_kind_said_just_before_and_the_rest_is_kept() -> None:
+    board = Catalog(features=("whiteboard",))
+    time_said_last = understand("a room for 4 at 3 with a whiteboard, no make that 6", WEDNESDAY, board)
+    assert (time_said_last.capacity, time_said_last.when.start, time_said_last.features) == (
+        4, time(18), ("whiteboard",))
+    more = understand("a room at 3 for 4, no make that 6", WEDNESDAY)
+    assert (more.capacity, more.when.start) == (6, time(15))
+    extended = understand("extend my meeting by 30 mins, actually make it 45", WEDNESDAY)
+    assert (extended.intent, extended.extend_by, extended.when) == (Intent.EXTEND, timedelta(minutes=45), When())
+
+
+def test_a_correction_word_with_nothing_before_it_is_no_correction() -> None:
+    got = understand("actually, I need a room at 3", WEDNESDAY)
+    assert (got.when.start, got.not_understood) == (time(15), ())
+
+
+def test_two_rooms_named_are_asked_about_never_one_picked_silently() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"), RoomName("borealis@x.com", "Borealis"),
+                             RoomName("cirrus@x.com", "Cirrus")))
+    got = understand("in aurora or borealis", WEDNESDAY, catalog)
+    assert (got.intent, got.room_email, got.unknown_room, got.not_understood, got.problems) == (
+        Intent.BOOK, "", "", (), ("Which room: Aurora or Borealis?",))
+    three = understand("book Cirrus, Borealis or Aurora at 3", WEDNESDAY, catalog)
+    assert (three.room_email, three.problems) == ("", ("Which room: Cirrus, Borealis or Aurora?",))
+    assert understand("book aurora at 3", WEDNESDAY, catalog).room_email == "aurora@x.com"
+
+
+@pytest.mark.parametrize("text", ["book meeting room 5 tomorrow", "cancel my 2 bookings", "a room on floor 2, 3 people",
+                                  "a room friday, 2 hours"])
+def test_a_number_that_counts_or_names_something_is_no_hour(text: str) -> None:
+    got = understand(text, WEDNESDAY)
+    assert got.when.start is None and (got.booking is None or got.booking.start is None)
+
+
+def test_a_bigger_room_is_a_change_a_named_room_a_move_and_a_meetings_length_no_shift() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),))
+    bigger = understand("change my 2pm to a bigger room", WEDNESDAY, catalog)
+    assert (bigger.intent, bigger.booking) == (Intent.CHANGE, BookingRef(start=time(14)))
+    to_aurora = understand("switch my booking to the Aurora room", WEDNESDAY, catalog)
+    assert (to_aurora.intent, to_aurora.room_email) == (Intent.MOVE, "aurora@x.com")
+    long_one = understand("move my 1h meeting to 3pm", WEDNESDAY)
+    assert (long_one.move_by, long_one.when.start) == (None, time(15))
+
+
+def test_the_rest_of_a_day_that_has_ended_is_a_problem() -> None:
+    assert understand("a room for the rest of the day", datetime(2026, 12, 2, 17, 30)).problems == (
+        "17:00 has already passed.",)
+    assert understand("a room for the rest of the day", WEDNESDAY).problems == ()
