@@ -78,8 +78,8 @@ async def test_a_time_already_passed_today_goes_to_the_form_and_a_missing_time_i
     assert note == "07:00 today has already passed. Pick a time below." and values.start == "07:00"
     values, assumed, note = _said_form(flow, understand("book 1h at 10", NOW_LOCAL, CATALOG))
     assert note is None and (values.start, values.duration, values.day) == ("10:00", 60, "2026-11-24")
-    assert assumed == ()
-    values, assumed, note = _said_form(flow, understand("book at 10", NOW_LOCAL, CATALOG))
+    assert assumed == ("date",)  # today, not said: marked if a form shows it
+    values, assumed, note = _said_form(flow, understand("book tomorrow at 10", NOW_LOCAL, CATALOG))
     assert note is None and values.duration == 30 and assumed == ("duration",)  # said on the card
     repo.save_settings(replace(repo.get_settings(), connected=True, booking_enabled=True))
     asked = await flow.understood(_no_turn(), understand("book tomorrow", NOW_LOCAL, CATALOG))
