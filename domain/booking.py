@@ -256,15 +256,17 @@ def keeps_slot(mine: CalendarEvent, overlapping: Iterable[CalendarEvent], room_e
     decides this from the same calendar and comes to the same answer:
 
     - an event that leaves the room free (showAs free, an FYI hold) is no rival;
-    - another RoomBot booking created at the same instant loses to the smaller id;
+    - another RoomBot booking created at the same instant loses to the smaller id (the instant to
+      the 100 ns Graph writes: an event made after this one read its slot back is always later);
     - a booking made outside RoomBot (Outlook) wins a tie, and so does any event whose creation time
       cannot be read: RoomBot yields rather than double-book, since the other booking never will."""
     for other in overlapping:
         if other.id == mine.id or not other.blocks:
             continue
-        if mine.created is None or other.created is None or other.created < mine.created:
+        mine_at, other_at = mine.created_order, other.created_order
+        if mine_at is None or other_at is None or other_at < mine_at:
             return False
-        if other.created == mine.created and (not other.made_by_roombot(room_email) or other.id < mine.id):
+        if other_at == mine_at and (not other.made_by_roombot(room_email) or other.id < mine.id):
             return False
     return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,17 @@ def _optional_time(value: object) -> datetime | None:
     return parse_graph_datetime(value) if value else None
 
 
+_FRACTION = re.compile(r"[Tt]\d{2}:\d{2}:\d{2}\.(\d+)")
+
+
+def hundred_ns(text: object) -> int:
+    """The 7th fractional digit of a Graph time (100 ns), which a datetime drops: two createdDateTime
+    values that differ only there are still two different instants."""
+    match = _FRACTION.search(text) if isinstance(text, str) else None
+    digits = match.group(1) if match else ""
+    return int(digits[6]) if len(digits) > 6 else 0
+
+
 def _event_from(doc: Any) -> CalendarEvent:
     """An event from Graph's answer. An answer RoomBot cannot read is a GraphBadAnswer (the outcome
     of the call is then unknown), never a crash."""
@@ -71,6 +83,7 @@ def _event_from(doc: Any) -> CalendarEvent:
             attendees=tuple(str((a.get("emailAddress") or {}).get("address") or "").lower()
                             for a in doc.get("attendees") or []),
             created=_optional_time(doc.get("createdDateTime")),
+            created_100ns=hundred_ns(doc.get("createdDateTime")),
             is_cancelled=bool(doc.get("isCancelled")),
             transaction_id=doc.get("transactionId") or None,
             show_as=str(doc.get("showAs") or "busy"),

@@ -143,6 +143,12 @@ def test_the_earliest_created_booking_keeps_the_slot_then_the_smallest_id() -> N
     assert keeps_slot(_event("a", 1), [_event("b", 1)], ROOM)
 
 
+def test_creation_times_100_ns_apart_are_no_tie() -> None:
+    first, later = _event("z", 1), replace(_event("a", 1), created_100ns=1)  # the same microsecond
+    assert keeps_slot(first, [first, later], ROOM)
+    assert not keeps_slot(later, [first, later], ROOM)  # made after: the smaller id does not help it
+
+
 def test_a_booking_made_outside_roombot_is_never_beaten_on_a_tie_or_an_unknown_time() -> None:
     mine = _event("a", 5)
     assert not keeps_slot(mine, [_event("z", 5, roombot=False)], ROOM)  # a tie goes to Outlook's booking

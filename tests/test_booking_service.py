@@ -21,6 +21,7 @@ from domain.calendar import TimeSlot
 from domain.errors import GraphUnavailable, RoomAccessDenied, ValidationFailed
 from domain.models import BOOKING_BOOKED, Booking
 from graph.calendar import RoomCalendarService
+from sandbox.graph_api import TickClock
 from sandbox.seed import demo_mailboxes, generated_rooms
 from sandbox.server import RunningSandbox
 from services.booking import BookingService
@@ -129,6 +130,43 @@ async def test_two_processes_racing_keep_the_earliest_booking(sandbox: RunningSa
     assert event.id == outcomes[0].booking.event_id
     kinds = [m["kind"] for m in sandbox.state.graph.outbox]
     assert sorted(kinds) == ["cancellation", "invitation", "invitation"]  # the loser's invitee is told
+
+
+async def test_a_booking_made_after_the_winner_looked_loses_though_its_time_differs_by_100_ns(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    """Graph writes createdDateTime to 100 ns (7 digits); a datetime keeps 1 us. Two events 100 ns
+    apart were read as made at the same instant, and the smaller id won the tie: a booking created
+    after the winner had read its slot back (and told its person "Booked") could win too."""
+    graph = sandbox.state.graph
+    graph.clock = TickClock(now=lambda: datetime(2026, 12, 1, 8, tzinfo=UTC))  # Exchange's clock, held still
+    for _ in range(7):  # the next two events are written ...:01.1101Z and ...:01.1101001Z
+        graph.clock.tick()
+    ids = iter(["AAMkAD-z-alex", "AAMkAD-a-megan"])  # the event made later has the smaller id
+    graph._new_id = lambda mailbox: next(ids)  # type: ignore[method-assign]
+
+    checked, go = asyncio.Event(), asyncio.Event()
+
+    class Late:
+        """Megan's press: it finds the room free, then its POST lands only after Alex's is done."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(calendar, name)
+
+        async def create_event(self, room: str, **kwargs: Any):
+            checked.set()
+            await go.wait()
+            return await calendar.create_event(room, **kwargs)
+
+    slot = slot_at()
+    room = "hq-cirrus@example.com"
+    late = asyncio.create_task(book(BookingService(org_repo(), Late()), room, slot, MEGAN))
+    await checked.wait()
+    first = await book(BookingService(org_repo(), calendar), room, slot, ALEX)  # alone: booked
+    go.set()
+    with pytest.raises(RoomTaken):
+        await late
+    [event] = await calendar.calendar_view(room, slot)
+    assert event.id == first.booking.event_id == "AAMkAD-z-alex"
 
 
 async def test_a_lost_answer_is_read_back_from_the_calendar_without_a_second_event(

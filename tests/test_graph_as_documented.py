@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from domain.booking import BookingUnconfirmed, CalendarsUnreadable, RoomTaken, SearchRequest
 from domain.calendar import TimeSlot, makes_busy
 from domain.errors import GraphBadAnswer
-from graph.calendar import RoomCalendarService, _busy_times, _event_from, parse_graph_datetime
+from graph.calendar import RoomCalendarService, _busy_times, _event_from, hundred_ns, parse_graph_datetime
 from sandbox.graph_api import GraphRequest, GraphResponse, error_body, graph_timestamp
 from sandbox.seed import generated_rooms
 from sandbox.server import RunningSandbox
@@ -49,12 +49,15 @@ def test_every_timestamp_form_graph_writes_is_read(moment: datetime, seventh: in
     kept = int(f"{moment.microsecond:06d}{seventh}"[:digits].ljust(7, "0")[:6])
     expected = moment.replace(microsecond=kept, tzinfo=zone).astimezone(UTC)
     assert parse_graph_datetime(text) == expected, text
+    assert hundred_ns(text) == (seventh if digits == 7 else 0), text  # the digit a datetime drops
 
 
 def test_what_is_no_graph_time_is_a_bad_answer_not_a_crash() -> None:
     start = {"dateTime": "2026-12-02T09:00:00.0000000", "timeZone": "UTC"}
     good = {"id": "e", "start": start, "end": start, "createdDateTime": "2026-12-01T10:00:00.1Z"}
     assert _event_from(good).created == datetime(2026, 12, 1, 10, 0, 0, 100000, tzinfo=UTC)
+    later = _event_from({**good, "createdDateTime": "2026-12-01T10:00:00.1000001Z"})  # 100 ns later
+    assert later.created == _event_from(good).created and later.created_order > _event_from(good).created_order
     assert _event_from({**good, "start": {**start, "timeZone": "Pacific Standard Time"}}).start == \
         datetime(2026, 12, 2, 17, tzinfo=UTC)
     for broken in ({**good, "createdDateTime": "yesterday"}, {**good, "start": {"dateTime": 5}},
