@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from domain.booking import (
     PAST_GRACE,
     RoomTaken,
     SearchRequest,
+    SearchResult,
     check_slot,
     clean_participants,
     clean_subject,
@@ -125,7 +127,8 @@ class BookingFlow:
             request = self._request_from_form(values, zone)
             if latest_end is not None:
                 request = replace(request, latest_end=local_to_utc(latest_end.date(), latest_end.time(), zone))
-            return await self._results(request, turn.user, note=_assumed_note(assumed, latest_end is not None))
+            return await self._results(request, turn.user, note=lambda result: _assumed_note(
+                assumed, latest_end is not None and bool(result.free)))
         except DomainError as exc:
             return self._form(values, exc.message, assumed)
 
@@ -267,8 +270,9 @@ class BookingFlow:
     # --- helpers --------------------------------------------------------------------------
 
     async def _results(self, request: SearchRequest, user: UserIdentity, *, offset: int = 0,
-                       attempt: object = None, note: str | None = None) -> Card:
+                       attempt: object = None, note: str | None | Callable[[SearchResult], str | None] = None) -> Card:
         result = await self._service.search(request, user.key)
+        note = note(result) if callable(note) else note
         attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
 

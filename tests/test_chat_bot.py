@@ -164,3 +164,11 @@ async def test_the_state_holds_a_record_only_while_a_question_is_open(bot: TestC
     await say(bot, connector, "a room for 2 tomorrow")
     await submit(bot, connector, {"action": "help"})  # dropped by a pressed card: no record left either
     assert _stored_conversations(bot_config) == 0
+
+
+async def test_a_part_of_the_day_offers_its_first_free_slot_and_says_so(bot: TestClient,
+                                                                        connector: Connector) -> None:
+    card = await say(bot, connector, "a room for 2 tomorrow morning for an hour")
+    day = tomorrow()
+    assert _book_slots(card) == {(_iso(local(day, 8)), _iso(local(day, 9)))}  # the demo rooms are free at 08:00
+    assert "first time in that part of the day that a room is free" in card_text(card)
