@@ -56,8 +56,9 @@ def _main_buttons(booking_enabled: bool) -> list[dict]:
 
 
 def small_talk_card(reply: str, booking_enabled: bool) -> Card:
-    """A greeting or thanks answered in a line, with the main buttons: not the whole help card."""
-    return card([text(plain(reply))], _main_buttons(booking_enabled))
+    """A greeting or thanks answered in a line (RoomBot's own Markdown: anything a person wrote in it is
+    escaped by the caller), with the main buttons: not the whole help card."""
+    return card([text(reply)], _main_buttons(booking_enabled))
 
 
 def nearest_card(note: str, booking_enabled: bool, examples: tuple[str, ...] = ()) -> Card:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from cards.base import Card
+from cards.base import Card, plain
 from cards.help import help_for, nearest_card, small_talk_card
 from dialogs.booking import BookingFlow
 from dialogs.common import Question, user_zone
@@ -108,7 +108,7 @@ class ChatFlow:
         enabled = self._repo.get_settings().booking_enabled
         if intent == Intent.GREETING:
             first = (turn.user.name or "").split(" ")[0]
-            return small_talk_card(GREETING.format(name=f" {first}" if first else ""), enabled)
+            return small_talk_card(GREETING.format(name=f" {plain(first)}" if first else ""), enabled)
         if intent == Intent.THANKS:
             return small_talk_card(THANKS, enabled)
         return nearest_card(NOT_UNDERSTOOD, enabled, EXAMPLES)

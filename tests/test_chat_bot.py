@@ -121,6 +121,10 @@ async def test_greetings_and_thanks_get_a_line_and_the_main_buttons(bot: TestCli
         card = await say(bot, connector, said)
         assert answer in card_text(card) and "What I can do" not in card_text(card), said
         assert [a["title"] for a in card["actions"]] == ["Book a room", "My bookings", "Help"]
+    assert "\\\\*" not in card_text(await say(bot, connector, "hello"))  # the example is Markdown, not escaped
+    mallory = ("00000000-0000-0000-0000-0000000000099", "[Mallory](https://e.vil)", "m@example.com", "m@example.com")
+    greeted = card_text(await say(bot, connector, "hi", user=mallory))
+    assert "Hi \\\\[Mallory\\\\]" in greeted  # a name is shown as written, never as a link
 
 
 async def test_a_typed_cancel_is_confirmed_then_removes_the_event(bot: TestClient, connector: Connector) -> None:
