@@ -5,6 +5,7 @@ them, help, a greeting or thanks, or the nearest thing RoomBot can do."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,11 +28,14 @@ Reply = Card | Question
 
 GREETING = "Hi{name}! Tell me what you need, e.g. *a room for 4 tomorrow at 10*, or use the buttons."
 THANKS = "You're welcome! Anything else, just ask."
+BYE = "Bye! I'm here whenever you need a room."
 DROPPED = "OK, I won't book anything. Anything else, just ask."
 NOT_UNDERSTOOD = ("Sorry, I didn't get that. I can find and book a room, and show, change or cancel your "
                   "bookings.")
 UNREAD_INSTEAD = "Please tell me in one short sentence what you need, or use the buttons"
 EXAMPLES = ("a room for 4 tomorrow at 10", "my bookings", "cancel my 2pm booking")
+_BYE = re.compile(r"\W*(?:bye|good\s*bye|bye\s*bye|see\s+(?:you|ya)|cya|ttyl|later|have\s+a\s+(?:good|nice))\b",
+                  re.IGNORECASE)
 # What a question's answer may be instead: a request of its own, read on its own.
 _OWN_REQUEST = {Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
                 Intent.HELP, Intent.THANKS}
@@ -110,7 +114,7 @@ class ChatFlow:
             first = (turn.user.name or "").split(" ")[0]
             return small_talk_card(GREETING.format(name=f" {plain(first)}" if first else ""), enabled)
         if intent == Intent.THANKS:
-            return small_talk_card(THANKS, enabled)
+            return small_talk_card(BYE if _BYE.match(text) else THANKS, enabled)
         return nearest_card(NOT_UNDERSTOOD, enabled, EXAMPLES)
 
     async def _book(self, turn: Turn, said: Understanding, text: str, *, answer: bool = False) -> Reply:

@@ -117,7 +117,8 @@ async def test_a_question_left_unanswered_is_forgotten(bot: TestClient, connecto
 
 
 async def test_greetings_and_thanks_get_a_line_and_the_main_buttons(bot: TestClient, connector: Connector) -> None:
-    for said, answer in (("hi", "Hi Alex!"), ("Good morning!", "Hi Alex!"), ("thanks a lot", "You're welcome!")):
+    for said, answer in (("hi", "Hi Alex!"), ("Good morning!", "Hi Alex!"), ("thanks a lot", "You're welcome!"),
+                         ("bye!", "Bye!")):
         card = await say(bot, connector, said)
         assert answer in card_text(card) and "What I can do" not in card_text(card), said
         assert [a["title"] for a in card["actions"]] == ["Book a room", "My bookings", "Help"]
