@@ -436,6 +436,32 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: 
             text.take(trailing.start(), trailing.end())
 
 
+_EXCLUSION = re.compile(r"\b(?:no\s+need\s+for|(?:don'?t|do\s+not)\s+need|anywhere\s+but|other\s+than|"
+                        r"except(?:\s+for)?|without|not|no)\b((?:\s+[\w'-]+){1,3})")
+EXCLUSION_PROBLEM = "I can't leave out a room, place or feature: pick what you need below."
+
+
+def _read_exclusions(text: _Text, catalog: Catalog, problems: list[str]) -> None:
+    """"no video", "not in Harbour House", "any room except Aurora": what is named within three words of a
+    negation is left out (it is never asked for as if wanted), and said back so the form shows with a note."""
+    for match in list(_EXCLUSION.finditer(text.lower)):
+        span = _Text(text.rest)
+        span.take(0, match.start(1))
+        span.take(match.end(1), len(span.chars))
+        before = span.rest
+        _read_names(span, catalog, {})
+        _read_floor(span, catalog, {}, [])
+        _read_features(span, catalog)
+        if span.rest == before:
+            continue
+        text.take(match.start(), match.start(1))  # the negation itself
+        for i, (was, now) in enumerate(zip(before, span.rest, strict=True)):
+            if was != now:
+                text.take(i, i + 1)
+        if EXCLUSION_PROBLEM not in problems:
+            problems.append(EXCLUSION_PROBLEM)
+
+
 _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
                     r"tenth|eleventh|twelfth|(\d{1,2})(?:st|nd|rd|th))\s+(?:floor|fl|level|storey|story)\b|"
                     r"(?:on\s+)?(?:floor|level|lvl|fl)\.?\s*(\d{1,2}|g\b|ground))")
@@ -1141,6 +1167,8 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
             body.take(0, greeting.end())
     problems: list[str] = []
     values: dict[str, Any] = {}
+    if intent in (Intent.BOOK, Intent.UNKNOWN):
+        _read_exclusions(body, catalog, problems)
     _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
     rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
     if len(rooms) > 1:  # "in Aurora or Borealis": neither, asked

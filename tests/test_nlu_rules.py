@@ -358,3 +358,23 @@ def test_the_rest_of_a_day_that_has_ended_is_a_problem() -> None:
     assert understand("a room for the rest of the day", datetime(2026, 12, 2, 17, 30)).problems == (
         "17:00 has already passed.",)
     assert understand("a room for the rest of the day", WEDNESDAY).problems == ()
+
+
+_PLACES = Catalog(buildings=(Building("hh", "Harbour House"),), rooms=(RoomName("aurora@x.com", "Aurora"),),
+                  features=("video",))
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("book a room tomorrow, no video needed, at 11", time(11)), ("book a room not in Harbour House at 2", time(14)),
+    ("any room except Aurora at 2", time(14)), ("without video at 3", time(15)),
+])
+def test_what_is_left_out_is_never_asked_for_and_is_said_back(text: str, start: time) -> None:
+    got = understand(text, WEDNESDAY, _PLACES)
+    assert (got.intent, got.when.start) == (Intent.BOOK, start)
+    assert (got.features, got.building_id, got.room_email, got.not_understood) == ((), "", "", ())
+    assert got.problems == ("I can't leave out a room, place or feature: pick what you need below.",)
+
+
+def test_a_negation_without_a_place_or_feature_after_it_changes_nothing() -> None:
+    got = understand("not sure, a room with video in Aurora at 2", WEDNESDAY, _PLACES)
+    assert (got.features, got.room_email, got.problems) == (("video",), "aurora@x.com", ())
