@@ -235,6 +235,9 @@ class _Text:
         for i in range(max(0, start), min(end, len(self.chars))):
             self.chars[i] = " "
 
+    def search_all(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+        return list(pattern.finditer(self.lower))
+
     def search(self, pattern: re.Pattern[str], start: int = 0, end: int | None = None) -> re.Match[str] | None:
         return pattern.search(self.lower, start, len(self.chars) if end is None else end)
 
@@ -587,6 +590,44 @@ _MORE = re.compile(rf"\b(?:an?\s+(?:extra|additional|further)\s+|another\s+)?{_N
 _NOW = re.compile(r"\b(?:asap|a\.s\.a\.p|straight\s+away|right\s+away|immediately|right\s+now|now)\b")
 
 
+_HOUR_WORD = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_CLOCK_PHRASE = re.compile(
+    r"(?:\b(until|till|til|by|before|from|between|at|around|about)\s+|@\s*)?"
+    rf"(?<![\w:./-])(?:(\d{{1,2}}|twenty[\s-]five|twenty|ten|five)\s+(past|to)\s+{_HOUR_WORD}|half\s+{_HOUR_WORD})"
+    r"(?:\s*(am|pm|a\.m\.?|p\.m\.?))?"
+    r"(?![\w:/.-]|\s*(?:hours?|hrs?|h\b|min|people|persons|ppl|seats|o'?clock))")
+
+
+def _read_clock_phrase(text: _Text, values: dict[str, Any]) -> None:
+    """British clock phrases: "five past ten" 10:05, "(at) 10 to 3" 14:50, "half four" 16:30 (half past),
+    hours by the working-hours rule; "until half five" an end. "10 to 3" without "at", or after "from", is a
+    range (read next)."""
+    for match in text.search_all(_CLOCK_PHRASE):
+        word, minutes, way, hour = match.group(1), match.group(2), match.group(3), match.group(4) or match.group(5)
+        if word in ("from", "between"):
+            continue
+        said = _number(hour)
+        if said is None or not 1 <= said <= 12:
+            continue
+        if match.group(5):
+            minute = 30
+        else:
+            minute = _number(minutes.replace("-", " ").replace("twenty five", "25")) or 0
+            if way == "to" and (minute not in (5, 10, 20, 25) or minutes.isdigit() and not word
+                                and not match.group(0).startswith("@")):
+                continue  # "2 to 3" is a range; only "at 10 to 3", "ten to three" is ten to
+            if not 1 <= minute <= 59:
+                continue
+        suffix = (match.group(6) or "").replace(".", "")
+        clock = said % 12 + (12 if suffix == "pm" else 0) if suffix else _working_hour(said)
+        moment = datetime.combine(date.min, time(clock, 0)) + timedelta(minutes=-minute if way == "to" else minute)
+        key = "end" if word in ("until", "till", "til", "by", "before") else "start"
+        if key in values:
+            continue
+        values[key] = moment.time()
+        text.take(match.start(), match.end())
+
+
 def _clock(hour: str, minute: str | None) -> tuple[int, int] | None:
     h, m = int(hour), int(minute or 0)
     return (h, m) if h <= 23 and m <= 59 else None
@@ -606,6 +647,7 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         if match:
             values["day"] = now.date() + timedelta(days=offset)
             text.take(match.start(), match.end())
+    _read_clock_phrase(text, values)
     match = text.search(_RANGE)
     if match:
         start, end = _clock(match.group(1), match.group(2)), _clock(match.group(3), match.group(4))

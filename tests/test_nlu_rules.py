@@ -378,3 +378,15 @@ def test_what_is_left_out_is_never_asked_for_and_is_said_back(text: str, start: 
 def test_a_negation_without_a_place_or_feature_after_it_changes_nothing() -> None:
     got = understand("not sure, a room with video in Aurora at 2", WEDNESDAY, _PLACES)
     assert (got.features, got.room_email, got.problems) == (("video",), "aurora@x.com", ())
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("a room at 10 to 3", time(14, 50), None), ("a room at five past ten", time(10, 5), None),
+    ("a room at twenty past two", time(14, 20), None), ("a room half four", time(16, 30), None),
+    ("a room at ten to three", time(14, 50), None), ("a room at twenty-five past 9", time(9, 25), None),
+    ("a room from 2 until half five", time(14), time(17, 30)), ("a room from 10 to 3", time(10), time(15)),
+    ("a room 2 to 3", time(14), time(15)),
+])
+def test_british_clock_phrases_by_the_working_hours_rule(text: str, start: time, end: time | None) -> None:
+    got = understand(text, WEDNESDAY, Catalog())
+    assert (got.when.start, got.when.end, got.unknown_room, got.not_understood) == (start, end, "", ())
