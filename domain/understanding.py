@@ -598,6 +598,29 @@ _CLOCK_PHRASE = re.compile(
     r"(?![\w:/.-]|\s*(?:hours?|hrs?|h\b|min|people|persons|ppl|seats|o'?clock))")
 
 
+_WEEKDAY_WORD = (r"(mon(?:day)?|tue(?:s(?:day)?)?|wed(?:s|nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?|sat(?:urday)?|"
+                 r"sun(?:day)?|today|tomorrow|tmrw|tmr)")
+_WEEK_ON = re.compile(rf"\b(?:(?:on\s+)?{_WEEKDAY_WORD}\s+(week)|(?<!for\s)(?:in\s+)?(?:a|one)\s+(week|fortnight)\s+"
+                      rf"(?:on\s+|from\s+)?{_WEEKDAY_WORD})\b")
+
+
+def _read_week_on(text: _Text, now: datetime, values: dict[str, Any]) -> None:
+    """British "Tuesday week" / "a week on Tuesday" (the next Tuesday, today counting, plus a week), "a
+    fortnight today/tomorrow" (plus 14 days): a day, never a length ("for a week" is one)."""
+    match = text.search(_WEEK_ON)
+    if not match:
+        return
+    said, span = match.group(1) or match.group(4), match.group(2) or match.group(3)
+    if said == "today":
+        offset = 0
+    elif said.startswith(("tom", "tm")):
+        offset = 1
+    else:
+        offset = ([d[:3] for d in _WEEKDAYS].index(said[:3]) - now.weekday()) % 7
+    values["day"] = now.date() + timedelta(days=offset + (14 if span == "fortnight" else 7))
+    text.take(match.start(), match.end())
+
+
 def _read_clock_phrase(text: _Text, values: dict[str, Any]) -> None:
     """British clock phrases: "five past ten" 10:05, "(at) 10 to 3" 14:50, "half four" 16:30 (half past),
     hours by the working-hours rule; "until half five" an end. "10 to 3" without "at", or after "from", is a
@@ -647,6 +670,7 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         if match:
             values["day"] = now.date() + timedelta(days=offset)
             text.take(match.start(), match.end())
+    _read_week_on(text, now, values)
     _read_clock_phrase(text, values)
     match = text.search(_RANGE)
     if match:

@@ -390,3 +390,18 @@ def test_a_negation_without_a_place_or_feature_after_it_changes_nothing() -> Non
 def test_british_clock_phrases_by_the_working_hours_rule(text: str, start: time, end: time | None) -> None:
     got = understand(text, WEDNESDAY, Catalog())
     assert (got.when.start, got.when.end, got.unknown_room, got.not_understood) == (start, end, "", ())
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("a room tuesday week at 10", date(2026, 12, 15)), ("a room a week on tuesday at 10", date(2026, 12, 15)),
+    ("a room wednesday week", date(2026, 12, 9)), ("a room a week tomorrow", date(2026, 12, 10)),
+    ("a room a fortnight today at 2", date(2026, 12, 16)), ("a room a fortnight tomorrow", date(2026, 12, 17)),
+    ("a room a fortnight on friday", date(2026, 12, 18)),
+])
+def test_a_weekday_week_and_a_fortnight_are_days_not_lengths(text: str, day: date) -> None:
+    got = understand(text, WEDNESDAY, Catalog())
+    assert (got.when.day, got.when.duration, got.not_understood) == (day, None, ())
+
+
+def test_for_a_week_is_still_a_length() -> None:
+    assert when("a room for a week").duration == timedelta(days=7)
