@@ -112,6 +112,11 @@ def _extended(booking: Booking, understanding: Understanding, zone: str) -> Plan
         if understanding.extend_by <= timedelta(0):
             raise ValidationFailed("A booking can only be extended by a positive length of time.")
         end = booking.end + understanding.extend_by
+    elif understanding.length is not None:  # "extend my meeting to 2 hours": the new total length
+        end = booking.start + understanding.length
+        if end <= booking.end:
+            raise ValidationFailed(f"That booking is already {_length(booking.end - booking.start)} long. "
+                                   "To end it earlier, change it.")
     elif when.end is not None:
         end = local_to_utc(when.day or to_local(booking.end, zone).date(), when.end, zone)
         if end <= booking.end:
@@ -150,3 +155,11 @@ def _moved(booking: Booking, understanding: Understanding, zone: str) -> Plan | 
     if (start, end) == (booking.start, booking.end) and not room:
         raise ValidationFailed("That is when the booking is already.")
     return Plan(Intent.MOVE, booking, start, end, room)
+
+
+def _length(span: timedelta) -> str:
+    """"90 minutes", "2 hours": a length as people say it."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hour" + ("s" if minutes != 60 else "")

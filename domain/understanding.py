@@ -117,6 +117,7 @@ class Understanding:
     command: bool = False  # the text began with a command word ("book ...", "my bookings")
     not_understood: tuple[str, ...] = ()  # words left over
     problems: tuple[str, ...] = ()  # understood, but impossible ("from 3pm to 2pm")
+    length: timedelta | None = None  # EXTEND "to 2 hours": the new total length, from its start
     move_by: timedelta | None = None  # MOVE "by an hour" / "back 30 minutes" (negative: earlier), no new time
 
 
@@ -1292,6 +1293,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
             and re.search(r"\b(?:to|into)\s+(?:the\s+)?$", body.original[:room_at], re.IGNORECASE):
         to_room, room_email = room_email, ""  # "move my 2pm to Aurora": where it goes, not which it is
     target = _Text(body.rest)
+    to_length = split is not None and intent is Intent.EXTEND and re.match(r"to\b", body.lower[split:]) is not None
     if split is not None:
         body.take(split, len(body.chars))
         target.take(0, split)
@@ -1299,6 +1301,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
         target.take(0, len(target.chars))
     more = body.search(_MORE)
     extend_by: timedelta | None = None
+    length: timedelta | None = None
     if more and intent is Intent.EXTEND:
         number = _number(more.group(1)) or 0
         extend_by = timedelta(hours=number) if more.group(2).startswith("h") else timedelta(minutes=number)
@@ -1323,6 +1326,8 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
         h, m = _clock(bare.group(1), bare.group(2)) or (0, 0)
         new["start"] = time(h if h > 12 else _working_hour(h), m)
     if intent is Intent.EXTEND:
+        if to_length and not extend_by and "duration" in new and "more" not in new and "by" not in new:
+            length = new.pop("duration")  # "extend my meeting to 2 hours": how long it is in all
         extend_by = extend_by or new.pop("more", None) or new.pop("by", None) or new.pop("duration", None)
         end = new.get("end") or new.get("start")
         when = When(day=new.get("day"), end=end) if end else When()
@@ -1335,6 +1340,7 @@ def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: di
     else:
         when = When()
     return Understanding(intent=intent, when=when, booking=booking, extend_by=extend_by, move_by=move_by,
+                         length=length,
                          not_understood=_leftovers(body) + _leftovers(target), problems=tuple(problems),
                          room_email=to_room, features=(),
                          capacity=details["capacity"] if intent is Intent.CHANGE else None)  # "for 8 instead"

@@ -3,7 +3,7 @@ future, numeric dates by locale, parts of the day, seats that are not times, wor
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -405,3 +405,22 @@ def test_a_weekday_week_and_a_fortnight_are_days_not_lengths(text: str, day: dat
 
 def test_for_a_week_is_still_a_length() -> None:
     assert when("a room for a week").duration == timedelta(days=7)
+
+
+def test_extend_to_a_length_is_the_new_total_length_and_by_a_length_is_added() -> None:
+    from domain.booking_ref import Plan, planned
+    from domain.errors import ValidationFailed
+    from domain.models import Booking
+
+    to = understand("extend my meeting to 2 hours", WEDNESDAY, Catalog())
+    by = understand("extend my meeting by 2 hours", WEDNESDAY, Catalog())
+    assert (to.intent, to.length, to.extend_by) == (Intent.EXTEND, timedelta(hours=2), None)
+    assert (by.length, by.extend_by) == (None, timedelta(hours=2))
+    start = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    meeting = Booking(id="m", room_email="a@x.com", event_id="ev", ical_uid="", booker_aad_id="alex",
+                      booker_email="alex@x.com", start=start, end=start + timedelta(hours=1), zone="UTC")
+    assert planned(meeting, to, WEDNESDAY.replace(tzinfo=UTC), "UTC") == Plan(
+        Intent.EXTEND, meeting, start, start + timedelta(hours=2))
+    with pytest.raises(ValidationFailed, match="already 1 hour long"):
+        planned(meeting, understand("extend it to 45 minutes", WEDNESDAY, Catalog()), WEDNESDAY.replace(tzinfo=UTC),
+                "UTC")
