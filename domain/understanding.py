@@ -182,7 +182,7 @@ back earlier later quick anymore meet chat discussion interview workshop over le
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
 off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
-wont
+wont shorten shorter
 """.split())
 
 
@@ -300,7 +300,7 @@ _MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|
             r"rebook|re-book|(?:change|switch)\s+(?:\w+\s+){0,4}?to\b(?!\s+(?:an?\s+|the\s+)?(?:bigger|smaller|larger|"
             r"different|other|another|new|quieter|better)\s+(?:room|one)\b)|"
             r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
-_CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|add\s+(?:\S+\s+){0,3}to\s+my|"
+_CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|shorten|cut\s+short|add\s+(?:\S+\s+){0,3}to\s+my|"
               r"invite\s+(?:\S+\s+){0,3}to\s+my|rename|switch\s+rooms?\b(?=.*\b(?:my|our)\b)|"
               r"(?:make|have)\s+my\b.*\binstead)\b")
 _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\s+)?(?:bookings|reservations|"
@@ -325,7 +325,7 @@ _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\
                    r"\b(?:show|list|see|view)\s+(?:me\s+)?(?:all\s+)?(?:bookings|reservations)\b|"
                    r"\b(?:what'?s|whats|what\s+is|when\s+is|when'?s|where\s+is|where'?s|what\s+time\s+is)\s+"
                    r"(?:my|our)\s+(?:next\s+|upcoming\s+|first\s+)?(?:booking|meeting|reservation|room)\b)")
-_BOOK_STRONG = _re(r"\b(?:book|reserve|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
+_BOOK_STRONG = _re(r"\b(?:book|reserve|reservation|rooms?|space|seats?|meeting\s+room|conference\s+room|huddle|desk|"
                    r"somewhere\s+to\s+meet|place\s+to\s+meet|free|available|vacant|empty|unoccupied)\b")
 _BOOK_WEAK = _re(r"\b(?:need|want|wanna|get|find|grab|looking\s+for|any|something|can\s+i|could\s+i|is|meeting|"
                  r"meet)\b")
@@ -605,6 +605,24 @@ _WEEK_ON = re.compile(rf"\b(?:(?:on\s+)?{_WEEKDAY_WORD}\s+(week)|(?<!for\s)(?:in
                       rf"(?:on\s+|from\s+)?{_WEEKDAY_WORD})\b")
 
 
+_ORDINAL_DAY = re.compile(r"\bfor\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s*(?:floor|fl|level|storey|story)\b)")
+_SHORT_MINUTES = re.compile(r"(?:\bfor\s+)?(?<![\w/:.-])(\d{1,3})m\b")
+
+
+def _next_day_of_month(today: date, number: int) -> date | None:
+    """The next `number`th from today on (a month without one is skipped: "the 31st" in November is 31 Dec)."""
+    year, month = today.year, today.month
+    for _ in range(13):
+        try:
+            day = date(year, month, number)
+        except ValueError:
+            day = None
+        if day and day >= today:
+            return day
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return None
+
+
 def _read_week_on(text: _Text, now: datetime, values: dict[str, Any]) -> None:
     """British "Tuesday week" / "a week on Tuesday" (the next Tuesday, today counting, plus a week), "a
     fortnight today/tomorrow" (plus 14 days): a day, never a length ("for a week" is one)."""
@@ -672,6 +690,16 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
             values["day"] = now.date() + timedelta(days=offset)
             text.take(match.start(), match.end())
     _read_week_on(text, now, values)
+    match = text.search(_ORDINAL_DAY)
+    if match and 1 <= int(match.group(1)) <= 31:  # "for the 1st": the next such day of a month
+        day = _next_day_of_month(now.date(), int(match.group(1)))
+        if day:
+            values["day"] = day
+            text.take(match.start(), match.end())
+    match = text.search(_SHORT_MINUTES)
+    if match and 0 < int(match.group(1)) <= 600:  # "30m": minutes
+        values["minutes"] = timedelta(minutes=int(match.group(1)))
+        text.take(match.start(), match.end())
     _read_clock_phrase(text, values)
     match = text.search(_RANGE)
     if match:
@@ -950,6 +978,8 @@ def _read_when(text: _Text, now: datetime, locale: str) -> dict[str, Any]:
     own_day = values.pop("day", None)
     own = {k: values.pop(k) for k in ("start", "end", "window") if k in values}
     _read_recognized(text, now, values)
+    if "minutes" in values:
+        values["duration"] = values.pop("minutes")  # "for 30m": what we read wins over any other length
     if own_day is not None:
         values["day"] = own_day  # "tmrw at 10": the recognizer saw only "at 10"
     for key, value in own.items():
@@ -1265,10 +1295,10 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
         weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
         place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])
-        if place_only and weak == {"is"}:  # "the printer on floor 2 is broken" asks for nothing
+        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
+        if (place_only or asked) and weak == {"is"}:  # "the printer on floor 2 is broken", "who is in Aurora"
             weak = set()
         strong = _BOOK_STRONG.search(clean) or weak and found
-        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
         if strong or found and not words_left and not asked:
             intent = Intent.BOOK
     if intent is Intent.UNKNOWN:

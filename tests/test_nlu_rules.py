@@ -424,3 +424,25 @@ def test_extend_to_a_length_is_the_new_total_length_and_by_a_length_is_added() -
     with pytest.raises(ValidationFailed, match="already 1 hour long"):
         planned(meeting, understand("extend it to 45 minutes", WEDNESDAY, Catalog()), WEDNESDAY.replace(tzinfo=UTC),
                 "UTC")
+
+
+@pytest.mark.parametrize(("text", "day", "start", "duration"), [
+    ("a room for 30m at 2", None, time(14), timedelta(minutes=30)),
+    ("a room for 45m tomorrow at 10", date(2026, 12, 3), time(10), timedelta(minutes=45)),
+    ("book a room for the 1st at 10", date(2027, 1, 1), time(10), None),
+    ("a room for the 3rd at 2", date(2026, 12, 3), time(14), None),
+])
+def test_short_minutes_and_a_day_of_the_month_after_for_the(text: str, day: date | None, start: time,
+                                                            duration: timedelta | None) -> None:
+    got = understand(text, WEDNESDAY, Catalog())
+    assert (got.when.day, got.when.start, got.when.duration, got.not_understood) == (day, start, duration, ())
+
+
+def test_shorten_names_a_booking_to_change_and_who_is_in_a_room_books_nothing() -> None:
+    catalog = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),))
+    shorten = understand("shorten my meeting by 15 minutes", WEDNESDAY, catalog)
+    assert (shorten.intent, shorten.not_understood) == (Intent.CHANGE, ())
+    assert shorten.booking is not None
+    assert understand("who is in Aurora right now", WEDNESDAY, catalog).intent is Intent.UNKNOWN
+    assert understand("is Aurora free now", WEDNESDAY, catalog).intent is Intent.BOOK
+    assert understand("I need a reservation", WEDNESDAY, catalog).intent is Intent.BOOK
