@@ -182,7 +182,7 @@ back earlier later quick anymore meet chat discussion interview workshop over le
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
 off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
-wont shorten shorter
+wont shorten shorter sometime anytime someday
 """.split())
 
 
@@ -605,6 +605,8 @@ _WEEK_ON = re.compile(rf"\b(?:(?:on\s+)?{_WEEKDAY_WORD}\s+(week)|(?<!for\s)(?:in
                       rf"(?:on\s+|from\s+)?{_WEEKDAY_WORD})\b")
 
 
+_NOT_A_TIME = re.compile(r"\bnot\s+(?:at\s+)?\d{1,2}(?:[:.]\d{2})?(?:\s*(?:am|pm))?(?![\w:/.-]|\s*(?:people|"
+                         r"persons|ppl|seats|hours?|hrs?|mins?|minutes?))")
 _ORDINAL_DAY = re.compile(r"\bfor\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s*(?:floor|fl|level|storey|story)\b)")
 _SHORT_MINUTES = re.compile(r"(?:\bfor\s+)?(?<![\w/:.-])(\d{1,3})m\b")
 
@@ -689,6 +691,9 @@ def _read_own_times(text: _Text, now: datetime, locale: str, values: dict[str, A
         if match:
             values["day"] = now.date() + timedelta(days=offset)
             text.take(match.start(), match.end())
+    match = text.search(_NOT_A_TIME)
+    if match:  # "at 3, not 2": the time that is not wanted is no start, nor a word left over
+        text.take(match.start(), match.end())
     _read_week_on(text, now, values)
     match = text.search(_ORDINAL_DAY)
     if match and 1 <= int(match.group(1)) <= 31:  # "for the 1st": the next such day of a month

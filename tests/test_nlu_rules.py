@@ -446,3 +446,12 @@ def test_shorten_names_a_booking_to_change_and_who_is_in_a_room_books_nothing() 
     assert understand("who is in Aurora right now", WEDNESDAY, catalog).intent is Intent.UNKNOWN
     assert understand("is Aurora free now", WEDNESDAY, catalog).intent is Intent.BOOK
     assert understand("I need a reservation", WEDNESDAY, catalog).intent is Intent.BOOK
+
+
+@pytest.mark.parametrize(("text", "day", "start"), [
+    ("book a room sometime friday morning for 1 hour", date(2026, 12, 4), None),
+    ("book a room at 3, not 2", None, time(15)), ("a room anytime tomorrow", date(2026, 12, 3), None),
+])
+def test_sometime_and_a_time_not_wanted_leave_no_word_over(text: str, day: date | None, start: time | None) -> None:
+    got = understand(text, WEDNESDAY, Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),)))
+    assert (got.when.day, got.when.start, got.unknown_room, got.not_understood) == (day, start, "", ())
