@@ -1216,7 +1216,7 @@ def _corrected(text: str, now: datetime, catalog: Catalog, locale: str) -> Under
     first = _understand(before, now, catalog, locale)
     if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP) or (
             first.when.empty and first.capacity is None and not first.room_email and not first.extend_by
-            and not first.move_by):
+            and not first.move_by and not first.length):
         return None  # "sorry, can I book a room": nothing said yet to correct
     bare = re.fullmatch(r"(\d{1,4}|" + "|".join(_NUMBERS) + r")", after, re.IGNORECASE)
     if bare:
@@ -1233,6 +1233,9 @@ def _merged(first: Understanding, second: Understanding) -> Understanding:
     extend_by, move_by = second.extend_by or first.extend_by, second.move_by or first.move_by
     if first.intent is Intent.EXTEND and first.extend_by and "duration" in said:  # "by 30 mins, make it 45"
         extend_by = said.pop("duration")
+    length = second.length or first.length
+    if first.intent is Intent.EXTEND and first.length and "duration" in said:  # "to 2 hours, no wait 3"
+        length = said.pop("duration")
     if first.intent is Intent.MOVE and first.move_by and "duration" in said:
         move_by = said.pop("duration") * (-1 if first.move_by < timedelta(0) else 1)
     if "start" in said or "window" in said or "now" in said:
@@ -1248,7 +1251,7 @@ def _merged(first: Understanding, second: Understanding) -> Understanding:
                    "unknown_room": second.unknown_room or first.unknown_room}
     problems = tuple(p for p in first.problems if not said) + second.problems
     return replace(first, when=when, not_understood=first.not_understood + second.not_understood,
-                   problems=problems, move_by=move_by, extend_by=extend_by, **details)
+                   problems=problems, move_by=move_by, extend_by=extend_by, length=length, **details)
 
 
 def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Understanding:

@@ -455,3 +455,9 @@ def test_shorten_names_a_booking_to_change_and_who_is_in_a_room_books_nothing() 
 def test_sometime_and_a_time_not_wanted_leave_no_word_over(text: str, day: date | None, start: time | None) -> None:
     got = understand(text, WEDNESDAY, Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),)))
     assert (got.when.day, got.when.start, got.unknown_room, got.not_understood) == (day, start, "", ())
+
+
+def test_a_new_total_length_corrected_keeps_the_later_one() -> None:
+    got = understand("extend my meeting to 2 hours no wait 3", WEDNESDAY, Catalog())
+    assert (got.intent, got.length, got.extend_by, got.not_understood) == (Intent.EXTEND, timedelta(hours=3), None,
+                                                                             ())
