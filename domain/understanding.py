@@ -182,7 +182,7 @@ back earlier later quick anymore meet chat discussion interview workshop over le
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
 off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
-wont shorten shorter sometime anytime someday
+wont shorten shorter sometime anytime someday different
 """.split())
 
 
@@ -302,7 +302,8 @@ _MOVE = _re(r"\b(?:move|moving|reschedule|re-schedule|push|shift|postpone|delay|
             r"make\s+(?:it|my\s+\S+(?:\s+\S+)?)\s+(?:at|start|on)\b)")
 _CHANGE = _re(r"\b(?:change|edit|modify|update|amend|adjust|alter|shorten|cut\s+short|add\s+(?:\S+\s+){0,3}to\s+my|"
               r"invite\s+(?:\S+\s+){0,3}to\s+my|rename|switch\s+rooms?\b(?=.*\b(?:my|our)\b)|"
-              r"(?:make|have)\s+my\b.*\binstead)\b")
+              r"(?:make|have)\s+my\b.*\binstead|(?:bigger|smaller|larger|different|another|other|quieter|better)\s+"
+              r"(?:room|one)\s+for\s+(?:my|our)\b(?!\s+(?:team|group|colleagues|guests|\d+\s+(?:people|guests))\b))")
 _MY_BOOKINGS = _re(r"(?:\b(?:my|our)\s+(?:upcoming\s+|next\s+|current\s+|future\s+)?(?:bookings|reservations|"
                    r"meetings)\b|\bwhat\s+(?:have|did|do)\s+i\s+(?:got\s+)?(?:booked|book|reserved?)\b|"
                    r"\bwhat'?s\s+(?:booked|on)\b|\bwhat\s+is\s+booked\b|\bwhat\s+(?:rooms?\s+)?(?:have|did)\s+i\b|"

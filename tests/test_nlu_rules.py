@@ -461,3 +461,16 @@ def test_a_new_total_length_corrected_keeps_the_later_one() -> None:
     got = understand("extend my meeting to 2 hours no wait 3", WEDNESDAY, Catalog())
     assert (got.intent, got.length, got.extend_by, got.not_understood) == (Intent.EXTEND, timedelta(hours=3), None,
                                                                              ())
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("I need a bigger room for my 3 o'clock", BookingRef(start=time(15))),
+    ("I need a different room for my 2pm tomorrow", BookingRef(day=date(2026, 12, 3), start=time(14))),
+])
+def test_a_bigger_room_for_my_booking_changes_it(text: str, ref: BookingRef) -> None:
+    got = understand(text, WEDNESDAY, Catalog())
+    assert (got.intent, got.booking, got.not_understood) == (Intent.CHANGE, ref, ())
+
+
+def test_a_bigger_room_for_my_team_is_a_booking() -> None:
+    assert understand("a bigger room for my team at 3", WEDNESDAY, Catalog()).intent is Intent.BOOK
