@@ -274,7 +274,8 @@ _HELP = _re(r"^\W*(?:\?+|help(?:\s+(?:me|please|pls))?|(?:can\s+you\s+)?help\s+m
             r"how\s+to\s+(?:use\s+(?:this|you|it)|book(?:\s+a\s+room)?)|"
             r"(?:show\s+(?:me\s+)?)?(?:the\s+)?(?:commands|options|menu|instructions)|"
             r"what\s+(?:are\s+)?(?:the|your)\s+(?:commands|options)|(?:what|which)\s+commands(?:\s+\w+){0,3}|"
-            r"i'?m\s+(?:lost|confused|stuck)|"
+            r"i'?m\s+(?:lost|confused|stuck)|(?:what|which)\s+rooms\s+(?:are\s+there|do\s+you\s+(?:have|know)|exist|"
+            r"can\s+i\s+book)|"
             r"what\s+now|info|about|usage|tutorial|guide)\W*$")
 _COMMAND = _re(r"^\s*/?(?:(book)(?![\w'’])|(my\s+bookings?)\b|(help)\b)")
 _CANCEL = _re(r"\b(?:cancel+(?:l?ed)?|delete|remove|drop|scrap|call\s+off|get\s+rid\s+of|give\s+up|"
@@ -1304,7 +1305,8 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
         weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
         place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])
-        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b", clean, re.IGNORECASE)  # "what's for lunch?"
+        asked = re.match(r"\W*(?:what|when|who|why|how|is\s+it)\b|\W*lunch(?:\s*time)?\W*$", clean,
+                         re.IGNORECASE)  # "what's for lunch?", "lunch?"
         if (place_only or asked) and weak == {"is"}:  # "the printer on floor 2 is broken", "who is in Aurora"
             weak = set()
         strong = _BOOK_STRONG.search(clean) or weak and found

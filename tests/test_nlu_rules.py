@@ -474,3 +474,11 @@ def test_a_bigger_room_for_my_booking_changes_it(text: str, ref: BookingRef) -> 
 
 def test_a_bigger_room_for_my_team_is_a_booking() -> None:
     assert understand("a bigger room for my team at 3", WEDNESDAY, Catalog()).intent is Intent.BOOK
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("what rooms are there", Intent.HELP), ("which rooms do you have", Intent.HELP), ("lunch?", Intent.UNKNOWN),
+    ("what rooms are free at 2", Intent.BOOK), ("a room for lunch", Intent.BOOK),
+])
+def test_asking_what_rooms_there_are_is_help_and_lunch_alone_books_nothing(text: str, intent: Intent) -> None:
+    assert understand(text, WEDNESDAY, Catalog()).intent is intent
