@@ -182,7 +182,7 @@ back earlier later quick anymore meet chat discussion interview workshop over le
 session calendar schedule diary agenda scrap stay stop add demo training list view display anywhere finished early
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
 off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
-wont shorten shorter sometime anytime someday different
+wont shorten shorter sometime anytime someday different hope ideally much well
 """.split())
 
 
@@ -533,7 +533,7 @@ def _feature_phrases(name: str, exact: bool) -> set[str]:
 _NOT_PEOPLE = (r"(?!\s*(?:h\b|hrs?\b|hours?\b|min|mins\b|m\b|:|\.\d|am\b|pm\b|a\.m|p\.m|o'?clock|-|–|/|th\b|st\b|"
                r"nd\b|rd\b|days?\b|weeks?\b|more\s+min|more\s+hour|ish\b))")
 _CAPACITY = [
-    (re.compile(rf"\b(?:for\s+)?(?:just\s+)?me\s+(?:and|\+|&|plus)\s+{_NUM}\s*(?:others?|colleagues|people|"
+    (re.compile(rf"\b(?:for\s+)?(?:just\s+)?me\s+(?:and|\+|&|plus)\s+{_NUM}\s*(?:others?|colleagues?|people|"
                 rf"more|guests|persons|ppl|coworkers|co-workers|of\s+my\s+\w+)?\b"), 1),
     (re.compile(rf"\b{_NUM}\s*(?:-|\s)?{_PEOPLE}\b"), 0),
     (re.compile(rf"\b(?:team|group|party|meeting)\s+of\s+{_NUM}\b{_NOT_PEOPLE}"), 0),

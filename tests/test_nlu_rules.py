@@ -482,3 +482,13 @@ def test_a_bigger_room_for_my_team_is_a_booking() -> None:
 ])
 def test_asking_what_rooms_there_are_is_help_and_lunch_alone_books_nothing(text: str, intent: Intent) -> None:
     assert understand(text, WEDNESDAY, Catalog()).intent is intent
+
+
+@pytest.mark.parametrize(("text", "capacity"), [
+    ("me and 3 colleague need room now", 4),
+    ("Hi there, I hope you're well. Could you please book a room for six people tomorrow afternoon, ideally with a "
+     "whiteboard? Thank you so much!", 6),
+])
+def test_polite_words_and_a_singular_colleague_leave_nothing_over(text: str, capacity: int) -> None:
+    got = understand(text, WEDNESDAY, Catalog(features=("whiteboard",)))
+    assert (got.intent, got.capacity, got.not_understood) == (Intent.BOOK, capacity, ())
