@@ -183,6 +183,7 @@ session calendar schedule diary agenda scrap stay stop add demo training list vi
 whats wats w/ moved don't dont doesn't isn't can't won't what's how's where's that's there's i'd i'll we'd we'll
 off whole bit little i've we've made rm needed chance drop running late nxt actually sorry oops instead through switch
 wont shorten shorter sometime anytime someday different hope ideally much well
+wish grateful possible
 """.split())
 
 

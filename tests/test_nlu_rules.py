@@ -492,3 +492,12 @@ def test_asking_what_rooms_there_are_is_help_and_lunch_alone_books_nothing(text:
 def test_polite_words_and_a_singular_colleague_leave_nothing_over(text: str, capacity: int) -> None:
     got = understand(text, WEDNESDAY, Catalog(features=("whiteboard",)))
     assert (got.intent, got.capacity, got.not_understood) == (Intent.BOOK, capacity, ())
+
+
+@pytest.mark.parametrize("text", [
+    "I wish to make a reservation friday at 9", "I'd be really grateful for a room on Friday from 2 to 3:30",
+    "I'd like a room at 4pm for an hour if possible, thanks",
+])
+def test_more_polite_words_leave_nothing_over(text: str) -> None:
+    got = understand(text, WEDNESDAY, Catalog())
+    assert (got.intent, got.not_understood) == (Intent.BOOK, ())
