@@ -214,7 +214,7 @@ class RoomBot(TeamsActivityHandler):
                 note = None if command else "Sorry, I didn't get that. Here is what I can do."
                 await self._send_card(turn_context, await self._help(turn_context, note))
                 return
-            await self._run_command(turn_context, command, text)
+            await self._run_command(turn_context, command)
             return
         if await self._asking.waiting(turn_context):
             await self._asking.answer(turn_context)  # the answer to the question asked: goes on in _on_answer
@@ -232,7 +232,7 @@ class RoomBot(TeamsActivityHandler):
             return
         await self._send_card(turn_context, reply)
 
-    async def _run_command(self, turn_context: TurnContext, command: Command, text: str) -> None:
+    async def _run_command(self, turn_context: TurnContext, command: Command) -> None:
         if command.admin and not await self._is_admin(turn_context):
             self._refused(turn_context, f"command {command.name}")
             await turn_context.send_activity(REFUSAL)
@@ -241,7 +241,7 @@ class RoomBot(TeamsActivityHandler):
             await self._send_card(turn_context, await self._admin_commands[command.name](self._turn(turn_context)))
             return
         if command.name == "book" and self._booking is not None:
-            await self._send_card(turn_context, await self._booking.start(self._turn(turn_context), text))
+            await self._send_card(turn_context, await self._booking.form(self._turn(turn_context)))
             return
         if command.name in ("my bookings", "all bookings") and self._my_bookings is not None:
             start = self._my_bookings.start if command.name == "my bookings" else self._my_bookings.start_all

@@ -22,12 +22,6 @@ VERBS = {Intent.CANCEL: "Cancel", Intent.END: "End now", Intent.EXTEND: "Extend"
          Intent.CHANGE: "Change"}
 
 
-def slot_text(start: datetime, end: datetime, zone: str, now: datetime) -> str:
-    """'Wed 2 Dec, 14:00–15:00': the date always shown, the zone left to the card's one line (as on
-    every card: cards.base.when)."""
-    return when(start, end, zone, now)
-
-
 def room_name(email: str, rooms: Mapping[str, Room]) -> str:
     room = rooms.get(email)
     return room.display_name if room else email
@@ -51,7 +45,7 @@ def confirm_card(plan: Plan, rooms: Mapping[str, Room], now: datetime, zone: str
     """'Cancel Aurora, Wed 2 Dec, 14:00–15:00?': one card, exactly what will change, one press."""
     booking = plan.booking
     name = plain(room_name(booking.room_email, rooms))
-    shown = slot_text(booking.start, booking.end, zone, now)
+    shown = when(booking.start, booking.end, zone, now)
     body: list[dict[str, Any]] = []
     if plan.intent == Intent.CANCEL:
         body.append(heading(f"Cancel {name}, {shown}?"))
@@ -68,7 +62,7 @@ def confirm_card(plan: Plan, rooms: Mapping[str, Room], now: datetime, zone: str
         what = "Extend" if plan.intent == Intent.EXTEND else "Move"
         body.append(heading(f"{what} {name}?"))
         body.append(text(f"Now: {name}, {shown}", spacing="None"))
-        body.append(text(f"New: {new_room}, {slot_text(plan.start, plan.end, zone, now)}", weight="Bolder",
+        body.append(text(f"New: {new_room}, {when(plan.start, plan.end, zone, now)}", weight="Bolder",
                          spacing="None"))
         press = action(what, "manage_do", style="positive", **plan_data(plan.intent, booking, plan))
         keep = "Leave it"
@@ -85,7 +79,7 @@ def pick_card(intent: Intent, choices: Sequence[tuple[Booking, Plan | None]], ro
     body: list[dict[str, Any]] = [heading("Which booking?"), text(plain(lead), spacing="None")]
     for booking, plan in choices[:SHORT_LIST]:
         lines = [text(plain(room_name(booking.room_email, rooms)), weight="Bolder"),
-                 text(slot_text(booking.start, booking.end, zone, now), spacing="None")]
+                 text(when(booking.start, booking.end, zone, now), spacing="None")]
         if booking.subject:
             lines.append(text(plain(booking.subject), size="Small", spacing="None"))
         body.append(row(lines, [action(VERBS[intent], "manage_pick", **plan_data(intent, booking, plan))]))
@@ -105,7 +99,7 @@ def extend_ask_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, 
     """'Extend by how long?': the same buttons as My bookings' Extend, or the change card for an end."""
     name = plain(room_name(booking.room_email, rooms))
     body = [heading(f"Extend {name} by how long?"), *note_block(note),
-            text(slot_text(booking.start, booking.end, zone, now), spacing="None"), zone_line(zone)]
+            text(when(booking.start, booking.end, zone, now), spacing="None"), zone_line(zone)]
     ids = _ids(booking)
     buttons = [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES]
     return card(body, [*buttons, action("Another end time", "change", **ids)])

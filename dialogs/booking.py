@@ -71,24 +71,9 @@ class BookingFlow:
 
     # --- the `book` command ---------------------------------------------------------------
 
-    async def start(self, turn: Turn, words: str) -> Card:
-        """`book ...`: search at once when the text says enough, else the form with what it said."""
-        try:
-            async with asyncio.timeout(self._budget_s):
-                return await self._start(turn, words)
-        except TimeoutError:
-            return problem(GraphUnavailable.user_message, action("Book a room", "form"))
-
-    async def _start(self, turn: Turn, words: str) -> Card:
-        zone = self._zone(turn)
-        try:
-            self._service.ensure_open()
-        except DomainError as exc:
-            return problem(exc.message)
-        return self._form(self._defaults(zone), assumed=_FRESH)
-
-    async def form_with_note(self, turn: Turn, note: str) -> Card:
-        """The form, fresh, with a note (a message that could not be read says why)."""
+    async def form(self, turn: Turn, note: str | None = None) -> Card:
+        """`book`: the form, fresh, its values marked as suggestions; with a note when a message could not
+        be read (it says why)."""
         try:
             self._service.ensure_open()
         except DomainError as exc:

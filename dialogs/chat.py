@@ -19,7 +19,7 @@ from dialogs.my_bookings import MyBookingsFlow
 from dialogs.turn import Step, Turn
 from domain.timezones import to_local
 from domain.understanding import Catalog, Intent, RoomName, Understanding
-from services.understanding import Understand, Unread, read_here
+from services.understanding import FORM_INSTEAD, Understand, Unread, read_here
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class ChatFlow:
     async def answered(self, turn: Turn, kept: dict[str, Any], text: str) -> Reply:
         """The answer to the one question asked: it goes on with the request the question kept, unless it
         is a request of its own ("cancel my 2pm booking")."""
-        said = await self._read(turn, text)
+        catalog = self._catalog()  # read once for the answer and the request it continues
+        said = await self._read(turn, text, catalog)
         if isinstance(said, Unread):
             return await self._unread(turn, said, text)
         asked = kept.get("text")
@@ -77,17 +78,17 @@ class ChatFlow:
         if said.intent in _OWN_REQUEST or said.command or not isinstance(asked, str):
             return await self._answer(turn, said, text)
         together = f"{asked}, {text}"
-        both = await self._read(turn, together)
+        both = await self._read(turn, together, catalog)
         if isinstance(both, Unread):  # the request and its answer together are too much to read: the form
             return await self._unread(turn, both, "book")
         if both.intent != Intent.BOOK:
             return await self._answer(turn, said, text)
         return await self._book(turn, both, together, answer=True)
 
-    async def _read(self, turn: Turn, text: str) -> Understanding | Unread:
+    async def _read(self, turn: Turn, text: str, catalog: Catalog | None = None) -> Understanding | Unread:
         zone = user_zone(self._repo, turn, self._default_zone)
         now_local = to_local(self._clock(), zone)
-        return await self._understand(text, now_local, self._catalog(), turn.locale, who=turn.user.key)
+        return await self._understand(text, now_local, catalog or self._catalog(), turn.locale, who=turn.user.key)
 
     def _catalog(self) -> Catalog:
         rooms = self._repo.list_rooms()
@@ -128,8 +129,8 @@ class ChatFlow:
         """Too long or too slow to read: a text that begins with "book" gets the booking form, saying why;
         any other, the same note with the main buttons."""
         if self._booking is not None and text.lstrip()[:5].lower().rstrip() == "book":
-            return await self._booking.form_with_note(turn, unread.note)
-        note = unread.note.replace("Please fill in the form below and press Find free rooms", UNREAD_INSTEAD)
+            return await self._booking.form(turn, unread.note)
+        note = unread.note.replace(FORM_INSTEAD, UNREAD_INSTEAD)  # no form follows this note
         return nearest_card(note, self._repo.get_settings().booking_enabled)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -14,7 +14,10 @@ from typing import Any
 from cards.base import Card, action, card, heading, plain, text
 from cards.booking import Places
 from dialogs.turn import Step, Turn
+from domain.booking import BookingNotFound, NotYourBooking
 from domain.errors import SORRY, GraphUnavailable, ValidationFailed
+from domain.models import Room
+from domain.people import UserIdentity
 from domain.timezones import first_zone, local_to_utc
 from storage.repository import Repository
 
@@ -122,6 +125,26 @@ def user_zone(repo: Repository, turn: Turn, default: str) -> str:
         repo.save_user_zone(user.key, client)
     stored = repo.get_user_zone(user.key) if user.key and not client else None
     return first_zone(client, stored, default)
+
+
+def rooms_by_email(repo: Repository, emails: Iterable[str]) -> dict[str, Room]:
+    """The registered rooms among `emails` (a card names a removed room by its address)."""
+    rooms = {}
+    for email in emails:
+        room = repo.get_room(email)
+        if room is not None:
+            rooms[room.email] = room
+    return rooms
+
+
+def refused_press(repo: Repository, user: UserIdentity, data: dict[str, Any],
+                  exc: NotYourBooking | BookingNotFound) -> Card:
+    """A press on someone else's booking (cards only show the user's own, so it was forged) is
+    recorded; nothing about that booking is shown either way."""
+    if isinstance(exc, NotYourBooking):
+        repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
+                       f"booking {str(data.get('booking'))[:64]} is someone else's", outcome="refused")
+    return problem(exc.message)
 
 
 def places(repo: Repository) -> Places:

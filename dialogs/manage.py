@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cards.base import Card, action
+from cards.base import Card, action, when
 from cards.manage import (
     confirm_card,
     done_card,
@@ -18,10 +18,9 @@ from cards.manage import (
     no_match_card,
     pick_card,
     room_name,
-    slot_text,
 )
 from cards.my_bookings import change_card
-from dialogs.common import Later, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import Later, places, problem, refused_press, rooms_by_email, user_zone, utc_time, within_budget
 from dialogs.turn import Turn
 from domain.booking import BookingNotFound, NotYourBooking, RoomTaken
 from domain.booking_ref import MANAGE_INTENTS, Plan, describe, matching, no_match_message, planned
@@ -104,7 +103,7 @@ class ManageFlow:
         rooms = self._rooms([booking])
         if plan is not None:
             if plan.room_email:
-                rooms.update(self._rooms_named([plan.room_email]))
+                rooms.update(rooms_by_email(self._repo, [plan.room_email]))
             return confirm_card(plan, rooms, self._service.now(), zone, note)
         if intent == Intent.EXTEND:
             return extend_ask_card(booking, rooms, self._service.now(), zone, note)
@@ -122,7 +121,7 @@ class ManageFlow:
             booking = await self._service.current(turn.user.key, turn.data.get("booking"), turn.data.get("v"))
             plan = _shown_plan(intent, booking, turn.data)
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(turn.user, turn.data, exc)
+            return refused_press(self._repo, turn.user, turn.data, exc)
         except GraphError as exc:
             return problem(exc.message, self._again(turn.data))
         except DomainError as exc:  # gone, changed since the list was shown, or a bad time on the button
@@ -138,7 +137,7 @@ class ManageFlow:
         try:
             message = await self._do(intent, turn.user, turn.data, zone)
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(turn.user, turn.data, exc)
+            return refused_press(self._repo, turn.user, turn.data, exc)
         except StaleCard:
             return await self._as_it_is_now(intent, turn.user, turn.data, zone)
         except BookingGone as exc:
@@ -160,7 +159,7 @@ class ManageFlow:
         if intent == Intent.CANCEL:
             done = await self._service.cancel(user.key, booking_id, canceller_name=user.name, version=version)
             gone = done.booking
-            what = f"{self._room_name(gone.room_email)}, {slot_text(gone.start, gone.end, zone, now)}"
+            what = f"{self._room_name(gone.room_email)}, {when(gone.start, gone.end, zone, now)}"
             return f"{what} was already cancelled." if done.already else f"Cancelled: {what} ({zone})."
         if intent == Intent.END:
             ended = await self._service.end_now(user.key, booking_id, version)
@@ -174,7 +173,7 @@ class ManageFlow:
             changed = await self._service.change(user.key, booking_id, version, start=start, end=end, subject="")
         what = "Extended" if intent == Intent.EXTEND else "Moved"
         return f"{what}: {self._room_name(changed.room_email)} now " \
-               f"{slot_text(changed.start, changed.end, zone, now)} ({zone})."
+               f"{when(changed.start, changed.end, zone, now)} ({zone})."
 
     async def _as_it_is_now(self, intent: Intent, user: UserIdentity, data: dict[str, Any], zone: str) -> Card:
         """A confirmation pressed after the booking changed does nothing: the person sees the booking as
@@ -192,14 +191,6 @@ class ManageFlow:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _refused(self, user: UserIdentity, data: dict[str, Any], exc: NotYourBooking | BookingNotFound) -> Card:
-        """Cards only offer the person's own bookings, so a press on someone else's was forged: recorded,
-        and nothing about that booking is shown."""
-        if isinstance(exc, NotYourBooking):
-            self._repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
-                                 f"booking {str(data.get('booking'))[:64]} is someone else's", outcome="refused")
-        return problem(exc.message)
-
     @staticmethod
     def _again(data: dict[str, Any]) -> dict[str, Any]:
         return action("Try again", str(data.get("action")), **{k: v for k, v in data.items() if k != "action"})
@@ -208,18 +199,10 @@ class ManageFlow:
         return user_zone(self._repo, turn, self._default_zone)
 
     def _rooms(self, bookings: Any) -> dict[str, Room]:
-        return self._rooms_named(b.room_email for b in bookings)
-
-    def _rooms_named(self, emails: Any) -> dict[str, Room]:
-        rooms = {}
-        for email in emails:
-            room = self._repo.get_room(email)
-            if room is not None:
-                rooms[room.email] = room
-        return rooms
+        return rooms_by_email(self._repo, (b.room_email for b in bookings))
 
     def _room_name(self, email: str) -> str:
-        return room_name(email, self._rooms_named([email]))
+        return room_name(email, rooms_by_email(self._repo, [email]))
 
 
 def _intent(data: dict[str, Any]) -> Intent | None:

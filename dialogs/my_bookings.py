@@ -19,7 +19,17 @@ from cards.my_bookings import (
     my_bookings_card,
     people_card,
 )
-from dialogs.common import Later, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.common import (
+    Later,
+    local_start,
+    places,
+    problem,
+    refused_press,
+    rooms_by_email,
+    user_zone,
+    utc_time,
+    within_budget,
+)
 from dialogs.turn import Notifier, Turn
 from domain.booking import (
     MAX_FORM_MINUTES,
@@ -188,7 +198,7 @@ class MyBookingsFlow:
             return problem(exc.message, action("Try again", "cancel", **{k: v for k, v in turn.data.items()
                                                                                if k != "action"}))
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(turn.user, turn.data, exc)
+            return refused_press(self._repo, turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn, note=exc.message, everyone=turn.data.get("listed") == "all")
         except DomainError as exc:
@@ -224,7 +234,7 @@ class MyBookingsFlow:
         try:
             booking = await run()
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(turn.user, turn.data, exc)
+            return refused_press(self._repo, turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn, note=exc.message)
         except RoomTaken as exc:
@@ -248,7 +258,7 @@ class MyBookingsFlow:
             shown = show(booking, self._zone(turn))
             return await shown if isinstance(shown, Awaitable) else shown
         except (NotYourBooking, BookingNotFound) as exc:
-            return self._refused(turn.user, turn.data, exc)
+            return refused_press(self._repo, turn.user, turn.data, exc)
         except (BookingGone, StaleCard) as exc:
             return await self._list(turn, note=exc.message)
         except GraphError as exc:
@@ -268,14 +278,6 @@ class MyBookingsFlow:
             raise ValidationFailed("Pick a duration.")
         return start, start + timedelta(minutes=minutes)
 
-    def _refused(self, user: UserIdentity, data: dict[str, Any], exc: NotYourBooking | BookingNotFound) -> Card:
-        """A press on someone else's booking (cards only show the user's own, so it was forged) is
-        recorded; nothing about that booking is shown either way."""
-        if isinstance(exc, NotYourBooking):
-            self._repo.add_audit(user.key, f"booking {str(data.get('action'))[:40]}",
-                                 f"booking {str(data.get('booking'))[:64]} is someone else's", outcome="refused")
-        return problem(exc.message)
-
     async def _is_booking_admin(self, turn: Turn) -> bool:
         return ROLE_BOOKING_ADMIN in await turn.roles.held()
 
@@ -283,12 +285,7 @@ class MyBookingsFlow:
         return user_zone(self._repo, turn, self._default_zone)
 
     def _rooms(self, bookings: Any) -> dict[str, Room]:
-        rooms = {}
-        for booking in bookings:
-            room = self._repo.get_room(booking.room_email)
-            if room is not None:
-                rooms[room.email] = room
-        return rooms
+        return rooms_by_email(self._repo, (b.room_email for b in bookings))
 
     def _room_name(self, booking: Booking) -> str:
         room = self._repo.get_room(booking.room_email)

@@ -36,11 +36,11 @@ TARGET = "domain.understanding:understand"  # what a worker runs; tests give one
 WORKER_NICENESS = 10  # when a worker and the bot share a core, the bot's turns come first
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
-TOO_LONG = "That message is too long for me to read. Please fill in the form below and press Find free rooms."
-TOO_SLOW = "That took me too long to read. Please fill in the form below and press Find free rooms."
-NOT_READ = "Sorry, I couldn't read that. Please fill in the form below and press Find free rooms."
-TOO_MUCH = ("You sent me a lot to read just now. Please fill in the form below and press Find free rooms, "
-            "or try typing again in a minute.")
+FORM_INSTEAD = "Please fill in the form below and press Find free rooms"  # what each note says to do instead
+TOO_LONG = f"That message is too long for me to read. {FORM_INSTEAD}."
+TOO_SLOW = f"That took me too long to read. {FORM_INSTEAD}."
+NOT_READ = f"Sorry, I couldn't read that. {FORM_INSTEAD}."
+TOO_MUCH = f"You sent me a lot to read just now. {FORM_INSTEAD}, or try typing again in a minute."
 
 
 class ReadingBudget:
