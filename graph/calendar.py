@@ -62,7 +62,8 @@ _FRACTION = re.compile(r"[Tt]\d{2}:\d{2}:\d{2}\.(\d+)")
 
 def hundred_ns(text: object) -> int:
     """The 7th fractional digit of a Graph time (100 ns), which a datetime drops: two createdDateTime
-    values that differ only there are still two different instants."""
+    values that differ only there are still two different instants. Graph writes createdDateTime with 0 to
+    7 fractional digits, trailing zeros dropped (../shared/GUIDE.md, from Microsoft's own event examples)."""
     match = _FRACTION.search(text) if isinstance(text, str) else None
     digits = match.group(1) if match else ""
     return int(digits[6]) if len(digits) > 6 else 0
