@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.errors import ValidationFailed
+from domain.rules import RoomRules
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
@@ -35,9 +36,17 @@ class OrgSettings:
     guest_domains: tuple[str, ...] = ()  # outside domains whose addresses may be invited
     allow_any_guest: bool = False  # any outside address may be invited
     people_picker: bool = False  # the app may read users (User.Read.All), as last checked: people are picked by name
+    # Reminders and check-in (domain.attendance); per-room rules override default_rules (domain.rules)
+    reminder_min: int = 15  # a person's reminder before each booking, until they choose (0: off)
+    checkin_opens_min: int = 5  # check-in opens this long before the start
+    checkin_by_invitees: bool = False  # invited people may check in too, not only the booker
+    release_exempt_min: int = 8 * 60  # bookings this long or longer are never released
+    default_rules: RoomRules = field(default_factory=lambda: RoomRules(
+        checkin_required=False, auto_release=False, release_after_min=10, never_release=False))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guest_domains", tuple(self.guest_domains))  # a JSON list when read back
+        object.__setattr__(self, "default_rules", RoomRules.from_doc(self.default_rules) or RoomRules())
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,11 @@ class Room:
     floor_id: str
     capacity: int = 0
     features: tuple[str, ...] = ()
+    rules: RoomRules | None = None  # None: the organisation's default rules apply
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "email", normalize_email(self.email))
+        object.__setattr__(self, "rules", RoomRules.from_doc(self.rules))
         if self.capacity < 0:
             raise ValidationFailed("A room's capacity cannot be negative.")
         object.__setattr__(self, "features", tuple(sorted({f.strip().lower() for f in self.features if f.strip()})))
@@ -110,6 +121,9 @@ class Booking:
     zone: str = "UTC"  # the booker's time zone, for showing the times later
     attempt_key: str = ""  # booker + the search card's attempt id: one booking per card
     transaction_id: str = ""  # Graph's de-duplication id, kept across retries
+    checked_in_at: datetime | None = None  # when someone checked in (domain.attendance)
+    checked_in_by: str = ""  # who did: the booker's or an invitee's key
+    no_show: bool = False  # nobody checked in: RoomBot released the room (status cancelled)
 
 
 BOOKING_PENDING = "pending"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.jobs import JOB_KINDS, Job
 from domain.models import (
     BOOKING_CANCELLED,
     BOOKING_PENDING,
@@ -136,6 +137,8 @@ class Repository:
         self._conversations = backend.partitioned("conversations")  # by user
         self._welcomed = backend.partitioned("welcomed")  # by bucket of the conversation id
         self._search_rate = backend.partitioned("search_rate")  # by user: their searches of the last minute
+        self._jobs = backend.partitioned("jobs")  # by the hour (UTC) their booking starts: _job_part
+        self._jobs_for: Callable[[Booking], list[Job]] | None = None
         # The registry is read on every search and changed by admins only: kept parsed. (One process
         # owns its data folder.)
         self._room_cache: dict[str, Room] | None = None
@@ -389,6 +392,7 @@ class Repository:
         self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
         self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
         self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+        self._replan(None, booking)
         return booking
 
     @staticmethod
@@ -404,13 +408,17 @@ class Repository:
         """Record many bookings (an import, a migration): one write per partition touched. Bookings
         already recorded are replaced."""
         by_part: dict[tuple[Any, str], dict[str, dict[str, Any]]] = defaultdict(dict)
-        for b in bookings:
+        bookings_list = list(bookings)
+        for b in bookings_list:
             by_part[(self._booking_index, _bucket(b.id))][b.id] = self._index_entry(b)
             by_part[(self._booking_days, _day(b.start))][b.id] = self._owner(b)
             by_part[(self._bookings, b.booker_aad_id)][b.id] = self._booking_doc(b)
         indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
         for (collection, part), docs in indexes_first:
             collection.put_many(part, docs)
+        if self._jobs_for is not None:
+            for b in bookings_list:
+                self._replan(None, b)
         return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
 
     def get_booking_by_attempt(self, booker_aad_id: str, attempt_key: str) -> Booking | None:
@@ -443,6 +451,7 @@ class Repository:
             if archived_in is not None and archived_in != _archive_part(booking.booker_aad_id, _day(booking.start)):
                 self._archive.delete(archived_in, booking.id)
             self._booking_days.delete(_day(current.start), booking.id)
+        self._replan(current, booking)
         return booking
 
     def get_booking(self, booking_id: str) -> Booking | None:
@@ -537,6 +546,7 @@ class Repository:
             self._users.delete(booking.booker_aad_id, _LAST_BOOKING_KEY)
         self._booking_days.delete(_day(booking.start), booking_id)
         self._booking_index.delete(_bucket(booking_id), booking_id)
+        self._replan(booking, None)
 
     @staticmethod
     def _booking_doc(booking: Booking) -> dict[str, Any]:
@@ -545,13 +555,94 @@ class Repository:
                 "booker_email": booking.booker_email, "start": _dt_to_json(booking.start),
                 "end": _dt_to_json(booking.end), "subject": booking.subject, "attendees": list(booking.attendees),
                 "status": booking.status, "created_at": _dt_to_json(booking.created_at), "zone": booking.zone,
-                "attempt_key": booking.attempt_key, "transaction_id": booking.transaction_id}
+                "attempt_key": booking.attempt_key, "transaction_id": booking.transaction_id,
+                "checked_in_at": _dt_to_json(booking.checked_in_at), "checked_in_by": booking.checked_in_by,
+                "no_show": booking.no_show}
 
     @staticmethod
     def _booking_from(doc: dict[str, Any]) -> Booking:
         return Booking(**{**doc, "start": _dt_from_json(doc["start"]), "end": _dt_from_json(doc["end"]),
                           "created_at": _dt_from_json(doc.get("created_at")),
+                          "checked_in_at": _dt_from_json(doc.get("checked_in_at")),
                           "attendees": tuple(doc.get("attendees", ()))})
+
+    # --- jobs: reminders and releases (services.scheduler runs them) -----------------------
+
+    def plan_jobs_with(self, jobs_for: Callable[[Booking], list[Job]]) -> None:
+        """Keep every booking's jobs as `jobs_for` plans them: whenever a booking is recorded,
+        changed or removed, its jobs are written again in the same call, so a booking moved,
+        extended or cancelled (by RoomBot, or found changed in Outlook) never keeps an old job."""
+        self._jobs_for = jobs_for
+
+    def _replan(self, old: Booking | None, new: Booking | None) -> None:
+        if self._jobs_for is None:
+            return
+        wanted = {job.key: job for job in self._jobs_for(new)} if new is not None else {}
+        if old is not None and _job_part(old.start) != (_job_part(new.start) if new else None):
+            self._jobs.delete_many(_job_part(old.start), [f"{kind}:{old.id}" for kind in JOB_KINDS])
+        if new is None:
+            return
+        part = _job_part(new.start)
+        stale = [key for key in (f"{kind}:{new.id}" for kind in JOB_KINDS) if key not in wanted]
+        if stale:
+            self._jobs.delete_many(part, stale)
+        current = {key: self._jobs.get(part, key) for key in wanted}
+        changed = {key: _job_doc(job) for key, job in wanted.items()
+                   if current[key] is None or _job_plan(current[key]) != _job_plan(_job_doc(job))}
+        if changed:
+            self._jobs.put_many(part, changed)
+
+    def put_jobs(self, jobs: Iterable[Job]) -> None:
+        """Write jobs as they are (a claim, a try counted), one write per partition."""
+        by_part: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for job in jobs:
+            by_part[_job_part(job.for_start)][job.key] = _job_doc(job)
+        for part, docs in by_part.items():
+            self._jobs.put_many(part, docs)
+
+    def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
+        """Jobs due at `now`, oldest due first. Only the partitions of bookings that start before
+        `now` plus a day are read (no reminder comes earlier than that)."""
+        last = _job_part(now + timedelta(days=1))
+        due: list[Job] = []
+        for part in sorted(self._jobs.parts()):
+            if part > last:
+                break
+            due.extend(job for job in map(_job_from, self._jobs.all(part)) if job.due <= now)
+        return sorted(due, key=lambda j: (j.due, j.key))[:limit]
+
+    def next_job_due(self, now: datetime) -> datetime | None:
+        """When the next job is due (the scheduler sleeps until then), looking a day ahead."""
+        last = _job_part(now + timedelta(days=1))
+        dues = [datetime.fromisoformat(doc["due"]) for part in self._jobs.parts() if part <= last
+                for doc in self._jobs.all(part)]
+        return min(dues, default=None)
+
+    def finish_jobs(self, jobs: Iterable[Job]) -> None:
+        """Jobs done (or dropped): gone, one write per partition."""
+        by_part: dict[str, list[str]] = defaultdict(list)
+        for job in jobs:
+            by_part[_job_part(job.for_start)].append(job.key)
+        for part, keys in by_part.items():
+            self._jobs.delete_many(part, keys)
+            if not self._jobs.all(part):
+                self._jobs.drop(part)
+
+    def get_job(self, kind: str, booking: Booking) -> Job | None:
+        doc = self._jobs.get(_job_part(booking.start), f"{kind}:{booking.id}")
+        return _job_from(doc) if doc else None
+
+    # --- a person's own settings -------------------------------------------------------------
+
+    def get_reminder_min(self, user_key: str) -> int | None:
+        """The minutes before a booking a person wants a reminder (0: none); None: not chosen."""
+        doc = self._users.get(user_key, "profile") if user_key else None
+        value = doc.get("reminder_min") if doc else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def save_reminder_min(self, user_key: str, minutes: int) -> None:
+        doc = self._users.get(user_key, "profile") or {}
+        self._users.put(user_key, "profile", {**doc, "reminder_min": minutes})
 
     # --- audit log --------------------------------------------------------------------------
 
@@ -726,6 +817,29 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+def _job_part(start: datetime) -> str:
+    """Jobs are kept by the hour (UTC) their booking starts: a booking's old jobs are found from
+    its old start, and the due ones in the few partitions around now."""
+    return start.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def _job_doc(job: Job) -> dict[str, Any]:
+    return {"kind": job.kind, "booking_id": job.booking_id, "due": _dt_to_json(job.due),
+            "for_start": _dt_to_json(job.for_start), "claim": job.claim, "claimed_at": _dt_to_json(job.claimed_at),
+            "tries": job.tries}
+
+
+def _job_plan(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a job a different job: a claim or a try counted does not."""
+    return doc.get("kind"), doc.get("booking_id"), doc.get("due"), doc.get("for_start")
+
+
+def _job_from(doc: dict[str, Any]) -> Job:
+    return Job(kind=doc["kind"], booking_id=doc["booking_id"], due=datetime.fromisoformat(doc["due"]),
+               for_start=datetime.fromisoformat(doc["for_start"]), claim=doc.get("claim", ""),
+               claimed_at=_dt_from_json(doc.get("claimed_at")), tries=int(doc.get("tries", 0)))
 
 
 def _made_at(booking: Booking) -> datetime:
