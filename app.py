@@ -11,6 +11,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -29,6 +30,7 @@ from bot.roombot import RoomBot
 from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
 from dialogs.admin import AdminFlow, ConsentLink
+from dialogs.attendance import AttendanceFlow
 from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
@@ -41,9 +43,11 @@ from graph.client import GraphClient, RetryPolicy
 from graph.tokens import MsalTokenProvider
 from graph.users import UserDirectory
 from services.admin import AdminService
+from services.attendance import AttendanceService
 from services.booking import BookingService
 from services.my_bookings import MyBookings
 from services.resources import ResourceDirectory
+from services.scheduler import Scheduler
 from services.understanding import UnderstandingPool
 from storage.backends import TinyDbBackend
 from storage.bot_state import TinyDbStorage
@@ -65,6 +69,7 @@ GRAPH_INFO_KEY = web.AppKey("graph_info", dict)
 ADMIN_KEY = web.AppKey("admin", AdminService)
 NOTIFIER_KEY = web.AppKey("notifier", Notifier)
 UNDERSTANDING_KEY = web.AppKey("understanding", UnderstandingPool)
+SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -143,13 +148,20 @@ def create_app(config: Config) -> web.Application:
         users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
         booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
                                          users=users)
+        attendance_service = AttendanceService(repo, calendar, booking_service.now)
+        repo.plan_jobs_with(attendance_service.plan)  # every booking write keeps its reminder and release
         booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)
         managing = MyBookings(repo, calendar, booking_service)
+        attendance = AttendanceFlow(attendance_service, repo, app[NOTIFIER_KEY].send_many,
+                                    book=booking.actions()["book"], default_zone=config.default_timezone)
+        attendance_service.use_messages(attendance)
+        apply_checkin_config(repo, config)
         my_bookings = MyBookingsFlow(managing, booking_service, repo, app[NOTIFIER_KEY], config.default_timezone,
-                                     turn_budget_s=budget, later=later)
+                                     turn_budget_s=budget, later=later, can_check_in=attendance_service.can_check_in)
         chat = ChatFlow(repo, booking_service.now, booking=booking, my_bookings=my_bookings,
                         manage=ManageFlow(managing, repo, config.default_timezone, turn_budget_s=budget, later=later),
-                        understand=app[UNDERSTANDING_KEY].understand, default_zone=config.default_timezone)
+                        understand=app[UNDERSTANDING_KEY].understand, default_zone=config.default_timezone,
+                        attendance=attendance)
         admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens,
                                      users=users)
         app[ADMIN_KEY] = admin_service
@@ -158,11 +170,17 @@ def create_app(config: Config) -> web.Application:
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, consent),
-                               my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels)
+                               my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels,
+                               attendance=attendance)
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
+        scheduler = Scheduler(repo, attendance_service.run, booking_service.now)
+        app[SCHEDULER_KEY] = scheduler
+        jobs = asyncio.create_task(scheduler.run_forever(), name="roombot-scheduler")
         try:
             yield
         finally:
+            jobs.cancel()
+            await asyncio.gather(jobs, return_exceptions=True)
             left = await finish_later_work(timeout_s=later.finish_within_s)  # answers owed to users
             if left:
                 log.warning("%d answers still being worked on were dropped at shutdown", left)
@@ -179,6 +197,24 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/consent", consent_redirect)
     return app
+
+
+def apply_checkin_config(repo: Repository, config: Config) -> None:
+    """REMINDER_MIN, CHECKIN_OPENS_MIN and RELEASE_AFTER_MIN, when set, are the organisation's
+    defaults (for deployments, demos and tests): applied at every start, logged when they change it."""
+    settings = repo.get_settings()
+    rules = settings.default_rules
+    wanted = replace(settings,
+                     reminder_min=settings.reminder_min if config.reminder_min is None else config.reminder_min,
+                     checkin_opens_min=(settings.checkin_opens_min if config.checkin_opens_min is None
+                                        else config.checkin_opens_min),
+                     default_rules=rules if config.release_after_min is None
+                     else replace(rules, release_after_min=config.release_after_min))
+    if wanted != settings:
+        log.info("check-in defaults from the configuration: reminder %s min, check-in opens %s min before, "
+                 "closes %s min after the start", wanted.reminder_min, wanted.checkin_opens_min,
+                 wanted.default_rules.release_after_min)
+        repo.save_settings(wanted)
 
 
 def _activity_problem(body: object) -> str | None:

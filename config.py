@@ -64,6 +64,10 @@ class Config:
     # Quick booking texts are read in worker processes, each within a deadline (queueing included)
     understanding_workers: int = 2
     understanding_deadline_s: float = 2.0
+    # The organisation's check-in defaults, applied at every start when set (None: as admins set them)
+    reminder_min: int | None = None  # REMINDER_MIN: default reminder before a booking (0 off; 1 allowed)
+    checkin_opens_min: int | None = None  # CHECKIN_OPENS_MIN: check-in opens this long before the start
+    release_after_min: int | None = None  # RELEASE_AFTER_MIN: check-in closes / a no-show is released after
 
     @property
     def base_url(self) -> str:
@@ -147,6 +151,9 @@ class Config:
                                    .split(",") if c.strip()),
             understanding_workers=int(get("UNDERSTANDING_WORKERS", "2")),
             understanding_deadline_s=float(get("UNDERSTANDING_DEADLINE_S", "2")),
+            reminder_min=_minutes(get("REMINDER_MIN"), "REMINDER_MIN", 0, 60),
+            checkin_opens_min=_minutes(get("CHECKIN_OPENS_MIN"), "CHECKIN_OPENS_MIN", 0, 60),
+            release_after_min=_minutes(get("RELEASE_AFTER_MIN"), "RELEASE_AFTER_MIN", 1, 120),
         )
 
 
@@ -162,3 +169,12 @@ def _days(value: str, name: str) -> int:
     if days < 1:
         raise ValueError(f"{name}={value} must be a number of days, at least 1")
     return days
+
+
+def _minutes(value: str, name: str, low: int, high: int) -> int | None:
+    """Minutes from the environment, or None when unset; a wrong value stops the start-up."""
+    if not value:
+        return None
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValueError(f"{name}={value} must be a whole number of minutes from {low} to {high}")
+    return int(value)

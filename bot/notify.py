@@ -4,7 +4,9 @@ when they last chatted with the bot."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
@@ -38,3 +40,7 @@ class Notifier:
             log.warning("could not message %s in Teams: %s", user_key, type(exc).__name__)
             return False
         return True
+
+    async def send_many(self, items: Sequence[tuple[str, Card]]) -> list[bool]:
+        """Send each (user key, card); True for each that is done with."""
+        return list(await asyncio.gather(*(self.tell(key, content) for key, content in items)))

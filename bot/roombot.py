@@ -30,6 +30,7 @@ from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_for, welcome_card
 from config import DEFAULT_CHANNELS
 from dialogs.admin import AdminFlow
+from dialogs.attendance import AttendanceFlow
 from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Question
@@ -56,7 +57,8 @@ class RoomBot(TeamsActivityHandler):
     def __init__(self, repo: Repository, conversation_state: BotState, members: MemberDirectory | None = None,
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
                  admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None,
-                 chat: ChatFlow | None = None, allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS) -> None:
+                 chat: ChatFlow | None = None, allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS,
+                 attendance: AttendanceFlow | None = None) -> None:
         self._repo = repo
         self._allowed_channels = frozenset(c.lower() for c in allowed_channels)
         self._configured_tenant = configured_tenant
@@ -76,9 +78,13 @@ class RoomBot(TeamsActivityHandler):
         self._asking = Asking(conversation_state, self._on_answer) if chat is not None else None
         if chat is not None:
             self._actions.update(chat.actions())
+        self._attendance = attendance
+        if attendance is not None:
+            self._actions.update(attendance.actions())
         # Admin handlers are reached only through the admin check in _run_command / _dispatch_action.
         self._admin_commands = admin.commands() if admin else {}
-        self._admin_actions = admin.actions() if admin else {}
+        self._admin_actions = {**(admin.actions() if admin else {}),
+                               **(attendance.admin_actions() if attendance else {})}
 
     # --- every turn -------------------------------------------------------------------------
 
@@ -240,6 +246,9 @@ class RoomBot(TeamsActivityHandler):
         if command.name in self._admin_commands:
             await self._send_card(turn_context, await self._admin_commands[command.name](self._turn(turn_context)))
             return
+        if command.name == "settings" and self._attendance is not None:
+            await self._send_card(turn_context, await self._attendance.settings_step(self._turn(turn_context)))
+            return
         if command.name == "book" and self._booking is not None:
             await self._send_card(turn_context, await self._booking.form(self._turn(turn_context)))
             return
@@ -247,7 +256,7 @@ class RoomBot(TeamsActivityHandler):
             start = self._my_bookings.start if command.name == "my bookings" else self._my_bookings.start_all
             await self._send_card(turn_context, await start(self._turn(turn_context)))
             return
-        if not command.ready or command.name in ("book", "my bookings", "all bookings") or command.admin:
+        if not command.ready or command.name in ("book", "my bookings", "all bookings", "settings") or command.admin:
             # not wired (tests without Graph)
             await turn_context.send_activity(f"'{command.name}' is not available yet in this version of RoomBot.")
             return

@@ -4,7 +4,7 @@ Card 1.5 JSON. Buttons carry the booking id and the version the card shows; the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,12 +67,14 @@ def _cancel_button(booking: Booking, listed: str) -> dict[str, Any]:
                                                 **_ids(booking)))
 
 
-def _booking_actions(booking: Booking, now: datetime) -> list[dict[str, Any]]:
+def _booking_actions(booking: Booking, now: datetime, checkin: bool = False) -> list[dict[str, Any]]:
     ids = _ids(booking)
     extend = show_card("Extend", [text("Extend by", size="Small")],
                        action(f"+{EXTEND_CHOICES[0]} min", "extend", minutes=EXTEND_CHOICES[0], **ids))
     extend["card"]["actions"] += [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES[1:]]
     actions = [action("Change", "change", **ids), extend]
+    if checkin:  # its check-in window is open
+        actions.insert(0, action("Check in", "checkin", style="positive", booking=booking.id))
     if in_progress(booking, now):
         actions.append(action("End now", "end_now", **ids))
     actions += [action("Add people", "people", **ids), _cancel_button(booking, "mine")]
@@ -81,10 +83,11 @@ def _booking_actions(booking: Booking, now: datetime) -> list[dict[str, Any]]:
 
 def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], places: Places, now: datetime,
                      zone: str, *, offset: int = 0, note: str | None = None, good: bool = False, dropped: int = 0,
-                     unreadable: Sequence[str] = (), everyone: bool = False, total: int | None = None) -> Card:
+                     unreadable: Sequence[str] = (), everyone: bool = False, total: int | None = None,
+                     checkin: Collection[str] = ()) -> Card:
     """The upcoming bookings, soonest first, a page at a time: `bookings` is all of them, or (with
     `total`) the page that starts at `offset`. `everyone`: a booking admin's view of all bookings,
-    where the only action is Cancel."""
+    where the only action is Cancel. `checkin`: ids of bookings whose check-in is open now."""
     name = "all_bookings" if everyone else "my_bookings"
     body: list[dict[str, Any]] = [heading("All bookings" if everyone else "My bookings")]
     body += note_block(note, good)
@@ -105,7 +108,8 @@ def my_bookings_card(bookings: Sequence[Booking], rooms: Mapping[str, Room], pla
         if booking.id in unreadable:
             lines.append(text("The room's calendar did not answer just now; shown as last known.",
                               isSubtle=True, size="Small", spacing="None"))
-        buttons = [_cancel_button(booking, "all")] if everyone else _booking_actions(booking, now)
+        buttons = [_cancel_button(booking, "all")] if everyone else _booking_actions(booking, now,
+                                                                                      booking.id in checkin)
         body.append(row(lines, buttons))
     actions = []
     if offset > 0:

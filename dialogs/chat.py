@@ -12,6 +12,7 @@ from typing import Any
 
 from cards.base import Card, plain
 from cards.help import help_for, nearest_card, small_talk_card
+from dialogs.attendance import AttendanceFlow
 from dialogs.booking import BookingFlow
 from dialogs.common import Question, user_zone
 from dialogs.manage import ManageFlow
@@ -37,7 +38,8 @@ EXAMPLES = ("a room for 4 tomorrow at 10", "my bookings", "cancel my 2pm booking
 _BYE = re.compile(r"\W*(?:bye|good\s*bye|bye\s*bye|see\s+(?:you|ya)|cya|ttyl|later|have\s+a\s+(?:good|nice))\b",
                   re.IGNORECASE)
 # What a question's answer may be instead: a request of its own, read on its own.
-_OWN_REQUEST = {Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
+_OWN_REQUEST = {Intent.CHECK_IN, Intent.SETTINGS,
+                Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
                 Intent.HELP, Intent.THANKS}
 
 
@@ -45,8 +47,9 @@ class ChatFlow:
     def __init__(self, repo: Repository, clock: Callable[[], datetime], booking: BookingFlow | None = None,
                  manage: ManageFlow | None = None,
                  my_bookings: MyBookingsFlow | None = None, understand: Understand = read_here,
-                 default_zone: str = "UTC") -> None:
+                 default_zone: str = "UTC", attendance: AttendanceFlow | None = None) -> None:
         self._repo = repo
+        self._attendance = attendance
         self._clock = clock
         self._booking = booking
         self._manage = manage
@@ -108,6 +111,9 @@ class ChatFlow:
         if intent in (Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL) \
                 and self._manage is not None:
             return await self._manage.start(turn, said)
+        if intent in (Intent.CHECK_IN, Intent.SETTINGS) and self._attendance is not None:
+            return await (self._attendance.checkin_step(turn) if intent == Intent.CHECK_IN
+                          else self._attendance.settings_step(turn))
         if intent == Intent.HELP:
             return help_for(await turn.roles.held())
         enabled = self._repo.get_settings().booking_enabled

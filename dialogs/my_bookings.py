@@ -56,8 +56,10 @@ REFUSAL = "Sorry, only booking admins can see everyone's bookings."
 class MyBookingsFlow:
     def __init__(self, service: MyBookings, booking: BookingService, repo: Repository,
                  notifier: Notifier | None = None, default_zone: str = "UTC",
-                 turn_budget_s: float = 12.0, later: Later | None = None) -> None:
+                 turn_budget_s: float = 12.0, later: Later | None = None,
+                 can_check_in: Callable[[Booking], bool] | None = None) -> None:
         self._service = service
+        self._can_check_in = can_check_in  # whether a booking's check-in is open now
         self._booking = booking
         self._later = later  # where answers go that take longer than a turn
         self._repo = repo
@@ -105,7 +107,9 @@ class MyBookingsFlow:
                                 self._service.now(), self._zone(turn),
                                 offset=listing.offset if everyone else offset, note=note, good=good,
                                 dropped=listing.dropped, unreadable=listing.unreadable, everyone=everyone,
-                                total=listing.total)
+                                total=listing.total,
+                                checkin=[b.id for b in listing.bookings
+                                         if not everyone and self._can_check_in and self._can_check_in(b)])
 
     # --- one booking's actions ------------------------------------------------------------
 

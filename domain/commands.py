@@ -17,6 +17,7 @@ class Command:
 USER_COMMANDS = (
     Command("book", "Find a free room and book it, e.g. book 1h at 10 tomorrow for 6"),
     Command("my bookings", "See, change, extend or cancel your bookings and who is invited"),
+    Command("settings", "Your reminders before each booking (admins: check-in and booking rules)"),
     Command("help", "Show what I can do"),
 )
 

@@ -3,7 +3,7 @@ a restart or a crash loses none (services.scheduler runs them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 JOB_REMIND = "remind"
@@ -20,6 +20,12 @@ class Job:
     claim: str = ""  # the scheduler run that took it; a run that died leaves its claim behind
     claimed_at: datetime | None = None
     tries: int = 0  # runs that did not finish it (a send that failed, a crash)
+    planned: datetime | None = None  # the due it was planned for, when a retry put `due` later
+
+    def retried(self, due: datetime) -> Job:
+        """This job tried again at `due`, unclaimed, one more try counted."""
+        return replace(self, due=due, planned=self.planned or self.due, claim="", claimed_at=None,
+                       tries=self.tries + 1)
 
     @property
     def key(self) -> str:

@@ -53,6 +53,8 @@ class Intent(StrEnum):
     END = "end"  # end it now
     CANCEL = "cancel"
     HELP = "help"
+    CHECK_IN = "check in"  # I'm at the room I booked
+    SETTINGS = "settings"  # my reminders
     GREETING = "greeting"
     THANKS = "thanks"
     UNKNOWN = "unknown"
@@ -336,6 +338,14 @@ _MY_ONE = _re(r"^\W*(?:(?:show|open|see|view|what\s+about|and|about|check)\s+(?:
               r"(?:next\s+|upcoming\s+|first\s+|last\s+|current\s+)?(?:\d|(?:booking|meeting|reservation|one)\b|"
               r"today|tomorrow|tmrw|mon|tue|wed|thu|fri|sat|sun)")
 _BOOK_VERB = _re(r"\b(?:book|reserve|need|want|find|get)\b")
+_CHECK_IN = _re(r"^\W*(?:(?:ok|okay|hi|hey|hello)\W+)?(?:please\s+|pls\s+)?(?:"
+                r"check(?:ing)?[\s-]*in\b(?!\s+(?:on|with)\b)|check\s+(?:me|us)\s+in\b|"
+                r"(?:i'?m|i\s+am|we'?re|we\s+are)\s+(?:here|in\s+the\s+room|at\s+the\s+room)\b|"
+                r"(?:i'?ve|i\s+have|we'?ve|we\s+have|just)\s+arrived\b|arrived\b)"
+                r"(?!.*\b(?:book|reserve|cancel)\b)")
+_SETTINGS = _re(r"^\W*(?:(?:open|show|see|change|edit|my)\s+)*(?:settings|preferences|options|"
+                r"reminder\s+settings|reminders?)\W*$|\b(?:turn|switch|set)\s+(?:off|on|up)\s+(?:my\s+|the\s+)?"
+                r"reminders?\b|\breminders?\s+(?:off|on)\b")
 
 
 def _intent(text: str) -> tuple[Intent, bool]:
@@ -352,6 +362,10 @@ def _intent(text: str) -> tuple[Intent, bool]:
     if _THANKS_ONLY.match(text):  # "ok", "great" too: an acknowledgement, answered as thanks are
         return Intent.THANKS, False
     body = _LEADING_GREETING.sub("", text)
+    if _CHECK_IN.match(body):
+        return Intent.CHECK_IN, False
+    if _SETTINGS.search(body) and not _BOOK_VERB.search(body):
+        return Intent.SETTINGS, False
     if _HELP.match(body):
         return Intent.HELP, False
     if _NEVER_MIND.match(body):  # what is under way, not a booking
@@ -1217,7 +1231,8 @@ def _corrected(text: str, now: datetime, catalog: Catalog, locale: str) -> Under
     if not before or not after or not re.search(r"\d|\w{3,}", after):
         return None
     first = _understand(before, now, catalog, locale)
-    if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP) or (
+    if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP, Intent.CHECK_IN,
+                        Intent.SETTINGS) or (
             first.when.empty and first.capacity is None and not first.room_email and not first.extend_by
             and not first.move_by and not first.length):
         return None  # "sorry, can I book a room": nothing said yet to correct
@@ -1259,8 +1274,8 @@ def _merged(first: Understanding, second: Understanding) -> Understanding:
 
 def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Understanding:
     intent, command = _intent(clean)
-    if intent in (Intent.GREETING, Intent.THANKS) or (intent is Intent.HELP and not command) or (
-            intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
+    if intent in (Intent.GREETING, Intent.THANKS, Intent.CHECK_IN, Intent.SETTINGS) or (
+            intent is Intent.HELP and not command) or (intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
         return Understanding(intent=intent)
     body = _Text(clean)
     if command:

@@ -7,8 +7,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from domain.models import Room
+from domain.rules import RoomRules
 from sandbox.seed import EXTRA_ROOMS, TENANT_ID, Mailbox, demo_mailboxes
 from storage.repository import Repository
+
+DEMO_RULES = RoomRules(hours_start="00:00", hours_end="24:00", days=(0, 1, 2, 3, 4, 5, 6), bookers=(),
+                       checkin_required=True, auto_release=True, release_after_min=10, never_release=False)
 
 
 def prepare_demo_org(repo: Repository) -> None:
@@ -17,8 +21,10 @@ def prepare_demo_org(repo: Repository) -> None:
         # First start on the sandbox: connect it and switch booking on, with the people picker (the demo
         # tenant consented to User.Read.All). Later starts keep what an admin changed (booking switched
         # off, say).
+        # Check-in and auto-release are on, with rules that allow every hour of every day, so that the
+        # demo works whenever someone tries it.
         repo.save_settings(replace(settings, tenant_id=TENANT_ID, connected=True, booking_enabled=True,
-                                   people_picker=True))
+                                   people_picker=True, default_rules=DEMO_RULES))
     if repo.list_rooms():
         return
     # The special rooms (policy-denied, not in Places, no Exchange Online mailbox) are for admins to try by hand.

@@ -588,7 +588,8 @@ class Repository:
             self._jobs.delete_many(part, stale)
         current = {key: self._jobs.get(part, key) for key in wanted}
         changed = {key: _job_doc(job) for key, job in wanted.items()
-                   if current[key] is None or _job_plan(current[key]) != _job_plan(_job_doc(job))}
+                   if current[key] is None or _job_plan(current[key]) != _job_plan(_job_doc(job))
+                   or current[key].get("planned", current[key].get("due")) != _dt_to_json(job.due)}
         if changed:
             self._jobs.put_many(part, changed)
 
@@ -619,12 +620,27 @@ class Repository:
         return min(dues, default=None)
 
     def finish_jobs(self, jobs: Iterable[Job]) -> None:
-        """Jobs done (or dropped): gone, one write per partition."""
-        by_part: dict[str, list[str]] = defaultdict(list)
+        """Jobs done (or dropped): gone, one write per partition. A job planned again while it ran
+        (its booking moved meanwhile) is a new job and stays."""
+        self._settle_jobs(jobs, None)
+
+    def retry_jobs(self, jobs: Iterable[Job]) -> None:
+        """Jobs that could not run: written back as given (a later due, a try counted, no claim),
+        unless their booking planned them again meanwhile."""
+        self._settle_jobs(jobs, "retry")
+
+    def _settle_jobs(self, jobs: Iterable[Job], how: str | None) -> None:
+        by_part: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
-            by_part[_job_part(job.for_start)].append(job.key)
-        for part, keys in by_part.items():
-            self._jobs.delete_many(part, keys)
+            by_part[_job_part(job.for_start)].append(job)
+        for part, group in by_part.items():
+            stored = {job.key: self._jobs.get(part, job.key) for job in group}
+            ours = [job for job in group if stored[job.key] is not None
+                    and _job_plan(stored[job.key]) == (job.kind, job.booking_id, _dt_to_json(job.for_start))]
+            if how == "retry":
+                self._jobs.put_many(part, {job.key: _job_doc(job) for job in ours})
+                continue
+            self._jobs.delete_many(part, [job.key for job in ours])
             if not self._jobs.all(part):
                 self._jobs.drop(part)
 
@@ -828,18 +844,20 @@ def _job_part(start: datetime) -> str:
 def _job_doc(job: Job) -> dict[str, Any]:
     return {"kind": job.kind, "booking_id": job.booking_id, "due": _dt_to_json(job.due),
             "for_start": _dt_to_json(job.for_start), "claim": job.claim, "claimed_at": _dt_to_json(job.claimed_at),
-            "tries": job.tries}
+            "tries": job.tries, "planned": _dt_to_json(job.planned or job.due)}
 
 
 def _job_plan(doc: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes a job a different job: a claim or a try counted does not."""
-    return doc.get("kind"), doc.get("booking_id"), doc.get("due"), doc.get("for_start")
+    """What makes a job the same job: its booking and the start it was planned for (a claim, a try
+    counted or a retry's later due do not)."""
+    return doc.get("kind"), doc.get("booking_id"), doc.get("for_start")
 
 
 def _job_from(doc: dict[str, Any]) -> Job:
     return Job(kind=doc["kind"], booking_id=doc["booking_id"], due=datetime.fromisoformat(doc["due"]),
                for_start=datetime.fromisoformat(doc["for_start"]), claim=doc.get("claim", ""),
-               claimed_at=_dt_from_json(doc.get("claimed_at")), tries=int(doc.get("tries", 0)))
+               claimed_at=_dt_from_json(doc.get("claimed_at")), tries=int(doc.get("tries", 0)),
+               planned=_dt_from_json(doc.get("planned")))
 
 
 def _made_at(booking: Booking) -> datetime:

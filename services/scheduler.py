@@ -1,0 +1,97 @@
+"""The durable scheduler: runs the repository's due jobs (reminders, releases) on an injected clock.
+
+Jobs live in the repository, not in memory, so a restart or a crash loses none. A job that came due
+while the bot was down runs when it is back, unless it is stale (its booking started, ended, moved or
+was cancelled meanwhile): then it is dropped with a log line that says why (services.attendance).
+
+Exactly once in one process: a job is claimed (written with this run's id) before it runs and
+removed when it has run, so a run never takes it twice; a claim left by a run that died (kill -9) is
+taken again at the next start. The one window left is a crash after a reminder reached Teams and
+before its removal was written (a few milliseconds): that reminder is sent again rather than lost.
+The next issue (several instances on PostgreSQL) makes claims leases shared across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from domain.jobs import Job
+from services.attendance import Outcome
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # jobs taken at once (reminders of a batch are sent together, within Teams' limits)
+TICK_S = 5.0  # the longest sleep: jobs written by another process are seen this soon
+RETRY_AFTER = timedelta(seconds=30)  # first pause after a job could not run; doubles, with jitter
+MAX_TRIES = 6  # then the job is dropped with a log line (about half an hour of trying)
+
+Runner = Callable[[Sequence[Job]], Awaitable[list[Outcome]]]
+
+
+class Scheduler:
+    def __init__(self, repo: Repository, run: Runner, clock: Callable[[], datetime], *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, batch: int = BATCH,
+                 tick_s: float = TICK_S) -> None:
+        self._repo = repo
+        self._run = run
+        self._clock = clock
+        self._sleep = sleep
+        self._batch = batch
+        self._tick_s = tick_s
+        self.run_id = uuid.uuid4().hex  # claims of this process
+
+    async def run_due(self) -> int:
+        """Run every job due now, batch after batch; returns how many were finished."""
+        finished = 0
+        while True:
+            now = self._clock()
+            due = [j for j in self._repo.due_jobs(now, self._batch) if j.claim != self.run_id]
+            if not due:
+                return finished
+            for job in due:
+                if job.claim:
+                    log.warning("job %s was taken by a run that stopped before finishing it; running it now",
+                                job.key)
+            claimed = [replace(j, claim=self.run_id, claimed_at=now) for j in due]
+            self._repo.put_jobs(claimed)  # no await since the read: this run owns them
+            try:
+                outcomes = await self._run(claimed)
+            except Exception:  # noqa: BLE001 - one bad batch must not stop every later job
+                log.exception("a batch of %d jobs failed; trying them again later", len(claimed))
+                outcomes = [Outcome.RETRY] * len(claimed)
+            done = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.DONE]
+            again = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.RETRY]
+            given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
+            for job in given_up:
+                log.warning("dropped job %s after %d tries", job.key, job.tries + 1)
+            self._repo.finish_jobs(done + given_up)
+            self._repo.retry_jobs(j.retried(now + _pause(j.tries)) for j in again if j not in given_up)
+            finished += len(done)
+            if len(due) < self._batch:
+                return finished
+
+    async def run_forever(self) -> None:
+        """Run due jobs until cancelled, sleeping until the next is due (at most `tick_s`)."""
+        while True:
+            try:
+                await self.run_due()
+                upcoming = self._repo.next_job_due(self._clock())
+            except Exception:  # noqa: BLE001 - the loop must outlive a storage hiccup
+                log.exception("the scheduler failed a round; going on")
+                upcoming = None
+            wait = self._tick_s
+            if upcoming is not None:
+                wait = min(wait, max(0.0, (upcoming - self._clock()).total_seconds()))
+            await self._sleep(max(wait, 0.05))
+
+
+def _pause(tries: int) -> timedelta:
+    """Exponential backoff with full jitter."""
+    ceiling = RETRY_AFTER * (2 ** min(tries, 5))
+    return timedelta(seconds=random.uniform(RETRY_AFTER.total_seconds(), ceiling.total_seconds()))
