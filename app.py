@@ -10,8 +10,9 @@ import ipaddress
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -80,12 +81,13 @@ def _client_ssl(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """Build the bot's web app. With no tenant configured it starts the local Microsoft 365 sandbox
-    on startup and points Graph at it."""
+    on startup and points Graph at it. `clock`: the time every rule and job goes by (tests move it)."""
+    clock = clock or (lambda: datetime.now(UTC))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     repo = Repository(TinyDbBackend(config.data_dir), audit_retention_days=config.audit_retention_days,
-                      archive_after_days=config.booking_archive_days)
+                      archive_after_days=config.booking_archive_days, clock=clock)
     bot_storage = TinyDbStorage(config.data_dir / "state.json")
     conversation_state = ConversationState(bot_storage)
 
@@ -146,8 +148,8 @@ def create_app(config: Config) -> web.Application:
         patience = 3 * budget
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
         users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
-        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
-                                         users=users)
+        booking_service = BookingService(repo, calendar, clock, patience_s=patience,
+                                         resources=ResourceDirectory(calendar), users=users)
         attendance_service = AttendanceService(repo, calendar, booking_service.now)
         repo.plan_jobs_with(attendance_service.plan)  # every booking write keeps its reminder and release
         booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)

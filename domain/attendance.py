@@ -68,8 +68,9 @@ def reminder_minutes(chosen: int | None, settings: OrgSettings) -> int:
 
 def plan_jobs(booking: Booking, settings: OrgSettings, room: Room | None, reminder_min: int,
               now: datetime) -> list[Job]:
-    """The jobs a booking needs now: a reminder `reminder_min` before it (none when off, or when the
-    booking was made too late for one), a release when check-in closes if auto-release applies and
+    """The jobs a booking needs now: a reminder `reminder_min` before it (none when off, when the
+    booking was made too late for one, or when its time has passed: it was sent, and a booking
+    changed since is not reminded twice), a release when check-in closes if auto-release applies and
     nobody checked in. A cancelled or pending booking needs none."""
     if booking.status != BOOKING_BOOKED or not booking.event_id or booking.end <= now:
         return []
@@ -77,7 +78,7 @@ def plan_jobs(booking: Booking, settings: OrgSettings, room: Room | None, remind
     made = booking.created_at or now
     if reminder_min > 0:
         due = booking.start - timedelta(minutes=reminder_min)
-        if made < due:  # booked later than that (or for right now): the booking card was the reminder
+        if made < due and now < due:  # booked later than that (or for right now): the booking card was it
             jobs.append(Job(JOB_REMIND, booking.id, due, booking.start))
     attendance = attendance_for(booking, settings, room)
     if attendance.releases and booking.checked_in_at is None:

@@ -78,6 +78,8 @@ def test_a_booking_plans_a_reminder_and_a_release() -> None:
     checked = _booking(checked_in_at=START - timedelta(minutes=2))
     assert [j.kind for j in plan_jobs(checked, ON, None, 15, now)] == [JOB_REMIND]
     assert plan_jobs(_booking(status=BOOKING_CANCELLED), ON, None, 15, now) == []
+    # Written again after its reminder's time (extended, checked in): not reminded twice.
+    assert [j.kind for j in plan_jobs(_booking(), ON, None, 15, START - timedelta(minutes=10))] == [JOB_RELEASE]
 
 
 def test_a_booking_made_for_right_now_gets_no_reminder_but_is_still_released_when_nobody_comes() -> None:
