@@ -416,9 +416,8 @@ class Repository:
         indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
         for (collection, part), docs in indexes_first:
             collection.put_many(part, docs)
-        if self._jobs_for is not None:
-            for b in bookings_list:
-                self._replan(None, b)
+        if self._jobs_for is not None:  # imported bookings are new here: their jobs, one write per partition
+            self.put_jobs(job for b in bookings_list for job in self._jobs_for(b))
         return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
 
     def get_booking_by_attempt(self, booker_aad_id: str, attempt_key: str) -> Booking | None:

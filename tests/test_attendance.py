@@ -4,6 +4,7 @@ keeps (storage), and the service and scheduler on a fake clock against the sandb
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -197,6 +198,10 @@ class World:
         return await self.scheduler.run_due()
 
 
+def _graph_calls(sandbox: RunningSandbox) -> Counter[str]:
+    return Counter({k: v for k, v in sandbox.state.stats.items() if v and not k.startswith(("token", "fault"))})
+
+
 def _slot(start: datetime = START, minutes: int = 60) -> TimeSlot:
     return TimeSlot(start, start + timedelta(minutes=minutes))
 
@@ -233,9 +238,13 @@ async def test_a_no_show_is_released_with_a_comment_and_the_booker_is_told(
         sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
     world = World(calendar, Clock(START - timedelta(hours=3)))
     booking = await world.book(_slot())
+    await world.at(START - timedelta(minutes=15))  # the reminder (one read back)
     await world.at(START + timedelta(minutes=9))
     assert world.messages.released_ == []
+    before = _graph_calls(sandbox)
     await world.at(START + timedelta(minutes=10))
+    # One read and one cancel, nothing else (no token fetch: the token is cached).
+    assert _graph_calls(sandbox) - before == Counter({"GET calendar_view": 1, "POST cancel_event": 1})
     record = world.repo.get_booking(booking.id)
     assert record.status == BOOKING_CANCELLED and record.no_show
     events = await calendar.calendar_view(ROOM, _slot())
