@@ -19,8 +19,6 @@ from domain.models import BOOKING_BOOKED, Booking, OrgSettings, Room
 from domain.rules import effective_rules
 
 REMINDER_CHOICES = (0, 5, 10, 15, 30, 60)  # minutes before a booking; 0 is off
-STALE_REMINDER = timedelta(0)  # a reminder is dropped once its booking has started...
-STALE_RELEASE = timedelta(0)  # ...a release once its booking has ended
 
 
 class CheckInNotOpen(ValidationFailed):
@@ -98,8 +96,9 @@ def check_in(booking: Booking, user_key: str, user_email: str, now: datetime, se
     attendance = attendance_for(booking, settings, room)
     if now < attendance.opens:
         raise CheckInNotOpen(attendance.opens)
-    if booking.status != BOOKING_BOOKED or now >= booking.end or (attendance.releases and now >= attendance.closes):
-        raise CheckInClosed(min(attendance.closes, booking.end) if attendance.releases else booking.end)
+    closes = attendance.closes if attendance.releases else booking.end
+    if booking.status != BOOKING_BOOKED or now >= closes:
+        raise CheckInClosed(closes)
     return replace(booking, checked_in_at=now, checked_in_by=user_key)
 
 
@@ -127,9 +126,9 @@ def stale_reason(job: Job, booking: Booking | None, now: datetime) -> str | None
         return f"its booking is {booking.status}"
     if booking.start != job.for_start:
         return "its booking was moved"
-    if job.kind == JOB_REMIND and now >= booking.start + STALE_REMINDER:
+    if job.kind == JOB_REMIND and now >= booking.start:
         return "its booking has started: a reminder now would come too late"
-    if job.kind == JOB_RELEASE and now >= booking.end + STALE_RELEASE:
+    if job.kind == JOB_RELEASE and now >= booking.end:
         return "its booking has ended: there is nothing left to release"
     if job.kind == JOB_RELEASE and booking.checked_in_at is not None:
         return "someone checked in"
