@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import re
+import secrets
 import threading
 import uuid
 from collections import defaultdict
@@ -133,6 +134,7 @@ class Repository:
         self._refusals_timer: threading.Timer | None = None
         self._housekept_on = ""
         self._consent_states = backend.collection("consent_states")
+        self._secrets = backend.collection("secrets")  # keys made once, shared by every instance on this data
         self._users = backend.partitioned("users")  # by user
         self._conversations = backend.partitioned("conversations")  # by user
         self._welcomed = backend.partitioned("welcomed")  # by bucket of the conversation id
@@ -782,6 +784,17 @@ class Repository:
         expired = [key for key, doc in self._consent_states.items() if _expired(doc, now)]
         if expired:
             self._consent_states.delete_many(expired)
+
+    # --- keys for signing (download links) -------------------------------------------------
+
+    def get_secret(self, name: str) -> bytes:
+        """A random 32-byte key, made the first time it is asked for and kept with the data, so that
+        every instance sharing the data signs and checks alike (and a restart keeps links valid)."""
+        doc = self._secrets.get(name)
+        if doc is None:
+            self._secrets.put(name, {"key": secrets.token_bytes(32).hex()})
+            doc = self._secrets.get(name) or {}  # what was stored is the key, whoever stored it
+        return bytes.fromhex(doc["key"])
 
     # --- conversation references (for proactive messages) ----------------------------------
 

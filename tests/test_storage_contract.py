@@ -363,6 +363,14 @@ class RepositoryContract:
         assert repo.last_booking_for("aad-1") is None
 
 
+    def test_a_secret_is_made_once_and_kept(self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo()
+        key = repo.get_secret("report-links")
+        assert len(key) == 32 and repo.get_secret("report-links") == key
+        assert open_repo().get_secret("report-links") == key  # another instance on the same data
+        assert repo.get_secret("other") != key
+
+
 class TestMemoryRepository(RepositoryContract):
     @pytest.fixture
     def open_repo(self) -> Callable[..., Repository]:
