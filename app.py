@@ -37,6 +37,7 @@ from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
 from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.report import LinkRefused, ReportFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
 from graph.calendar import RoomCalendarService
@@ -71,6 +72,7 @@ ADMIN_KEY = web.AppKey("admin", AdminService)
 NOTIFIER_KEY = web.AppKey("notifier", Notifier)
 UNDERSTANDING_KEY = web.AppKey("understanding", UnderstandingPool)
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+REPORT_KEY = web.AppKey("report", ReportFlow)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -96,6 +98,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
     app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id)
+    app[REPORT_KEY] = ReportFlow(repo, config.base_url, config.default_timezone, clock)
     members = MemberDirectory()
 
     async def understanding_context(app: web.Application) -> AsyncIterator[None]:
@@ -173,7 +176,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
                                booking=booking, admin=AdminFlow(admin_service, repo, consent),
                                my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels,
-                               attendance=attendance)
+                               attendance=attendance, report=app[REPORT_KEY])
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         scheduler = Scheduler(repo, attendance_service.run, booking_service.now)
         app[SCHEDULER_KEY] = scheduler
@@ -198,6 +201,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/consent", consent_redirect)
+    app.router.add_get("/api/report.csv", report_download)
     return app
 
 
@@ -313,6 +317,19 @@ async def consent_redirect(request: web.Request) -> web.Response:
     await request.app[NOTIFIER_KEY].tell(outcome.admin_user_key, consent_result_card(outcome.ok, outcome.message))
     title = "RoomBot is connected" if outcome.ok else "RoomBot is not connected"
     return _page(200 if outcome.ok else 400, title, f"{outcome.message} You can close this tab and go back to Teams.")
+
+
+async def report_download(request: web.Request) -> web.Response:
+    """The admin report as CSV, behind the signed link the report card gives (an hour, for that admin)."""
+    try:
+        download = request.app[REPORT_KEY].download(request.query.get("t", ""))
+    except LinkRefused as exc:
+        log.info("refused a report download: %s", exc)
+        return web.Response(status=403, text="This download link is not valid or has expired. Run report in "
+                                             "Teams for a new one.")
+    return web.Response(body=download.text.encode("utf-8"), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{download.filename}"'})
 
 
 def _page(status: int, title: str, message: str) -> web.Response:

@@ -35,6 +35,7 @@ from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Question
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.report import ReportFlow
 from dialogs.turn import Turn
 from domain.commands import USER_COMMANDS, Command, find_command
 from storage.repository import TWO_TENANTS, Repository
@@ -58,7 +59,7 @@ class RoomBot(TeamsActivityHandler):
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
                  admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None,
                  chat: ChatFlow | None = None, allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS,
-                 attendance: AttendanceFlow | None = None) -> None:
+                 attendance: AttendanceFlow | None = None, report: ReportFlow | None = None) -> None:
         self._repo = repo
         self._allowed_channels = frozenset(c.lower() for c in allowed_channels)
         self._configured_tenant = configured_tenant
@@ -85,6 +86,9 @@ class RoomBot(TeamsActivityHandler):
         self._admin_commands = admin.commands() if admin else {}
         self._admin_actions = {**(admin.actions() if admin else {}),
                                **(attendance.admin_actions() if attendance else {})}
+        if report is not None:
+            self._admin_commands.update(report.commands())
+            self._admin_actions.update(report.actions())
 
     # --- every turn -------------------------------------------------------------------------
 
