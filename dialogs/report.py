@@ -118,7 +118,7 @@ class ReportFlow:
 
     def _report(self, period: int) -> Report:
         repo, now = self._repo, self._clock()
-        return build_report(repo.list_bookings(since=now - timedelta(days=period + 1)), repo.list_rooms(),
+        return build_report(repo.list_bookings(since=now - timedelta(days=period + 1), until=now), repo.list_rooms(),
                             repo.list_buildings(), repo.list_floors(), period, now,
                             repo.get_settings().default_rules, self._zone)
 

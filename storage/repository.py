@@ -517,20 +517,22 @@ class Repository:
         self._bookings.delete_many(booker, [b.id for b in bookings])
         log.info("archived %d bookings of %s", len(bookings), booker)
 
-    def list_bookings(self, since: datetime | None = None) -> list[Booking]:
+    def list_bookings(self, since: datetime | None = None, until: datetime | None = None) -> list[Booking]:
         """Every booking (whatever its status), soonest first; with `since`, only those still going
         on or to come then, reading the days from the day before `since` on (a booking lasts at most
-        a day)."""
+        a day); with `until`, only those starting before it (later days are not read)."""
         first_day = _day(since - timedelta(days=1)) if since else ""
+        last_day = _day(until) if until else None
         found: list[Booking] = []
         for day in self._booking_days.parts():
-            if day < first_day:
+            if day < first_day or (last_day is not None and day > last_day):
                 continue
             for entry in self._booking_days.all(day):
                 doc = (self._bookings.get(entry["booker"], entry["id"])
                        or self._archive.get(_archive_part(entry["booker"], day), entry["id"]))
                 booking = self._booking_from(doc) if doc else None
-                if booking is not None and _day(booking.start) == day and (since is None or booking.end > since):
+                if booking is not None and _day(booking.start) == day and (since is None or booking.end > since) \
+                        and (until is None or booking.start < until):
                     found.append(booking)
         return sorted(found, key=lambda b: (b.start, b.id))
 

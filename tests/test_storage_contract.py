@@ -342,6 +342,8 @@ class RepositoryContract:
             assert repo.get_booking(booking.id) == booking
         assert repo.list_bookings() == [older, stuck, old, other, recent, called_off, future, fresh]
         assert repo.list_bookings(since=T0) == [called_off, future, fresh]
+        assert repo.list_bookings(since=T0, until=future.start) == [called_off]
+        assert repo.list_bookings(until=T0 - timedelta(days=40)) == [older, stuck]  # starting before
         old = repo.update_booking(replace(old, subject="Renamed", start=T0 - timedelta(days=70),
                                           end=T0 - timedelta(days=70, minutes=-30)))  # another month
         assert repo.get_booking("old") == old and repo.list_bookings()[0] == old
