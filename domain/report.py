@@ -113,9 +113,12 @@ def build_report(bookings: Iterable[Booking], rooms: Sequence[Room], buildings: 
     building_names = {b.id: b.name for b in buildings}
     floor_names = {f.id: f.name for f in floors}
     rows = []
+    windows: dict[RoomRules, list[Interval]] = {}  # rooms under the same rules share their available hours
     for room in rooms:
         rules = effective_rules(defaults, room.rules)
-        figures = _room_figures(by_room.get(room.email, []), rules, period, first_day, period_days, zone)
+        if rules not in windows:
+            windows[rules] = _available(rules, first_day, period_days, zone, period)
+        figures = _room_figures(by_room.get(room.email, []), rules, period, windows[rules])
         rows.append(RoomRow(room, building_names.get(room.building_id, ""), floor_names.get(room.floor_id, ""),
                             figures, rules.hours_start is not None or rules.days is not None))
     rows.sort(key=lambda r: (-(r.figures.utilisation or 0), -r.figures.booked_s, r.room.display_name.lower()))
@@ -132,15 +135,14 @@ def _building_rows(rows: Sequence[RoomRow], names: Mapping[str, str]) -> list[Bu
     return sorted(found, key=lambda b: b.name.lower())
 
 
-def _room_figures(bookings: Sequence[Booking], rules: RoomRules, period: Interval, first_day: date,
-                  days: int, zone: str) -> Figures:
+def _room_figures(bookings: Sequence[Booking], rules: RoomRules, period: Interval,
+                  available: Sequence[Interval]) -> Figures:
     start, now = period
     release = timedelta(minutes=rules.release_after_min if rules.release_after_min is not None
                         else DEFAULT_RELEASE_AFTER_MIN)
     counted = [b for b in bookings if start <= b.start < now and _counts(b)]
     held = [_clip((b.start, min(b.end, b.start + release) if b.no_show else b.end), period) for b in counted]
     held = [h for h in held if h is not None]
-    available = _available(rules, first_day, days, zone, period)
     due = [b for b in counted if b.checked_in_at is not None or b.start + release <= now]
     return Figures(
         bookings=len(counted),
@@ -201,7 +203,17 @@ def _union(intervals: Iterable[Interval]) -> list[Interval]:
 
 
 def _overlap_s(held: Sequence[Interval], available: Sequence[Interval]) -> int:
-    return sum(_seconds(both) for h in held for a in available if (both := _clip(h, a)) is not None)
+    """The time two sorted lists of disjoint intervals share, in one pass over both."""
+    total, first = 0, 0
+    for start, end in held:
+        while first < len(available) and available[first][1] <= start:
+            first += 1
+        for window in available[first:]:
+            if window[0] >= end:
+                break
+            both = _clip((start, end), window)
+            total += _seconds(both) if both else 0
+    return total
 
 
 # --- CSV -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from dialogs.report import SECRET_NAME, ReportLinks
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking, Room
 from domain.rules import RoomRules
-from tests.booking_helpers import buttons, elements, repo, say, submit
+from tests.booking_helpers import buttons, elements, execute, repo, say, submit
 from tests.conftest import ALEX, MEGAN, Connector, teams_activity
 
 REFUSAL = "Sorry, only RoomBot admins can do that."
@@ -99,6 +99,8 @@ async def test_an_admin_gets_the_report_and_its_csv(bot: TestClient, connector: 
     assert _facts(month)["Bookings"] == "4" and "last 30 days" in json.dumps(month)
     rows = await _csv(bot, _link(month))
     assert rows[second.email][4:9] == ["1", "1.00", "1", "0", "100.0"]
+    week = await execute(bot, connector, {"action": "report", "period": "7"})  # Action.Execute, period as text
+    assert _facts(week)["Bookings"] == "3" and "last 7 days" in json.dumps(week)
 
 
 async def test_non_admins_are_refused_the_report(bot: TestClient, connector: Connector) -> None:
