@@ -41,9 +41,9 @@ def report_card(report: Report, csv_url: str, note: str | None = None) -> Card:
 
 
 BASIS = ("Bookings that started in the period and were not cancelled by a person; released no-shows count "
-         "until their release. Check-in rate: checked in out of the bookings whose check-in window has closed. "
-         "Utilisation: booked time within each room's available hours (its rules' hours and days, else Mon–Fri "
-         "08:00–18:00). The CSV link works for an hour.")
+         "until their release. Check-in rate: checked in out of the bookings whose check-in window has closed, "
+         "in rooms that ask for check-in. Utilisation: booked time within each room's available hours (its "
+         "rules' hours and days, else Mon–Fri 08:00–18:00). The CSV link works for an hour.")
 
 
 def _totals(figures: Figures) -> list[tuple[str, str]]:

@@ -8,8 +8,9 @@ Definitions (the card and the README say the same):
   and released no-shows (cancelled by RoomBot, `no_show`). Pending ones (never confirmed) do not count.
 - Hours booked: each counted booking's time inside the period; a released no-show's only until its
   release (start + the room's release delay, or its end if sooner): the room was held that long.
-- Check-in rate: checked in / counted bookings whose check-in window has closed (start + the room's
-  release delay, past now) or that were checked in; "no data" while none has.
+- Check-in rate: checked in / counted bookings that were checked in, or whose check-in window has
+  closed (start + the room's release delay, or its end if sooner) in a room that asks for check-in
+  (check-in required or auto-release on, by its rules now); "no data" while there are none.
 - Utilisation: booked time inside the room's available hours / those hours. Available hours are the
   room's rules' allowed hours and days where set, else working hours, Mon-Fri 08:00-18:00, in the
   report's zone; overlapping bookings count once.
@@ -143,7 +144,8 @@ def _room_figures(bookings: Sequence[Booking], rules: RoomRules, period: Interva
     counted = [b for b in bookings if start <= b.start < now and _counts(b)]
     held = [_clip((b.start, min(b.end, b.start + release) if b.no_show else b.end), period) for b in counted]
     held = [h for h in held if h is not None]
-    due = [b for b in counted if b.checked_in_at is not None or b.start + release <= now]
+    asks = bool(rules.checkin_required or rules.auto_release)  # as domain.attendance decides
+    due = [b for b in counted if b.checked_in_at is not None or (asks and min(b.start + release, b.end) <= now)]
     return Figures(
         bookings=len(counted),
         booked_s=sum(_seconds(h) for h in held),

@@ -15,7 +15,7 @@ from domain.report import CSV_HEADER, build_report, report_csv
 from domain.rules import RoomRules
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday, noon
-DEFAULTS = RoomRules(release_after_min=10)
+DEFAULTS = RoomRules(checkin_required=True, release_after_min=10)
 BUILDINGS = [Building("b-hq", "HQ"), Building("b-annex", "Annex")]
 FLOORS = [Floor("f-1", "b-hq", "Floor 1"), Floor("f-2", "b-hq", "Floor 2"), Floor("f-a", "b-annex", "Ground")]
 A = Room("a@example.com", "Aurora", "b-hq", "f-1")  # working hours
@@ -54,7 +54,7 @@ HISTORY = [
     _booking(11, B, _at(29, 8), _at(29, 10)),  # Sun: 2 h booked, 1 h inside 09-17
     # Cirrus (check-in closes 30 min after the start)
     _booking(12, C, _at(1, 9), _at(1, 17), status=BOOKING_CANCELLED, no_show=True),  # released after 30 min
-    _booking(13, C, _at(2, 11, 40), _at(2, 12)),  # 20 min; window open until 12:10
+    _booking(13, C, _at(2, 11, 40), _at(2, 12)),  # 20 min; its window closed at its end, 12:00 (now)
 ]
 
 
@@ -92,22 +92,34 @@ def test_each_rooms_figures_match_the_hand_computed_history() -> None:
     assert (b.checked_in, b.checkin_due, b.no_shows) == (2, 3, 0)
 
     c = _row(report, C).figures
-    # Released after 30 min (its own rule) = 1,800 s, + 20 min = 1,200 s; window of 13 open till 12:10
+    # Released after 30 min (its own rule) = 1,800 s, + 20 min = 1,200 s; both windows closed
     assert (c.bookings, c.booked_s, c.used_s, c.available_s) == (2, 3_000, 3_000, 158_400)
-    assert (c.checked_in, c.checkin_due, c.checkin_rate, c.no_shows) == (0, 1, 0.0, 1)
+    assert (c.checked_in, c.checkin_due, c.checkin_rate, c.no_shows) == (0, 2, 0.0, 1)
 
     d = _row(report, D).figures
     assert (d.bookings, d.booked_s, d.available_s, d.utilisation, d.checkin_rate) == (0, 0, 158_400, 0.0, None)
 
 
+def test_check_in_counts_where_rooms_ask_for_it() -> None:
+    quiet = replace(D, rules=RoomRules(checkin_required=False, auto_release=False))
+    releasing = replace(D, email="e@example.com", rules=RoomRules(checkin_required=False, auto_release=True))
+    history = [_booking(30, quiet, _at(27, 9), _at(27, 10)),  # not asked, not checked in: not due
+               _booking(31, quiet, _at(27, 11), _at(27, 12), checked_in=True),  # checked in anyway: counts
+               _booking(32, releasing, _at(27, 9), _at(27, 9, 5))]  # auto-release asks; closes at its end, 09:05
+    report = build_report(history, [quiet, releasing], BUILDINGS, FLOORS, 7, NOW, DEFAULTS)
+    assert [(r.figures.checked_in, r.figures.checkin_due) for r in report.rooms] == [(1, 1), (0, 1)]
+    early = build_report(history, [releasing], BUILDINGS, FLOORS, 7, _at(27, 9, 6), DEFAULTS)
+    assert early.rooms[0].figures.checkin_due == 1  # closed at 09:05 (its end), before 09:10
+
+
 def test_totals_and_buildings_add_the_rooms_up() -> None:
     report = _report()
     t = report.totals
-    # bookings 4+3+2+0; booked 15,300+21,600+3,000; checked in 1+2+0; due 3+3+1; no-shows 1+0+1
-    assert (t.bookings, t.booked_s, t.checked_in, t.checkin_due, t.no_shows) == (9, 39_900, 3, 7, 2)
+    # bookings 4+3+2+0; booked 15,300+21,600+3,000; checked in 1+2+0; due 3+3+2; no-shows 1+0+1
+    assert (t.bookings, t.booked_s, t.checked_in, t.checkin_due, t.no_shows) == (9, 39_900, 3, 8, 2)
     # used 11,700+14,400+3,000; available 158,400 + 183,600 + 158,400 + 158,400
     assert (t.used_s, t.available_s) == (29_100, 658_800)
-    assert t.checkin_rate == pytest.approx(3 / 7) and t.utilisation == pytest.approx(29_100 / 658_800)
+    assert t.checkin_rate == pytest.approx(3 / 8) and t.utilisation == pytest.approx(29_100 / 658_800)
     annex, hq = report.buildings  # by name
     assert (annex.name, annex.rooms, annex.figures.bookings, annex.figures.used_s, annex.figures.available_s) == (
         "Annex", 2, 2, 3_000, 316_800)

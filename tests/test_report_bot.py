@@ -35,7 +35,8 @@ def _booking(n: int, room: Room, start: datetime, minutes: int, *, status: str =
 def seeded(bot: TestClient) -> tuple[Room, Room]:
     """Two rooms open all day every day, check-in closing 10 minutes after the start, and a history."""
     r = repo(bot)
-    always = RoomRules(hours_start="00:00", hours_end="24:00", days=(0, 1, 2, 3, 4, 5, 6), release_after_min=10)
+    always = RoomRules(hours_start="00:00", hours_end="24:00", days=(0, 1, 2, 3, 4, 5, 6), checkin_required=True,
+                       release_after_min=10)
     first, second = (r.update_room(replace(room, rules=always)) for room in r.list_rooms()[:2])
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     for booking in (

@@ -29,8 +29,8 @@ def _facts(content: dict) -> list[dict[str, str]]:
 
 def test_totals_from_the_seeded_history() -> None:
     facts = {f["title"]: f["value"] for f in _facts(_card())[:5]}
-    # See test_report: 9 bookings, 39,900 s = 11.1 h, 3 of 7 checked in, 2 released, 29,100/658,800 = 4.4 %
-    assert facts == {"Bookings": "9", "Hours booked": "11.1 h", "Check-in rate": "42.9% (3 of 7)",
+    # See test_report: 9 bookings, 39,900 s = 11.1 h, 3 of 8 checked in, 2 released, 29,100/658,800 = 4.4 %
+    assert facts == {"Bookings": "9", "Hours booked": "11.1 h", "Check-in rate": "37.5% (3 of 8)",
                      "Released no-shows": "2", "Utilisation": "4.4%"}
 
 
@@ -49,7 +49,7 @@ def test_the_chart_is_an_inline_png_with_alt_text_and_a_numbered_legend() -> Non
 def test_buildings_the_switch_and_the_csv_link() -> None:
     content = _card()
     facts = {f["title"]: f["value"] for f in _facts(content)[5:]}
-    # Annex: 2 bookings, 3,000 s = 0.8 h, 3,000/316,800 = 0.9 %, 0 of 1 checked in, 1 released
+    # Annex: 2 bookings, 3,000 s = 0.8 h, 3,000/316,800 = 0.9 %, 0 of 2 checked in, 1 released
     assert facts["Annex"] == "2 bookings · 0.8 h · 0.9% used · check-in 0.0% · 1 no-show"
     assert list(facts) == ["Annex", "HQ"]
     assert buttons(content, "report") == [{"action": "report", "period": 30}]
