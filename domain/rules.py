@@ -17,6 +17,8 @@ from domain.errors import DomainError, ValidationFailed
 from domain.timezones import format_day, to_local
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# The rules card's choices: a room's field that follows the organisation's; who may book.
+DEFAULT, EVERYONE, LISTED = "default", "everyone", "listed"
 
 
 @dataclass(frozen=True)
