@@ -382,9 +382,11 @@ class BookingService:
         attempt_key = f"{booker.key}:{clean_attempt(attempt)}"
         if not booker.email:
             raise ValidationFailed("I could not find your email address in Teams, so the room cannot invite you.")
-        self.check_rules(room, TimeSlot(start, end), booker.key, booker.email)  # before any Graph call
 
-        if self._repo.get_booking_by_attempt(booker.key, attempt_key) is None:  # not a second press
+        earlier = self._repo.get_booking_by_attempt(booker.key, attempt_key)
+        if earlier is None or earlier.status == BOOKING_PENDING:  # an event may be made: the rules, before Graph
+            self.check_rules(room, TimeSlot(start, end), booker.key, booker.email)
+        if earlier is None:  # not a second press
             self.check_new(booker, TimeSlot(start, end), zone)  # early, before any Graph call; again below
         await self.check_invitees(booker.email, extra)
 

@@ -4,6 +4,7 @@ write; a change of subject only and End now are never refused for rules added la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,7 +94,8 @@ async def test_search_leaves_out_rooms_before_getschedule(calendar: RoomCalendar
     assert BOREALIS in {r.email for r in mine.free}
 
 
-async def test_search_says_why_when_the_rules_leave_no_room(calendar: RoomCalendarService) -> None:
+async def test_search_says_why_when_the_rules_leave_no_room(calendar: RoomCalendarService,
+                                                           report: Callable[[str], None]) -> None:
     repo, service, counting = _setup(calendar)
     for room in repo.list_rooms(building_id=HQ):
         far = RoomRules(window_days=3) if room.capacity > 4 else RoomRules(hours_start="08:00", hours_end="10:00")
@@ -105,6 +107,8 @@ async def test_search_says_why_when_the_rules_leave_no_room(calendar: RoomCalend
     # Only the other building's rooms were asked about (free elsewhere at that time).
     assert counting.asked and all(email.startswith("hh-") for email in counting.asked)
     assert result.other_places and all(r.building_id != HQ for r in result.other_places)
+    report(f"room rules, search: {8 - result.considered} of 8 HQ rooms left out by their rules before getSchedule "
+           f"(0 schedules asked for them); {len(result.left_out)} lines say why")
 
 
 async def test_the_room_asked_for_by_name_left_out_says_its_own_rule(calendar: RoomCalendarService) -> None:
@@ -165,6 +169,17 @@ async def test_admins_follow_the_rules_too(calendar: RoomCalendarService) -> Non
     repo.add_admin(Admin(key=ALEX.key, roles=(ROLE_ADMIN,)))
     with pytest.raises(RuleBroken, match="Only some people may book Aurora"):
         await book(service, AURORA, _slot(1, 11))
+
+
+async def test_a_second_press_of_a_booked_card_still_answers_after_rules_change(
+        calendar: RoomCalendarService) -> None:
+    repo, service, counting = _setup(calendar)
+    first = await book(service, AURORA, _slot(1, 11), attempt="attempt-again")
+    repo.update_room(replace(repo.get_room(AURORA), rules=RoomRules(max_minutes=30)))
+    again = await book(service, AURORA, _slot(1, 11), attempt="attempt-again")
+    assert again.booking == first.booking and not again.created
+    with pytest.raises(RuleBroken):  # a new card is checked
+        await book(service, AURORA, _slot(1, 13), attempt="attempt-other")
 
 
 def _managing(repo: Repository, service: BookingService, counting: Counting) -> MyBookings:
