@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from domain.calendar import TimeSlot
 from domain.errors import DomainError, ValidationFailed
-from domain.timezones import format_day, to_local
+from domain.timezones import format_day, to_local, zone
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # The rules card's choices: a room's field that follows the organisation's; who may book.
@@ -85,6 +86,7 @@ class RuleBroken(DomainError):
         self.reason = reason
 
 
+@lru_cache(maxsize=256)
 def clock_minutes(value: str, *, end: bool = False) -> int:
     """'HH:MM' as minutes after midnight; '24:00' only as an end. Raises ValueError."""
     hours, _, minutes = value.partition(":")
@@ -150,7 +152,8 @@ def within_window(rules: RoomRules, start: datetime, now: datetime, zone_name: s
     """Whether `start` falls on a local day no later than `window_days` after today (today counts as 0)."""
     if rules.window_days is None:
         return True
-    return to_local(start, zone_name).date() <= to_local(now, zone_name).date() + timedelta(days=rules.window_days)
+    where = zone(zone_name)
+    return start.astimezone(where).date() <= now.astimezone(where).date() + timedelta(days=rules.window_days)
 
 
 def within_hours(rules: RoomRules, slot: TimeSlot, zone_name: str) -> bool:
@@ -161,7 +164,8 @@ def within_hours(rules: RoomRules, slot: TimeSlot, zone_name: str) -> bool:
     first = clock_minutes(rules.hours_start or "00:00")
     last = clock_minutes(rules.hours_end or "24:00", end=True)
     days = set(rules.days) if rules.days is not None else set(range(7))
-    start, end = to_local(slot.start, zone_name), to_local(slot.end, zone_name)
+    where = zone(zone_name)
+    start, end = slot.start.astimezone(where), slot.end.astimezone(where)
     final = (end - timedelta(microseconds=1)).date()
     day = start.date()
     while day <= final:

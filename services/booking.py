@@ -49,7 +49,7 @@ from domain.errors import (
 )
 from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
-from domain.rules import HOURS, RoomRules, RuleBroken, broken_rule, effective_rules, left_out_notes
+from domain.rules import HOURS, RoomRules, RuleBroken, broken_rule, effective_rules, left_out_notes, may_book
 from domain.timezones import first_zone, local_day_window
 from services.resources import ResourceDirectory
 from storage.repository import Repository
@@ -116,11 +116,18 @@ class RoomRuleCheck:
         self._default_zone = default_zone
         self._key, self.email, self._now = booker_key, booker_email, now
         self._rules: dict[str, RoomRules] = {}
+        self._booker_rules: dict[tuple[str, str], RoomRules] = {}  # by room and the email known then
 
     def rules(self, room: Room) -> RoomRules:
         if room.email not in self._rules:
             self._rules[room.email] = effective_rules(self._defaults, room.rules)
         return self._rules[room.email]
+
+    def _for_booker(self, room: Room) -> RoomRules:
+        """The room's rules, its bookers list answered once for this person (a room lists hundreds at
+        most, and alternative times ask about every room at every quarter hour of the day)."""
+        rules = self.rules(room)
+        return replace(rules, bookers=None) if may_book(rules, self._key, self.email) else rules
 
     def needs_email(self, rooms: Iterable[Room]) -> bool:
         """Whether some room lists its bookers without this person's object id (an email may be there)."""
@@ -129,7 +136,10 @@ class RoomRuleCheck:
                    for bookers in (self.rules(r).bookers for r in rooms))
 
     def broken(self, room: Room, slot: TimeSlot) -> RuleBroken | None:
-        return broken_rule(self.rules(room), slot, self._key, self.email, self._now,
+        key = (room.email, self.email)
+        if key not in self._booker_rules:
+            self._booker_rules[key] = self._for_booker(room)
+        return broken_rule(self._booker_rules[key], slot, self._key, self.email, self._now,
                            self._zones.get(room.building_id, self._default_zone), room.display_name)
 
     def allowed(self, room: Room, slot: TimeSlot) -> bool:
