@@ -119,6 +119,18 @@ async def test_the_room_asked_for_by_name_left_out_says_its_own_rule(calendar: R
     assert AURORA not in {r.email for r in result.other_places}
 
 
+async def test_a_building_without_a_zone_reads_hours_in_the_configured_default(
+        calendar: RoomCalendarService) -> None:
+    repo = org_repo()  # Harbour House has no zone of its own
+    iris = repo.get_room("hh-iris@example.com")
+    repo.update_room(replace(iris, rules=RoomRules(hours_start="08:00", hours_end="18:00")))
+    service = BookingService(repo, calendar, default_zone="Asia/Tokyo")
+    # 12:00 for a booker in Helsinki is 19:00 (18:00 in summer) in Tokyo: too late there.
+    with pytest.raises(RuleBroken, match=r"^Iris can be booked 08:00–18:00 every day \(Asia/Tokyo\)\.$"):
+        service.check_rules(repo.get_room("hh-iris@example.com"), _slot(1, 12), ALEX.key, ALEX.email)
+    service.check_rules(repo.get_room("hh-iris@example.com"), _slot(1, 9), ALEX.key, ALEX.email)  # 16:00 (15:00)
+
+
 async def test_rooms_listing_bookers_by_email_ask_for_the_email_once(calendar: RoomCalendarService) -> None:
     asked: list[str] = []
 
