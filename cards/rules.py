@@ -92,7 +92,7 @@ def rules_card(room: Room | None, defaults: RoomRules, zone: str, note: str | No
                 defaults.auto_release),
         _field("release_after_min", "Release after (minutes after the start)", values["release_after_min"],
                "Minutes" if org else f"Organisation default ({_number(defaults.release_after_min) or 'none'})",
-               maxLength=4, isRequired=org, errorMessage="A whole number of minutes from 1 to 240."),
+               maxLength=4, isRequired=org, errorMessage="A whole number of minutes from 1 to 120."),
         _switch("never_release", "Never release this room's bookings" if not org else "Never release bookings",
                 values["never_release"], org, defaults.never_release),
     ]

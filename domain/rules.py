@@ -131,7 +131,7 @@ def days_text(days: tuple[int, ...] | None) -> str:
 
 def hours_text(rules: RoomRules) -> str:
     """'08:00–18:00 Mon–Fri', '08:00–18:00 every day', 'Mon–Fri', or '' when every hour of every day."""
-    hours = "" if rules.hours_start is None and rules.hours_end is None else \
+    hours = "" if (rules.hours_start or "00:00", rules.hours_end or "24:00") == ("00:00", "24:00") else \
         f"{rules.hours_start or '00:00'}–{rules.hours_end or '24:00'}"
     days = days_text(rules.days)
     if not hours:

@@ -31,7 +31,7 @@ FIELDS = ("window_days", "max_minutes", "hours_start", "hours_end", "days", "boo
           "checkin_required", "auto_release", "release_after_min", "never_release")
 SWITCHES = ("checkin_required", "auto_release", "never_release")
 MAX_BOOKERS = 200
-MAX_RELEASE_MIN = 240
+MAX_RELEASE_MIN = 120  # as the organisation's check-in settings allow
 _AAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LENGTH = re.compile(r"^(?:(?P<h>[0-9]{1,2})\s*h(?:ours?)?\s*(?P<hm>[0-9]{1,2})\s*(?:m|min|minutes?)?"
                      r"|(?P<clock_h>[0-9]{1,2}):(?P<clock_m>[0-9]{2})"

@@ -172,6 +172,8 @@ def test_days_and_summary_text() -> None:
     assert days_text((5, 6, 0)) == "Mon, Sat, Sun"
     assert days_text(None) == "every day"
     assert describe(RoomRules()) == "no limits"
+    assert describe(RoomRules(hours_start="00:00", hours_end="24:00", days=tuple(range(7)))) == "no limits"
+    assert describe(RoomRules(hours_start="00:00", hours_end="24:00", days=(5, 6))) == "Sat, Sun"
     assert describe(RoomRules(window_days=14, max_minutes=120, hours_start="08:00", hours_end="18:00",
                               days=(0, 1, 2, 3, 4), bookers=(EMAIL,), checkin_required=True, auto_release=True,
                               release_after_min=10)) == \
