@@ -152,7 +152,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
         users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
         booking_service = BookingService(repo, calendar, clock, patience_s=patience,
-                                         resources=ResourceDirectory(calendar), users=users)
+                                         resources=ResourceDirectory(calendar), users=users,
+                                         default_zone=config.default_timezone)
         attendance_service = AttendanceService(repo, calendar, booking_service.now)
         repo.plan_jobs_with(attendance_service.plan)  # every booking write keeps its reminder and release
         booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)
@@ -174,7 +175,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
-                               booking=booking, admin=AdminFlow(admin_service, repo, consent),
+                               booking=booking,
+                               admin=AdminFlow(admin_service, repo, consent, default_zone=config.default_timezone),
                                my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels,
                                attendance=attendance, report=app[REPORT_KEY])
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}

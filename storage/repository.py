@@ -226,6 +226,13 @@ class Repository:
         self._buildings.put(building.id, asdict(building))
         return building
 
+    def update_building(self, building: Building) -> Building:
+        """Save a building's other fields (its time zone); its name changes through rename_building."""
+        stored = self.get_building(building.id)
+        building = replace(building, name=stored.name)
+        self._buildings.put(building.id, asdict(building))
+        return building
+
     def remove_building(self, building_id: str) -> Building:
         """Remove a building and its floors; refused while rooms are registered in it."""
         building = self.get_building(building_id)

@@ -15,6 +15,7 @@ from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
+from domain.rules import RoomRules
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
@@ -107,6 +108,29 @@ class RepositoryContract:
         assert repo.get_room("r@example.com") is None
         with pytest.raises(NotFound):
             repo.remove_room("r@example.com")
+
+    def test_room_rules_default_rules_and_building_zone_round_trip(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        room = repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
+        rules = RoomRules(window_days=14, max_minutes=120, hours_start="08:00", hours_end="24:00", days=(0, 1, 4),
+                          bookers=("alexw@example.com", "11111111-2222-3333-4444-555555555555"),
+                          checkin_required=True, auto_release=False, release_after_min=5, never_release=True)
+        repo.update_room(replace(room, rules=rules))
+        assert repo.get_room("r@example.com").rules == rules
+        repo.update_room(replace(room, rules=RoomRules(bookers=())))  # () is everyone, not unset
+        assert repo.get_room("r@example.com").rules == RoomRules(bookers=())
+        repo.update_room(replace(room, rules=None))
+        assert repo.get_room("r@example.com").rules is None
+        defaults = RoomRules(window_days=30, days=(0, 1, 2, 3, 4), bookers=(), checkin_required=False,
+                             auto_release=True, release_after_min=10, never_release=False)
+        repo.save_settings(replace(repo.get_settings(), default_rules=defaults))
+        assert repo.get_settings().default_rules == defaults
+        repo.update_building(replace(hq, zone="Europe/Helsinki", name="ignored"))
+        repo.rename_building(hq.id, "Head office")
+        assert repo.get_building(hq.id) == replace(hq, name="Head office", zone="Europe/Helsinki")
+        with pytest.raises(NotFound):
+            repo.update_building(replace(hq, id="b-none"))
 
     def test_admins_by_object_id_or_upn_and_one_always_left(self, repo: Repository) -> None:
         repo.add_admin(Admin(key="AAD-1"))
