@@ -204,7 +204,10 @@ class Repository:
         return OrgSettings(**doc) if doc else OrgSettings()
 
     def save_settings(self, settings: OrgSettings) -> OrgSettings:
+        before = self.get_settings()
         self._settings.put(_SETTINGS_KEY, asdict(settings))
+        if _attendance_of(before) != _attendance_of(settings):  # reminders and releases follow the new defaults
+            self._replan_upcoming(lambda b: True)
         return settings
 
     # --- buildings (floor plans) and floors -------------------------------------------------
@@ -312,10 +315,13 @@ class Repository:
         return len(docs)
 
     def update_room(self, room: Room) -> Room:
-        if self._rooms.get(room.email) is None:
+        before = self.get_room(room.email)
+        if before is None:
             raise NotFound(f"{room.email} is not a registered room.")
         self._room_cache = None
         self._rooms.put(room.email, self._room_doc(room))
+        if before.rules != room.rules:  # its bookings' releases follow the new rules
+            self._replan_upcoming(lambda b: b.room_email == room.email)
         return room
 
     def _registry(self) -> dict[str, Room]:
@@ -667,8 +673,22 @@ class Repository:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def save_reminder_min(self, user_key: str, minutes: int) -> None:
+        """A person's reminder lead; their upcoming bookings' reminders follow it."""
         doc = self._users.get(user_key, "profile") or {}
         self._users.put(user_key, "profile", {**doc, "reminder_min": minutes})
+        if self._jobs_for is not None:
+            now = self._clock()
+            for booking in self.list_bookings_for_user(user_key):
+                if booking.end > now:
+                    self._replan(booking, booking)
+
+    def _replan_upcoming(self, which: Callable[[Booking], bool]) -> None:
+        """Plan the jobs of upcoming bookings again after a setting they depend on changed."""
+        if self._jobs_for is None:
+            return
+        for booking in self.list_bookings(since=self._clock()):
+            if which(booking):
+                self._replan(booking, booking)
 
     # --- audit log --------------------------------------------------------------------------
 
@@ -854,6 +874,11 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+def _attendance_of(settings: OrgSettings) -> tuple[Any, ...]:
+    """The settings a booking's reminder and release depend on."""
+    return (settings.reminder_min, settings.checkin_opens_min, settings.release_exempt_min, settings.default_rules)
 
 
 def _job_part(start: datetime) -> str:

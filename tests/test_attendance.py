@@ -321,3 +321,25 @@ async def test_outcomes_come_back_in_order_and_unknown_jobs_are_dropped(
     world = World(calendar, Clock(START - timedelta(hours=3)))
     unknown = Job("nonsense", "missing", START, START)
     assert await world.attendance.run([unknown]) == [Outcome.DONE]
+
+
+async def test_jobs_follow_a_rooms_rules_the_organisations_settings_and_a_persons_reminder(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    world = World(calendar, Clock(START - timedelta(hours=3)))
+    booking = await world.book(_slot())
+    repo = world.repo
+    assert repo.get_job(JOB_RELEASE, booking).due == START + timedelta(minutes=10)
+    repo.update_room(replace(repo.get_room(ROOM), rules=RoomRules(release_after_min=25)))
+    assert repo.get_job(JOB_RELEASE, booking).due == START + timedelta(minutes=25)
+    repo.update_room(replace(repo.get_room(ROOM), rules=RoomRules(never_release=True)))
+    assert repo.get_job(JOB_RELEASE, booking) is None
+    repo.update_room(replace(repo.get_room(ROOM), rules=None))
+    repo.save_settings(replace(repo.get_settings(), default_rules=replace(RELEASING, auto_release=False)))
+    assert repo.get_job(JOB_RELEASE, booking) is None
+    repo.save_settings(replace(repo.get_settings(), default_rules=RELEASING, reminder_min=30))
+    assert repo.get_job(JOB_RELEASE, booking) is not None
+    assert repo.get_job(JOB_REMIND, booking).due == START - timedelta(minutes=30)
+    world.attendance.set_reminder(ALEX.key, 5)  # the person's own choice wins
+    assert repo.get_job(JOB_REMIND, booking).due == START - timedelta(minutes=5)
+    world.attendance.set_reminder(ALEX.key, 0)
+    assert repo.get_job(JOB_REMIND, booking) is None
