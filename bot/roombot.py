@@ -90,6 +90,10 @@ class RoomBot(TeamsActivityHandler):
             self._admin_commands.update(report.commands())
             self._admin_actions.update(report.actions())
 
+    def admin_action_names(self) -> frozenset[str]:
+        """The card actions only admins may press (every one is admin-checked before it runs)."""
+        return frozenset(self._admin_actions)
+
     # --- every turn -------------------------------------------------------------------------
 
     async def on_turn(self, turn_context: TurnContext) -> None:
