@@ -324,7 +324,7 @@ async def consent_redirect(request: web.Request) -> web.Response:
 async def report_download(request: web.Request) -> web.Response:
     """The admin report as CSV, behind the signed link the report card gives (an hour, for that admin)."""
     try:
-        download = request.app[REPORT_KEY].download(request.query.get("t", ""))
+        download = await request.app[REPORT_KEY].download(request.query.get("t", ""))
     except LinkRefused as exc:
         log.info("refused a report download: %s", exc)
         return web.Response(status=403, text="This download link is not valid or has expired. Run report in "

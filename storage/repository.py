@@ -11,7 +11,7 @@ import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -534,10 +534,17 @@ class Repository:
         """Every booking (whatever its status), soonest first; with `since`, only those still going
         on or to come then, reading the days from the day before `since` on (a booking lasts at most
         a day); with `until`, only those starting before it (later days are not read)."""
+        found = [b for chunk in self.booking_chunks(since, until) for b in chunk]
+        return sorted(found, key=lambda b: (b.start, b.id))
+
+    def booking_chunks(self, since: datetime | None = None, until: datetime | None = None,
+                       size: int = 50) -> Iterator[list[Booking]]:
+        """`list_bookings` a few at a time (unsorted), so that a long read (the admin report over a
+        month) can give the event loop back between chunks."""
         first_day = _day(since - timedelta(days=1)) if since else ""
         last_day = _day(until) if until else None
-        found: list[Booking] = []
-        for day in self._booking_days.parts():
+        chunk: list[Booking] = []
+        for day in sorted(self._booking_days.parts()):
             if day < first_day or (last_day is not None and day > last_day):
                 continue
             for entry in self._booking_days.all(day):
@@ -546,8 +553,12 @@ class Repository:
                 booking = self._booking_from(doc) if doc else None
                 if booking is not None and _day(booking.start) == day and (since is None or booking.end > since) \
                         and (until is None or booking.start < until):
-                    found.append(booking)
-        return sorted(found, key=lambda b: (b.start, b.id))
+                    chunk.append(booking)
+                    if len(chunk) >= size:
+                        yield chunk
+                        chunk = []
+        if chunk:
+            yield chunk
 
     def remove_booking(self, booking_id: str) -> None:
         doc, archived_in = self._locate(booking_id)

@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dialogs.report import ReportFlow
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, BOOKING_PENDING, Booking, Building, Floor, Room
 from domain.report import CSV_HEADER, build_report, report_csv
 from domain.rules import RoomRules
+from storage.backends import MemoryBackend
+from storage.repository import Repository
+from tests.service_helpers import org_repo
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday, noon
 DEFAULTS = RoomRules(checkin_required=True, release_after_min=10)
@@ -177,3 +182,30 @@ def test_csv_cells_a_spreadsheet_would_run_are_escaped(name: str) -> None:
     text = report_csv(build_report([], [room], [Building("b-annex", name)], FLOORS, 7, NOW, DEFAULTS))
     row = list(csv.reader(io.StringIO(text)))[1]
     assert row[0] == row[2] == "'" + name
+
+
+async def test_a_long_report_gives_the_event_loop_back_while_it_reads() -> None:
+    repo: Repository = org_repo()
+    room = repo.list_rooms()[0]
+    now = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    start = now - timedelta(days=3)
+    repo.import_bookings(_booking(n, room, start + timedelta(minutes=n), start + timedelta(minutes=n + 30))
+                         for n in range(500))
+    assert isinstance(repo._backend, MemoryBackend)  # the point is the chunks, not the backend's speed
+    flow = ReportFlow(repo, "https://bot.example.com", "UTC", lambda: now)
+    ticks = 0
+    done = asyncio.Event()
+
+    async def other_turns() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_turns())
+    await asyncio.sleep(0)
+    report = await flow._report(7)
+    done.set()
+    await ticker
+    assert report.totals.bookings == 500
+    assert ticks >= 500 // 50  # other work ran between every chunk of 50 bookings
