@@ -64,6 +64,8 @@ class Config:
     # Quick booking texts are read in worker processes, each within a deadline (queueing included)
     understanding_workers: int = 2
     understanding_deadline_s: float = 2.0
+    # Proactive messages (reminders) sent per second, per app per tenant: Teams allows about 50 (bot.rate_limits)
+    teams_sends_per_second: float = 50.0
 
     @property
     def base_url(self) -> str:
@@ -147,6 +149,7 @@ class Config:
                                    .split(",") if c.strip()),
             understanding_workers=int(get("UNDERSTANDING_WORKERS", "2")),
             understanding_deadline_s=float(get("UNDERSTANDING_DEADLINE_S", "2")),
+            teams_sends_per_second=_rate(get("TEAMS_SENDS_PER_SECOND", "50"), "TEAMS_SENDS_PER_SECOND"),
         )
 
 
@@ -162,3 +165,10 @@ def _days(value: str, name: str) -> int:
     if days < 1:
         raise ValueError(f"{name}={value} must be a number of days, at least 1")
     return days
+
+
+def _rate(value: str, name: str) -> float:
+    rate = float(value)
+    if not rate > 0:
+        raise ValueError(f"{name}={value} must be a positive number of sends per second")
+    return rate
