@@ -82,6 +82,10 @@ class _Refusal:
         return " ".join(part for part in (str(self.status) if self.status else "", self.code) if part)
 
 
+NO_SLOT = _Refusal(code="no send slot in time")  # the limiter's queue is longer than the policy allows
+MARKED = _Refusal(gone=True, code="marked unreachable meanwhile")
+
+
 def refusal_of(exc: BaseException, now: datetime | None = None) -> _Refusal:
     """What a failed send means, from the exception botbuilder raised for it: msrest's HttpOperationError
     (botbuilder's ErrorResponseException) carries the `requests` response, its status, Retry-After and
@@ -165,16 +169,8 @@ class Notifier:
         reference = ConversationReference().deserialize(stored)
         conversation = reference.conversation.id if reference.conversation and reference.conversation.id else user_key
         give_up_at = self._clock() + policy.within_s
-        refusal = _Refusal()
         for attempt in range(policy.tries):
-            if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
-                log.warning("gave up a proactive message to %s: no send slot within %.0f s%s", user_key,
-                            policy.within_s, f" (last: {refusal.reason})" if refusal.reason else "")
-                return Delivery.FAILED
-            if self._repo.is_unreachable(user_key):  # a send to them that went first was refused meanwhile
-                return Delivery.UNREACHABLE
-            refusal = await self._try(reference, content, min(policy.try_timeout_s,
-                                                              max(1.0, give_up_at - self._clock())))
+            refusal = await self._try(user_key, reference, content, conversation, give_up_at, policy.try_timeout_s)
             if refusal is None:
                 return Delivery.SENT
             if refusal.gone:
@@ -200,22 +196,36 @@ class Notifier:
 
         return list(await asyncio.gather(*(one(key, content) for key, content in items)))
 
-    async def _try(self, reference: ConversationReference, content: Card, timeout_s: float) -> _Refusal | None:
-        """One send; None when Teams took it. The failure is caught inside the turn: botbuilder hands an
-        exception raised there to the adapter's turn error handler, which only logs channel errors."""
-        failures: list[BaseException] = []
+    async def _try(self, user_key: str, reference: ConversationReference, content: Card, conversation: str,
+                   give_up_at: float, timeout_s: float) -> _Refusal | None:
+        """One send; None when Teams took it. The send slot is taken inside the turn, right before the card
+        leaves, so that botbuilder's own work for the turn (a connector client, a turn context: most of a
+        send's CPU) is not between the paced time and the request. A failure is caught there too: botbuilder
+        hands an exception raised in the turn to the adapter's turn error handler, which only logs channel
+        errors."""
+        failures: list[BaseException | _Refusal] = []
 
         async def send(turn_context: TurnContext) -> None:
+            if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
+                failures.append(NO_SLOT)
+                return
+            if self._repo.is_unreachable(user_key):  # a send to them that went first was refused meanwhile
+                failures.append(MARKED)
+                return
             try:
-                await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))
+                activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+                await asyncio.wait_for(turn_context.send_activity(activity), timeout_s)
             except Exception as exc:  # noqa: BLE001 - classified by refusal_of
                 failures.append(exc)
 
         try:
-            await asyncio.wait_for(self._adapter.continue_conversation(reference, send, self._app_id), timeout_s)
-        except Exception as exc:  # noqa: BLE001 - a token or connection failure before the send
+            await self._adapter.continue_conversation(reference, send, self._app_id)
+        except Exception as exc:  # noqa: BLE001 - a connector that could not be set up
             failures.append(exc)
-        return refusal_of(failures[0], self._utc_now()) if failures else None
+        if not failures:
+            return None
+        first = failures[0]
+        return first if isinstance(first, _Refusal) else refusal_of(first, self._utc_now())
 
     def _backoff(self, attempt: int, refusal: _Refusal, policy: RetryPolicy) -> float:
         """Full jitter (a random wait up to the exponential bound), so that many sends throttled together
@@ -227,6 +237,7 @@ class Notifier:
         return wait
 
     def _unreachable(self, user_key: str, reason: str) -> None:
-        log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again", user_key, reason)
         if self._repo.mark_unreachable(user_key, reason, self._utc_now()):
+            log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again",
+                     user_key, reason)
             self._repo.add_audit("roombot", "person unreachable in Teams", f"{user_key}: {reason}")
