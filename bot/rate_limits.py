@@ -111,7 +111,10 @@ class SendLimiter:
             self._went(conversation_key, went)
             return went
         finally:
-            mine.set_result(None)
+            if ahead is not None and not ahead.done():  # cancelled while waiting: the next waits for the one ahead
+                ahead.add_done_callback(lambda _: mine.set_result(None))
+            else:
+                mine.set_result(None)
             if self._queues.get(conversation_key) is mine:
                 del self._queues[conversation_key]
 

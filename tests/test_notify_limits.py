@@ -132,6 +132,18 @@ async def test_a_loop_that_wakes_sleepers_late_still_sends_them_one_pace_apart()
     assert sorted(times) == pytest.approx([0.5, 0.52, 0.54, 0.56, 0.58])  # not two at 0.5
 
 
+async def test_a_cancelled_waiter_does_not_let_the_next_one_overtake_the_send_ahead() -> None:
+    clock = VirtualClock()
+    limiter = SendLimiter(UNLIMITED, clock=clock, sleep=clock.sleep)
+    await sends(["conv-a"] * 7, clock=clock, limiter=limiter)
+    ahead = asyncio.ensure_future(limiter.acquire("conv-a"))  # waits for its window until 1.0
+    cancelled = asyncio.ensure_future(limiter.acquire("conv-a"))
+    after = asyncio.ensure_future(limiter.acquire("conv-a"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await clock.run(asyncio.gather(ahead, after)) == pytest.approx([1.0, 2.0], abs=1e-4)
+
+
 async def test_not_after_takes_nothing_it_cannot_use_in_time() -> None:
     clock = VirtualClock()
     limiter = SendLimiter(50, clock=clock, sleep=clock.sleep)
