@@ -12,7 +12,8 @@ table "Status codes from bot conversational APIs" of "Send and receive messages"
 - 403 (ConversationBlockedByUser, BotNotInConversationRoster, BotDisabledByAdmin, ForbiddenOperationException,
   or none named) and 404 ConversationNotFound mean the person cannot be reached until they chat with the bot
   again: they are marked unreachable and nothing more is sent to them, so a blocked bot causes no retry storm.
-  The two 403s that are the bot's own fault (InvalidBotApiHost, NotEnoughPermissions) mark nobody.
+  The refusals that are about the bot's request (403 InvalidBotApiHost, 403 NotEnoughPermissions, 404
+  ActivityNotFoundInConversation) mark nobody.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({412, 429, 502, 503, 504})
 UNREACHABLE_STATUSES = frozenset({403, 404})
-OWN_FAULT_CODES = frozenset({"InvalidBotApiHost", "NotEnoughPermissions"})  # 403s that say nothing of the person
+# 403s and 404s that are about the bot's request, not the person (the 404: a reply to a message id not found)
+OWN_FAULT_CODES = frozenset({"InvalidBotApiHost", "NotEnoughPermissions", "ActivityNotFoundInConversation"})
 MANY_IN_FLIGHT = 32  # deliver_many's sends at once: 50/s with up to 0.6 s per send; the connector has 64 threads
 
 
@@ -166,6 +168,8 @@ class Notifier:
         if stored is None:
             log.info("no conversation with %s to send a proactive message to", user_key)
             return Delivery.UNREACHABLE
+        if self._repo.is_unreachable(user_key):  # not even a send slot
+            return Delivery.UNREACHABLE
         reference = ConversationReference().deserialize(stored)
         conversation = reference.conversation.id if reference.conversation and reference.conversation.id else user_key
         give_up_at = self._clock() + policy.within_s
@@ -199,8 +203,8 @@ class Notifier:
     async def _try(self, user_key: str, reference: ConversationReference, content: Card, conversation: str,
                    give_up_at: float, timeout_s: float) -> _Refusal | None:
         """One send; None when Teams took it. The send slot is taken inside the turn, right before the card
-        leaves, so that botbuilder's own work for the turn (a connector client, a turn context: most of a
-        send's CPU) is not between the paced time and the request. A failure is caught there too: botbuilder
+        leaves, so that botbuilder's own work for the turn (a connector client, a turn context: about a
+        third of a send's CPU) is not between the paced time and the request. A failure is caught there too: botbuilder
         hands an exception raised in the turn to the adapter's turn error handler, which only logs channel
         errors."""
         failures: list[BaseException | _Refusal] = []

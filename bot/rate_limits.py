@@ -39,6 +39,7 @@ class Window:
 # Per bot per conversation, for sending to a conversation (Microsoft's table, see the module docstring).
 CONVERSATION_WINDOWS = (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600))
 TENANT_SENDS_PER_SECOND = 50.0  # per app per tenant (TEAMS_SENDS_PER_SECOND)
+PACE_TOLERANCE = 0.9  # two sends go at least this much of 1/rate apart (a timer may fire a little early)
 
 
 class SendLimiter:
@@ -65,6 +66,7 @@ class SendLimiter:
         self._sent: OrderedDict[str, list[float]] = OrderedDict()
         self._queues: dict[str, asyncio.Future[None]] = {}  # conversation -> its last send still waiting
         self._next = -math.inf  # the earliest time the tenant's next send may go
+        self._last_went = -math.inf  # when the tenant's last send went
 
     @property
     def rate(self) -> float:
@@ -105,9 +107,10 @@ class SendLimiter:
                 self._next = at + self._interval
                 await self._until(at)
                 went = self._clock()
-                if went <= at + self._interval / 2:
+                if went >= self._last_went + self._interval * PACE_TOLERANCE:
                     break
-                # Woken late (others may have gone meanwhile): take the pace again rather than go in a bunch.
+                # Woken late, after a send that took a later time: take the pace again, not go in a bunch.
+            self._last_went = went
             self._went(conversation_key, went)
             return went
         finally:

@@ -185,7 +185,8 @@ async def test_a_gone_conversation_or_any_other_refusal_of_the_person_marks_them
     assert setup.repo.is_unreachable("aad-1") and teams.requests == 1
 
 
-@pytest.mark.parametrize("answer", [Answer(403, "InvalidBotApiHost"), Answer(401, "BotNotRegistered"),
+@pytest.mark.parametrize("answer", [Answer(403, "InvalidBotApiHost"), Answer(404, "ActivityNotFoundInConversation"),
+                                    Answer(401, "BotNotRegistered"),
                                     Answer(400, "BadArgument"), Answer(413, "MessageSizeTooBig"),
                                     Answer(500, "ServiceError")])
 async def test_the_bots_own_faults_fail_at_once_and_mark_nobody(setup: Setup, teams: ScriptedConnector,

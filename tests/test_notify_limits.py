@@ -132,6 +132,22 @@ async def test_a_loop_that_wakes_sleepers_late_still_sends_them_one_pace_apart()
     assert sorted(times) == pytest.approx([0.5, 0.52, 0.54, 0.56, 0.58])  # not two at 0.5
 
 
+async def test_a_loop_that_is_always_a_little_late_keeps_the_pace() -> None:
+    """Every sleeper woken 15 ms late (less than a pace, more than half of it): sends still go one pace
+    apart and none is sent to the back again and again."""
+    clock = VirtualClock()
+
+    async def late_sleep(seconds: float) -> None:
+        await clock.sleep(seconds + 0.015)
+
+    limiter = SendLimiter(50, clock=clock, sleep=late_sleep)
+    times = await clock.run(asyncio.gather(*(limiter.acquire(f"conv-{n}") for n in range(100))))
+    assert sorted(times) == times
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.018
+    assert times[-1] < 100 * 0.02 + 0.1
+    assert len(clock.slept) <= 100
+
+
 async def test_a_cancelled_waiter_does_not_let_the_next_one_overtake_the_send_ahead() -> None:
     clock = VirtualClock()
     limiter = SendLimiter(UNLIMITED, clock=clock, sleep=clock.sleep)
