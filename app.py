@@ -27,6 +27,7 @@ from bot import edge, logs
 from bot.adapter import authenticate_token, create_adapter, use_connector_threads
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
+from bot.rate_limits import SendLimiter
 from bot.roombot import RoomBot
 from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
@@ -97,7 +98,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
-    app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id)
+    app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id,
+                                 limiter=SendLimiter(config.teams_sends_per_second))
     app[REPORT_KEY] = ReportFlow(repo, config.base_url, config.default_timezone, clock)
     members = MemberDirectory()
 

@@ -169,7 +169,8 @@ class RoomBot(TeamsActivityHandler):
         signature = (activity.service_url, activity.channel_id, activity.locale, conversation.id, conversation.name,
                      conversation.conversation_type, conversation.tenant_id, conversation.is_group,
                      *((a.id, a.name, a.aad_object_id, a.role) if a else () for a in (sender, bot)))
-        if self._stored_references.get(user.key) == signature:
+        # A person marked unreachable (bot.notify) who chats again is reachable: saving clears the mark.
+        if self._stored_references.get(user.key) == signature and not self._repo.is_unreachable(user.key):
             self._stored_references.move_to_end(user.key)
             return
         reference = TurnContext.get_conversation_reference(activity)

@@ -839,9 +839,13 @@ class Repository:
     # --- conversation references (for proactive messages) ----------------------------------
 
     def save_conversation_reference(self, user_key: str, reference: dict[str, Any]) -> bool:
-        """Store a user's conversation reference; returns False when nothing changed."""
+        """Store a user's conversation reference; returns False when nothing changed. The user chatted
+        with the bot, so they can be reached again: an unreachable mark is cleared (a write, even when
+        the reference is the same)."""
         current = self._conversations.get(user_key, "reference")
         doc = {**(current or {}), "reference": reference}
+        if doc.get("unreachable"):
+            doc["unreachable"] = None  # set, not dropped: TinyDB's put merges into the stored document
         if current == doc:
             return False
         self._conversations.put(user_key, "reference", doc)
@@ -850,6 +854,22 @@ class Repository:
     def get_conversation_reference(self, user_key: str) -> dict[str, Any] | None:
         doc = self._conversations.get(user_key, "reference")
         return doc["reference"] if doc else None
+
+    def mark_unreachable(self, user_key: str, reason: str, now: datetime | None = None) -> bool:
+        """Record that Teams refused to deliver to the user (they blocked or removed the bot, or the chat
+        is gone), so that nothing is sent to them until they chat again. Returns False when they were
+        already marked or have no conversation (read and written with no await in between: of several
+        concurrent refusals, one marks)."""
+        current = self._conversations.get(user_key, "reference") if user_key else None
+        if current is None or current.get("unreachable"):
+            return False
+        at = _dt_to_json(now or self._clock())
+        self._conversations.put(user_key, "reference", {**current, "unreachable": {"reason": reason[:200], "at": at}})
+        return True
+
+    def is_unreachable(self, user_key: str) -> bool:
+        doc = self._conversations.get(user_key, "reference") if user_key else None
+        return bool(doc and doc.get("unreachable"))
 
     def get_user_zone(self, user_key: str) -> str | None:
         doc = self._users.get(user_key, "profile")

@@ -227,6 +227,21 @@ class RepositoryContract:
         assert repo.get_conversation_reference("aad-1") == reference
         assert repo.get_conversation_reference("aad-2") is None
 
+    def test_a_person_marked_unreachable_is_reachable_again_once_they_chat(
+            self, repo: Repository, open_repo: Callable[..., Repository]) -> None:
+        reference = {"conversation": {"id": "c1"}, "serviceUrl": "https://smba.example"}
+        assert repo.mark_unreachable("aad-1", "403 ConversationBlockedByUser", T0) is False  # no chat: nothing to mark
+        repo.save_conversation_reference("aad-1", reference)
+        assert repo.is_unreachable("aad-1") is False
+        assert repo.mark_unreachable("aad-1", "403 ConversationBlockedByUser", T0) is True
+        assert repo.mark_unreachable("aad-1", "404 ConversationNotFound", T0) is False  # marked once
+        assert open_repo().is_unreachable("aad-1") is True  # kept
+        assert not repo.is_unreachable("aad-2") and not repo.is_unreachable("")
+        assert repo.get_conversation_reference("aad-1") == reference
+        assert repo.save_conversation_reference("aad-1", dict(reference)) is True  # the same reference clears it
+        assert repo.is_unreachable("aad-1") is False and open_repo().is_unreachable("aad-1") is False
+        assert repo.save_conversation_reference("aad-1", dict(reference)) is False
+
     def test_welcome_is_recorded_once_per_conversation(self, repo: Repository) -> None:
         assert repo.mark_welcomed("c1") is True
         assert repo.mark_welcomed("c1") is False
