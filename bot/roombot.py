@@ -185,6 +185,14 @@ class RoomBot(TeamsActivityHandler):
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._welcome(turn_context)
 
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        """The person removed the app: nothing is sent to them (no reminder tried and retried) until
+        they add it again or chat, which clears the mark."""
+        user = self._members.basic(turn_context)
+        self._stored_references.pop(user.key, None)
+        if self._repo.mark_unreachable(user.key, "removed the app"):
+            self._repo.add_audit(user.key, "app removed", "no proactive messages until they chat again")
+
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # botbuilder's Teams dispatch asks the roster about every member added and fails on one without an
         # id (a forged or broken activity): such members are no one to welcome.

@@ -15,7 +15,7 @@ from app import SCHEDULER_KEY, create_app
 from config import Config
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking
 from tests.booking_helpers import buttons, card_text, execute, form, local, repo, room_events, say, submit, tomorrow
-from tests.conftest import ALEX, Connector
+from tests.conftest import ALEX, Connector, teams_activity
 
 
 class Clock:
@@ -132,3 +132,17 @@ async def test_my_bookings_offers_check_in_while_the_window_is_open(bot: TestCli
     clock.now = booking.start - timedelta(minutes=2)
     listing = await say(bot, connector, "my bookings")
     assert [b["booking"] for b in buttons(listing, "checkin")] == [booking.id]
+
+
+async def test_a_person_who_removed_the_app_gets_no_reminder_until_they_chat_again(
+        bot: TestClient, connector: Connector, clock: Clock) -> None:
+    booking = await _book(bot, connector, "10:00")
+    removed = teams_activity(connector, activity_type="installationUpdate", action="remove")
+    assert (await bot.post("/api/messages", json=removed)).status in (200, 201)
+    assert repo(bot).is_unreachable(ALEX[0])
+    before = len(connector.received)
+    await _at(bot, clock, booking.start - timedelta(minutes=15))
+    assert connector.received[before:] == []  # no request at all, and the job is done with
+    assert repo(bot).get_job("remind", booking) is None
+    await say(bot, connector, "help")  # chatting again makes them reachable
+    assert not repo(bot).is_unreachable(ALEX[0])
