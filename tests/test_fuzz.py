@@ -35,14 +35,20 @@ ACTIONS = sorted({
     "floor_add", "floor_open", "floor_rename", "floor_remove", "room_add", "room_save", "room_remove",
     "room_remove_confirm",
     "import_places", "import_csv", "import_confirm", "admins", "admin_add", "admin_remove", "limits", "limits_save",
-    "manage_do", "manage_pick"})
+    "manage_do", "manage_pick", "checkin", "book_again", "settings", "settings_save", "org_checkin",
+    "org_checkin_save", "report", "rules_edit", "rules_save", "building_zone"})
 FIELDS = ["booking", "v", "minutes", "room", "start", "end", "q", "attempt", "date", "duration", "subject",
           "participants", "add", "offset", "listed", "capacity", "place", "features", "zone", "reason-x", "email",
           "name", "building", "floor", "enabled", "key", "admin", "person", "do", "role", "csv", "seats", "tags",
           "state", "people",
           "max_upcoming_bookings", "max_searches_per_minute", "guest_domains", "allow_any_guest"]
+# The inputs of the check-in settings, rules and report cards
+NEWER_FIELDS = ["reminder_min", "opens_min", "release_after_min", "exempt_min", "invitees", "checkin_required",
+                "auto_release", "never_release", "period", "scope", "window_days", "max_minutes", "hours_start",
+                "hours_end", "days", "bookers_mode", "bookers"]
 TEXT_COMMANDS = ["book", "book a room for 6 tomorrow 14:00-15:00", "my bookings", "all bookings", "help", "rooms",
-                 "enable booking", "status", "connect", "admins", "disconnect"]
+                 "enable booking", "status", "connect", "admins", "disconnect", "settings", "report", "check in",
+                 "I'm here"]
 NASTY = [
     "", " ", "\x00", "\u202e\u2066evil", "\ufeff", "\u200b" * 50, "e\u0301" * 30, "🏢" * 200, "\U0010ffff",
     "𝕓𝕠𝕠𝕜 𝕒 𝕣𝕠𝕠𝕞", "İı", "ß" * 10, "<script>alert(1)</script>", "<at>RoomBot</at> book", "${jndi:ldap://x}",
@@ -173,7 +179,7 @@ def activities(draw: st.DrawFn, connector: Connector) -> dict[str, Any]:
         activity = teams_activity(connector, text=f"{words} {suffix}".strip(), user=user)
     elif kind in ("submit", "execute"):
         data = {"action": draw(st.sampled_from(ACTIONS) | st.text(max_size=10) | SCALARS)}
-        data.update(draw(st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6)))
+        data.update(draw(st.dictionaries(st.sampled_from(FIELDS + NEWER_FIELDS), JSON, max_size=6)))
         if kind == "submit":
             activity = teams_activity(connector, value=data, user=user, replyToId=draw(st.text(max_size=20)))
         else:
@@ -272,6 +278,9 @@ def test_a_corpus_of_nasty_requests(live: LiveBot, failures: TurnFailures) -> No
             corpus.append((json.dumps({**base, field: value}).encode(), "application/json", {201, 400}))
         for name in ("book", "search", "change_save", "move", "people_save", "cancel", "room_add", "extend"):
             data = {"action": name, **{f: value for f in FIELDS}}
+            corpus.append((json.dumps({**base, "value": data}).encode(), "application/json", {201}))
+        for name in ("checkin", "settings_save", "rules_save"):
+            data = {"action": name, "booking": value, "room": value, **{f: value for f in NEWER_FIELDS}}
             corpus.append((json.dumps({**base, "value": data}).encode(), "application/json", {201}))
     for body, content_type, expected in corpus:
         response = _post(live, body, content_type)
