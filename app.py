@@ -10,8 +10,9 @@ import ipaddress
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -26,6 +27,7 @@ from bot import edge, logs
 from bot.adapter import authenticate_token, create_adapter, use_connector_threads
 from bot.identity import MemberDirectory
 from bot.notify import Notifier
+from bot.rate_limits import SendLimiter
 from bot.roombot import RoomBot
 from cards.admin import consent_result_card
 from config import DEFAULT_AUTHORITY_HOST, Config
@@ -36,6 +38,7 @@ from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
 from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.report import LinkRefused, ReportFlow
 from domain.errors import ValidationFailed
 from domain.models import ROLE_ADMIN, Admin
 from graph.calendar import RoomCalendarService
@@ -70,6 +73,7 @@ ADMIN_KEY = web.AppKey("admin", AdminService)
 NOTIFIER_KEY = web.AppKey("notifier", Notifier)
 UNDERSTANDING_KEY = web.AppKey("understanding", UnderstandingPool)
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+REPORT_KEY = web.AppKey("report", ReportFlow)
 SANDBOX_KEY: web.AppKey[RunningSandbox] = web.AppKey("sandbox")  # set only when the embedded sandbox runs
 
 # The Playground's default user: the admin of a local sandbox run when BOT_ADMINS is empty.
@@ -80,12 +84,13 @@ def _client_ssl(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """Build the bot's web app. With no tenant configured it starts the local Microsoft 365 sandbox
-    on startup and points Graph at it."""
+    on startup and points Graph at it. `clock`: the time every rule and job goes by (tests move it)."""
+    clock = clock or (lambda: datetime.now(UTC))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     repo = Repository(TinyDbBackend(config.data_dir), audit_retention_days=config.audit_retention_days,
-                      archive_after_days=config.booking_archive_days)
+                      archive_after_days=config.booking_archive_days, clock=clock)
     bot_storage = TinyDbStorage(config.data_dir / "state.json")
     conversation_state = ConversationState(bot_storage)
 
@@ -93,7 +98,9 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
-    app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id)
+    app[NOTIFIER_KEY] = Notifier(app[ADAPTER_KEY], repo, config.app_id,
+                                 limiter=SendLimiter(config.teams_sends_per_second))
+    app[REPORT_KEY] = ReportFlow(repo, config.base_url, config.default_timezone, clock)
     members = MemberDirectory()
 
     async def understanding_context(app: web.Application) -> AsyncIterator[None]:
@@ -146,8 +153,9 @@ def create_app(config: Config) -> web.Application:
         patience = 3 * budget
         later = Later(app[NOTIFIER_KEY].tell, finish_within_s=patience + 3 * config.graph_timeout_s)
         users = UserDirectory(client)  # people picked by name (the optional User.Read.All permission)
-        booking_service = BookingService(repo, calendar, patience_s=patience, resources=ResourceDirectory(calendar),
-                                         users=users)
+        booking_service = BookingService(repo, calendar, clock, patience_s=patience,
+                                         resources=ResourceDirectory(calendar), users=users,
+                                         default_zone=config.default_timezone)
         attendance_service = AttendanceService(repo, calendar, booking_service.now)
         repo.plan_jobs_with(attendance_service.plan)  # every booking write keeps its reminder and release
         booking = BookingFlow(booking_service, repo, config.default_timezone, turn_budget_s=budget, later=later)
@@ -169,9 +177,10 @@ def create_app(config: Config) -> web.Application:
                               graph_config.graph_client_id, f"{config.base_url}/api/consent")
         app[BOT_KEY] = RoomBot(repo, conversation_state, members,
                                configured_tenant=graph_config.graph_tenant_id or None,  # the sandbox's on a local run
-                               booking=booking, admin=AdminFlow(admin_service, repo, consent),
+                               booking=booking,
+                               admin=AdminFlow(admin_service, repo, consent, default_zone=config.default_timezone),
                                my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels,
-                               attendance=attendance)
+                               attendance=attendance, report=app[REPORT_KEY])
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         scheduler = Scheduler(repo, attendance_service.run, booking_service.now)
         app[SCHEDULER_KEY] = scheduler
@@ -196,6 +205,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/consent", consent_redirect)
+    app.router.add_get("/api/report.csv", report_download)
     return app
 
 
@@ -311,6 +321,19 @@ async def consent_redirect(request: web.Request) -> web.Response:
     await request.app[NOTIFIER_KEY].tell(outcome.admin_user_key, consent_result_card(outcome.ok, outcome.message))
     title = "RoomBot is connected" if outcome.ok else "RoomBot is not connected"
     return _page(200 if outcome.ok else 400, title, f"{outcome.message} You can close this tab and go back to Teams.")
+
+
+async def report_download(request: web.Request) -> web.Response:
+    """The admin report as CSV, behind the signed link the report card gives (an hour, for that admin)."""
+    try:
+        download = await request.app[REPORT_KEY].download(request.query.get("t", ""))
+    except LinkRefused as exc:
+        log.info("refused a report download: %s", exc)
+        return web.Response(status=403, text="This download link is not valid or has expired. Run report in "
+                                             "Teams for a new one.")
+    return web.Response(body=download.text.encode("utf-8"), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{download.filename}"'})
 
 
 def _page(status: int, title: str, message: str) -> web.Response:

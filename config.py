@@ -68,6 +68,8 @@ class Config:
     reminder_min: int | None = None  # REMINDER_MIN: default reminder before a booking (0 off; 1 allowed)
     checkin_opens_min: int | None = None  # CHECKIN_OPENS_MIN: check-in opens this long before the start
     release_after_min: int | None = None  # RELEASE_AFTER_MIN: check-in closes / a no-show is released after
+    # Proactive messages (reminders) sent per second, per app per tenant: Teams allows about 50 (bot.rate_limits)
+    teams_sends_per_second: float = 50.0
 
     @property
     def base_url(self) -> str:
@@ -154,6 +156,7 @@ class Config:
             reminder_min=_minutes(get("REMINDER_MIN"), "REMINDER_MIN", 0, 60),
             checkin_opens_min=_minutes(get("CHECKIN_OPENS_MIN"), "CHECKIN_OPENS_MIN", 0, 60),
             release_after_min=_minutes(get("RELEASE_AFTER_MIN"), "RELEASE_AFTER_MIN", 1, 120),
+            teams_sends_per_second=_rate(get("TEAMS_SENDS_PER_SECOND", "50"), "TEAMS_SENDS_PER_SECOND"),
         )
 
 
@@ -178,3 +181,8 @@ def _minutes(value: str, name: str, low: int, high: int) -> int | None:
     if not value.isdigit() or not low <= int(value) <= high:
         raise ValueError(f"{name}={value} must be a whole number of minutes from {low} to {high}")
     return int(value)
+def _rate(value: str, name: str) -> float:
+    rate = float(value)
+    if not rate > 0:
+        raise ValueError(f"{name}={value} must be a positive number of sends per second")
+    return rate

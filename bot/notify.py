@@ -1,46 +1,253 @@
-"""Proactive messages: reach a user in Teams outside a turn of theirs (a consent finished in the
-browser, a booking admin cancelled their booking), through the conversation reference stored
-when they last chatted with the bot."""
+"""Proactive messages: reach a user in Teams outside a turn of theirs (a reminder, "your room was
+released", a consent finished in the browser, a booking admin cancelled their booking), through the
+conversation reference stored when they last chatted with the bot.
+
+Sends keep within Teams' rate limits (bot.rate_limits) and follow Microsoft's "Optimize your bot with rate
+limiting in Teams" (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit) and the
+table "Status codes from bot conversational APIs" of "Send and receive messages"
+(https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/conversations/conversation-messages):
+- 429 (after its Retry-After), 412, 502, 503 and 504 are retried with exponential backoff and jitter, and so
+  is a try that got no answer (a timeout, a failed connection, a gateway's error page that msrest cannot
+  read); no other status is (the page says not to retry the ones it does not list).
+- 403 (ConversationBlockedByUser, BotNotInConversationRoster, BotDisabledByAdmin, ForbiddenOperationException,
+  or none named) and 404 ConversationNotFound mean the person cannot be reached until they chat with the bot
+  again: they are marked unreachable and nothing more is sent to them, so a blocked bot causes no retry storm.
+  The refusals that are about the bot's request (403 InvalidBotApiHost, 403 NotEnoughPermissions, 404
+  ActivityNotFoundInConversation) mark nobody.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
 
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
+from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
+from bot.rate_limits import SendLimiter
 from cards.base import Card
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
+RETRIED_STATUSES = frozenset({412, 429, 502, 503, 504})
+UNREACHABLE_STATUSES = frozenset({403, 404})
+# 403s and 404s that are about the bot's request, not the person (the 404: a reply to a message id not found)
+OWN_FAULT_CODES = frozenset({"InvalidBotApiHost", "NotEnoughPermissions", "ActivityNotFoundInConversation"})
+MANY_IN_FLIGHT = 32  # deliver_many's sends at once: 50/s with up to 0.6 s per send; the connector has 64 threads
+
+
+class Delivery(Enum):
+    SENT = "sent"
+    UNREACHABLE = "unreachable"  # no conversation with them, or Teams says they blocked/removed the bot
+    FAILED = "failed"  # Teams did not take it, even after the retries the policy allows
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a delivery keeps trying. `within_s` bounds it all, from the call: waiting for a send
+    slot, the tries and the waits between them (a try already started may end up to `try_timeout_s`
+    later). The defaults suit a reminder, which must land within 60 s of its time."""
+
+    tries: int = 5
+    within_s: float = 45.0
+    try_timeout_s: float = 10.0  # msrest's own timeout is 100 s
+    backoff_s: float = 0.5  # the first retry waits up to this, each next one up to twice as long ...
+    max_backoff_s: float = 8.0  # ... up to this
+
+
+# `tell` runs inside a person's turn or a browser's request: a short try, or "could not reach them".
+TELL_POLICY = RetryPolicy(tries=2, within_s=6.0, try_timeout_s=5.0, backoff_s=0.5, max_backoff_s=1.0)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """Why one try did not deliver."""
+
+    retry: bool = False
+    gone: bool = False
+    status: int | None = None
+    code: str = ""
+    retry_after_s: float | None = None
+
+    @property
+    def reason(self) -> str:
+        return " ".join(part for part in (str(self.status) if self.status else "", self.code) if part)
+
+
+NO_SLOT = _Refusal(code="no send slot in time")  # the limiter's queue is longer than the policy allows
+MARKED = _Refusal(gone=True, code="marked unreachable meanwhile")
+
+
+def refusal_of(exc: BaseException, now: datetime | None = None) -> _Refusal:
+    """What a failed send means, from the exception botbuilder raised for it: msrest's HttpOperationError
+    (botbuilder's ErrorResponseException) carries the `requests` response, its status, Retry-After and
+    the error body's code."""
+    if isinstance(exc, HttpOperationError) and exc.response is not None:
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        code = _error_code(exc)
+        headers = getattr(exc.response, "headers", None) or {}
+        retry_after = _retry_after_s(headers.get("Retry-After"), now) if status in RETRIED_STATUSES else None
+        gone = status in UNREACHABLE_STATUSES and code not in OWN_FAULT_CODES
+        return _Refusal(retry=status in RETRIED_STATUSES, gone=gone, status=status, code=code,
+                        retry_after_s=retry_after)
+    if isinstance(exc, DeserializationError):
+        # msrest cannot read a body that is neither JSON nor XML, whatever the status, and says no more:
+        # a gateway's error page (502/504). Teams answers a delivered message with JSON.
+        return _Refusal(retry=True, code="unreadable answer")
+    if isinstance(exc, (ClientRequestError, TimeoutError, ConnectionError)):
+        return _Refusal(retry=True, code=type(exc).__name__)
+    return _Refusal(code=type(exc).__name__)
+
+
+def _error_code(exc: HttpOperationError) -> str:
+    error = getattr(getattr(exc, "error", None), "error", None)  # botbuilder's ErrorResponse.error
+    code = getattr(error, "code", None)
+    return code if isinstance(code, str) else ""
+
+
+def _retry_after_s(value: Any, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds: a number of seconds or an HTTP date (RFC 9110)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
 
 class Notifier:
-    def __init__(self, adapter: BotAdapter, repo: Repository, app_id: str | None) -> None:
+    def __init__(self, adapter: BotAdapter, repo: Repository, app_id: str | None, *,
+                 limiter: SendLimiter | None = None, policy: RetryPolicy = RetryPolicy(),
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 jitter: Callable[[], float] = random.random,
+                 utc_now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """`clock` and `sleep` must be the limiter's own (tests give both a fake clock)."""
         self._adapter = adapter
         self._repo = repo
         self._app_id = app_id or None
+        self._limiter = limiter or SendLimiter(clock=clock, sleep=sleep)
+        self._policy = policy
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._utc_now = utc_now
+
+    @property
+    def limiter(self) -> SendLimiter:
+        return self._limiter
 
     async def tell(self, user_key: str, content: Card) -> bool:
-        """Send `content` to the user's personal chat. False when they cannot be reached (never
-        chatted with the bot, blocked or removed it): the caller says so, nothing breaks."""
+        """Send `content` to the user's personal chat, briefly (TELL_POLICY). False when they cannot be
+        reached (never chatted with the bot, blocked or removed it) or Teams did not take it: the caller
+        says so, nothing breaks."""
+        return await self.deliver(user_key, content, policy=TELL_POLICY) is Delivery.SENT
+
+    async def deliver(self, user_key: str, content: Card, *, policy: RetryPolicy | None = None) -> Delivery:
+        """Send `content` to the user's personal chat within Teams' rate limits, retrying what Teams says
+        to retry. A person marked unreachable costs no request at all."""
+        policy = policy or self._policy
         stored = self._repo.get_conversation_reference(user_key) if user_key else None
         if stored is None:
-            log.warning("no conversation with %s to send a proactive message to", user_key)
-            return False
+            log.info("no conversation with %s to send a proactive message to", user_key)
+            return Delivery.UNREACHABLE
+        if self._repo.is_unreachable(user_key):  # not even a send slot
+            return Delivery.UNREACHABLE
+        reference = ConversationReference().deserialize(stored)
+        conversation = reference.conversation.id if reference.conversation and reference.conversation.id else user_key
+        give_up_at = self._clock() + policy.within_s
+        for attempt in range(policy.tries):
+            refusal = await self._try(user_key, reference, content, conversation, give_up_at, policy.try_timeout_s)
+            if refusal is None:
+                return Delivery.SENT
+            if refusal.gone:
+                self._unreachable(user_key, refusal.reason)
+                return Delivery.UNREACHABLE
+            wait = self._backoff(attempt, refusal, policy)
+            if not refusal.retry or attempt + 1 >= policy.tries or self._clock() + wait > give_up_at:
+                log.warning("could not message %s in Teams (%s) after %d tries", user_key,
+                            refusal.reason or "no reason given", attempt + 1)
+                return Delivery.FAILED
+            await self._sleep(wait)
+        return Delivery.FAILED  # tries < 1
 
-        async def send(turn_context: TurnContext) -> None:
-            await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(content)))
+    async def deliver_many(self, items: Sequence[tuple[str, Card]], *,
+                           in_flight: int = MANY_IN_FLIGHT) -> list[Delivery]:
+        """Deliver each (user key, card) concurrently, at most `in_flight` at once, within the limits;
+        results in the order given. No repository write per send (only unreachable marks)."""
+        gate = asyncio.Semaphore(max(1, in_flight))
 
-        try:
-            await self._adapter.continue_conversation(ConversationReference().deserialize(stored), send, self._app_id)
-        except Exception as exc:  # noqa: BLE001 - a blocked bot or an unreachable channel is not our turn's failure
-            log.warning("could not message %s in Teams: %s", user_key, type(exc).__name__)
-            return False
-        return True
+        async def one(user_key: str, content: Card) -> Delivery:
+            async with gate:
+                return await self.deliver(user_key, content)
+
+        return list(await asyncio.gather(*(one(key, content) for key, content in items)))
 
     async def send_many(self, items: Sequence[tuple[str, Card]]) -> list[bool]:
-        """Send each (user key, card); True for each that is done with."""
-        return list(await asyncio.gather(*(self.tell(key, content) for key, content in items)))
+        """`deliver_many`, as the scheduler's jobs need it: True for each card that is done with
+        (sent, or its person cannot be reached: trying again would not help), False for each worth
+        trying again later (Teams kept failing)."""
+        return [d is not Delivery.FAILED for d in await self.deliver_many(items)]
+
+    async def _try(self, user_key: str, reference: ConversationReference, content: Card, conversation: str,
+                   give_up_at: float, timeout_s: float) -> _Refusal | None:
+        """One send; None when Teams took it. The send slot is taken inside the turn, right before the card
+        leaves, so that botbuilder's own work for the turn (a connector client, a turn context: about a
+        third of a send's CPU) is not between the paced time and the request. A failure is caught there too: botbuilder
+        hands an exception raised in the turn to the adapter's turn error handler, which only logs channel
+        errors."""
+        failures: list[BaseException | _Refusal] = []
+
+        async def send(turn_context: TurnContext) -> None:
+            if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
+                failures.append(NO_SLOT)
+                return
+            if self._repo.is_unreachable(user_key):  # a send to them that went first was refused meanwhile
+                failures.append(MARKED)
+                return
+            try:
+                activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+                await asyncio.wait_for(turn_context.send_activity(activity), timeout_s)
+            except Exception as exc:  # noqa: BLE001 - classified by refusal_of
+                failures.append(exc)
+
+        try:
+            await self._adapter.continue_conversation(reference, send, self._app_id)
+        except Exception as exc:  # noqa: BLE001 - a connector that could not be set up
+            failures.append(exc)
+        if not failures:
+            return None
+        first = failures[0]
+        return first if isinstance(first, _Refusal) else refusal_of(first, self._utc_now())
+
+    def _backoff(self, attempt: int, refusal: _Refusal, policy: RetryPolicy) -> float:
+        """Full jitter (a random wait up to the exponential bound), so that many sends throttled together
+        do not come back together; Retry-After, when given, is the least wait."""
+        bound = min(policy.max_backoff_s, policy.backoff_s * 2 ** attempt)
+        wait = self._jitter() * bound
+        if refusal.retry_after_s is not None:
+            wait += refusal.retry_after_s
+        return wait
+
+    def _unreachable(self, user_key: str, reason: str) -> None:
+        if self._repo.mark_unreachable(user_key, reason, self._utc_now()):
+            log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again",
+                     user_key, reason)
+            self._repo.add_audit("roombot", "person unreachable in Teams", f"{user_key}: {reason}")

@@ -35,6 +35,7 @@ from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Question
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.report import ReportFlow
 from dialogs.turn import Turn
 from domain.commands import USER_COMMANDS, Command, find_command
 from storage.repository import TWO_TENANTS, Repository
@@ -58,7 +59,7 @@ class RoomBot(TeamsActivityHandler):
                  configured_tenant: str | None = None, booking: BookingFlow | None = None,
                  admin: AdminFlow | None = None, my_bookings: MyBookingsFlow | None = None,
                  chat: ChatFlow | None = None, allowed_channels: tuple[str, ...] = DEFAULT_CHANNELS,
-                 attendance: AttendanceFlow | None = None) -> None:
+                 attendance: AttendanceFlow | None = None, report: ReportFlow | None = None) -> None:
         self._repo = repo
         self._allowed_channels = frozenset(c.lower() for c in allowed_channels)
         self._configured_tenant = configured_tenant
@@ -85,6 +86,13 @@ class RoomBot(TeamsActivityHandler):
         self._admin_commands = admin.commands() if admin else {}
         self._admin_actions = {**(admin.actions() if admin else {}),
                                **(attendance.admin_actions() if attendance else {})}
+        if report is not None:
+            self._admin_commands.update(report.commands())
+            self._admin_actions.update(report.actions())
+
+    def admin_action_names(self) -> frozenset[str]:
+        """The card actions only admins may press (every one is admin-checked before it runs)."""
+        return frozenset(self._admin_actions)
 
     # --- every turn -------------------------------------------------------------------------
 
@@ -161,7 +169,8 @@ class RoomBot(TeamsActivityHandler):
         signature = (activity.service_url, activity.channel_id, activity.locale, conversation.id, conversation.name,
                      conversation.conversation_type, conversation.tenant_id, conversation.is_group,
                      *((a.id, a.name, a.aad_object_id, a.role) if a else () for a in (sender, bot)))
-        if self._stored_references.get(user.key) == signature:
+        # A person marked unreachable (bot.notify) who chats again is reachable: saving clears the mark.
+        if self._stored_references.get(user.key) == signature and not self._repo.is_unreachable(user.key):
             self._stored_references.move_to_end(user.key)
             return
         reference = TurnContext.get_conversation_reference(activity)
@@ -175,6 +184,14 @@ class RoomBot(TeamsActivityHandler):
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        """The person removed the app: nothing is sent to them (no reminder tried and retried) until
+        they add it again or chat, which clears the mark."""
+        user = self._members.basic(turn_context)
+        self._stored_references.pop(user.key, None)
+        if self._repo.mark_unreachable(user.key, "removed the app"):
+            self._repo.add_audit(user.key, "app removed", "no proactive messages until they chat again")
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # botbuilder's Teams dispatch asks the roster about every member added and fails on one without an

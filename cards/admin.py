@@ -9,6 +9,7 @@ from typing import Any
 from cards.base import Card, action, card, heading, note_block, plain, row, show_card, text
 from domain.fair_use import LIMIT_BOUNDS
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Building, Floor, OrgSettings, Room
+from domain.rules import describe
 
 ROLE_TITLES = {ROLE_ADMIN: "Admin", ROLE_BOOKING_ADMIN: "Booking admin (may cancel anyone's booking)"}
 PREVIEW_ROWS = 30
@@ -114,13 +115,15 @@ def status_card(connected: bool, tenant: str | None, booking: bool, counts: tupl
 
 
 def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], rooms_per_floor: dict[str, int],
-                     note: str | None = None, good: bool = False) -> Card:
+                     note: str | None = None, good: bool = False, default_zone: str = "UTC") -> Card:
     body: list[dict[str, Any]] = [heading("Floor plans and rooms"), *note_block(note, good)]
     if not buildings:
         body.append(text("No buildings yet. Add one, or import the rooms Microsoft 365 knows."))
     for building in buildings:
         own = [f for f in floors if f.building_id == building.id]
-        lines = [text(plain(building.name), weight="Bolder", size="Medium")]
+        lines = [text(plain(building.name), weight="Bolder", size="Medium"),
+                 text(f"Time zone: {plain(building.zone or f'{default_zone} (the default)')}", isSubtle=True,
+                      size="Small", spacing="None")]
         if not own:
             lines.append(text("No floors yet.", isSubtle=True, spacing="None"))
         buttons = [action(f"{f.name} ({rooms_per_floor.get(f.id, 0)})", "floor_open", floor=f.id) for f in own]
@@ -133,6 +136,10 @@ def floor_plans_card(buildings: Sequence[Building], floors: Sequence[Floor], roo
             show_card("Rename", [_input(f"building_name-{building.id}", "New name", building.name,
                                          isRequired=True, maxLength=80)],
                        action("Rename", "building_rename", building=building.id)),
+            show_card("Time zone", [_input(f"zone-{building.id}", "IANA time zone (its rooms' allowed hours are read "
+                                                                 "in it; empty: the default)", building.zone,
+                                           maxLength=64, placeholder=default_zone)],
+                       action("Save", "building_zone", building=building.id)),
             action("Delete", "building_remove", style="destructive", building=building.id),
         ]
         body.append(row(lines, buttons))
@@ -158,15 +165,18 @@ def floor_card(building: Building, floor: Floor, rooms: Sequence[Room], note: st
     for room in rooms:
         key = room.email
         details = [f"{room.capacity} seats", *room.features]
+        rules = [text(f"Own rules: {plain(describe(room.rules))}", size="Small", isSubtle=True, spacing="None")] \
+            if room.rules is not None else []
         body.append(row(
             [text(plain(room.display_name), weight="Bolder"), text(plain(room.email), isSubtle=True, spacing="None"),
-             text(plain(" · ".join(details)), size="Small", spacing="None")],
+             text(plain(" · ".join(details)), size="Small", spacing="None"), *rules],
             [show_card("Edit", [_input(f"name-{key}", "Name", room.display_name, isRequired=True, maxLength=80),
                                  {"type": "Input.Number", "id": f"capacity-{key}", "label": "Seats",
                                   "value": room.capacity, "min": 0, "max": 1000},
                                  _input(f"features-{key}", "Features (comma separated)", ", ".join(room.features),
                                         maxLength=400)],
                         action("Save", "room_save", room=room.email, floor=floor.id)),
+             action("Rules", "rules_edit", room=room.email),
              action("Remove", "room_remove", style="destructive", room=room.email, floor=floor.id)]))
     add_room = show_card("Add room", [
         _input("email", "Room email address", isRequired=True, errorMessage="Give the room's email address.",

@@ -210,7 +210,9 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     else:
         body += [heading("No free room"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
-                      f"No registered room has {plain('; '.join(filters))}.", wrap=True), *mine]
+                      f"No room with {plain('; '.join(filters))} can be booked then." if result.left_out else
+                      f"No registered room has {plain('; '.join(filters))}.", wrap=True),
+                 *(text(plain(line), isSubtle=True, spacing="Small") for line in result.left_out), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
             for room, other in result.other_times:

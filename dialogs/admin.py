@@ -22,10 +22,12 @@ from cards.admin import (
     status_card,
 )
 from cards.base import Card, card, heading, text
+from dialogs.rules import RulesFlow
 from dialogs.turn import Step, Turn
 from domain.errors import DomainError, NotFound
 from domain.fair_use import LIMIT_BOUNDS
 from services.admin import CONSENT_TTL, AdminService
+from services.rules import RulesService
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,13 @@ def _text(data: dict[str, Any], key: str) -> str:
 
 
 class AdminFlow:
-    def __init__(self, service: AdminService, repo: Repository, consent: ConsentLink) -> None:
+    def __init__(self, service: AdminService, repo: Repository, consent: ConsentLink, *,
+                 default_zone: str = "UTC") -> None:
         self._service = service
         self._repo = repo
         self._consent = consent
+        self._default_zone = default_zone
+        self._rules = RulesFlow(RulesService(repo), repo, default_zone, floor=self._floor, plans=self._plans)
 
     def commands(self) -> dict[str, Step]:
         """Typed admin commands, by command name."""
@@ -76,7 +81,7 @@ class AdminFlow:
                 "import_csv": self.import_csv_step, "import_confirm": self.import_confirm_step,
                 "admins": self.admins_step, "admin_add": self.admin_add_step,
                 "admin_remove": self.admin_remove_step, "limits": self.limits_step,
-                "limits_save": self.limits_save_step}
+                "limits_save": self.limits_save_step, **self._rules.actions()}
 
     # --- connection, booking, status ------------------------------------------------------
 
@@ -128,7 +133,8 @@ class AdminFlow:
         counts: dict[str, int] = {}
         for room in self._repo.list_rooms():
             counts[room.floor_id] = counts.get(room.floor_id, 0) + 1
-        return floor_plans_card(self._repo.list_buildings(), self._repo.list_floors(), counts, note, good)
+        return floor_plans_card(self._repo.list_buildings(), self._repo.list_floors(), counts, note, good,
+                                default_zone=self._default_zone)
 
     def _floor(self, floor_id: object, note: str | None = None, good: bool = False) -> Card:
         if not isinstance(floor_id, str):

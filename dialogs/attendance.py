@@ -192,7 +192,6 @@ class AttendanceFlow:
                                          default_rules=rules))
         self._repo.add_audit(turn.user.key, "check-in settings",
                              f"opens {opens}, closes {after}, reminder {reminder}, auto-release {rules.auto_release}")
-        self._service.replan_upcoming()
         return await self.settings_step(turn, "Saved the check-in settings.", good=True)
 
     def _zone(self, turn: Turn) -> str:

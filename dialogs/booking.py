@@ -44,7 +44,6 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
-from domain.people import UserIdentity
 from domain.timezones import first_zone, local_to_utc, next_quarter_hour, to_local
 from domain.understanding import Understanding
 from services.booking import Booker, BookingService
@@ -112,7 +111,7 @@ class BookingFlow:
             request = self._request_from_form(values, zone)
             if latest_end is not None:
                 request = replace(request, latest_end=local_to_utc(latest_end.date(), latest_end.time(), zone))
-            return await self._results(request, turn.user, note=lambda result: _assumed_note(
+            return await self._results(request, turn, note=lambda result: _assumed_note(
                 assumed, latest_end is not None and bool(result.free)))
         except DomainError as exc:
             return self._form(values, exc.message, assumed)
@@ -199,7 +198,7 @@ class BookingFlow:
             picked = await self._service.picked_people(values.people)
             if picked:  # people picked by name join those typed, under the same rules
                 request = replace(request, participants=clean_participants([*request.participants, *picked]))
-            return await self._results(request, turn.user)
+            return await self._results(request, turn)
         except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
             return self._form(values, exc.message)
         except DomainError as exc:
@@ -210,7 +209,7 @@ class BookingFlow:
         offset = turn.data.get("offset")
         try:
             request = self._request_from_query(turn.data.get("q"), zone)
-            return await self._results(request, turn.user, offset=offset if isinstance(offset, int) and 0 <= offset
+            return await self._results(request, turn, offset=offset if isinstance(offset, int) and 0 <= offset
                                        else 0, attempt=turn.data.get("attempt"))
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
@@ -229,7 +228,7 @@ class BookingFlow:
                 subject=q.get("subject", ""), participants=q.get("participants") or [],
                 attempt=turn.data.get("attempt"))
         except RoomTaken as exc:
-            return await self._after_taken(exc, q, turn.user, zone)
+            return await self._after_taken(exc, q, turn, zone)
         except GraphError as exc:
             retry = action("Try again", "book", **{k: v for k, v in turn.data.items() if k != "action"})
             return problem(exc.message, retry)
@@ -240,23 +239,27 @@ class BookingFlow:
         return confirmation_card(booking, self._repo.get_room(booking.room_email), self._places(),
                                  self._service.now(), note)
 
-    async def _after_taken(self, exc: RoomTaken, q: dict[str, Any], user: UserIdentity, zone: str) -> Card:
+    async def _after_taken(self, exc: RoomTaken, q: dict[str, Any], turn: Turn, zone: str) -> Card:
         """The room went in the meantime: say so, and show what is still free."""
         note = f"Sorry, {exc.room.display_name} was just taken for that time. Here is what is still free."
         try:
             request = self._request_from_query(q, zone)
             if (request.start, request.end) != (exc.slot.start, exc.slot.end):
                 request = replace(request, start=exc.slot.start, end=exc.slot.end)
-            return await self._results(request, user, note=note)
+            return await self._results(request, turn, note=note)
         except DomainError:
             return problem(f"Sorry, {exc.room.display_name} was just taken for that time.",
                             action("Book a room", "form"))
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _results(self, request: SearchRequest, user: UserIdentity, *, offset: int = 0,
+    async def _results(self, request: SearchRequest, turn: Turn, *, offset: int = 0,
                        attempt: object = None, note: str | None | Callable[[SearchResult], str | None] = None) -> Card:
-        result = await self._service.search(request, user.key)
+        async def email() -> str:  # asked only when a room lists its bookers by email
+            person = await turn.roster.resolve()
+            return person.email or person.upn
+
+        result = await self._service.search(request, turn.user.key, email_of=email)
         note = note(result) if callable(note) else note
         attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
         return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)

@@ -153,7 +153,7 @@ class MyBookingsFlow:
             now = self._service.now()
             begin = now.replace(microsecond=0) if in_progress(booking, now) and start < now else start
             request = SearchRequest(start=begin, end=end, zone=zone, min_capacity=max(1, len(booking.attendees)))
-            result = await self._booking.search(request, turn.user.key)
+            result = await self._booking.search(request, turn.user.key, booking.booker_email)
             free = [r for r in result.free if r.email != booking.room_email]
             return move_card(booking, free, self._rooms([booking]), places(self._repo), now, zone,
                              begin, end, subject or booking.subject)

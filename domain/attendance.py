@@ -19,8 +19,6 @@ from domain.models import BOOKING_BOOKED, Booking, OrgSettings, Room
 from domain.rules import effective_rules
 
 REMINDER_CHOICES = (0, 5, 10, 15, 30, 60)  # minutes before a booking; 0 is off
-STALE_REMINDER = timedelta(0)  # a reminder is dropped once its booking has started...
-STALE_RELEASE = timedelta(0)  # ...a release once its booking has ended
 
 
 class CheckInNotOpen(ValidationFailed):
@@ -68,8 +66,9 @@ def reminder_minutes(chosen: int | None, settings: OrgSettings) -> int:
 
 def plan_jobs(booking: Booking, settings: OrgSettings, room: Room | None, reminder_min: int,
               now: datetime) -> list[Job]:
-    """The jobs a booking needs now: a reminder `reminder_min` before it (none when off, or when the
-    booking was made too late for one), a release when check-in closes if auto-release applies and
+    """The jobs a booking needs now: a reminder `reminder_min` before it (none when off, when the
+    booking was made too late for one, or when its time has passed: it was sent, and a booking
+    changed since is not reminded twice), a release when check-in closes if auto-release applies and
     nobody checked in. A cancelled or pending booking needs none."""
     if booking.status != BOOKING_BOOKED or not booking.event_id or booking.end <= now:
         return []
@@ -77,7 +76,7 @@ def plan_jobs(booking: Booking, settings: OrgSettings, room: Room | None, remind
     made = booking.created_at or now
     if reminder_min > 0:
         due = booking.start - timedelta(minutes=reminder_min)
-        if made < due:  # booked later than that (or for right now): the booking card was the reminder
+        if made < due and now < due:  # booked later than that (or for right now): the booking card was it
             jobs.append(Job(JOB_REMIND, booking.id, due, booking.start))
     attendance = attendance_for(booking, settings, room)
     if attendance.releases and booking.checked_in_at is None:
@@ -97,8 +96,9 @@ def check_in(booking: Booking, user_key: str, user_email: str, now: datetime, se
     attendance = attendance_for(booking, settings, room)
     if now < attendance.opens:
         raise CheckInNotOpen(attendance.opens)
-    if booking.status != BOOKING_BOOKED or now >= booking.end or (attendance.releases and now >= attendance.closes):
-        raise CheckInClosed(min(attendance.closes, booking.end) if attendance.releases else booking.end)
+    closes = attendance.closes if attendance.releases else booking.end
+    if booking.status != BOOKING_BOOKED or now >= closes:
+        raise CheckInClosed(closes)
     return replace(booking, checked_in_at=now, checked_in_by=user_key)
 
 
@@ -126,9 +126,9 @@ def stale_reason(job: Job, booking: Booking | None, now: datetime) -> str | None
         return f"its booking is {booking.status}"
     if booking.start != job.for_start:
         return "its booking was moved"
-    if job.kind == JOB_REMIND and now >= booking.start + STALE_REMINDER:
+    if job.kind == JOB_REMIND and now >= booking.start:
         return "its booking has started: a reminder now would come too late"
-    if job.kind == JOB_RELEASE and now >= booking.end + STALE_RELEASE:
+    if job.kind == JOB_RELEASE and now >= booking.end:
         return "its booking has ended: there is nothing left to release"
     if job.kind == JOB_RELEASE and booking.checked_in_at is not None:
         return "someone checked in"

@@ -4,7 +4,7 @@ is free, and who wins when two bookings of one room overlap. Plain functions ove
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -200,14 +200,19 @@ def fit_key(room: Room, near: Room | None) -> tuple[int, int, str, str]:
     return room.capacity, closeness, room.display_name.lower(), room.email
 
 
+# Whether a room's booking rules let the person book it for a slot (domain.rules); None: every room.
+Allowed = Callable[[Room, TimeSlot], bool] | None
+
+
 def rank_free_rooms(rooms: Iterable[Room], schedules: dict[str, RoomSchedule], slot: TimeSlot,
-                    near: Room | None = None) -> list[Room]:
-    free = [r for r in rooms if r.email in schedules and schedules[r.email].is_free(slot)]
+                    near: Room | None = None, allowed: Allowed = None) -> list[Room]:
+    free = [r for r in rooms if r.email in schedules and schedules[r.email].is_free(slot)
+            and (allowed is None or allowed(r, slot))]
     return sorted(free, key=lambda r: fit_key(r, near))
 
 
 def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
-                    near: Room | None = None) -> tuple[TimeSlot, list[Room]] | None:
+                    near: Room | None = None, allowed: Allowed = None) -> tuple[TimeSlot, list[Room]] | None:
     """For a part of the day: the earliest slot of the request's duration, on the quarter hour from its start
     and ending by its `latest_end`, at which some room is free; with the rooms free then, best fit first."""
     step = timedelta(minutes=15)
@@ -215,7 +220,7 @@ def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], r
     latest_end = request.latest_end or request.end
     while start + request.duration <= latest_end:
         slot = TimeSlot(start, start + request.duration)
-        free = rank_free_rooms(rooms, schedules, slot, near)
+        free = rank_free_rooms(rooms, schedules, slot, near, allowed)
         if free:
             return slot, free
         start += step
@@ -223,8 +228,8 @@ def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], r
 
 
 def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
-                      now: datetime, near: Room | None = None,
-                      limit: int = ALTERNATIVES) -> list[tuple[Room, TimeSlot]]:
+                      now: datetime, near: Room | None = None, limit: int = ALTERNATIVES,
+                      allowed: Allowed = None) -> list[tuple[Room, TimeSlot]]:
     """Other start times the same (local) day, on the quarter hour: the nearest earlier and later
     ones, then the next nearest; each with the best-fitting room free for the whole duration."""
     day_start, day_end = local_day_window(request.start, request.zone)
@@ -240,7 +245,7 @@ def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule],
     candidates.sort(key=lambda s: (abs(s.start - request.start), s.start))
     options: list[tuple[Room, TimeSlot]] = []
     for candidate in candidates:
-        best = rank_free_rooms(rooms, schedules, candidate, near)
+        best = rank_free_rooms(rooms, schedules, candidate, near, allowed)
         if best:
             options.append((best[0], candidate))
     # The nearest earlier and the nearest later time first, then the next nearest ones.
@@ -282,6 +287,9 @@ class SearchResult:
     # The person's own upcoming bookings that overlap the time asked for, with their room's name: told
     # on the card before Book is pressed (booking again is still allowed).
     own_overlaps: tuple[tuple[Booking, str], ...] = ()
+    # Why rooms that met the filters were left out by their booking rules (domain.rules): a line per
+    # reason, when no room is free.
+    left_out: tuple[str, ...] = ()
 
 
 def own_overlaps(bookings: Iterable[Booking], slot: TimeSlot, now: datetime) -> list[Booking]:

@@ -27,6 +27,7 @@ ADMIN_COMMANDS = (
     Command("rooms", "Floor plans: buildings, floors and rooms; imports", admin=True),
     Command("admins", "Add or remove admins and booking admins", admin=True),
     Command("status", "Show the connection, booking state, rooms and problems", admin=True),
+    Command("report", "Bookings, check-ins, no-shows and room use over 7 or 30 days, with a CSV", admin=True),
     Command("disconnect", "Stop using the Microsoft 365 tenant", admin=True),
     Command("all bookings", "Booking admins: see everyone's upcoming bookings and cancel one", booking_admin=True),
 )

@@ -51,10 +51,12 @@ class OrgSettings:
 
 @dataclass(frozen=True)
 class Building:
-    """A floor plan: one building with floors."""
+    """A floor plan: one building with floors. `zone`: its IANA time zone, in which its rooms' allowed
+    hours and days are read (domain.rules); empty: the configured DEFAULT_TIMEZONE."""
 
     id: str
     name: str
+    zone: str = ""
 
 
 @dataclass(frozen=True)

@@ -100,23 +100,9 @@ class AttendanceService:
         return attendance.required and checkin_open(booking, now or self._clock(), attendance)
 
     def set_reminder(self, user_key: str, minutes: int) -> int:
-        """A person's reminder lead; their upcoming bookings are planned again with it."""
+        """A person's reminder lead (the repository plans their upcoming bookings again with it)."""
         self._repo.save_reminder_min(user_key, minutes)
-        now = self._clock()
-        for booking in self._repo.list_bookings_for_user(user_key):
-            if booking.status == BOOKING_BOOKED and booking.end > now:
-                self._repo.update_booking(booking)  # same record: its jobs follow the new setting
         return minutes
-
-    def replan_upcoming(self, room_email: str | None = None) -> int:
-        """Plan the jobs of every upcoming booking again (of one room, or all) after a setting or a
-        room's rules changed; returns how many were looked at."""
-        now = self._clock()
-        upcoming = [b for b in self._repo.list_bookings(since=now) if b.status == BOOKING_BOOKED
-                    and (room_email is None or b.room_email == room_email)]
-        for booking in upcoming:
-            self._repo.update_booking(booking)
-        return len(upcoming)
 
     # --- check-in -------------------------------------------------------------------------
 

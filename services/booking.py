@@ -8,15 +8,16 @@ import hashlib
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from domain.attendees import check_invitees, own_domains, policy
 from domain.booking import (
     ALTERNATIVES,
     MAX_PARTICIPANTS,
+    Allowed,
     BookingUnconfirmed,
     CalendarsUnreadable,
     NothingBooked,
@@ -48,13 +49,15 @@ from domain.errors import (
 )
 from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
-from domain.timezones import local_day_window
+from domain.rules import HOURS, RoomRules, RuleBroken, broken_rule, effective_rules, left_out_notes, may_book
+from domain.timezones import first_zone, local_day_window
 from services.resources import ResourceDirectory
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_INTERVAL_MIN = 15
+SEARCH_STEP = timedelta(minutes=15)  # the starts a part of the day is tried at (domain.booking.first_free_slot)
 ROLLBACK_COMMENT = ("Sorry, this room was booked by someone else at the same moment, so this booking was "
                     "released. Please pick another room in RoomBot.")
 
@@ -102,11 +105,67 @@ class BookingOutcome:
     created: bool  # False when this attempt had already booked (a second press of the same card)
 
 
+class RoomRuleCheck:
+    """The booking rules of many rooms for one person at one moment (a search): each room's effective
+    rules and its building's zone worked out once."""
+
+    def __init__(self, repo: Repository, default_zone: str, booker_key: str, booker_email: str,
+                 now: datetime) -> None:
+        self._defaults = repo.get_settings().default_rules
+        self._zones = {b.id: first_zone(b.zone, default_zone) for b in repo.list_buildings()}
+        self._default_zone = default_zone
+        self._key, self.email, self._now = booker_key, booker_email, now
+        self._rules: dict[str, RoomRules] = {}
+        self._booker_rules: dict[tuple[str, str], RoomRules] = {}  # by room and the email known then
+
+    def rules(self, room: Room) -> RoomRules:
+        if room.email not in self._rules:
+            self._rules[room.email] = effective_rules(self._defaults, room.rules)
+        return self._rules[room.email]
+
+    def _for_booker(self, room: Room) -> RoomRules:
+        """The room's rules, its bookers list answered once for this person (a room lists hundreds at
+        most, and alternative times ask about every room at every quarter hour of the day)."""
+        rules = self.rules(room)
+        return replace(rules, bookers=None) if may_book(rules, self._key, self.email) else rules
+
+    def needs_email(self, rooms: Iterable[Room]) -> bool:
+        """Whether some room lists its bookers without this person's object id (an email may be there)."""
+        key = self._key.lower()
+        return any(bookers and key not in {b.lower() for b in bookers}
+                   for bookers in (self.rules(r).bookers for r in rooms))
+
+    def broken(self, room: Room, slot: TimeSlot) -> RuleBroken | None:
+        key = (room.email, self.email)
+        if key not in self._booker_rules:
+            self._booker_rules[key] = self._for_booker(room)
+        return broken_rule(self._booker_rules[key], slot, self._key, self.email, self._now,
+                           self._zones.get(room.building_id, self._default_zone), room.display_name)
+
+    def allowed(self, room: Room, slot: TimeSlot) -> bool:
+        return self.broken(room, slot) is None
+
+    def can_hold(self, room: Room, request: SearchRequest) -> RuleBroken | None:
+        """Why the room cannot hold the asked slot, or None. For a part of the day, any start in it
+        (on the quarter hour) within the room's hours will do."""
+        broken = self.broken(room, request.slot)
+        if broken is None or broken.reason != HOURS or request.latest_end is None:
+            return broken
+        start = request.start
+        while start + request.duration <= request.latest_end:
+            if self.allowed(room, TimeSlot(start, start + request.duration)):
+                return None
+            start += SEARCH_STEP
+        return broken
+
+
 class BookingService:
     def __init__(self, repo: Repository, calendar: RoomCalendar,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, patience_s: float = 0.0,
-                 resources: ResourceDirectory | None = None, users: UserLookup | None = None) -> None:
+                 resources: ResourceDirectory | None = None, users: UserLookup | None = None,
+                 default_zone: str = "UTC") -> None:
         self._repo = repo
+        self._default_zone = default_zone  # rooms' hours are their building's zone's, else this one's
         self._calendar = calendar
         self._users = users  # people picked by name; None: typed email addresses only
         # The tenant's room and resource addresses (Places); without it, the registered rooms only.
@@ -169,6 +228,19 @@ class BookingService:
             log.info("invitee refused for %s: %s", booker_email, exc.message[:120])
             raise
 
+    # --- the rooms' booking rules (domain.rules) -----------------------------------------
+
+    def room_rules(self, booker_key: str, booker_email: str = "") -> RoomRuleCheck:
+        return RoomRuleCheck(self._repo, self._default_zone, booker_key, booker_email, self.now())
+
+    def check_rules(self, room: Room, slot: TimeSlot, booker_key: str, booker_email: str) -> None:
+        """Exchange's room policies do not run when the room organizes: RoomBot's own say no here
+        (RuleBroken names the rule and what is allowed). The same for everyone, admins included."""
+        broken = self.room_rules(booker_key, booker_email).broken(room, slot)
+        if broken is not None:
+            log.info("room rules: %s refused for %s (%s)", room.email, booker_key, broken.reason)
+            raise broken
+
     # --- people picked by name ------------------------------------------------------------
 
     def picker_on(self) -> bool:
@@ -213,18 +285,22 @@ class BookingService:
 
     # --- search -------------------------------------------------------------------------
 
-    async def search(self, request: SearchRequest, user_key: str) -> SearchResult:
+    async def search(self, request: SearchRequest, user_key: str, email: str = "",
+                     email_of: Callable[[], Awaitable[str]] | None = None) -> SearchResult:
         """Free registered rooms for the request, best fit first. When none is free: other times the
         same day, and (if a building/floor was chosen) rooms elsewhere free at that time. With them,
-        the person's own bookings that overlap the time asked for, to be told before booking again."""
-        result = await self._search(request, user_key)
+        the person's own bookings that overlap the time asked for, to be told before booking again.
+        Rooms whose booking rules refuse the person or the slot are left out before Graph is asked;
+        `email_of` gives the person's email when a room's bookers are listed by email."""
+        result = await self._search(request, user_key, email, email_of)
         mine = own_overlaps(self._repo.list_bookings_for_user(user_key), request.slot, self.now())
         if not mine:
             return result
         rooms = {r.email: r.display_name for r in self._repo.list_rooms()}
         return replace(result, own_overlaps=tuple((b, rooms.get(b.room_email, b.room_email)) for b in mine))
 
-    async def _search(self, request: SearchRequest, user_key: str) -> SearchResult:
+    async def _search(self, request: SearchRequest, user_key: str, email: str,
+                      email_of: Callable[[], Awaitable[str]] | None) -> SearchResult:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
@@ -236,18 +312,32 @@ class BookingService:
             log.info("fair use: search refused for %s (over %d a minute)", user_key, limit)
             raise
         registered = self._repo.list_rooms()
-        rooms = [r for r in registered if matches(r, request)]
+        rules = self.room_rules(user_key, email)
+        if not email and email_of is not None and rules.needs_email(r for r in registered if matches(r, request,
+                                                                                                    place=False)):
+            rules.email = await email_of()
+        refusals: list[RuleBroken] = []
+        rooms = []
+        for room in (r for r in registered if matches(r, request)):
+            broken = rules.can_hold(room, request)
+            if broken is None:
+                rooms.append(room)
+            else:
+                refusals.append(broken)
+        if refusals:
+            log.info("search left out %d rooms by their rules for %s", len(refusals), user_key)
         near = self.near_room(user_key)
         if not rooms:
-            return await self._elsewhere(SearchResult(request=request), request, registered, near)
+            return await self._elsewhere(SearchResult(request=request, left_out=left_out_notes(refusals)), request,
+                                         registered, near, rules.allowed)
         day_start, day_end = local_day_window(request.start, request.zone)
         window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
         schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
         if request.latest_end is not None:  # a part of the day: its first free slot
-            first = first_free_slot(rooms, schedules, request, near)
+            first = first_free_slot(rooms, schedules, request, near, rules.allowed)
             if first is not None:
                 request = replace(request, start=first[0].start, end=first[0].end, latest_end=None)
-        free = rank_free_rooms(rooms, schedules, request.slot, near)
+        free = rank_free_rooms(rooms, schedules, request.slot, near, rules.allowed)
         unreadable = tuple((r, schedules[r.email].error if r.email in schedules else "no answer")
                            for r in rooms if r.email not in schedules or schedules[r.email].error)
         if unreadable and len(unreadable) == len(rooms):
@@ -261,15 +351,18 @@ class BookingService:
                               considered=len(rooms))
         if free:
             return result
-        others = alternative_times(rooms, schedules, request, now, near)
-        return await self._elsewhere(replace(result, other_times=tuple(others)), request, registered, near)
+        others = alternative_times(rooms, schedules, request, now, near, allowed=rules.allowed)
+        return await self._elsewhere(replace(result, other_times=tuple(others), left_out=left_out_notes(refusals)),
+                                     request, registered, near, rules.allowed)
 
     async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
-                         near: Room | None) -> SearchResult:
-        """Rooms outside the chosen building/floor that meet the other needs and are free then."""
+                         near: Room | None, allowed: Allowed) -> SearchResult:
+        """Rooms outside the chosen building/floor that meet the other needs, that their rules let the
+        person book then, and are free then."""
         if not (request.building_id or request.floor_id or request.room_email):
             return result
-        rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)]
+        rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)
+                 and (allowed is None or allowed(r, request.slot))]
         if not rooms:
             return result
         schedules = await self._calendar.get_schedule([r.email for r in rooms], request.slot, SCHEDULE_INTERVAL_MIN)
@@ -300,7 +393,10 @@ class BookingService:
         if not booker.email:
             raise ValidationFailed("I could not find your email address in Teams, so the room cannot invite you.")
 
-        if self._repo.get_booking_by_attempt(booker.key, attempt_key) is None:  # not a second press
+        earlier = self._repo.get_booking_by_attempt(booker.key, attempt_key)
+        if earlier is None or earlier.status == BOOKING_PENDING:  # an event may be made: the rules, before Graph
+            self.check_rules(room, TimeSlot(start, end), booker.key, booker.email)
+        if earlier is None:  # not a second press
             self.check_new(booker, TimeSlot(start, end), zone)  # early, before any Graph call; again below
         await self.check_invitees(booker.email, extra)
 

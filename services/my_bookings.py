@@ -201,7 +201,9 @@ class MyBookings:
             booking = await self.current(user_key, booking_id, version)
             slot = extended_slot(booking, minutes, self.now())
             self._booking.check_change(booking, slot)  # hours per day
-            return await self._retime(booking, self._room(booking.room_email), slot, None)
+            room = self._room(booking.room_email)
+            self._check_rules(room, booking, slot)
+            return await self._retime(booking, room, slot, None)
 
     async def end_now(self, user_key: str, booking_id: object, version: object) -> Booking:
         """Shorten a booking in progress to now, so the room is free again."""
@@ -227,7 +229,14 @@ class MyBookings:
                 return self._saved(booking, event)
             slot = changed_slot(booking, start, end, self.now())
             self._booking.check_change(booking, slot)  # longer, or another day: that day's limits
-            return await self._retime(booking, self._room(booking.room_email), slot, subject_change)
+            room = self._room(booking.room_email)
+            self._check_rules(room, booking, slot)  # only a new slot: rules added since do not undo a booking
+            return await self._retime(booking, room, slot, subject_change)
+
+    def _check_rules(self, room: Room, booking: Booking, slot: TimeSlot) -> None:
+        """The room's booking rules for the booker (the stored one, not whoever pressed), before any
+        Graph write."""
+        self._booking.check_rules(room, slot, booking.booker_aad_id, booking.booker_email)
 
     async def _retime(self, booking: Booking, room: Room, slot: TimeSlot, subject: str | None) -> Booking:
         """Check, PATCH, re-check, revert on loss. A changed booking yields to any other event in
@@ -267,6 +276,7 @@ class MyBookings:
                 raise ValidationFailed("A booking in progress can only move from now on. Find another room again.")
             slot = changed_slot(booking, start, end, now)
             self._booking.check_change(booking, slot)
+            self._check_rules(room, booking, slot)
             new_subject = clean_subject(subject) or booking.subject
             # Derived from the booking as the card showed it: a retry after a timeout sends the same
             # id, so Graph keeps one new event.

@@ -7,10 +7,11 @@ import itertools
 import logging
 import os
 import re
+import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,6 +134,7 @@ class Repository:
         self._refusals_timer: threading.Timer | None = None
         self._housekept_on = ""
         self._consent_states = backend.collection("consent_states")
+        self._secrets = backend.collection("secrets")  # keys made once, shared by every instance on this data
         self._users = backend.partitioned("users")  # by user
         self._conversations = backend.partitioned("conversations")  # by user
         self._welcomed = backend.partitioned("welcomed")  # by bucket of the conversation id
@@ -202,7 +204,10 @@ class Repository:
         return OrgSettings(**doc) if doc else OrgSettings()
 
     def save_settings(self, settings: OrgSettings) -> OrgSettings:
+        before = self.get_settings()
         self._settings.put(_SETTINGS_KEY, asdict(settings))
+        if _attendance_of(before) != _attendance_of(settings):  # reminders and releases follow the new defaults
+            self._replan_upcoming(lambda b: True)
         return settings
 
     # --- buildings (floor plans) and floors -------------------------------------------------
@@ -221,6 +226,13 @@ class Repository:
         if any(b.name.lower() == name.lower() and b.id != building_id for b in self.list_buildings()):
             raise Conflict(f"There is already a building called '{name}'.")
         building = replace(building, name=name)
+        self._buildings.put(building.id, asdict(building))
+        return building
+
+    def update_building(self, building: Building) -> Building:
+        """Save a building's other fields (its time zone); its name changes through rename_building."""
+        stored = self.get_building(building.id)
+        building = replace(building, name=stored.name)
         self._buildings.put(building.id, asdict(building))
         return building
 
@@ -303,10 +315,13 @@ class Repository:
         return len(docs)
 
     def update_room(self, room: Room) -> Room:
-        if self._rooms.get(room.email) is None:
+        before = self.get_room(room.email)
+        if before is None:
             raise NotFound(f"{room.email} is not a registered room.")
         self._room_cache = None
         self._rooms.put(room.email, self._room_doc(room))
+        if before.rules != room.rules:  # its bookings' releases follow the new rules
+            self._replan_upcoming(lambda b: b.room_email == room.email)
         return room
 
     def _registry(self) -> dict[str, Room]:
@@ -416,9 +431,8 @@ class Repository:
         indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
         for (collection, part), docs in indexes_first:
             collection.put_many(part, docs)
-        if self._jobs_for is not None:
-            for b in bookings_list:
-                self._replan(None, b)
+        if self._jobs_for is not None:  # imported bookings are new here: their jobs, one write per partition
+            self.put_jobs(job for b in bookings_list for job in self._jobs_for(b))
         return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
 
     def get_booking_by_attempt(self, booker_aad_id: str, attempt_key: str) -> Booking | None:
@@ -516,22 +530,35 @@ class Repository:
         self._bookings.delete_many(booker, [b.id for b in bookings])
         log.info("archived %d bookings of %s", len(bookings), booker)
 
-    def list_bookings(self, since: datetime | None = None) -> list[Booking]:
+    def list_bookings(self, since: datetime | None = None, until: datetime | None = None) -> list[Booking]:
         """Every booking (whatever its status), soonest first; with `since`, only those still going
         on or to come then, reading the days from the day before `since` on (a booking lasts at most
-        a day)."""
+        a day); with `until`, only those starting before it (later days are not read)."""
+        found = [b for chunk in self.booking_chunks(since, until) for b in chunk]
+        return sorted(found, key=lambda b: (b.start, b.id))
+
+    def booking_chunks(self, since: datetime | None = None, until: datetime | None = None,
+                       size: int = 50) -> Iterator[list[Booking]]:
+        """`list_bookings` a few at a time (unsorted), so that a long read (the admin report over a
+        month) can give the event loop back between chunks."""
         first_day = _day(since - timedelta(days=1)) if since else ""
-        found: list[Booking] = []
-        for day in self._booking_days.parts():
-            if day < first_day:
+        last_day = _day(until) if until else None
+        chunk: list[Booking] = []
+        for day in sorted(self._booking_days.parts()):
+            if day < first_day or (last_day is not None and day > last_day):
                 continue
             for entry in self._booking_days.all(day):
                 doc = (self._bookings.get(entry["booker"], entry["id"])
                        or self._archive.get(_archive_part(entry["booker"], day), entry["id"]))
                 booking = self._booking_from(doc) if doc else None
-                if booking is not None and _day(booking.start) == day and (since is None or booking.end > since):
-                    found.append(booking)
-        return sorted(found, key=lambda b: (b.start, b.id))
+                if booking is not None and _day(booking.start) == day and (since is None or booking.end > since) \
+                        and (until is None or booking.start < until):
+                    chunk.append(booking)
+                    if len(chunk) >= size:
+                        yield chunk
+                        chunk = []
+        if chunk:
+            yield chunk
 
     def remove_booking(self, booking_id: str) -> None:
         doc, archived_in = self._locate(booking_id)
@@ -657,8 +684,22 @@ class Repository:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def save_reminder_min(self, user_key: str, minutes: int) -> None:
+        """A person's reminder lead; their upcoming bookings' reminders follow it."""
         doc = self._users.get(user_key, "profile") or {}
         self._users.put(user_key, "profile", {**doc, "reminder_min": minutes})
+        if self._jobs_for is not None:
+            now = self._clock()
+            for booking in self.list_bookings_for_user(user_key):
+                if booking.end > now:
+                    self._replan(booking, booking)
+
+    def _replan_upcoming(self, which: Callable[[Booking], bool]) -> None:
+        """Plan the jobs of upcoming bookings again after a setting they depend on changed."""
+        if self._jobs_for is None:
+            return
+        for booking in self.list_bookings(since=self._clock()):
+            if which(booking):
+                self._replan(booking, booking)
 
     # --- audit log --------------------------------------------------------------------------
 
@@ -784,12 +825,27 @@ class Repository:
         if expired:
             self._consent_states.delete_many(expired)
 
+    # --- keys for signing (download links) -------------------------------------------------
+
+    def get_secret(self, name: str) -> bytes:
+        """A random 32-byte key, made the first time it is asked for and kept with the data, so that
+        every instance sharing the data signs and checks alike (and a restart keeps links valid)."""
+        doc = self._secrets.get(name)
+        if doc is None:
+            self._secrets.put(name, {"key": secrets.token_bytes(32).hex()})
+            doc = self._secrets.get(name) or {}  # what was stored is the key, whoever stored it
+        return bytes.fromhex(doc["key"])
+
     # --- conversation references (for proactive messages) ----------------------------------
 
     def save_conversation_reference(self, user_key: str, reference: dict[str, Any]) -> bool:
-        """Store a user's conversation reference; returns False when nothing changed."""
+        """Store a user's conversation reference; returns False when nothing changed. The user chatted
+        with the bot, so they can be reached again: an unreachable mark is cleared (a write, even when
+        the reference is the same)."""
         current = self._conversations.get(user_key, "reference")
         doc = {**(current or {}), "reference": reference}
+        if doc.get("unreachable"):
+            doc["unreachable"] = None  # set, not dropped: TinyDB's put merges into the stored document
         if current == doc:
             return False
         self._conversations.put(user_key, "reference", doc)
@@ -798,6 +854,22 @@ class Repository:
     def get_conversation_reference(self, user_key: str) -> dict[str, Any] | None:
         doc = self._conversations.get(user_key, "reference")
         return doc["reference"] if doc else None
+
+    def mark_unreachable(self, user_key: str, reason: str, now: datetime | None = None) -> bool:
+        """Record that Teams refused to deliver to the user (they blocked or removed the bot, or the chat
+        is gone), so that nothing is sent to them until they chat again. Returns False when they were
+        already marked or have no conversation (read and written with no await in between: of several
+        concurrent refusals, one marks)."""
+        current = self._conversations.get(user_key, "reference") if user_key else None
+        if current is None or current.get("unreachable"):
+            return False
+        at = _dt_to_json(now or self._clock())
+        self._conversations.put(user_key, "reference", {**current, "unreachable": {"reason": reason[:200], "at": at}})
+        return True
+
+    def is_unreachable(self, user_key: str) -> bool:
+        doc = self._conversations.get(user_key, "reference") if user_key else None
+        return bool(doc and doc.get("unreachable"))
 
     def get_user_zone(self, user_key: str) -> str | None:
         doc = self._users.get(user_key, "profile")
@@ -833,6 +905,11 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+def _attendance_of(settings: OrgSettings) -> tuple[Any, ...]:
+    """The settings a booking's reminder and release depend on."""
+    return (settings.reminder_min, settings.checkin_opens_min, settings.release_exempt_min, settings.default_rules)
 
 
 def _job_part(start: datetime) -> str:

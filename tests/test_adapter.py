@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 from msrest.universal_http.requests import ClientRetryPolicy
 
@@ -28,10 +27,14 @@ def test_the_connectors_retry_policy_retries_on_the_same_codes_after_the_fix() -
 
 async def test_the_bot_answers_from_a_connector_thread_pool_sized_for_many_users(bot) -> None:
     loop = asyncio.get_running_loop()
-    names = await asyncio.gather(*(loop.run_in_executor(None, _name_after_a_pause) for _ in range(CONNECTOR_THREADS)))
+    # Every call waits until all of them run at once: only a pool of that many threads lets them
+    # (a smaller one breaks the barrier), whatever the machine's load.
+    everyone = threading.Barrier(CONNECTOR_THREADS, timeout=30)
+    names = await asyncio.gather(*(loop.run_in_executor(None, _name_when_all_run, everyone)
+                                   for _ in range(CONNECTOR_THREADS)))
     assert len(set(names)) == CONNECTOR_THREADS and all(n.startswith("connector") for n in names)
 
 
-def _name_after_a_pause() -> str:
-    time.sleep(0.2)  # all calls at once: each needs a thread of its own
+def _name_when_all_run(everyone: threading.Barrier) -> str:
+    everyone.wait()
     return threading.current_thread().name

@@ -15,6 +15,7 @@ from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
+from domain.rules import RoomRules
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
@@ -107,6 +108,29 @@ class RepositoryContract:
         assert repo.get_room("r@example.com") is None
         with pytest.raises(NotFound):
             repo.remove_room("r@example.com")
+
+    def test_room_rules_default_rules_and_building_zone_round_trip(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        room = repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
+        rules = RoomRules(window_days=14, max_minutes=120, hours_start="08:00", hours_end="24:00", days=(0, 1, 4),
+                          bookers=("alexw@example.com", "11111111-2222-3333-4444-555555555555"),
+                          checkin_required=True, auto_release=False, release_after_min=5, never_release=True)
+        repo.update_room(replace(room, rules=rules))
+        assert repo.get_room("r@example.com").rules == rules
+        repo.update_room(replace(room, rules=RoomRules(bookers=())))  # () is everyone, not unset
+        assert repo.get_room("r@example.com").rules == RoomRules(bookers=())
+        repo.update_room(replace(room, rules=None))
+        assert repo.get_room("r@example.com").rules is None
+        defaults = RoomRules(window_days=30, days=(0, 1, 2, 3, 4), bookers=(), checkin_required=False,
+                             auto_release=True, release_after_min=10, never_release=False)
+        repo.save_settings(replace(repo.get_settings(), default_rules=defaults))
+        assert repo.get_settings().default_rules == defaults
+        repo.update_building(replace(hq, zone="Europe/Helsinki", name="ignored"))
+        repo.rename_building(hq.id, "Head office")
+        assert repo.get_building(hq.id) == replace(hq, name="Head office", zone="Europe/Helsinki")
+        with pytest.raises(NotFound):
+            repo.update_building(replace(hq, id="b-none"))
 
     def test_admins_by_object_id_or_upn_and_one_always_left(self, repo: Repository) -> None:
         repo.add_admin(Admin(key="AAD-1"))
@@ -202,6 +226,21 @@ class RepositoryContract:
         assert repo.save_conversation_reference("aad-1", dict(reference)) is False
         assert repo.get_conversation_reference("aad-1") == reference
         assert repo.get_conversation_reference("aad-2") is None
+
+    def test_a_person_marked_unreachable_is_reachable_again_once_they_chat(
+            self, repo: Repository, open_repo: Callable[..., Repository]) -> None:
+        reference = {"conversation": {"id": "c1"}, "serviceUrl": "https://smba.example"}
+        assert repo.mark_unreachable("aad-1", "403 ConversationBlockedByUser", T0) is False  # no chat: nothing to mark
+        repo.save_conversation_reference("aad-1", reference)
+        assert repo.is_unreachable("aad-1") is False
+        assert repo.mark_unreachable("aad-1", "403 ConversationBlockedByUser", T0) is True
+        assert repo.mark_unreachable("aad-1", "404 ConversationNotFound", T0) is False  # marked once
+        assert open_repo().is_unreachable("aad-1") is True  # kept
+        assert not repo.is_unreachable("aad-2") and not repo.is_unreachable("")
+        assert repo.get_conversation_reference("aad-1") == reference
+        assert repo.save_conversation_reference("aad-1", dict(reference)) is True  # the same reference clears it
+        assert repo.is_unreachable("aad-1") is False and open_repo().is_unreachable("aad-1") is False
+        assert repo.save_conversation_reference("aad-1", dict(reference)) is False
 
     def test_welcome_is_recorded_once_per_conversation(self, repo: Repository) -> None:
         assert repo.mark_welcomed("c1") is True
@@ -342,6 +381,8 @@ class RepositoryContract:
             assert repo.get_booking(booking.id) == booking
         assert repo.list_bookings() == [older, stuck, old, other, recent, called_off, future, fresh]
         assert repo.list_bookings(since=T0) == [called_off, future, fresh]
+        assert repo.list_bookings(since=T0, until=future.start) == [called_off]
+        assert repo.list_bookings(until=T0 - timedelta(days=40)) == [older, stuck]  # starting before
         old = repo.update_booking(replace(old, subject="Renamed", start=T0 - timedelta(days=70),
                                           end=T0 - timedelta(days=70, minutes=-30)))  # another month
         assert repo.get_booking("old") == old and repo.list_bookings()[0] == old
@@ -361,6 +402,14 @@ class RepositoryContract:
         assert repo.last_booking_for("aad-1") == last and repo.get_booking(first.id) == first
         repo.remove_booking("last")
         assert repo.last_booking_for("aad-1") is None
+
+
+    def test_a_secret_is_made_once_and_kept(self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo()
+        key = repo.get_secret("report-links")
+        assert len(key) == 32 and repo.get_secret("report-links") == key
+        assert open_repo().get_secret("report-links") == key  # another instance on the same data
+        assert repo.get_secret("other") != key
 
 
 class TestMemoryRepository(RepositoryContract):
