@@ -34,8 +34,15 @@ async def test_the_benchmark_runs_and_reports_every_kind_of_turn_with_its_baseli
     assert "ms under attack" in facts["others' help under attack"]
     assert "ms under attack" in facts["event loop held at most"]
     assert int(facts["understanding workers"].split()[0]) >= 3  # the fork server and two workers
+    n = QUICK.reminder_bookings  # each booking's reminder came once, its event read back in $batch
+    assert facts["reminders"].startswith(f"{n} of {n} arrived ({n} people, 0 twice), 0 dropped")
+    assert facts["reminder sends"].endswith(f"1 in one conversation; Graph: {n} GET get_event, "
+                                            f"{math.ceil(n / 20)} POST $batch")
+    assert [r.note.split(", ")[1].split(" (")[0] for r in result.rows if "others asking" in r.note] == [
+        "before the reminders", f"during {n} reminders"]
     table = result.table()
-    for text in ("echo (a)", "naive (b)", "p95 ms", "targets:", "peak RSS", "others' help p95 under attack"):
+    for text in ("echo (a)", "naive (b)", "p95 ms", "targets:", "peak RSS", "others' help p95 under attack",
+                 "others' help p95 during the reminders"):
         assert text in table
     report(f"benchmark smoke run (quick sizes; its timings are no targets): {len(result.rows)} rows, "
            f"getSchedule calls per search {search.graph_per_turn}, {tokens}")
