@@ -182,7 +182,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
                                my_bookings=my_bookings, chat=chat, allowed_channels=config.allowed_channels,
                                attendance=attendance, report=app[REPORT_KEY])
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
-        scheduler = Scheduler(repo, attendance_service.run, booking_service.now)
+        scheduler = Scheduler(repo, attendance_service.run, booking_service.now,
+                              sends_per_s=config.teams_sends_per_second)
         app[SCHEDULER_KEY] = scheduler
         jobs = asyncio.create_task(scheduler.run_forever(), name="roombot-scheduler")
         try:

@@ -37,8 +37,10 @@ def reminder_card(booking: Booking, room: Room | None, places: Places, now: date
     """The reminder a set time before a booking: where and when, with Check in (while its window is
     open), Extend, and End now or Cancel."""
     zone = booking.zone
-    starts = "now" if booking.start <= now else f"at {format_time(booking.start, zone)}"
-    body: list[dict[str, Any]] = [heading(f"Your room booking starts {starts}"), *_where(booking, room, places, now)]
+    started = booking.start <= now  # a late reminder (a burst, a restart) while check-in is still open
+    title = (f"Your room booking started at {format_time(booking.start, zone)}" if started
+             else f"Your room booking starts at {format_time(booking.start, zone)}")
+    body: list[dict[str, Any]] = [heading(title), *_where(booking, room, places, now)]
     if attendance.required:
         if checkin_now:
             lines = "Check in when you get there"

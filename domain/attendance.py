@@ -117,17 +117,27 @@ def checkin_open(booking: Booking, now: datetime, attendance: Attendance) -> boo
     return attendance.opens <= now < closes
 
 
-def stale_reason(job: Job, booking: Booking | None, now: datetime) -> str | None:
+def reminder_useful_until(booking: Booking, attendance: Attendance) -> datetime:
+    """A reminder that comes late (a burst, a restart) is still worth sending until check-in closes
+    (it lets the person check in and keep the room); without check-in, until the start."""
+    return min(attendance.closes, booking.end) if attendance.required else booking.start
+
+
+def stale_reason(job: Job, booking: Booking | None, now: datetime,
+                 attendance: Attendance | None = None) -> str | None:
     """Why a job must not run any more (it came due while the bot was down, or its booking changed),
-    or None when it should run."""
+    or None when it should run. `attendance`: how check-in works for the booking (a reminder is
+    useful until check-in closes); without it, a reminder is stale at the start."""
     if booking is None:
         return "its booking is no longer recorded"
     if booking.status != BOOKING_BOOKED:
         return f"its booking is {booking.status}"
     if booking.start != job.for_start:
         return "its booking was moved"
-    if job.kind == JOB_REMIND and now >= booking.start:
-        return "its booking has started: a reminder now would come too late"
+    if job.kind == JOB_REMIND and now >= (reminder_useful_until(booking, attendance) if attendance
+                                          else booking.start):
+        return ("check-in for its booking has closed: a reminder now would come too late" if attendance
+                and attendance.required else "its booking has started: a reminder now would come too late")
     if job.kind == JOB_RELEASE and now >= booking.end:
         return "its booking has ended: there is nothing left to release"
     if job.kind == JOB_RELEASE and booking.checked_in_at is not None:

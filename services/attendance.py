@@ -142,7 +142,7 @@ class AttendanceService:
         runnable: list[tuple[Job, Booking]] = []
         for job in jobs:
             booking = self._repo.get_booking(job.booking_id)
-            reason = stale_reason(job, booking, now)
+            reason = stale_reason(job, booking, now, self.attendance(booking) if booking else None)
             if reason is not None or booking is None:
                 log.info("dropped job %s (due %s): %s", job.key, job.due.isoformat(), reason)
                 outcomes[job.key] = Outcome.DONE

@@ -20,13 +20,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from domain.jobs import Job
+from domain.jobs import JOB_REMIND, Job
 from services.attendance import Outcome
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # jobs taken at once (reminders of a batch are sent together, within Teams' limits)
+LOOKAHEAD = timedelta(minutes=2)  # how far ahead a burst of reminders is seen coming
 TICK_S = 5.0  # the longest sleep: jobs written by another process are seen this soon
 RETRY_AFTER = timedelta(seconds=30)  # first pause after a job could not run; doubles, with jitter
 MAX_TRIES = 6  # then the job is dropped with a log line (about half an hour of trying)
@@ -37,8 +38,11 @@ Runner = Callable[[Sequence[Job]], Awaitable[list[Outcome]]]
 class Scheduler:
     def __init__(self, repo: Repository, run: Runner, clock: Callable[[], datetime], *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, batch: int = BATCH,
-                 tick_s: float = TICK_S) -> None:
+                 tick_s: float = TICK_S, sends_per_s: float = 50.0) -> None:
+        """`sends_per_s`: how many reminders Teams lets the bot send a second (TEAMS_SENDS_PER_SECOND):
+        a burst of reminders due together starts as early as it needs to be sent by its due time."""
         self._repo = repo
+        self._sends_per_s = sends_per_s
         self._run = run
         self._clock = clock
         self._sleep = sleep
@@ -51,7 +55,7 @@ class Scheduler:
         finished = 0
         while True:
             now = self._clock()
-            due = [j for j in self._repo.due_jobs(now, self._batch) if j.claim != self.run_id]
+            due = [j for j in self._due(now) if j.claim != self.run_id]
             if not due:
                 return finished
             for job in due:
@@ -75,6 +79,16 @@ class Scheduler:
             finished += len(done)
             if len(due) < self._batch:
                 return finished
+
+    def _due(self, now: datetime) -> list[Job]:
+        """The jobs to run now: those due, and reminders of a burst early enough that all of them can be
+        sent by their due time at Teams' rate (2,000 due at 09:45 start about 40 s before; a lone
+        reminder goes at its time). Releases are never early: check-in is open until they are due."""
+        coming = self._repo.due_jobs(now + LOOKAHEAD, limit=100_000)
+        reminders_ahead = sum(1 for j in coming if j.kind == JOB_REMIND and j.due > now)
+        lead = timedelta(seconds=reminders_ahead / self._sends_per_s) if reminders_ahead > 1 else timedelta(0)
+        taken = [j for j in coming if j.due <= now or (j.kind == JOB_REMIND and j.due <= now + lead)]
+        return taken[:self._batch]
 
     async def run_forever(self) -> None:
         """Run due jobs until cancelled, sleeping until the next is due (at most `tick_s`)."""

@@ -39,6 +39,7 @@ _LAST_BOOKING_KEY = "last_booking"  # in a person's `users` partition: their new
 AUDIT_RETENTION_DAYS = 90  # audit days kept (AUDIT_RETENTION_DAYS)
 ARCHIVE_AFTER_DAYS = 30  # bookings ended longer ago leave a person's own file (BOOKING_ARCHIVE_DAYS)
 CANCELLED_ARCHIVED_AFTER = timedelta(days=1)  # cancelled bookings made longer ago leave it too
+JOB_HORIZON = timedelta(minutes=61)  # a job is due at most this long before its booking starts (a reminder)
 ARCHIVE_BATCH = 200  # bookings moved at most in one go (a first pass over a long history is spread)
 REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at most this long
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
@@ -630,8 +631,8 @@ class Repository:
 
     def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
         """Jobs due at `now`, oldest due first. Only the partitions of bookings that start before
-        `now` plus a day are read (no reminder comes earlier than that)."""
-        last = _job_part(now + timedelta(days=1))
+        `now` plus JOB_HORIZON are read (no reminder comes earlier than that)."""
+        last = _job_part(now + JOB_HORIZON)
         due: list[Job] = []
         for part in sorted(self._jobs.parts()):
             if part > last:
@@ -640,8 +641,8 @@ class Repository:
         return sorted(due, key=lambda j: (j.due, j.key))[:limit]
 
     def next_job_due(self, now: datetime) -> datetime | None:
-        """When the next job is due (the scheduler sleeps until then), looking a day ahead."""
-        last = _job_part(now + timedelta(days=1))
+        """When the next job is due (the scheduler sleeps until then), looking JOB_HORIZON ahead."""
+        last = _job_part(now + JOB_HORIZON)
         dues = [datetime.fromisoformat(doc["due"]) for part in self._jobs.parts() if part <= last
                 for doc in self._jobs.all(part)]
         return min(dues, default=None)

@@ -303,7 +303,8 @@ async def test_a_job_due_while_the_bot_was_down_runs_at_start_or_is_dropped_as_s
     caplog.set_level(logging.INFO)
     await world.at(late.start - timedelta(minutes=10))
     assert [r.booking.id for r in world.messages.reminders] == [late.id]
-    assert any("dropped job remind:" in r.getMessage() and "has started" in r.getMessage() for r in caplog.records)
+    assert any("dropped job remind:" in r.getMessage() and "check-in for its booking has closed" in r.getMessage()
+               for r in caplog.records)
 
 
 async def test_an_unreachable_send_is_tried_again_later_then_given_up(
@@ -343,3 +344,52 @@ async def test_jobs_follow_a_rooms_rules_the_organisations_settings_and_a_person
     assert repo.get_job(JOB_REMIND, booking).due == START - timedelta(minutes=5)
     world.attendance.set_reminder(ALEX.key, 0)
     assert repo.get_job(JOB_REMIND, booking) is None
+
+
+async def test_a_burst_of_reminders_starts_early_enough_to_be_sent_by_its_due_time_and_releases_never_do() -> None:
+    repo = Repository(MemoryBackend())
+    due = START - timedelta(minutes=15)
+    repo.put_jobs([Job(JOB_REMIND, f"b{n}", due, START) for n in range(100)]
+                  + [Job(JOB_RELEASE, "b0", due, START)])
+    taken: list[str] = []
+
+    async def run(jobs: Sequence[Job]) -> list[Outcome]:
+        taken.extend(j.key for j in jobs)
+        return [Outcome.DONE] * len(jobs)
+
+    clock = Clock(due - timedelta(seconds=11))
+    scheduler = Scheduler(repo, run, clock, sends_per_s=10)  # 100 reminders need 10 s at 10 a second
+    assert await scheduler.run_due() == 0
+    clock.now = due - timedelta(seconds=9)
+    assert await scheduler.run_due() == 100
+    assert len(taken) == 100 and "release:b0" not in taken  # releases wait for their time
+    clock.now = due
+    assert await scheduler.run_due() == 1 and taken[-1] == "release:b0"
+
+
+async def test_a_lone_reminder_goes_at_its_time() -> None:
+    repo = Repository(MemoryBackend())
+    repo.put_jobs([Job(JOB_REMIND, "b1", START - timedelta(minutes=15), START)])
+
+    async def run(jobs: Sequence[Job]) -> list[Outcome]:
+        return [Outcome.DONE] * len(jobs)
+
+    clock = Clock(START - timedelta(minutes=15, seconds=1))
+    scheduler = Scheduler(repo, run, clock)
+    assert await scheduler.run_due() == 0
+    clock.now = START - timedelta(minutes=15)
+    assert await scheduler.run_due() == 1
+
+
+async def test_a_late_reminder_is_still_sent_while_check_in_is_open(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    world = World(calendar, Clock(START - timedelta(hours=3)))
+    booking = await world.book(_slot())
+    # The bot was down from before the reminder until after the start: check-in is still open.
+    await world.at(START + timedelta(minutes=3))
+    assert [r.booking.id for r in world.messages.reminders] == [booking.id]
+    off = World(calendar, Clock(START - timedelta(hours=3)), rules=RoomRules(checkin_required=False,
+                                                                              auto_release=False))
+    await off.book(_slot(), room="hq-echo@example.com", attempt="attempt-without-checkin")
+    await off.at(START + timedelta(minutes=3))  # without check-in, a reminder after the start is no use
+    assert off.messages.reminders == []
