@@ -68,8 +68,9 @@ class Config:
     reminder_min: int | None = None  # REMINDER_MIN: default reminder before a booking (0 off; 1 allowed)
     checkin_opens_min: int | None = None  # CHECKIN_OPENS_MIN: check-in opens this long before the start
     release_after_min: int | None = None  # RELEASE_AFTER_MIN: check-in closes / a no-show is released after
-    # Proactive messages (reminders) sent per second, per app per tenant: Teams allows about 50 (bot.rate_limits)
-    teams_sends_per_second: float = 50.0
+    # Proactive messages (reminders) sent per second, per app per tenant: Teams allows about 50 (bot.rate_limits);
+    # 45 leaves room for the replies of turns under way, which count too, and for arrival jitter
+    teams_sends_per_second: float = 45.0
 
     @property
     def base_url(self) -> str:
@@ -156,7 +157,7 @@ class Config:
             reminder_min=_minutes(get("REMINDER_MIN"), "REMINDER_MIN", 0, 60),
             checkin_opens_min=_minutes(get("CHECKIN_OPENS_MIN"), "CHECKIN_OPENS_MIN", 0, 60),
             release_after_min=_minutes(get("RELEASE_AFTER_MIN"), "RELEASE_AFTER_MIN", 1, 120),
-            teams_sends_per_second=_rate(get("TEAMS_SENDS_PER_SECOND", "50"), "TEAMS_SENDS_PER_SECOND"),
+            teams_sends_per_second=_rate(get("TEAMS_SENDS_PER_SECOND", "45"), "TEAMS_SENDS_PER_SECOND"),
         )
 
 

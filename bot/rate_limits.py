@@ -38,7 +38,7 @@ class Window:
 
 # Per bot per conversation, for sending to a conversation (Microsoft's table, see the module docstring).
 CONVERSATION_WINDOWS = (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600))
-TENANT_SENDS_PER_SECOND = 50.0  # per app per tenant (TEAMS_SENDS_PER_SECOND)
+TENANT_SENDS_PER_SECOND = 45.0  # per app per tenant (TEAMS_SENDS_PER_SECOND): Teams' 50, less room for turn replies
 PACE_TOLERANCE = 0.9  # two sends go at least this much of 1/rate apart (a timer may fire a little early)
 
 

@@ -38,7 +38,7 @@ Runner = Callable[[Sequence[Job]], Awaitable[list[Outcome]]]
 class Scheduler:
     def __init__(self, repo: Repository, run: Runner, clock: Callable[[], datetime], *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, batch: int = BATCH,
-                 tick_s: float = TICK_S, sends_per_s: float = 50.0) -> None:
+                 tick_s: float = TICK_S, sends_per_s: float = 45.0) -> None:
         """`sends_per_s`: how many reminders Teams lets the bot send a second (TEAMS_SENDS_PER_SECOND):
         a burst of reminders due together starts as early as it needs to be sent by its due time."""
         self._repo = repo

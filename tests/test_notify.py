@@ -284,7 +284,7 @@ async def test_tell_says_false_when_teams_refuses_even_though_the_adapter_logs_c
 
 
 def test_the_tenant_rate_is_configurable() -> None:
-    assert Config().teams_sends_per_second == Config.from_env({}).teams_sends_per_second == 50
+    assert Config().teams_sends_per_second == Config.from_env({}).teams_sends_per_second == 45
     assert Config.from_env({"TEAMS_SENDS_PER_SECOND": "12.5"}).teams_sends_per_second == 12.5
     for wrong in ("0", "-1"):
         with pytest.raises(ValueError, match="TEAMS_SENDS_PER_SECOND"):
