@@ -149,6 +149,9 @@ class Notifier:
         self._sleep = sleep
         self._jitter = jitter
         self._utc_now = utc_now
+        # People this process found unreachable, and when (its clock): a send to them already queued
+        # stops without a request or a repository read. Forgotten after an hour.
+        self._refused: dict[str, float] = {}
 
     @property
     def limiter(self) -> SendLimiter:
@@ -164,11 +167,9 @@ class Notifier:
         """Send `content` to the user's personal chat within Teams' rate limits, retrying what Teams says
         to retry. A person marked unreachable costs no request at all."""
         policy = policy or self._policy
-        stored = self._repo.get_conversation_reference(user_key) if user_key else None
+        stored = self._repo.reachable_reference(user_key)  # one read; a person marked costs not even a send slot
         if stored is None:
-            log.info("no conversation with %s to send a proactive message to", user_key)
-            return Delivery.UNREACHABLE
-        if self._repo.is_unreachable(user_key):  # not even a send slot
+            log.info("no conversation with %s to send a proactive message to, or they cannot be reached", user_key)
             return Delivery.UNREACHABLE
         reference = ConversationReference().deserialize(stored)
         conversation = reference.conversation.id if reference.conversation and reference.conversation.id else user_key
@@ -214,12 +215,13 @@ class Notifier:
         hands an exception raised in the turn to the adapter's turn error handler, which only logs channel
         errors."""
         failures: list[BaseException | _Refusal] = []
+        queued_at = self._clock()
 
         async def send(turn_context: TurnContext) -> None:
             if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
                 failures.append(NO_SLOT)
                 return
-            if self._repo.is_unreachable(user_key):  # a send to them that went first was refused meanwhile
+            if self._refused.get(user_key, -1.0) >= queued_at:  # a send to them that went first was refused meanwhile
                 failures.append(MARKED)
                 return
             try:
@@ -247,6 +249,10 @@ class Notifier:
         return wait
 
     def _unreachable(self, user_key: str, reason: str) -> None:
+        now = self._clock()
+        self._refused = {k: at for k, at in self._refused.items() if now - at < 3600} if len(self._refused) > 1000 \
+            else self._refused
+        self._refused[user_key] = now
         if self._repo.mark_unreachable(user_key, reason, self._utc_now()):
             log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again",
                      user_key, reason)

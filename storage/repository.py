@@ -856,6 +856,12 @@ class Repository:
         doc = self._conversations.get(user_key, "reference")
         return doc["reference"] if doc else None
 
+    def reachable_reference(self, user_key: str) -> dict[str, Any] | None:
+        """The user's conversation reference, or None when there is none or they are marked
+        unreachable: one read, for every proactive send."""
+        doc = self._conversations.get(user_key, "reference") if user_key else None
+        return doc["reference"] if doc and not doc.get("unreachable") else None
+
     def mark_unreachable(self, user_key: str, reason: str, now: datetime | None = None) -> bool:
         """Record that Teams refused to deliver to the user (they blocked or removed the bot, or the chat
         is gone), so that nothing is sent to them until they chat again. Returns False when they were
