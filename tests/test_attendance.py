@@ -393,3 +393,15 @@ async def test_a_late_reminder_is_still_sent_while_check_in_is_open(
     await off.book(_slot(), room="hq-echo@example.com", attempt="attempt-without-checkin")
     await off.at(START + timedelta(minutes=3))  # without check-in, a reminder after the start is no use
     assert off.messages.reminders == []
+
+
+async def test_no_shows_in_several_rooms_are_released_together(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    world = World(calendar, Clock(START - timedelta(hours=3)))
+    rooms = ["hq-delta@example.com", "hq-echo@example.com", "hq-cirrus@example.com"]
+    booked = [await world.book(_slot(), room=room, attempt=f"attempt-room-{n}") for n, room in enumerate(rooms)]
+    world.clock.now = START - timedelta(minutes=1)
+    world.attendance.check_in(ALEX.key, ALEX.email, booked[1].id)
+    await world.at(START + timedelta(minutes=10))
+    assert [world.repo.get_booking(b.id).no_show for b in booked] == [True, False, True]
+    assert sorted(r.booking.id for r in world.messages.released_) == sorted([booked[0].id, booked[2].id])
