@@ -146,3 +146,25 @@ async def test_a_person_who_removed_the_app_gets_no_reminder_until_they_chat_aga
     assert repo(bot).get_job("remind", booking) is None
     await say(bot, connector, "help")  # chatting again makes them reachable
     assert not repo(bot).is_unreachable(ALEX[0])
+
+
+async def test_admins_set_the_organisations_check_in_settings(bot: TestClient, connector: Connector,
+                                                             clock: Clock) -> None:
+    booking = await _book(bot, connector, "10:00")
+    shown = await say(bot, connector, "settings")
+    assert buttons(shown, "org_checkin") and buttons(shown, "rules_edit") == [{"action": "rules_edit", "scope": "org"}]
+    form_card = await execute(bot, connector, buttons(shown, "org_checkin")[0])
+    assert "Check-in and auto-release" in card_text(form_card)
+    values = {"action": "org_checkin_save", "checkin_required": "true", "auto_release": "true", "opens_min": "3",
+              "release_after_min": "20", "reminder_min": "10", "exempt_min": "240", "invitees": "true"}
+    saved = await execute(bot, connector, values)
+    assert "Saved the check-in settings" in card_text(saved)
+    settings = repo(bot).get_settings()
+    assert (settings.checkin_opens_min, settings.reminder_min, settings.release_exempt_min,
+            settings.checkin_by_invitees, settings.default_rules.release_after_min) == (3, 10, 240, True, 20)
+    # The booking's jobs follow at once.
+    assert repo(bot).get_job("release", booking).due == booking.start + timedelta(minutes=20)
+    assert repo(bot).get_job("remind", booking).due == booking.start - timedelta(minutes=10)
+    wrong = await execute(bot, connector, {**values, "release_after_min": "0"})
+    assert "Check-in closing must be a whole number of minutes from 1 to 120" in card_text(wrong)
+    assert repo(bot).get_settings().default_rules.release_after_min == 20
