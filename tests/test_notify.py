@@ -1,4 +1,4 @@
-"""Proactive messages through botbuilder's real adapter to a local Bot Framework connector that answers
+"""Proactive messages through the lean connector sender (bot.connector) to a local Bot Framework connector that answers
 as Teams does when it throttles (429 with Retry-After), fails (412, 502, 504) or refuses (403, 404).
 Waits go through a fake clock: nothing sleeps."""
 
@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -123,15 +124,17 @@ class Setup:
 
 
 @pytest.fixture
-def setup(teams: ScriptedConnector) -> Setup:
-    """A Notifier on the app's own adapter (its turn error handler included), with two people who chatted."""
+async def setup(teams: ScriptedConnector) -> AsyncIterator[Setup]:
+    """A Notifier as the app makes it (the app's adapter, an HTTP session), with two people who chatted."""
     repo = Repository(MemoryBackend())
     for n in (1, 2):
         repo.save_conversation_reference(f"aad-{n}", reference(teams, n))
     clock = StepClock()
     notifier = Notifier(create_adapter(Config()), repo, None, limiter=SendLimiter(clock=clock, sleep=clock.pace),
                         clock=clock, sleep=clock.sleep, jitter=lambda: 0.5)
-    return Setup(notifier, repo, clock)
+    async with aiohttp.ClientSession() as session:
+        notifier.use_session(session)
+        yield Setup(notifier, repo, clock)
 
 
 def _audits(repo: Repository) -> list[dict[str, Any]]:
