@@ -34,8 +34,12 @@ from cards.base import Card
 log = logging.getLogger(__name__)
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
-TOKEN_MARGIN_S = 300.0  # a cached token is renewed this long before it expires ...
-TOKEN_FALLBACK_S = 600.0  # ... and one whose expiry cannot be read is kept this long
+# A cached token is renewed this long before it expires: less than msal's own 5 minutes, so that msal then
+# gets a new one rather than handing back its cached one. At least TOKEN_FLOOR_S between two fetches, and a
+# token whose expiry cannot be read is kept TOKEN_FALLBACK_S.
+TOKEN_MARGIN_S = 240.0
+TOKEN_FLOOR_S = 30.0
+TOKEN_FALLBACK_S = 600.0
 
 
 class ConnectorError(Exception):
@@ -98,7 +102,8 @@ class BotTokens:
             if self._token is None or self._clock() >= self._until:
                 credentials = await self.credentials()
                 token = await asyncio.to_thread(credentials.get_access_token)
-                self._token, self._until = token, _expiry(token, self._clock()) - TOKEN_MARGIN_S
+                now = self._clock()
+                self._token, self._until = token, max(_expiry(token, now) - TOKEN_MARGIN_S, now + TOKEN_FLOOR_S)
             return self._token
 
     def forget(self) -> None:

@@ -279,8 +279,8 @@ async def test_a_person_marked_unreachable_who_chats_again_is_reached(bot: TestC
 
 async def test_tell_says_false_when_teams_refuses_even_though_the_adapter_logs_channel_errors(
         bot: TestClient, teams: ScriptedConnector) -> None:
-    """botbuilder hands an error raised while sending to the adapter's turn error handler, which logs channel
-    errors and returns: `tell` must look at the send itself, or every refusal would count as delivered."""
+    """The app's adapter logs channel errors and returns (inside a turn); `tell` must look at the send
+    itself, or every refusal would count as delivered."""
     assert (await bot.post("/api/messages", json=teams_activity(teams, text="help"))).status == 201
     teams.script = [Answer(400, "BadArgument")]
     assert await bot.server.app[NOTIFIER_KEY].tell(ALEX[0], REMINDER) is False

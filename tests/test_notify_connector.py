@@ -126,9 +126,29 @@ async def test_the_bearer_token_is_fetched_off_the_loop_once_and_renewed_before_
         await sender.send(stored_reference(connector.url), REMINDER)
     assert credentials.calls == 1 and threading.get_ident() not in credentials.threads
     assert {r["auth"] for r in connector.requests} == {f"Bearer {jwt(clock[0] + 3600)}1"}
-    clock[0] += 3600 - 299  # within 5 minutes of its expiry: a new one
+    clock[0] += 3600 - 241  # not yet
+    await sender.send(stored_reference(connector.url), REMINDER)
+    assert credentials.calls == 1
+    clock[0] += 2  # within 4 minutes of its expiry (msal renews within 5): a new one
     await sender.send(stored_reference(connector.url), REMINDER)
     assert credentials.calls == 2 and connector.requests[-1]["auth"].endswith("2")
+
+
+async def test_a_token_that_expires_too_soon_is_still_kept_a_little() -> None:
+    """A clock ahead of the token issuer's must not turn every send into a token fetch."""
+    clock = [1_000_000.0]
+    credentials = FakeCredentials(clock)
+    credentials.get_access_token = lambda force_refresh=False: jwt(clock[0] + 60)  # type: ignore[method-assign]
+
+    async def make() -> FakeCredentials:
+        return credentials
+
+    tokens = BotTokens(make, clock=lambda: clock[0])
+    first = await tokens.token()
+    clock[0] += 29
+    assert await tokens.token() == first
+    clock[0] += 2
+    assert await tokens.token() != first
 
 
 async def test_a_refused_token_is_not_used_again(connector: Recorder, session: aiohttp.ClientSession) -> None:
