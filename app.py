@@ -201,7 +201,18 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
             bot_storage.close()
             repo.close()
 
+    async def notifier_context(app: web.Application) -> AsyncIterator[None]:
+        """The one HTTP session proactive cards go out on; closed after the jobs and late answers (graph_context's
+        shutdown) are done with it."""
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        app[NOTIFIER_KEY].use_session(session)
+        try:
+            yield
+        finally:
+            await session.close()
+
     app.cleanup_ctx.append(understanding_context)
+    app.cleanup_ctx.append(notifier_context)
     app.cleanup_ctx.append(graph_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

@@ -7,13 +7,17 @@ limiting in Teams" (https://learn.microsoft.com/en-us/microsoftteams/platform/bo
 table "Status codes from bot conversational APIs" of "Send and receive messages"
 (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/conversations/conversation-messages):
 - 429 (after its Retry-After), 412, 502, 503 and 504 are retried with exponential backoff and jitter, and so
-  is a try that got no answer (a timeout, a failed connection, a gateway's error page that msrest cannot
-  read); no other status is (the page says not to retry the ones it does not list).
+  is a try that got no answer (a timeout, a failed connection); no other status is (the page says not to
+  retry the ones it does not list).
 - 403 (ConversationBlockedByUser, BotNotInConversationRoster, BotDisabledByAdmin, ForbiddenOperationException,
   or none named) and 404 ConversationNotFound mean the person cannot be reached until they chat with the bot
   again: they are marked unreachable and nothing more is sent to them, so a blocked bot causes no retry storm.
   The refusals that are about the bot's request (403 InvalidBotApiHost, 403 NotEnoughPermissions, 404
   ActivityNotFoundInConversation) mark nobody.
+
+The card is posted by bot.connector's lean sender (the REST API's JSON, one shared HTTP session), not
+through botbuilder's adapter, whose per-send connector client and msrest serialization cost the event loop
+about 6 ms per send.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import ConversationReference
+import aiohttp
+from botbuilder.core import BotAdapter
 from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
+from bot.connector import BotTokens, ConnectorError, ConnectorSender
 from bot.rate_limits import SendLimiter
 from cards.base import Card
 from storage.repository import Repository
@@ -43,7 +48,7 @@ RETRIED_STATUSES = frozenset({412, 429, 502, 503, 504})
 UNREACHABLE_STATUSES = frozenset({403, 404})
 # 403s and 404s that are about the bot's request, not the person (the 404: a reply to a message id not found)
 OWN_FAULT_CODES = frozenset({"InvalidBotApiHost", "NotEnoughPermissions", "ActivityNotFoundInConversation"})
-MANY_IN_FLIGHT = 32  # deliver_many's sends at once: 50/s with up to 0.6 s per send; the connector has 64 threads
+MANY_IN_FLIGHT = 32  # deliver_many's sends at once: 50/s with up to 0.6 s per send
 
 
 class Delivery(Enum):
@@ -60,7 +65,7 @@ class RetryPolicy:
 
     tries: int = 5
     within_s: float = 45.0
-    try_timeout_s: float = 10.0  # msrest's own timeout is 100 s
+    try_timeout_s: float = 10.0
     backoff_s: float = 0.5  # the first retry waits up to this, each next one up to twice as long ...
     max_backoff_s: float = 8.0  # ... up to this
 
@@ -89,24 +94,28 @@ MARKED = _Refusal(gone=True, code="marked unreachable meanwhile")
 
 
 def refusal_of(exc: BaseException, now: datetime | None = None) -> _Refusal:
-    """What a failed send means, from the exception botbuilder raised for it: msrest's HttpOperationError
-    (botbuilder's ErrorResponseException) carries the `requests` response, its status, Retry-After and
-    the error body's code."""
+    """What a failed send means, from the exception it raised: the lean sender's ConnectorError (the
+    status, the error body's code, Retry-After), or msrest's HttpOperationError (botbuilder's
+    ErrorResponseException, with the `requests` response) for a send through botbuilder."""
+    if isinstance(exc, ConnectorError):
+        return _refusal(exc.status, exc.code, exc.headers, now)
     if isinstance(exc, HttpOperationError) and exc.response is not None:
         status = int(getattr(exc.response, "status_code", 0) or 0)
-        code = _error_code(exc)
-        headers = getattr(exc.response, "headers", None) or {}
-        retry_after = _retry_after_s(headers.get("Retry-After"), now) if status in RETRIED_STATUSES else None
-        gone = status in UNREACHABLE_STATUSES and code not in OWN_FAULT_CODES
-        return _Refusal(retry=status in RETRIED_STATUSES, gone=gone, status=status, code=code,
-                        retry_after_s=retry_after)
+        return _refusal(status, _error_code(exc), getattr(exc.response, "headers", None) or {}, now)
     if isinstance(exc, DeserializationError):
         # msrest cannot read a body that is neither JSON nor XML, whatever the status, and says no more:
         # a gateway's error page (502/504). Teams answers a delivered message with JSON.
         return _Refusal(retry=True, code="unreadable answer")
-    if isinstance(exc, (ClientRequestError, TimeoutError, ConnectionError)):
+    if isinstance(exc, (ClientRequestError, TimeoutError, ConnectionError, aiohttp.ClientConnectionError,
+                        aiohttp.ClientPayloadError)):
         return _Refusal(retry=True, code=type(exc).__name__)
     return _Refusal(code=type(exc).__name__)
+
+
+def _refusal(status: int, code: str, headers: Any, now: datetime | None) -> _Refusal:
+    retry_after = _retry_after_s(headers.get("Retry-After"), now) if status in RETRIED_STATUSES else None
+    gone = status in UNREACHABLE_STATUSES and code not in OWN_FAULT_CODES
+    return _Refusal(retry=status in RETRIED_STATUSES, gone=gone, status=status, code=code, retry_after_s=retry_after)
 
 
 def _error_code(exc: HttpOperationError) -> str:
@@ -132,17 +141,28 @@ def _retry_after_s(value: Any, now: datetime | None = None) -> float | None:
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class ProactiveSender(Protocol):
+    async def send(self, reference: dict[str, Any], content: Card) -> None:
+        """Deliver `content` to the person of a stored conversation reference, or raise (see refusal_of)."""
+        ...
+
+
 class Notifier:
-    def __init__(self, adapter: BotAdapter, repo: Repository, app_id: str | None, *,
+    def __init__(self, adapter: BotAdapter | None, repo: Repository, app_id: str | None, *,
+                 sender: ProactiveSender | None = None,
                  limiter: SendLimiter | None = None, policy: RetryPolicy = RetryPolicy(),
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                  jitter: Callable[[], float] = random.random,
                  utc_now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        """`clock` and `sleep` must be the limiter's own (tests give both a fake clock)."""
-        self._adapter = adapter
+        """`adapter` and `app_id` give the bot's credentials (a token only when there is an app id);
+        `sender` replaces the lean connector sender (tests). `clock` and `sleep` must be the limiter's own
+        (tests give both a fake clock)."""
+        if sender is None:
+            tokens = BotTokens.of_adapter(adapter, app_id) if app_id and adapter is not None else None
+            sender = ConnectorSender(tokens)
+        self._sender = sender
         self._repo = repo
-        self._app_id = app_id or None
         self._limiter = limiter or SendLimiter(clock=clock, sleep=sleep)
         self._policy = policy
         self._clock = clock
@@ -152,6 +172,11 @@ class Notifier:
         # People this process found unreachable, and when (its clock): a send to them already queued
         # stops without a request or a repository read. Forgotten after an hour.
         self._refused: dict[str, float] = {}
+
+    def use_session(self, session: aiohttp.ClientSession) -> None:
+        """The app's HTTP session for the connector (app startup; the app closes it at shutdown)."""
+        if isinstance(self._sender, ConnectorSender):
+            self._sender.use_session(session)
 
     @property
     def limiter(self) -> SendLimiter:
@@ -171,11 +196,10 @@ class Notifier:
         if stored is None:
             log.info("no conversation with %s to send a proactive message to, or they cannot be reached", user_key)
             return Delivery.UNREACHABLE
-        reference = ConversationReference().deserialize(stored)
-        conversation = reference.conversation.id if reference.conversation and reference.conversation.id else user_key
+        conversation = (stored.get("conversation") or {}).get("id") or user_key
         give_up_at = self._clock() + policy.within_s
         for attempt in range(policy.tries):
-            refusal = await self._try(user_key, reference, content, conversation, give_up_at, policy.try_timeout_s)
+            refusal = await self._try(user_key, stored, content, conversation, give_up_at, policy.try_timeout_s)
             if refusal is None:
                 return Delivery.SENT
             if refusal.gone:
@@ -207,37 +231,19 @@ class Notifier:
         trying again later (Teams kept failing)."""
         return [d is not Delivery.FAILED for d in await self.deliver_many(items)]
 
-    async def _try(self, user_key: str, reference: ConversationReference, content: Card, conversation: str,
+    async def _try(self, user_key: str, reference: dict[str, Any], content: Card, conversation: str,
                    give_up_at: float, timeout_s: float) -> _Refusal | None:
-        """One send; None when Teams took it. The send slot is taken inside the turn, right before the card
-        leaves, so that botbuilder's own work for the turn (a connector client, a turn context: about a
-        third of a send's CPU) is not between the paced time and the request. A failure is caught there too: botbuilder
-        hands an exception raised in the turn to the adapter's turn error handler, which only logs channel
-        errors."""
-        failures: list[BaseException | _Refusal] = []
+        """One send; None when Teams took it. The send slot is taken right before the card leaves."""
         queued_at = self._clock()
-
-        async def send(turn_context: TurnContext) -> None:
-            if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
-                failures.append(NO_SLOT)
-                return
-            if self._refused.get(user_key, -1.0) >= queued_at:  # a send to them that went first was refused meanwhile
-                failures.append(MARKED)
-                return
-            try:
-                activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
-                await asyncio.wait_for(turn_context.send_activity(activity), timeout_s)
-            except Exception as exc:  # noqa: BLE001 - classified by refusal_of
-                failures.append(exc)
-
+        if await self._limiter.acquire(conversation, not_after=give_up_at) is None:
+            return NO_SLOT
+        if self._refused.get(user_key, -1.0) >= queued_at:  # a send to them that went first was refused meanwhile
+            return MARKED
         try:
-            await self._adapter.continue_conversation(reference, send, self._app_id)
-        except Exception as exc:  # noqa: BLE001 - a connector that could not be set up
-            failures.append(exc)
-        if not failures:
-            return None
-        first = failures[0]
-        return first if isinstance(first, _Refusal) else refusal_of(first, self._utc_now())
+            await asyncio.wait_for(self._sender.send(reference, content), timeout_s)
+        except Exception as exc:  # noqa: BLE001 - classified by refusal_of
+            return refusal_of(exc, self._utc_now())
+        return None
 
     def _backoff(self, attempt: int, refusal: _Refusal, policy: RetryPolicy) -> float:
         """Full jitter (a random wait up to the exponential bound), so that many sends throttled together

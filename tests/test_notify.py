@@ -1,4 +1,4 @@
-"""Proactive messages through botbuilder's real adapter to a local Bot Framework connector that answers
+"""Proactive messages through the lean connector sender (bot.connector) to a local Bot Framework connector that answers
 as Teams does when it throttles (429 with Retry-After), fails (412, 502, 504) or refuses (403, 404).
 Waits go through a fake clock: nothing sleeps."""
 
@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -123,15 +124,17 @@ class Setup:
 
 
 @pytest.fixture
-def setup(teams: ScriptedConnector) -> Setup:
-    """A Notifier on the app's own adapter (its turn error handler included), with two people who chatted."""
+async def setup(teams: ScriptedConnector) -> AsyncIterator[Setup]:
+    """A Notifier as the app makes it (the app's adapter, an HTTP session), with two people who chatted."""
     repo = Repository(MemoryBackend())
     for n in (1, 2):
         repo.save_conversation_reference(f"aad-{n}", reference(teams, n))
     clock = StepClock()
     notifier = Notifier(create_adapter(Config()), repo, None, limiter=SendLimiter(clock=clock, sleep=clock.pace),
                         clock=clock, sleep=clock.sleep, jitter=lambda: 0.5)
-    return Setup(notifier, repo, clock)
+    async with aiohttp.ClientSession() as session:
+        notifier.use_session(session)
+        yield Setup(notifier, repo, clock)
 
 
 def _audits(repo: Repository) -> list[dict[str, Any]]:
@@ -276,8 +279,8 @@ async def test_a_person_marked_unreachable_who_chats_again_is_reached(bot: TestC
 
 async def test_tell_says_false_when_teams_refuses_even_though_the_adapter_logs_channel_errors(
         bot: TestClient, teams: ScriptedConnector) -> None:
-    """botbuilder hands an error raised while sending to the adapter's turn error handler, which logs channel
-    errors and returns: `tell` must look at the send itself, or every refusal would count as delivered."""
+    """The app's adapter logs channel errors and returns (inside a turn); `tell` must look at the send
+    itself, or every refusal would count as delivered."""
     assert (await bot.post("/api/messages", json=teams_activity(teams, text="help"))).status == 201
     teams.script = [Answer(400, "BadArgument")]
     assert await bot.server.app[NOTIFIER_KEY].tell(ALEX[0], REMINDER) is False

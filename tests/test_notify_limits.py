@@ -9,7 +9,6 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Awaitable, Iterable
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -205,8 +204,8 @@ async def test_idle_conversations_are_forgotten() -> None:
 
 # --- deliver_many on the fake clock ------------------------------------------------------------------
 
-class FakeAdapter:
-    """continue_conversation as botbuilder runs it, with the send taking `latency_s` of virtual time."""
+class FakeSender:
+    """The connector sender, each send taking `latency_s` of virtual time."""
 
     def __init__(self, clock: VirtualClock, latency_s: float = 0.2) -> None:
         self.clock = clock
@@ -215,15 +214,12 @@ class FakeAdapter:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def continue_conversation(self, reference: Any, callback: Any, bot_app_id: Any = None) -> None:
-        async def send_activity(activity: Any) -> None:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            self.sent.append((self.clock.now, reference.conversation.id))
-            await self.clock.sleep(self.latency_s)
-            self.in_flight -= 1
-
-        await callback(SimpleNamespace(send_activity=send_activity))
+    async def send(self, reference: dict[str, Any], content: Any) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.sent.append((self.clock.now, reference["conversation"]["id"]))
+        await self.clock.sleep(self.latency_s)
+        self.in_flight -= 1
 
 
 def _repo_with(people: int) -> Repository:
@@ -237,9 +233,10 @@ def _repo_with(people: int) -> Repository:
 
 async def test_deliver_many_keeps_the_tenant_rate_and_a_bounded_number_in_flight() -> None:
     clock = VirtualClock()
-    adapter = FakeAdapter(clock)
+    adapter = FakeSender(clock)
     repo = _repo_with(200)
-    notifier = Notifier(adapter, repo, None, limiter=SendLimiter(50, clock=clock, sleep=clock.sleep),
+    notifier = Notifier(None, repo, None, sender=adapter,
+                        limiter=SendLimiter(50, clock=clock, sleep=clock.sleep),
                         clock=clock, sleep=clock.sleep)
     items = [(f"aad-{n}", card([text(f"Reminder {n}")])) for n in range(200)]
     results = await clock.run(notifier.deliver_many(items, in_flight=16))
@@ -254,8 +251,9 @@ async def test_deliver_many_keeps_the_tenant_rate_and_a_bounded_number_in_flight
 
 async def test_deliver_many_has_at_most_in_flight_sends_at_once() -> None:
     clock = VirtualClock()
-    adapter = FakeAdapter(clock, latency_s=0.2)
-    notifier = Notifier(adapter, _repo_with(200), None, limiter=SendLimiter(UNLIMITED, clock=clock, sleep=clock.sleep),
+    adapter = FakeSender(clock, latency_s=0.2)
+    notifier = Notifier(None, _repo_with(200), None, sender=adapter,
+                        limiter=SendLimiter(UNLIMITED, clock=clock, sleep=clock.sleep),
                         clock=clock, sleep=clock.sleep)
     results = await clock.run(notifier.deliver_many([(f"aad-{n}", card([text("Hi")])) for n in range(200)],
                                                     in_flight=16))
@@ -266,9 +264,10 @@ async def test_deliver_many_has_at_most_in_flight_sends_at_once() -> None:
 
 async def test_deliver_many_to_one_person_keeps_their_conversation_windows() -> None:
     clock = VirtualClock()
-    adapter = FakeAdapter(clock, latency_s=0.05)
+    adapter = FakeSender(clock, latency_s=0.05)
     repo = _repo_with(2)
-    notifier = Notifier(adapter, repo, None, limiter=SendLimiter(50, clock=clock, sleep=clock.sleep),
+    notifier = Notifier(None, repo, None, sender=adapter,
+                        limiter=SendLimiter(50, clock=clock, sleep=clock.sleep),
                         clock=clock, sleep=clock.sleep)
     items = [("aad-0", card([text(f"Note {n}")])) for n in range(20)] + [("aad-1", card([text("Other")]))]
     results = await clock.run(notifier.deliver_many(items))
