@@ -168,3 +168,19 @@ async def test_admins_set_the_organisations_check_in_settings(bot: TestClient, c
     wrong = await execute(bot, connector, {**values, "release_after_min": "0"})
     assert "Check-in closing must be a whole number of minutes from 1 to 120" in card_text(wrong)
     assert repo(bot).get_settings().default_rules.release_after_min == 20
+
+
+async def test_the_reminders_buttons_extend_and_cancel_the_booking(bot: TestClient, connector: Connector,
+                                                                  clock: Clock) -> None:
+    booking = await _book(bot, connector, "10:00")
+    before = len(connector.received)
+    await _at(bot, clock, booking.start - timedelta(minutes=15))
+    [reminder] = _proactive(connector, before)
+    extend = next(b for b in buttons(reminder, "extend") if b["minutes"] == 30)
+    await execute(bot, connector, extend)
+    extended = repo(bot).get_booking(booking.id)
+    assert extended.end == booking.end + timedelta(minutes=30)
+    # Cancel still cancels after the extension (cancelling needs no up-to-date card, as in My bookings).
+    await execute(bot, connector, buttons(reminder, "cancel")[0])
+    assert repo(bot).get_booking(booking.id).status == BOOKING_CANCELLED
+    assert repo(bot).get_job("release", booking) is None and repo(bot).get_job("remind", booking) is None
