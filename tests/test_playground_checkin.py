@@ -35,9 +35,9 @@ def checkin_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 def _slot(now: datetime) -> tuple[datetime, str]:
     """The booking's start (whole minutes, TO_BOOK_S ahead at least) and the words that book it."""
     start = (now + timedelta(seconds=TO_BOOK_S + 59)).replace(second=0, microsecond=0)
-    if (start.hour, start.minute) == (23, 59):
-        start += timedelta(minutes=1)  # a slot that does not cross midnight
-    end = min(start + LENGTH, start.replace(hour=23, minute=59))
+    if (start + LENGTH).date() != start.date():  # close to midnight: the first slot after it (a booking is
+        start = (start + LENGTH).replace(hour=0, minute=0)  # 15 minutes at least, and words cannot cross it)
+    end = start + LENGTH
     day = "today" if start.date() == now.date() else "tomorrow"
     return start, f"book a room for 2 {day} {start:%H:%M}-{end:%H:%M}"
 
