@@ -256,8 +256,8 @@ class Notifier:
 
     def _unreachable(self, user_key: str, reason: str) -> None:
         now = self._clock()
-        self._refused = {k: at for k, at in self._refused.items() if now - at < 3600} if len(self._refused) > 1000 \
-            else self._refused
+        if len(self._refused) > 1000:
+            self._refused = {k: at for k, at in self._refused.items() if now - at < 3600}
         self._refused[user_key] = now
         if self._repo.mark_unreachable(user_key, reason, self._utc_now()):
             log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again",

@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cards.base import Card, action, card, heading, note_block, plain, show_card, text, when, zone_line
+from cards.base import Card, action, card, heading, note_block, plain, text, when, zone_line
 from cards.booking import Places
+from cards.my_bookings import booking_ids, checkin_button, extend_button
 from domain.attendance import REMINDER_CHOICES, Attendance
 from domain.models import Booking, Room
-from domain.my_bookings import EXTEND_CHOICES, booking_version, in_progress
+from domain.my_bookings import in_progress
 from domain.timezones import format_time, iso_utc
-
-
-def _ids(booking: Booking) -> dict[str, str]:
-    return {"booking": booking.id, "v": booking_version(booking)}
 
 
 def _where(booking: Booking, room: Room | None, places: Places, now: datetime) -> list[dict[str, Any]]:
@@ -26,10 +23,6 @@ def _where(booking: Booking, room: Room | None, places: Places, now: datetime) -
     if booking.subject:
         lines.append(text(plain(booking.subject), size="Small", spacing="None"))
     return lines
-
-
-def checkin_button(booking: Booking) -> dict[str, Any]:
-    return action("Check in", "checkin", style="positive", booking=booking.id)
 
 
 def reminder_card(booking: Booking, room: Room | None, places: Places, now: datetime, attendance: Attendance,
@@ -53,14 +46,9 @@ def reminder_card(booking: Booking, room: Room | None, places: Places, now: date
             lines += "."
         body.append(text(lines, wrap=True))
     body.append(zone_line(zone))
-    ids = _ids(booking)
-    actions: list[dict[str, Any]] = []
-    if attendance.required:
-        actions.append(checkin_button(booking))
-    extend = show_card("Extend", [text("Extend by", size="Small")],
-                       action(f"+{EXTEND_CHOICES[0]} min", "extend", minutes=EXTEND_CHOICES[0], **ids))
-    extend["card"]["actions"] += [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES[1:]]
-    actions.append(extend)
+    ids = booking_ids(booking)
+    actions = [checkin_button(booking)] if attendance.required else []
+    actions.append(extend_button(booking))
     if in_progress(booking, now):
         actions.append(action("End now", "end_now", **ids))
     else:
@@ -91,7 +79,7 @@ def checked_in_card(booking: Booking, room: Room | None, places: Places, now: da
     name = room.display_name if room else booking.room_email
     said = "You had already checked in" if already else "You're checked in"
     body = [heading(f"{said} to {plain(name)}"), *_where(booking, room, places, now), zone_line(booking.zone)]
-    ids = _ids(booking)
+    ids = booking_ids(booking)
     actions = [action("End now", "end_now", **ids)] if in_progress(booking, now) else []
     actions.append(action("My bookings", "my_bookings"))
     return card(body, actions)

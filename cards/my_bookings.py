@@ -35,7 +35,7 @@ def _name(booking: Booking, rooms: Mapping[str, Room]) -> str:
     return room.display_name if room else booking.room_email
 
 
-def _ids(booking: Booking) -> dict[str, str]:
+def booking_ids(booking: Booking) -> dict[str, str]:
     """What every button on a booking carries: which booking, and as which version it was shown."""
     return {"booking": booking.id, "v": booking_version(booking)}
 
@@ -64,17 +64,27 @@ def _cancel_button(booking: Booking, listed: str) -> dict[str, Any]:
     reason = {"type": "Input.Text", "id": f"reason-{booking.id}", "label": "Reason (optional)", "maxLength": 500,
               "placeholder": "Sent with the cancellation"}
     return show_card("Cancel", [reason], action("Cancel booking", "cancel", style="destructive", listed=listed,
-                                                **_ids(booking)))
+                                                **booking_ids(booking)))
 
 
-def _booking_actions(booking: Booking, now: datetime, checkin: bool = False) -> list[dict[str, Any]]:
-    ids = _ids(booking)
+def checkin_button(booking: Booking) -> dict[str, Any]:
+    return action("Check in", "checkin", style="positive", booking=booking.id)
+
+
+def extend_button(booking: Booking) -> dict[str, Any]:
+    """Extend, unfolding +15 / +30 / +60 min."""
+    ids = booking_ids(booking)
     extend = show_card("Extend", [text("Extend by", size="Small")],
                        action(f"+{EXTEND_CHOICES[0]} min", "extend", minutes=EXTEND_CHOICES[0], **ids))
     extend["card"]["actions"] += [action(f"+{m} min", "extend", minutes=m, **ids) for m in EXTEND_CHOICES[1:]]
-    actions = [action("Change", "change", **ids), extend]
+    return extend
+
+
+def _booking_actions(booking: Booking, now: datetime, checkin: bool = False) -> list[dict[str, Any]]:
+    ids = booking_ids(booking)
+    actions = [action("Change", "change", **ids), extend_button(booking)]
     if checkin:  # its check-in window is open
-        actions.insert(0, action("Check in", "checkin", style="positive", booking=booking.id))
+        actions.insert(0, checkin_button(booking))
     if in_progress(booking, now):
         actions.append(action("End now", "end_now", **ids))
     actions += [action("Add people", "people", **ids), _cancel_button(booking, "mine")]
@@ -143,7 +153,7 @@ def change_card(booking: Booking, rooms: Mapping[str, Room], places: Places, now
          "choices": [{"title": duration_label(m), "value": str(m)} for m in durations]},
         {"type": "Input.Text", "id": "subject", "label": "Subject", "value": shown["subject"], "maxLength": 255},
     ]
-    ids = {**_ids(booking), "zone": zone}
+    ids = {**booking_ids(booking), "zone": zone}
     return card(body, [action("Save", "change_save", style="positive", **ids),
                        action("Find another room", "change_rooms", **ids),
                        action("Back", "my_bookings")])
@@ -159,8 +169,8 @@ def move_card(booking: Booking, free: Sequence[Room], rooms: Mapping[str, Room],
     for room in free[:PAGE_SIZE]:
         body.append(room_row(room, places, action("Move here", "move", style="positive", room=room.email,
                                                   start=iso_utc(start), end=iso_utc(end), subject=subject,
-                                                  **_ids(booking))))
-    return card(body, [action("Back", "change", **_ids(booking))])
+                                                  **booking_ids(booking))))
+    return card(body, [action("Back", "change", **booking_ids(booking))])
 
 
 def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone: str,
@@ -180,7 +190,7 @@ def people_card(booking: Booking, rooms: Mapping[str, Room], now: datetime, zone
         body.append({"type": "Input.ChoiceSet", "id": "remove", "label": "Remove", "isMultiSelect": True,
                      "style": "expanded", "choices": [{"title": p, "value": p} for p in others]})
     body.append(text("Only the people you add or remove get a message.", isSubtle=True, size="Small"))
-    return card(body, [action("Save", "people_save", style="positive", **_ids(booking)),
+    return card(body, [action("Save", "people_save", style="positive", **booking_ids(booking)),
                        action("Back", "my_bookings")])
 
 

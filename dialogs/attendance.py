@@ -20,15 +20,22 @@ from cards.attendance import (
     settings_card,
 )
 from cards.base import Card
-from dialogs.common import places, problem, refused_press
+from dialogs.common import places, problem, refused_press, user_zone
 from dialogs.turn import Step, Turn
-from domain.attendance import REMINDER_CHOICES, CheckInClosed, CheckInNotOpen, checkin_open, reminder_minutes
+from domain.attendance import (
+    DEFAULT_RELEASE_AFTER_MIN,
+    REMINDER_CHOICES,
+    CheckInClosed,
+    CheckInNotOpen,
+    checkin_open,
+    reminder_minutes,
+)
 from domain.booking import BookingNotFound, NotYourBooking
 from domain.errors import DomainError, ValidationFailed
 from domain.models import BOOKING_CANCELLED, ROLE_ADMIN
 from domain.numbers import whole_number
 from domain.rules import RoomRules, check_minutes
-from domain.timezones import first_zone, format_slot, format_time, to_local
+from domain.timezones import format_slot, format_time, to_local
 from services.attendance import AttendanceService, Released, Reminder
 from storage.repository import Repository
 
@@ -167,7 +174,7 @@ class AttendanceFlow:
         settings = self._repo.get_settings()
         rules = settings.default_rules
         return org_checkin_card(reminder_min=settings.reminder_min, opens_min=settings.checkin_opens_min,
-                                release_after_min=rules.release_after_min or 10,
+                                release_after_min=rules.release_after_min or DEFAULT_RELEASE_AFTER_MIN,
                                 auto_release=bool(rules.auto_release), checkin_required=bool(rules.checkin_required),
                                 invitees=settings.checkin_by_invitees, exempt_min=settings.release_exempt_min,
                                 note=note)
@@ -195,7 +202,7 @@ class AttendanceFlow:
         return await self.settings_step(turn, "Saved the check-in settings.", good=True)
 
     def _zone(self, turn: Turn) -> str:
-        return first_zone(turn.zone, self._repo.get_user_zone(turn.user.key), self._default_zone)
+        return user_zone(self._repo, turn, self._default_zone)
 
 
 def _flag(value: object) -> bool:

@@ -16,9 +16,10 @@ from domain.booking import NotYourBooking
 from domain.errors import ValidationFailed
 from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
 from domain.models import BOOKING_BOOKED, Booking, OrgSettings, Room
-from domain.rules import effective_rules
+from domain.rules import RoomRules, effective_rules
 
 REMINDER_CHOICES = (0, 5, 10, 15, 30, 60)  # minutes before a booking; 0 is off
+DEFAULT_RELEASE_AFTER_MIN = 10  # check-in closes this long after the start when no rule says
 
 
 class CheckInNotOpen(ValidationFailed):
@@ -47,12 +48,23 @@ class Attendance:
     releases: bool  # a booking nobody checked into is released at `closes`
 
 
+def checkin_closes(booking: Booking, rules: RoomRules) -> datetime:
+    """When check-in for the booking closes under a room's rules (and a no-show is released)."""
+    release_after = timedelta(minutes=rules.release_after_min if rules.release_after_min is not None
+                              else DEFAULT_RELEASE_AFTER_MIN)
+    return min(booking.start + release_after, booking.end)
+
+
+def asks_for_checkin(rules: RoomRules) -> bool:
+    """Whether a room's rules ask people to check in (auto-release does too)."""
+    return bool(rules.checkin_required) or bool(rules.auto_release)
+
+
 def attendance_for(booking: Booking, settings: OrgSettings, room: Room | None) -> Attendance:
     rules = effective_rules(settings.default_rules, room.rules if room else None)
-    release_after = timedelta(minutes=rules.release_after_min if rules.release_after_min is not None else 10)
     opens = booking.start - timedelta(minutes=settings.checkin_opens_min)
-    closes = min(booking.start + release_after, booking.end)
-    required = bool(rules.checkin_required) or bool(rules.auto_release)
+    closes = checkin_closes(booking, rules)
+    required = asks_for_checkin(rules)
     exempt = (bool(rules.never_release)
               or booking.end - booking.start >= timedelta(minutes=settings.release_exempt_min))
     return Attendance(opens=opens, closes=closes, required=required,

@@ -26,6 +26,7 @@ MAX_CAPACITY = 1000
 MAX_SUBJECT = 255
 MAX_PARTICIPANTS = 20
 ALTERNATIVES = 3
+SLOT_STEP = timedelta(minutes=15)  # the starts tried for a first free slot and for other times
 _ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -215,7 +216,7 @@ def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], r
                     near: Room | None = None, allowed: Allowed = None) -> tuple[TimeSlot, list[Room]] | None:
     """For a part of the day: the earliest slot of the request's duration, on the quarter hour from its start
     and ending by its `latest_end`, at which some room is free; with the rooms free then, best fit first."""
-    step = timedelta(minutes=15)
+    step = SLOT_STEP
     start = request.start
     latest_end = request.latest_end or request.end
     while start + request.duration <= latest_end:
@@ -234,7 +235,7 @@ def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule],
     ones, then the next nearest; each with the best-fitting room free for the whole duration."""
     day_start, day_end = local_day_window(request.start, request.zone)
     earliest = max(day_start, now.astimezone(UTC))
-    step = timedelta(minutes=15)
+    step = SLOT_STEP
     first = day_start + step * -(-(earliest - day_start) // step)  # round up to the quarter hour
     candidates: list[TimeSlot] = []
     start = first

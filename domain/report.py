@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime, time, timedelta
 
+from domain.attendance import asks_for_checkin, checkin_closes
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking, Building, Floor, Room
 from domain.rules import RoomRules, effective_rules
 from domain.timezones import local_to_utc, to_local
@@ -32,7 +33,6 @@ from domain.timezones import local_to_utc, to_local
 PERIODS = (7, 30)  # the periods the card offers, in days
 WORKING_HOURS = (time(8), time(18))  # the available hours where a room's rules set none
 WORKING_DAYS = (0, 1, 2, 3, 4)  # Monday to Friday
-DEFAULT_RELEASE_AFTER_MIN = 10  # check-in closes this long after the start when no rule says
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
 
 Interval = tuple[datetime, datetime]
@@ -63,12 +63,7 @@ class Figures:
         return self.used_s / self.available_s if self.available_s else None
 
     def __add__(self, other: Figures) -> Figures:
-        return Figures(*(a + b for a, b in zip(_values(self), _values(other), strict=True)))
-
-
-def _values(figures: Figures) -> tuple[int, ...]:
-    return (figures.bookings, figures.booked_s, figures.checked_in, figures.checkin_due, figures.no_shows,
-            figures.used_s, figures.available_s)
+        return Figures(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -139,13 +134,11 @@ def _building_rows(rows: Sequence[RoomRow], names: Mapping[str, str]) -> list[Bu
 def _room_figures(bookings: Sequence[Booking], rules: RoomRules, period: Interval,
                   available: Sequence[Interval]) -> Figures:
     start, now = period
-    release = timedelta(minutes=rules.release_after_min if rules.release_after_min is not None
-                        else DEFAULT_RELEASE_AFTER_MIN)
     counted = [b for b in bookings if start <= b.start < now and _counts(b)]
-    held = [_clip((b.start, min(b.end, b.start + release) if b.no_show else b.end), period) for b in counted]
+    held = [_clip((b.start, checkin_closes(b, rules) if b.no_show else b.end), period) for b in counted]
     held = [h for h in held if h is not None]
-    asks = bool(rules.checkin_required or rules.auto_release)  # as domain.attendance decides
-    due = [b for b in counted if b.checked_in_at is not None or (asks and min(b.start + release, b.end) <= now)]
+    asks = asks_for_checkin(rules)
+    due = [b for b in counted if b.checked_in_at is not None or (asks and checkin_closes(b, rules) <= now)]
     return Figures(
         bookings=len(counted),
         booked_s=sum(_seconds(h) for h in held),

@@ -30,7 +30,7 @@ from domain.booking import BookingNotFound
 from domain.calendar import CalendarEvent, TimeSlot
 from domain.errors import GraphError
 from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
-from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking, Room
+from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking, OrgSettings, Room
 from domain.my_bookings import repaired
 from services.my_bookings import GONE, ManagedCalendar
 from storage.repository import Repository
@@ -93,8 +93,9 @@ class AttendanceService:
         minutes = reminder_minutes(self._repo.get_reminder_min(booking.booker_aad_id), settings)
         return plan_jobs(booking, settings, self._repo.get_room(booking.room_email), minutes, self._clock())
 
-    def attendance(self, booking: Booking) -> Attendance:
-        return attendance_for(booking, self._repo.get_settings(), self._repo.get_room(booking.room_email))
+    def attendance(self, booking: Booking, settings: OrgSettings | None = None) -> Attendance:
+        """How check-in works for the booking (`settings`: the organisation's, when already read)."""
+        return attendance_for(booking, settings or self._repo.get_settings(), self._repo.get_room(booking.room_email))
 
     def can_check_in(self, booking: Booking, now: datetime | None = None) -> bool:
         """Whether a Check in button belongs on a card of this booking now."""
@@ -141,10 +142,11 @@ class AttendanceService:
         one. Returns an outcome per job, in order."""
         outcomes: dict[str, Outcome] = {}
         now = self._clock()
+        settings = self._repo.get_settings()  # read once for the batch
         runnable: list[tuple[Job, Booking]] = []
         for job in jobs:
             booking = self._repo.get_booking(job.booking_id)
-            reason = stale_reason(job, booking, now, self.attendance(booking) if booking else None)
+            reason = stale_reason(job, booking, now, self.attendance(booking, settings) if booking else None)
             if reason is not None or booking is None:
                 log.info("dropped job %s (due %s): %s", job.key, job.due.isoformat(), reason)
                 outcomes[job.key] = Outcome.DONE
@@ -152,7 +154,7 @@ class AttendanceService:
             runnable.append((job, booking))
         reminders = [(j, b) for j, b in runnable if j.kind == JOB_REMIND]
         if reminders:
-            outcomes.update(await self._remind(reminders, now))
+            outcomes.update(await self._remind(reminders, now, settings))
         releases = [(j, b) for j, b in runnable if j.kind == JOB_RELEASE]
         gate = asyncio.Semaphore(RELEASES_AT_ONCE)  # many no-shows at once: a few rooms' calendars at a time
 
@@ -167,7 +169,8 @@ class AttendanceService:
                 outcomes[job.key] = Outcome.DONE
         return [outcomes[job.key] for job in jobs]
 
-    async def _remind(self, items: list[tuple[Job, Booking]], now: datetime) -> dict[str, Outcome]:
+    async def _remind(self, items: list[tuple[Job, Booking]], now: datetime,
+                      settings: OrgSettings) -> dict[str, Outcome]:
         try:
             answers = await self._calendar.get_events([(b.room_email, b.event_id) for _, b in items])
         except GraphError as exc:
@@ -187,7 +190,7 @@ class AttendanceService:
                 outcomes[job.key] = Outcome.DONE
                 continue
             room = self._repo.get_room(current.room_email)
-            due.append((job, Reminder(current, room, self.attendance(current), now)))
+            due.append((job, Reminder(current, room, self.attendance(current, settings), now)))
         if due:
             assert self._messages is not None, "AttendanceService needs its messages port to remind"
             sent = await self._messages.remind([r for _, r in due])

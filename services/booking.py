@@ -10,14 +10,14 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from domain.attendees import check_invitees, own_domains, policy
 from domain.booking import (
     ALTERNATIVES,
     MAX_PARTICIPANTS,
-    Allowed,
+    SLOT_STEP,
     BookingUnconfirmed,
     CalendarsUnreadable,
     NothingBooked,
@@ -57,7 +57,6 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 SCHEDULE_INTERVAL_MIN = 15
-SEARCH_STEP = timedelta(minutes=15)  # the starts a part of the day is tried at (domain.booking.first_free_slot)
 ROLLBACK_COMMENT = ("Sorry, this room was booked by someone else at the same moment, so this booking was "
                     "released. Please pick another room in RoomBot.")
 
@@ -131,9 +130,7 @@ class RoomRuleCheck:
 
     def needs_email(self, rooms: Iterable[Room]) -> bool:
         """Whether some room lists its bookers without this person's object id (an email may be there)."""
-        key = self._key.lower()
-        return any(bookers and key not in {b.lower() for b in bookers}
-                   for bookers in (self.rules(r).bookers for r in rooms))
+        return any(not may_book(self.rules(r), self._key, "") for r in rooms)
 
     def broken(self, room: Room, slot: TimeSlot) -> RuleBroken | None:
         key = (room.email, self.email)
@@ -155,7 +152,7 @@ class RoomRuleCheck:
         while start + request.duration <= request.latest_end:
             if self.allowed(room, TimeSlot(start, start + request.duration)):
                 return None
-            start += SEARCH_STEP
+            start += SLOT_STEP
         return broken
 
 
@@ -356,13 +353,13 @@ class BookingService:
                                      request, registered, near, rules.allowed)
 
     async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
-                         near: Room | None, allowed: Allowed) -> SearchResult:
+                         near: Room | None, allowed: Callable[[Room, TimeSlot], bool]) -> SearchResult:
         """Rooms outside the chosen building/floor that meet the other needs, that their rules let the
         person book then, and are free then."""
         if not (request.building_id or request.floor_id or request.room_email):
             return result
         rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)
-                 and (allowed is None or allowed(r, request.slot))]
+                 and allowed(r, request.slot)]
         if not rooms:
             return result
         schedules = await self._calendar.get_schedule([r.email for r in rooms], request.slot, SCHEDULE_INTERVAL_MIN)

@@ -650,22 +650,22 @@ class Repository:
     def finish_jobs(self, jobs: Iterable[Job]) -> None:
         """Jobs done (or dropped): gone, one write per partition. A job planned again while it ran
         (its booking moved meanwhile) is a new job and stays."""
-        self._settle_jobs(jobs, None)
+        self._settle_jobs(jobs, retry=False)
 
     def retry_jobs(self, jobs: Iterable[Job]) -> None:
         """Jobs that could not run: written back as given (a later due, a try counted, no claim),
         unless their booking planned them again meanwhile."""
-        self._settle_jobs(jobs, "retry")
+        self._settle_jobs(jobs, retry=True)
 
-    def _settle_jobs(self, jobs: Iterable[Job], how: str | None) -> None:
+    def _settle_jobs(self, jobs: Iterable[Job], *, retry: bool) -> None:
         by_part: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
             by_part[_job_part(job.for_start)].append(job)
         for part, group in by_part.items():
             stored = {job.key: self._jobs.get(part, job.key) for job in group}
             ours = [job for job in group if stored[job.key] is not None
-                    and _job_plan(stored[job.key]) == (job.kind, job.booking_id, _dt_to_json(job.for_start))]
-            if how == "retry":
+                    and _job_plan(stored[job.key]) == _job_plan(_job_doc(job))]
+            if retry:
                 self._jobs.put_many(part, {job.key: _job_doc(job) for job in ours})
                 continue
             self._jobs.delete_many(part, [job.key for job in ours])
