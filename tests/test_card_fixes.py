@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 import cards.admin
+import cards.attendance
 import cards.booking
 import cards.help
 import cards.manage
 import cards.my_bookings
+import cards.report
+import cards.rules
 from cards.admin import admins_card, floor_card, room_remove_card
 from cards.base import ACTION_KEY
 from cards.booking import Places, booking_form_card, form_values, results_card
@@ -67,7 +70,34 @@ def _all_cards() -> dict[str, dict[str, Any]]:
             "manage-done": cards.manage.done_card("Cancelled."),
             "limits": cards.admin.limits_card(OrgSettings()),
             "room-remove": cards.admin.room_remove_card(DELTA, HQ, GROUND),
-            "room-remove-no-floor": cards.admin.room_remove_card(DELTA, None, None)}
+            "room-remove-no-floor": cards.admin.room_remove_card(DELTA, None, None),
+            **_attendance_rules_and_report_cards()}
+
+
+def _attendance_rules_and_report_cards() -> dict[str, dict[str, Any]]:
+    """The cards of reminders and check-in, room rules and the admin report."""
+    from domain.attendance import attendance_for
+    from domain.report import build_report
+    from domain.rules import RoomRules
+
+    settings = OrgSettings(default_rules=RoomRules(checkin_required=True, auto_release=True, release_after_min=10))
+    attendance = attendance_for(BOOKING, settings, DELTA)
+    soon = BOOKING.start - timedelta(minutes=10)
+    report = build_report([BOOKING], [DELTA, AURORA], [HQ], [GROUND], 7, BOOKING.end, settings.default_rules)
+    return {"reminder": cards.attendance.reminder_card(BOOKING, DELTA, PLACES, soon, attendance, checkin_now=False),
+            "released": cards.attendance.released_card(BOOKING, DELTA, PLACES, soon, free_again=True),
+            "checked-in": cards.attendance.checked_in_card(BOOKING, DELTA, PLACES, soon, already=False),
+            "checkin-refused": cards.attendance.checkin_refused_card("Check-in opens at 09:55.", BOOKING, DELTA,
+                                                                    PLACES, soon),
+            "checkin-pick": cards.attendance.pick_checkin_card([BOOKING], ROOMS, soon, "UTC"),
+            "settings": cards.attendance.settings_card(15, False, is_admin=True, org_lines=["Check-in: on."]),
+            "org-checkin": cards.attendance.org_checkin_card(reminder_min=15, opens_min=5, release_after_min=10,
+                                                             auto_release=True, checkin_required=True,
+                                                             invitees=False, exempt_min=480),
+            "rules-room": cards.rules.rules_card(replace(DELTA, rules=RoomRules(window_days=14)),
+                                                 settings.default_rules, "Europe/Helsinki"),
+            "rules-org": cards.rules.rules_card(None, settings.default_rules, "UTC"),
+            "report": cards.report.report_card(report, "https://bot.example.com/api/report.csv?t=x")}
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -104,7 +134,8 @@ def test_the_scan_covers_every_card_builder(monkeypatch: pytest.MonkeyPatch) -> 
     """A card builder added later is scanned too, or this fails."""
     called: set[str] = set()
     builders: set[str] = set()
-    for module in (cards.admin, cards.booking, cards.help, cards.manage, cards.my_bookings):
+    for module in (cards.admin, cards.attendance, cards.booking, cards.help, cards.manage, cards.my_bookings,
+                   cards.report, cards.rules):
         for attr, value in list(vars(module).items()):
             if callable(value) and attr.endswith("_card") and getattr(value, "__module__", "") == module.__name__:
                 builders.add(attr)
