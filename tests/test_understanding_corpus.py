@@ -364,6 +364,11 @@ CASES: list[Case] = [
     *just(Intent.THANKS, "thanks", "thank you!", "cheers", "great, thanks", "thx", "ty", "thanks a lot",
           "perfect, thank you", "much appreciated", "ok thanks", "Thank you so much!", "thanks, that's all",
           "awesome thanks", "thank u"),
+    # --- at the room: check in; reminders (issue 17)
+    *just(Intent.CHECK_IN, "check in", "I'm here", "we're here", "just arrived", "check me in please",
+          "checking in", "I am in the room", "ok we have arrived", "check-in"),
+    *just(Intent.SETTINGS, "settings", "my reminders", "turn off reminders", "reminders off",
+          "change my reminder settings"),
     # --- what it cannot do
     Case("what's the weather like", Intent.UNKNOWN, details={"not_understood": ("weather",)}),
     Case("what's the wifi password", Intent.UNKNOWN, details={"not_understood": ("wifi", "password")}),
