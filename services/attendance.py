@@ -4,7 +4,18 @@ due (services.scheduler decides when). Raises domain errors; messages go out thr
 Costs, by design: a reminder reads its event back (in $batch, 20 at a time) so a booking moved or
 cancelled in Outlook reminds at its new time or not at all; a release reads the room's calendar
 over the booking once (it shows whether the event is still ours, as booked, and whether the room is
-free for "Book again") and cancels once. Nothing polls Graph per booking."""
+free for "Book again") and cancels once. Nothing polls Graph per booking.
+
+What Graph does that this relies on, as Microsoft documents it:
+- List calendarView (learn.microsoft.com/graph/api/user-list-calendarview): the events over a window, with
+  their ids (asked for as ImmutableId: graph.calendar), times and organizer; an event moved away from the
+  window is not in it, so the release reads it by id (Get event, .../graph/api/event-get) only then.
+- event: cancel (learn.microsoft.com/graph/api/event-cancel): "allows the organizer of a meeting to send a
+  cancellation message and cancel the event ... moves the event to the Deleted Items folder"; an attendee
+  gets 400. The room organizes RoomBot's meetings, so it cancels with the comment; a meeting someone else
+  organizes is never cancelled here (its organizer is checked first).
+- JSON batching (learn.microsoft.com/graph/json-batching): reminders read their events 20 to a $batch, and
+  each answer may be an error of its own (a deleted event: ErrorItemNotFound)."""
 
 from __future__ import annotations
 
