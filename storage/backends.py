@@ -24,9 +24,11 @@ import json
 import logging
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -78,6 +80,26 @@ class Collection(ABC):
     def find(self, **fields: Any) -> list[Doc]:
         return [doc for doc in self.all() if all(doc.get(k) == v for k, v in fields.items())]
 
+    def insert(self, key: str, doc: Doc) -> bool:
+        """Add a document unless one has that key already (False then). On a shared backend two
+        processes inserting the same key at once get one True."""
+        if self.get(key) is not None:
+            return False
+        self.put(key, doc)
+        return True
+
+    def take(self, key: str) -> Doc | None:
+        """Remove a document and return it: of several takers, one gets it (single use)."""
+        doc = self.get(key)
+        if doc is not None:
+            self.delete(key)
+        return doc
+
+    def version(self) -> int | None:
+        """A number that changes whenever another process changes the collection (shared backends
+        only; None: only this process writes it, so what it read stays true until it writes)."""
+        return None
+
 
 class PartitionedCollection(ABC):
     """Keyed JSON documents in partitions; each call works on one partition only."""
@@ -101,6 +123,17 @@ class PartitionedCollection(ABC):
     @abstractmethod
     def all(self, part: str) -> list[Doc]:
         """The documents of one partition."""
+
+    @abstractmethod
+    def items(self, part: str) -> list[tuple[str, Doc]]:
+        """The documents of one partition, with their keys."""
+
+    def insert(self, part: str, key: str, doc: Doc) -> bool:
+        """Add a document unless one has that key in that partition (False then); see Collection.insert."""
+        if self.get(part, key) is not None:
+            return False
+        self.put(part, key, doc)
+        return True
 
     @abstractmethod
     def drop(self, part: str) -> None:
@@ -131,7 +164,14 @@ class AppendLog(ABC):
     def drop(self, part: str) -> None: ...
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be reached just now (a restart, a failover): nothing was written by the
+    call that raised it unless it says so; the caller may try again shortly."""
+
+
 class Backend(ABC):
+    shared = False  # several processes read and write the same data (PostgreSQL): nothing read may be kept
+
     @abstractmethod
     def collection(self, name: str) -> Collection: ...
 
@@ -151,6 +191,30 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside happens, or none does (PostgreSQL). The embedded backends belong to one
+        process whose repository calls never await: they write in an order a crash leaves readable."""
+        yield
+
+    def lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take (or renew) the lease `name` for `owner` for `seconds`: False while another owner holds
+        an unexpired one. Shared backends make this hold across processes."""
+        leases = self.collection("leases")
+        now = time.time()
+        held = leases.get(name)
+        if held is not None and held.get("owner") != owner and float(held.get("until", 0)) > now:
+            return False
+        leases.put(name, {"owner": owner, "until": now + seconds})
+        return True
+
+    def release(self, name: str, owner: str) -> None:
+        """Give a lease back (only its owner can)."""
+        leases = self.collection("leases")
+        held = leases.get(name)
+        if held is not None and held.get("owner") == owner:
+            leases.delete(name)
 
 
 class _MemoryCollection(Collection):
@@ -210,6 +274,9 @@ class _Partitions(PartitionedCollection):
 
     def all(self, part: str) -> list[Doc]:
         return self._collection_for(part).all()
+
+    def items(self, part: str) -> list[tuple[str, Doc]]:
+        return self._collection_for(part).items()
 
     def parts(self) -> list[str]:
         return self._parts()
