@@ -23,7 +23,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """PostgreSQL 15's programs (what these machines have and RoomBot is tested on), else the newest installed."""
+    versions = sorted((p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+                      key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    wanted = Path("/usr/lib/postgresql/15/bin")
+    return wanted if wanted in versions or not versions else versions[-1]
+
+
+PG_BIN = _pg_bin()
 NGINX = Path("/usr/sbin/nginx")
 PG_OWNER = "postgres"  # initdb refuses root: as root the cluster runs as this user
 INSTALL_HINT = "run scripts/test.sh as root (it installs Debian's postgresql-15 and nginx) " \
@@ -161,7 +170,7 @@ class LocalPostgres:
         """Start the cluster (made on first use) and wait until it accepts connections; then make sure
         database `roombot` exists. A cluster already running in `folder` is taken over as it is."""
         if not postgres_installed():
-            raise RuntimeError(f"PostgreSQL 15 is not installed in {PG_BIN}: {INSTALL_HINT}")
+            raise RuntimeError(f"PostgreSQL is not installed in {PG_BIN}: {INSTALL_HINT}")
         running = self.pid
         if running is not None:
             self.port = int((self.data / "postmaster.pid").read_text().split("\n")[3])
