@@ -1,0 +1,244 @@
+"""What must hold when RoomBot runs as several instances behind a load balancer: two or three real
+`python app.py` processes on ONE PostgreSQL database and ONE sandbox tenant, each turn sent to whichever
+instance the test picks (as a round-robin balancer would). Every check reads the outcome back from the
+database (a Repository of its own, as a fourth process would) and from the sandbox's room calendars,
+not only from what the bot said.
+
+- consent started on one instance completes on another, and its state works once only;
+- a booking made on A is listed and extended on B and cancelled on C;
+- two presses on one booking at once on two instances act once;
+- a question asked on A is answered on B;
+- a room an admin registers on A can be booked on B a moment later."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+from domain.models import ROLE_ADMIN, Admin, Booking
+from sandbox.seed import TENANT_ID
+from sandbox.server import RunningSandbox
+from storage.postgres import PostgresBackend
+from storage.repository import Repository
+from tests.booking_helpers import ZONE, buttons, card_text, form, local, tomorrow
+from tests.bot_process import BotProcess, prepare_data
+from tests.card_schema import assert_valid_card
+from tests.conftest import ALEX, Connector, teams_activity
+
+# One understanding worker each (three processes share two cores), with time to read on a busy machine.
+ENV = {"UNDERSTANDING_WORKERS": "1", "UNDERSTANDING_DEADLINE_S": "10"}
+Person = tuple[str, str, str, str]
+
+
+class Teams:
+    """Sends turns to the instance a test names, as Teams would through a load balancer, and hands back
+    the card each turn answered with."""
+
+    def __init__(self, session: aiohttp.ClientSession, connector: Connector) -> None:
+        self.session = session
+        self.connector = connector
+
+    async def say(self, bot: BotProcess, text: str, *, user: Person = ALEX) -> dict[str, Any]:
+        """A typed message; the bot's reply to it (other messages, proactive ones, are left aside)."""
+        activity = teams_activity(self.connector, text=text, user=user, conversation=_chat(user))
+        await self._post(bot, activity)
+        [reply] = [r["activity"] for r in self.connector.received
+                   if r["method"] == "POST" and r["path"].endswith(f"/activities/{activity['id']}")]
+        return _card(reply)
+
+    async def submit(self, bot: BotProcess, value: dict[str, Any], *, user: Person = ALEX) -> dict[str, Any]:
+        """An Action.Submit press; the card the bot put in place of the pressed one."""
+        card_id = f"card-{uuid.uuid4().hex}"
+        await self._post(bot, teams_activity(self.connector, value=value, user=user, conversation=_chat(user),
+                                             replyToId=card_id))
+        [update] = [r["activity"] for r in self.connector.received
+                    if r["method"] == "PUT" and r["path"].endswith(f"/activities/{card_id}")]
+        return _card(update)
+
+    async def execute(self, bot: BotProcess, data: dict[str, Any], *, user: Person = ALEX) -> dict[str, Any]:
+        """An Action.Execute press (an invoke); the card in its answer."""
+        invoke = teams_activity(self.connector, activity_type="invoke", name="adaptiveCard/action", user=user,
+                                conversation=_chat(user),
+                                value={"action": {"type": "Action.Execute", "verb": data["action"], "data": data}})
+        body = await self._post(bot, invoke)
+        assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive", body
+        assert_valid_card(body["value"])
+        return body["value"]
+
+    async def _post(self, bot: BotProcess, activity: dict[str, Any]) -> Any:
+        async with self.session.post(f"{bot.url}/api/messages", json=activity) as response:
+            assert response.status in (200, 201), await response.text()
+            return await response.json() if response.status == 200 else None
+
+
+def _chat(user: Person) -> str:
+    return f"conv-{user[0]}"  # each person's personal chat with the bot
+
+
+def _card(activity: dict[str, Any]) -> dict[str, Any]:
+    return activity["attachments"][0]["content"]
+
+
+Start = Callable[..., Awaitable[list[BotProcess]]]
+
+
+@pytest.fixture
+async def instances(tmp_path: Path, sandbox: RunningSandbox, pg_url: str) -> AsyncIterator[Start]:
+    """Starts `n` bot processes on the test's database and sandbox, all at once; stops them after."""
+    started: list[BotProcess] = []
+
+    async def start(n: int, **env: str) -> list[BotProcess]:
+        bots = [BotProcess(tmp_path / name, sandbox, database_url=pg_url, **{**ENV, **env}) for name in "abc"[:n]]
+        started.extend(bots)
+        await asyncio.gather(*(bot.start() for bot in bots))
+        return bots
+
+    yield start
+    for bot in started:
+        bot.stop()
+
+
+@pytest.fixture
+async def teams(connector: Connector) -> AsyncIterator[Teams]:
+    async with aiohttp.ClientSession() as session:
+        yield Teams(session, connector)
+
+
+@pytest.fixture
+def data(pg_url: str) -> Iterator[Repository]:
+    """The shared database as the test reads it: a repository of its own, like another instance's."""
+    repo = Repository(PostgresBackend(pg_url))
+    yield repo
+    repo.close()
+
+
+# --- 1. consent: started on one instance, completed on another, used once --------------------------
+
+def _open_url(card: dict[str, Any]) -> str:
+    return next(a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl")
+
+
+async def _grant(sandbox: RunningSandbox, consent_url: str) -> str:
+    """The admin's browser on the consent page: Accept. Returns where Entra sends it back (path and query)."""
+    context = ssl.create_default_context(cafile=str(sandbox.tls.ca_cert))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+        async with http.get(consent_url) as page:
+            assert page.status == 200 and "Permissions requested" in await page.text()
+        query = dict(parse_qsl(urlsplit(consent_url).query))
+        async with http.post(consent_url.split("?")[0], data={**query, "decision": "accept"},
+                             allow_redirects=False) as answer:
+            assert answer.status == 302
+            back = urlsplit(answer.headers["Location"])
+    assert back.path == "/api/consent"
+    return f"{back.path}?{back.query}"
+
+
+async def _land(teams: Teams, bot: BotProcess, redirect: str) -> tuple[int, str]:
+    """The redirect reaching `bot` (the balancer's pick)."""
+    async with teams.session.get(f"{bot.url}{redirect}") as response:
+        return response.status, await response.text()
+
+
+async def test_consent_started_on_one_instance_completes_on_another_and_works_once(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, connector: Connector) -> None:
+    data.add_admin(Admin(key=ALEX[0], roles=(ROLE_ADMIN,), added_by="test"))  # a new organisation: not connected
+    sandbox.state.consents.clear()  # nor has the tenant consented yet
+    a, b, c = await instances(3)
+    assert data.get_settings().connected is False
+
+    link = _open_url(await teams.say(a, "connect"))
+    redirect = await _grant(sandbox, link)
+    assert sandbox.state.consents  # the page granted it
+    told_before = len(connector.cards())
+    status, page = await _land(teams, b, redirect)
+    assert status == 200 and "RoomBot is connected" in page, page
+    settings = data.get_settings()
+    assert settings.connected and settings.tenant_id == TENANT_ID
+    # B found the admin's chat (A stored it) and told them there.
+    assert [card_text(card) for card in connector.cards()[told_before:]
+            if "Connected to Microsoft 365" in card_text(card)], connector.cards()[told_before:]
+
+    for other in (a, c, b):  # the same state again, wherever it lands: refused, nothing done again
+        status, page = await _land(teams, other, redirect)
+        assert status == 400 and "not valid or was used already" in page, (other.url, page)
+    assert [e["actor"] for e in data.list_audit(100) if e["action"] == "connect"] == [ALEX[0]]
+
+    # A fresh link whose redirect reaches two instances at the same moment is taken by one of them only.
+    redirect = await _grant(sandbox, _open_url(await teams.say(c, "connect")))
+    answers = await asyncio.gather(_land(teams, a, redirect), _land(teams, b, redirect))
+    assert sorted(status for status, _ in answers) == [200, 400], answers
+    assert [e["actor"] for e in data.list_audit(100) if e["action"] == "connect"] == [ALEX[0], ALEX[0]]
+
+
+# --- 2. one booking, three instances ----------------------------------------------------------
+
+def _events(sandbox: RunningSandbox, room: str) -> list[tuple[datetime, datetime, str]]:
+    """The room's calendar in the sandbox, as (start, end, subject), cancelled events left out."""
+    return sorted((e.start, e.end, e.doc.get("subject", "")) for e in sandbox.state.graph.events.get(room, {}).values()
+                  if not e.cancelled)
+
+
+def _hhmm(value: datetime) -> str:
+    return value.astimezone(ZoneInfo(ZONE)).strftime("%H:%M")
+
+
+def _only(card: dict[str, Any], verb: str, **match: Any) -> dict[str, Any]:
+    [found] = [b for b in buttons(card, verb) if all(b.get(k) == v for k, v in match.items())]
+    return found
+
+
+async def _book(teams: Teams, bot: BotProcess, data: Repository, start: datetime, *, user: Person = ALEX,
+                minutes: int = 30, subject: str = "Sync") -> Booking:
+    """Find a room and press its Book button, both on `bot`; the booking as recorded."""
+    day, hhmm = start.astimezone(ZoneInfo(ZONE)).date(), _hhmm(start)
+    results = await teams.submit(bot, form(day, hhmm, duration=minutes, subject=subject), user=user)
+    booked = await teams.submit(bot, buttons(results, "book")[0], user=user)
+    assert "Booked:" in card_text(booked), card_text(booked)[:2000]
+    return max(data.list_bookings_for_user(user[0]), key=lambda b: b.created_at)
+
+
+async def test_a_booking_made_on_a_is_listed_and_extended_on_b_and_cancelled_on_c(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, tmp_path: Path,
+        pg_url: str) -> None:
+    prepare_data(tmp_path, pg_url)  # connected, booking on, the demo rooms
+    a, b, c = await instances(3)
+    day = tomorrow()
+
+    booking = await _book(teams, a, data, local(day, 10), subject="Planning")
+    room = booking.room_email
+    assert (booking.start, booking.end, booking.status) == (local(day, 10), local(day, 10, 30), "booked")
+    assert _events(sandbox, room) == [(local(day, 10), local(day, 10, 30), "Planning")]
+
+    listing = await teams.say(b, "my bookings")
+    assert "Planning" in card_text(listing) and "10:00–10:30" in card_text(listing)
+    assert [press["booking"] for press in buttons(listing, "cancel")] == [booking.id]
+
+    extended = await teams.execute(b, _only(listing, "extend", minutes=30))
+    assert "Extended:" in card_text(extended) and "10:00–11:00" in card_text(extended), card_text(extended)
+    assert _events(sandbox, room) == [(local(day, 10), local(day, 11), "Planning")]
+    after = data.get_booking(booking.id)
+    assert (after.start, after.end, after.event_id, after.status) == (local(day, 10), local(day, 11),
+                                                                      booking.event_id, "booked")
+
+    stale = await teams.execute(c, _only(listing, "extend", minutes=30))  # B's old card, pressed on C
+    assert "changed since this card was shown" in card_text(stale)
+    assert _events(sandbox, room) == [(local(day, 10), local(day, 11), "Planning")]
+
+    [cancel] = buttons(extended, "cancel")
+    done = await teams.execute(c, {**cancel, f"reason-{booking.id}": "Plans changed"})
+    assert "Cancelled:" in card_text(done) and "You have no upcoming bookings." in card_text(done)
+    assert _events(sandbox, room) == []
+    assert data.get_booking(booking.id).status == "cancelled"
+    [mail] = [m for m in sandbox.state.graph.outbox if m["kind"] == "cancellation"]
+    assert mail["event"] == booking.event_id and mail["comment"].endswith("Reason: Plans changed")
+    assert "You have no upcoming bookings." in card_text(await teams.say(a, "my bookings"))
