@@ -16,7 +16,7 @@ import asyncio
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -242,3 +242,52 @@ async def test_a_booking_made_on_a_is_listed_and_extended_on_b_and_cancelled_on_
     [mail] = [m for m in sandbox.state.graph.outbox if m["kind"] == "cancellation"]
     assert mail["event"] == booking.event_id and mail["comment"].endswith("Reason: Plans changed")
     assert "You have no upcoming bookings." in card_text(await teams.say(a, "my bookings"))
+
+
+# --- 3. two presses on one booking at once, on two instances ------------------------------------
+
+def _writes(sandbox: RunningSandbox, name: str) -> int:
+    return sandbox.state.stats[name]
+
+
+async def test_two_presses_on_one_booking_at_once_on_two_instances_act_once(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, tmp_path: Path,
+        pg_url: str) -> None:
+    prepare_data(tmp_path, pg_url)
+    a, b = await instances(2)
+    day = tomorrow()
+
+    # Cancel pressed on A and on B at the same moment, for each of three bookings.
+    booked = [await _book(teams, a, data, local(day, 9 + k)) for k in range(3)]
+    listing = await teams.say(a, "my bookings")
+    cancels_before = _writes(sandbox, "POST cancel_event")
+    for booking in booked:
+        press = {**_only(listing, "cancel", booking=booking.id), f"reason-{booking.id}": ""}
+        answers = await asyncio.gather(teams.execute(a, press), teams.execute(b, press))
+        assert all("Cancelled:" in card_text(answer) for answer in answers), [card_text(x)[:500] for x in answers]
+        assert data.get_booking(booking.id).status == "cancelled"
+        assert booking.event_id not in sandbox.state.graph.events.get(booking.room_email, {})
+    assert _writes(sandbox, "POST cancel_event") - cancels_before == len(booked)  # one each, not two
+    mails = [m["event"] for m in sandbox.state.graph.outbox if m["kind"] == "cancellation"]
+    assert sorted(mails) == sorted(b.event_id for b in booked)
+
+    # Extend on A and End now on B, at once, on a booking in progress: one acts, the other's card is out of date.
+    now = datetime.now(UTC)
+    running = await _book(teams, a, data, now.replace(second=0, microsecond=0) - timedelta(minutes=1), minutes=60)
+    listing = await teams.say(b, "my bookings")
+    assert "in progress" in card_text(listing)
+    patches_before = _writes(sandbox, "PATCH update_event")
+    extended, ended = await asyncio.gather(teams.execute(a, _only(listing, "extend", booking=running.id, minutes=15)),
+                                           teams.execute(b, _only(listing, "end_now", booking=running.id)))
+    acted = ["Extended:" in card_text(extended), "Ended at" in card_text(ended)]
+    stale = ["changed since this card was shown" in card_text(x) for x in (extended, ended)]
+    assert sorted(acted) == [False, True] and stale == [not done for done in acted], \
+        [card_text(x)[:800] for x in (extended, ended)]
+    assert _writes(sandbox, "PATCH update_event") - patches_before == 1
+    after = data.get_booking(running.id)
+    event = sandbox.state.graph.events[running.room_email][running.event_id]
+    assert (event.start, event.end) == (after.start, after.end) == (running.start, after.end)
+    if acted[0]:
+        assert after.end == running.end + timedelta(minutes=15)
+    else:
+        assert now.replace(microsecond=0) <= after.end <= datetime.now(UTC)  # ended to the second
