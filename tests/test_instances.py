@@ -291,3 +291,33 @@ async def test_two_presses_on_one_booking_at_once_on_two_instances_act_once(
         assert after.end == running.end + timedelta(minutes=15)
     else:
         assert now.replace(microsecond=0) <= after.end <= datetime.now(UTC)  # ended to the second
+
+
+# --- 4. a question asked on one instance, answered on another -------------------------------------
+
+async def test_a_question_asked_on_one_instance_is_answered_on_another(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, tmp_path: Path,
+        pg_url: str) -> None:
+    prepare_data(tmp_path, pg_url)
+    a, b, c = await instances(3)
+    day = tomorrow()
+
+    question = await teams.say(a, "a room for 4 tomorrow please")
+    assert "What time on" in card_text(question) and not buttons(question, "book")
+    results = await teams.say(b, "3pm for an hour")  # the answer reaches B: it goes on with what A asked
+    offers = buttons(results, "book")
+    slots = {(datetime.fromisoformat(o["start"]), datetime.fromisoformat(o["end"])) for o in offers}
+    assert offers and slots == {(local(day, 15), local(day, 16))}, offers
+    assert {o["q"]["capacity"] for o in offers} == {4}  # kept by the question A asked
+    rooms = {room.email: room for room in data.list_rooms()}
+    assert all(rooms[o["room"]].capacity >= 4 for o in offers)
+
+    booked = await teams.submit(c, offers[0])  # and the Book button is pressed on C
+    assert "Booked:" in card_text(booked)
+    [booking] = data.list_bookings_for_user(ALEX[0])
+    assert (booking.room_email, booking.start, booking.end) == (offers[0]["room"], local(day, 15), local(day, 16))
+    assert (local(day, 15), local(day, 16)) in [(s, e) for s, e, _ in _events(sandbox, booking.room_email)]
+
+    again = await teams.say(a, "3pm for an hour")  # answered once, on B: A asks nothing any more
+    assert "What time" not in card_text(again)
+    assert {o["q"]["capacity"] for o in buttons(again, "book")} <= {1}
