@@ -26,14 +26,14 @@ import aiohttp
 import pytest
 
 from domain.models import ROLE_ADMIN, Admin, Booking
-from sandbox.seed import TENANT_ID
+from sandbox.seed import TENANT_ID, generated_rooms
 from sandbox.server import RunningSandbox
 from storage.postgres import PostgresBackend
-from storage.repository import Repository
+from storage.repository import REGISTRY_RECHECK_S, Repository
 from tests.booking_helpers import ZONE, buttons, card_text, form, local, tomorrow
 from tests.bot_process import BotProcess, prepare_data
 from tests.card_schema import assert_valid_card
-from tests.conftest import ALEX, Connector, teams_activity
+from tests.conftest import ALEX, MEGAN, Connector, teams_activity
 
 # One understanding worker each (three processes share two cores), with time to read on a busy machine.
 ENV = {"UNDERSTANDING_WORKERS": "1", "UNDERSTANDING_DEADLINE_S": "10"}
@@ -321,3 +321,67 @@ async def test_a_question_asked_on_one_instance_is_answered_on_another(
     again = await teams.say(a, "3pm for an hour")  # answered once, on B: A asks nothing any more
     assert "What time" not in card_text(again)
     assert {o["q"]["capacity"] for o in buttons(again, "book")} <= {1}
+
+
+# --- 5. the room registry, changed on one instance, seen on another -------------------------------
+
+async def _offered(teams: Teams, bot: BotProcess, floor_id: str) -> set[str]:
+    """The rooms Megan is offered on that floor tomorrow at 10, asking `bot`."""
+    results = await teams.submit(bot, form(tomorrow(), "10:00", place=f"f:{floor_id}"), user=MEGAN)
+    return {offer["room"] for offer in buttons(results, "book")}
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within_s: float) -> float:
+    """Seconds until `check` holds; fails past `within_s`."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    while not await check():
+        assert loop.time() - began < within_s, f"not seen within {within_s} s"
+        await asyncio.sleep(0.1)
+    return loop.time() - began
+
+
+async def test_a_room_registered_on_one_instance_is_bookable_on_another_a_moment_later(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, tmp_path: Path, pg_url: str,
+        report: Callable[[str], None]) -> None:
+    prepare_data(tmp_path, pg_url)
+    data.add_admin(Admin(key=ALEX[0], roles=(ROLE_ADMIN,), added_by="test"))
+    sandbox.state.add_mailboxes(generated_rooms(1))  # room00001: in Places, not registered yet
+    new = "room00001@example.com"
+    a, b = await instances(2)
+    floor = data.list_floors()[0]
+    before = await _offered(teams, b, floor.id)  # B has read the registry: it keeps it in memory
+    assert before and new not in before
+
+    opened = await teams.submit(a, _only(await teams.say(a, "rooms"), "floor_open", floor=floor.id))
+    added = await teams.submit(a, {**_only(opened, "room_add"), "email": new, "name": "", "capacity": "",
+                                   "features": "", "unlisted": "false"})
+    assert f"Added Room 1 ({new})." in card_text(added), card_text(added)[:2000]
+    assert data.get_room(new).floor_id == floor.id
+
+    async def offered_on_b() -> bool:
+        return new in await _offered(teams, b, floor.id)
+    seen_after = await _until(offered_on_b, REGISTRY_RECHECK_S + 4)  # re-checked every REGISTRY_RECHECK_S
+    results = await teams.submit(b, form(tomorrow(), "10:00", place=f"f:{floor.id}"), user=MEGAN)
+    booked = await teams.submit(b, _only(results, "book", room=new), user=MEGAN)
+    assert "Booked:" in card_text(booked), card_text(booked)[:2000]
+    [booking] = data.list_bookings_for_user(MEGAN[0])
+    assert booking.room_email == new and booking.start == local(tomorrow(), 10)
+    assert _events(sandbox, new) == [(local(tomorrow(), 10), local(tomorrow(), 10, 30), booking.subject)]
+
+    # Removed on A: B stops offering it, and a Book button for it shown before is refused.
+    stale_offer = _only(await teams.submit(b, form(tomorrow(), "11:00", place=f"f:{floor.id}"), user=MEGAN),
+                        "book", room=new)
+    edited = await teams.submit(a, _only(await teams.say(a, "rooms"), "floor_open", floor=floor.id))
+    ask = await teams.submit(a, _only(edited, "room_remove", room=new))
+    assert f"Removed {new}." in card_text(await teams.submit(a, buttons(ask, "room_remove_confirm")[0]))
+
+    async def gone_on_b() -> bool:
+        return new not in await _offered(teams, b, floor.id)
+    gone_after = await _until(gone_on_b, REGISTRY_RECHECK_S + 4)
+    refused = await teams.submit(b, stale_offer, user=MEGAN)
+    assert "not one I can book" in card_text(refused) and "Booked:" not in card_text(refused), card_text(refused)
+    assert _events(sandbox, new) == [(local(tomorrow(), 10), local(tomorrow(), 10, 30), booking.subject)]
+    report(f"instances: a room registered on one instance was offered on another after {seen_after:.1f} s, "
+           f"and no longer offered {gone_after:.1f} s after its removal (registry re-checked every "
+           f"{REGISTRY_RECHECK_S:g} s)")
