@@ -257,9 +257,21 @@ async def test_two_presses_on_one_booking_at_once_on_two_instances_act_once(
     a, b = await instances(2)
     day = tomorrow()
 
+    # One Book button pressed on A and on B at the same moment: one booking, one event.
+    results = await teams.submit(a, form(day, "08:00"))
+    press = buttons(results, "book")[0]
+    creates_before = _writes(sandbox, "POST create_event")
+    answers = await asyncio.gather(teams.submit(a, press), teams.submit(b, press))
+    assert all("Booked:" in card_text(answer) for answer in answers), [card_text(x)[:500] for x in answers]
+    [first] = data.list_bookings_for_user(ALEX[0])
+    assert (first.room_email, first.start, first.status) == (press["room"], local(day, 8), "booked")
+    assert [start for start, _, _ in _events(sandbox, press["room"])] == [local(day, 8)]
+    assert _writes(sandbox, "POST create_event") - creates_before == 1
+
     # Cancel pressed on A and on B at the same moment, for each of three bookings.
     booked = [await _book(teams, a, data, local(day, 9 + k)) for k in range(3)]
     listing = await teams.say(a, "my bookings")
+    assert len(buttons(listing, "cancel")) == 4
     cancels_before = _writes(sandbox, "POST cancel_event")
     for booking in booked:
         press = {**_only(listing, "cancel", booking=booking.id), f"reason-{booking.id}": ""}
