@@ -3,13 +3,18 @@ is filled past its bound here, and must both stay within it and still do its job
 
 from __future__ import annotations
 
+import asyncio
+import re
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
+from aioresponses import CallbackResult, aioresponses
 from botbuilder.core.teams import TeamsInfo
 
 from bot.identity import MemberDirectory
+from graph.client import GraphClient, RetryPolicy
 
 
 class FakeClock:
@@ -73,3 +78,84 @@ async def test_a_remembered_member_is_asked_for_again_after_its_age(roster: Rost
     clock.now += 2
     assert (await members.resolve(_context("alex"))).email == "alex.w@example.com"
     assert roster.asked == ["29:alex", "29:alex"]
+
+
+# --- the Graph client's per-mailbox semaphores -----------------------------------------------
+
+@pytest.fixture
+async def session() -> Any:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+class Tokens:
+    async def token(self) -> str:
+        return "token"
+
+    async def invalidate(self) -> None:
+        pass
+
+
+async def test_the_graph_client_keeps_no_semaphore_for_mailboxes_it_is_done_with(session: Any) -> None:
+    client = GraphClient(session, Tokens(), "https://graph.test")
+    with aioresponses() as mocked:
+        mocked.get(re.compile(r".*/users/[^/]+/events$"), payload={}, repeat=True)
+        for n in range(300):
+            await client.request("GET", f"/users/room{n}@example.com/events")
+            assert client.mailboxes_in_use == 0
+        await asyncio.gather(*(client.request("GET", f"/users/room{n}@example.com/events") for n in range(300)))
+    assert client.mailboxes_in_use == 0
+
+
+async def test_the_per_mailbox_limit_holds_while_other_mailboxes_come_and_go(session: Any) -> None:
+    """Four requests to room1 are throttled and wait to retry (holding no slot); meanwhile hundreds of
+    other mailboxes come and go and four more requests to room1 take its slots. The four that retry
+    must wait for those: their semaphore is the one still in use, not a forgotten one."""
+    retry = asyncio.Event()
+    waiting_to_retry = 0
+    tried: set[str] = set()
+    active = peak = 0
+
+    async def sleep(_: float) -> None:
+        nonlocal waiting_to_retry
+        waiting_to_retry += 1
+        await retry.wait()
+
+    async def room1(url: Any, **kwargs: Any) -> CallbackResult:
+        nonlocal active, peak
+        request_id = kwargs["headers"]["client-request-id"]
+        if len(tried) < 4 and request_id not in tried:
+            tried.add(request_id)
+            return CallbackResult(status=429, headers={"Retry-After": "0"}, payload=_error("TooManyRequests"))
+        active += 1
+        peak = max(peak, active)
+        await retry.wait()
+        await asyncio.sleep(0.01)
+        active -= 1
+        return CallbackResult(status=200, payload={})
+
+    async def until(condition: Any) -> None:
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("never happened")
+
+    client = GraphClient(session, Tokens(), "https://graph.test", sleep=sleep,
+                         retry=RetryPolicy(max_attempts=3, deadline_s=30))
+    with aioresponses() as mocked:
+        mocked.get(re.compile(r".*/users/room1/events$"), callback=room1, repeat=True)
+        mocked.get(re.compile(r".*/users/other\d+/events$"), payload={}, repeat=True)
+        first = [asyncio.create_task(client.request("GET", "/users/room1/events")) for _ in range(4)]
+        await until(lambda: waiting_to_retry == 4)
+        await asyncio.gather(*(client.request("GET", f"/users/other{n}/events") for n in range(500)))
+        later = [asyncio.create_task(client.request("GET", "/users/room1/events")) for _ in range(4)]
+        await until(lambda: active == 4)
+        retry.set()
+        assert await asyncio.gather(*first, *later) == [{}] * 8
+    assert peak == 4
+    assert client.mailboxes_in_use == 0
+
+
+def _error(code: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": "x"}}
