@@ -11,10 +11,16 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from botbuilder.core import ConversationState, MemoryStorage, TurnContext
+from botbuilder.core.adapters import TestAdapter
 from botbuilder.core.teams import TeamsInfo
+from botbuilder.schema import Activity
 
+from bot import roombot
 from bot.identity import MemberDirectory
 from graph.client import GraphClient, RetryPolicy
+from storage.backends import MemoryBackend
+from storage.repository import Repository
 
 
 class FakeClock:
@@ -159,3 +165,35 @@ async def test_the_per_mailbox_limit_holds_while_other_mailboxes_come_and_go(ses
 
 def _error(code: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": "x"}}
+
+
+# --- the bot's memo of stored conversation references ----------------------------------------
+
+def _personal_chat(aad: str) -> TurnContext:
+    activity = {"type": "message", "channelId": "msteams", "serviceUrl": "https://smba.test/", "text": "help",
+                "from": {"id": f"29:{aad}", "name": aad, "aadObjectId": aad},
+                "recipient": {"id": "28:roombot", "name": "RoomBot"},
+                "conversation": {"id": f"a:{aad}", "conversationType": "personal"},
+                "channelData": {"tenant": {"id": "tenant-1"}}}
+    return TurnContext(TestAdapter(), Activity().deserialize(activity))
+
+
+def test_the_bot_remembers_at_most_its_bound_of_stored_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(roombot, "STORED_REFERENCES_KEPT", 3)
+    repo = Repository(MemoryBackend())
+    saved: list[str] = []
+    save = repo.save_conversation_reference
+    monkeypatch.setattr(repo, "save_conversation_reference", lambda key, ref: (saved.append(key), save(key, ref)))
+    bot = roombot.RoomBot(repo, ConversationState(MemoryStorage()))
+    for n in range(10):
+        bot._remember_conversation(_personal_chat(f"p{n}"))
+    assert len(bot._stored_references) == 3
+    saved.clear()
+    for n in (7, 8, 9, 7):  # remembered: the turn stores nothing
+        bot._remember_conversation(_personal_chat(f"p{n}"))
+    assert saved == []
+    bot._remember_conversation(_personal_chat("p0"))  # forgotten: stored again, p8 (least recent) goes
+    bot._remember_conversation(_personal_chat("p8"))
+    assert saved == ["p0", "p8"]
+    assert repo.reachable_reference("p0") is not None
+    assert len(bot._stored_references) == 3
