@@ -65,6 +65,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open together, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def children(pid: int) -> list[int]:
     """The live (not zombie) direct children of `pid`."""
     found = []
@@ -373,12 +385,12 @@ def _wait_for(url: str, ca_file: str, pid: int | None, timeout_s: float) -> None
     import ssl
     import urllib.request
 
-    context = ssl.create_default_context(cafile=ca_file or None)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pid is not None and not alive(pid):
             raise SystemExit(f"{url}: the process ({pid}) ended; see its log")
-        try:
+        try:  # the CA file may be written by the process being waited for
+            context = ssl.create_default_context(cafile=ca_file or None)
             with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
@@ -391,7 +403,7 @@ def _wait_for(url: str, ca_file: str, pid: int | None, timeout_s: float) -> None
 def _prepare_demo(url: str) -> None:
     """The demo organisation in the database, before any instance starts (two would race to make it):
     the sandbox's tenant connected, booking on, the demo rooms, the Playground's user as admin."""
-    from app import SANDBOX_DEFAULT_ADMIN  # noqa: I001 (storage.postgres is on i18 soon)
+    from app import SANDBOX_DEFAULT_ADMIN
     from domain.models import ROLE_ADMIN, Admin
     from sandbox.bootstrap import prepare_demo_org
     from storage.postgres import PostgresBackend
@@ -439,7 +451,8 @@ def _parser() -> argparse.ArgumentParser:
     bot.add_argument("--ca", required=True)
     bot.add_argument("--data-dir", required=True)
     bot.add_argument("--database-url", required=True)
-    commands.add_parser("free-port", help="print a free TCP port on 127.0.0.1")
+    ports = commands.add_parser("free-ports", help="print distinct free TCP ports on 127.0.0.1")
+    ports.add_argument("count", type=int)
     return parser
 
 
@@ -465,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "bot":
             _exec_bot(args)
         else:
-            print(free_port())
+            print(*free_ports(args.count))
     except RuntimeError as error:
         raise SystemExit(str(error)) from None
 
