@@ -166,7 +166,9 @@ class LocalPostgres:
 
     def _write_settings(self) -> None:
         """The settings, port and socket folder, written at every start (a kept cluster may get another port)."""
-        settings = {**PG_SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.folder}'"}
+        socket_path = f"{self.folder}/.s.PGSQL.{self.port}"  # at most 107 bytes; clients use TCP anyway
+        sockets = f"'{self.folder}'" if len(socket_path.encode()) < 100 else "''"
+        settings = {**PG_SETTINGS, "port": str(self.port), "unix_socket_directories": sockets}
         conf = self.data / "roombot.conf"
         conf.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
         if self.as_owner:
