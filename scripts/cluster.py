@@ -247,10 +247,11 @@ class LocalPostgres:
 # would resend such turns, so it is not set. GET and HEAD (health, the consent redirect) are retried.
 NGINX_CONF = """\
 daemon off;
-worker_processes 1;
+worker_processes 1;  # the load driver, the bots and PostgreSQL share the two cores
+worker_rlimit_nofile 8192;
 {user}pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}  # a client and an upstream connection each
 http {{
     access_log off;
     client_body_temp_path {folder}/tmp/body;
