@@ -240,11 +240,12 @@ class LocalPostgres:
 
 
 # Ahead of the bot: round robin, keepalive to the instances, and a request moved to the next instance only
-# when it cannot have reached the bot. nginx sends a POST (every Bot Framework activity) to the next
-# instance only while no byte of it was sent (connection refused, connect timeout): the turn never ran,
-# so retrying is safe. Once sent, a timeout or a dropped connection may mean the turn ran (a booking
-# made): the client gets 502/504 and Teams' own retry decides, as with a single instance. `non_idempotent`
-# would resend such turns, so it is not set. GET and HEAD (health, the consent redirect) are retried.
+# when it cannot have reached the bot. nginx passes a POST (every Bot Framework activity) to the next
+# instance only while none of it was sent (connection refused, connect timeout): the turn never ran, so
+# that is safe. Once sent, a read timeout or a dropped connection may mean the turn ran (a booking made):
+# the caller gets 502/504, as from a single instance that died mid-turn, and a press repeated by the
+# person is caught by the booking's attempt id. `non_idempotent` would resend such turns, so it is not
+# set. GET and HEAD (health, the consent redirect) are passed on after any error, 502 or 503.
 NGINX_CONF = """\
 daemon off;
 worker_processes 1;  # the load driver, the bots and PostgreSQL share the two cores
