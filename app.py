@@ -12,12 +12,13 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import ConversationState, serializer_helper
+from botbuilder.core import ConversationState, Storage, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from dotenv import load_dotenv
@@ -52,7 +53,7 @@ from services.my_bookings import MyBookings
 from services.resources import ResourceDirectory
 from services.scheduler import Scheduler
 from services.understanding import UnderstandingPool
-from storage.backends import TinyDbBackend
+from storage.backends import Backend, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import Repository
 
@@ -89,9 +90,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     on startup and points Graph at it. `clock`: the time every rule and job goes by (tests move it)."""
     clock = clock or (lambda: datetime.now(UTC))
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    repo = Repository(TinyDbBackend(config.data_dir), audit_retention_days=config.audit_retention_days,
+    backend, bot_storage = open_storage(config)
+    repo = Repository(backend, audit_retention_days=config.audit_retention_days,
                       archive_after_days=config.booking_archive_days, clock=clock)
-    bot_storage = TinyDbStorage(config.data_dir / "state.json")
     conversation_state = ConversationState(bot_storage)
 
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
@@ -183,7 +184,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
                                attendance=attendance, report=app[REPORT_KEY])
         app[GRAPH_INFO_KEY] = {"mode": config.graph_mode, "endpoint": client.base_url}
         scheduler = Scheduler(repo, attendance_service.run, booking_service.now,
-                              sends_per_s=config.teams_sends_per_second)
+                              sends_per_s=config.teams_sends_per_second,
+                              lease=timedelta(seconds=config.job_lease_s if repo.shared else 0))
         app[SCHEDULER_KEY] = scheduler
         jobs = asyncio.create_task(scheduler.run_forever(), name="roombot-scheduler")
         try:
@@ -198,8 +200,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
             tokens.close()
             if sandbox is not None:
                 await sandbox.stop()
-            bot_storage.close()
             repo.close()
+            if isinstance(bot_storage, TinyDbStorage):
+                bot_storage.close()
 
     async def notifier_context(app: web.Application) -> AsyncIterator[None]:
         """The one HTTP session proactive cards go out on; closed after the jobs and late answers (graph_context's
@@ -219,6 +222,18 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     app.router.add_get("/api/consent", consent_redirect)
     app.router.add_get("/api/report.csv", report_download)
     return app
+
+
+def open_storage(config: Config) -> tuple[Backend, Storage]:
+    """The data and the bot's conversation state: in PostgreSQL when DATABASE_URL is set (what several
+    instances share), else in TinyDB files in DATA_DIR (one instance)."""
+    if config.database_url:
+        from storage.postgres import PostgresBackend, PostgresStorage
+
+        backend = PostgresBackend(config.database_url)
+        log.info("data: PostgreSQL (schema version %d)", backend.schema_version())
+        return backend, PostgresStorage(backend)
+    return TinyDbBackend(config.data_dir), TinyDbStorage(config.data_dir / "state.json")
 
 
 def apply_checkin_config(repo: Repository, config: Config) -> None:
@@ -396,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     load_dotenv()
     config = Config.from_env()
-    logs.configure([config.app_password, config.graph_client_secret, config.health_key])
+    logs.configure([config.app_password, config.graph_client_secret, config.health_key,
+                    urlsplit(config.database_url).password or ""])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     problem = config.startup_problem(local=args.local or config.local_run)
     if problem:

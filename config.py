@@ -44,6 +44,9 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 3978
     data_dir: Path = ROOT / "data"
+    # PostgreSQL for several instances (postgresql://...); unset: embedded TinyDB files in data_dir
+    database_url: str = field(default="", repr=False)
+    job_lease_s: float = 120.0  # JOB_LEASE_S: a claimed job another instance may take over after this
     bot_admins: tuple[str, ...] = ()
     # The embedded local Microsoft 365 sandbox (used when no tenant is configured)
     sandbox_port: int = 0
@@ -137,6 +140,8 @@ class Config:
             host=get("HOST", "0.0.0.0" if app_id else "127.0.0.1"),
             port=int(get("PORT", "3978")),
             data_dir=Path(get("DATA_DIR", str(ROOT / "data"))),
+            database_url=_database_url(get("DATABASE_URL")),
+            job_lease_s=float(get("JOB_LEASE_S", "120")),
             bot_admins=tuple(a.strip().lower() for a in get("BOT_ADMINS").split(",") if a.strip()),
             sandbox_port=int(get("SANDBOX_PORT", "0")),
             graph_timeout_s=float(get("GRAPH_TIMEOUT_S", "10")),
@@ -159,6 +164,13 @@ class Config:
             release_after_min=_minutes(get("RELEASE_AFTER_MIN"), "RELEASE_AFTER_MIN", 1, 120),
             teams_sends_per_second=_rate(get("TEAMS_SENDS_PER_SECOND", "45"), "TEAMS_SENDS_PER_SECOND"),
         )
+
+
+def _database_url(url: str) -> str:
+    """DATABASE_URL: empty (TinyDB) or a PostgreSQL connection URL; anything else stops the start-up."""
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/db) or unset")
+    return url
 
 
 def _zone_name(name: str) -> str:

@@ -18,6 +18,7 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from config import Config
 from domain.errors import SORRY
+from storage.backends import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ def use_connector_threads(loop: asyncio.AbstractEventLoop, threads: int = CONNEC
     loop.set_default_executor(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="connector"))
 
 
+STORAGE_AWAY = "I can't reach my booking records just now. Please try again in a moment."
+
+
 def create_adapter(config: Config, conversation_state: BotState | None = None) -> CloudAdapter:
     fix_msrest_retry_policy()
     adapter = CloudAdapter(StrictBotFrameworkAuthentication(BotFrameworkSettings(config)))
@@ -108,6 +112,14 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
         if isinstance(error, CHANNEL_ERRORS):
             log.warning("the channel did not take the reply to a %s activity (%s: %s)", context.activity.type,
                         type(error).__name__, str(error)[:200])
+            return
+        if isinstance(error, StorageUnavailable):  # a database restart or failover: the dialog is fine, keep it
+            log.warning("turn refused: the data cannot be reached (%s)", str(error)[:200])
+            if context.activity.type == ActivityTypes.message:
+                try:
+                    await context.send_activity(STORAGE_AWAY)
+                except Exception:  # noqa: BLE001 - the channel itself is unreachable; nothing more to do
+                    log.error("could not tell the user the data cannot be reached", exc_info=True)
             return
         incident = uuid.uuid4().hex[:8]
         log.error("turn failed (incident %s, activity %s)", incident, context.activity.type, exc_info=error)

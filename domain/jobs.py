@@ -21,6 +21,7 @@ class Job:
     claimed_at: datetime | None = None
     tries: int = 0  # runs that did not finish it (a send that failed, a crash)
     planned: datetime | None = None  # the due it was planned for, when a retry put `due` later
+    taken_from: str = ""  # when just claimed: the claim it replaced (a run that died); never stored
 
     def retried(self, due: datetime) -> Job:
         """This job tried again at `due`, unclaimed, one more try counted."""

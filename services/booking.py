@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import logging
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -51,6 +50,7 @@ from domain.fair_use import LimitReached, check_changed_booking, check_new_booki
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
 from domain.rules import HOURS, RoomRules, RuleBroken, broken_rule, effective_rules, left_out_notes, may_book
 from domain.timezones import first_zone, local_day_window
+from services.locks import SharedLocks
 from services.resources import ResourceDirectory
 from storage.repository import Repository
 
@@ -170,8 +170,9 @@ class BookingService:
         self._clock = clock
         # How long a booking keeps retrying while Graph throttles, times out or loses answers.
         self._patience_s = patience_s
-        # One lock per attempt in use, gone when no press of that card is running.
-        self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # One lock per attempt in use (held across instances on shared data): a second press of one card
+        # waits for the first, then finds its booking.
+        self._attempt_locks = SharedLocks(repo, "attempt")
 
     def now(self) -> datetime:
         return self._clock()
@@ -397,10 +398,7 @@ class BookingService:
             self.check_new(booker, TimeSlot(start, end), zone)  # early, before any Graph call; again below
         await self.check_invitees(booker.email, extra)
 
-        lock = self._attempt_locks.get(attempt_key)
-        if lock is None:
-            lock = self._attempt_locks[attempt_key] = asyncio.Lock()
-        async with lock:
+        async with self._attempt_locks.hold(f"{booker.key}:{attempt_key}"):
             return await self._book_patiently(booker, room, TimeSlot(start, end), zone,
                                               subject or f"Booked by {booker.name or booker.email}", extra,
                                               attempt_key)

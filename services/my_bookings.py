@@ -6,11 +6,9 @@ Every action starts from the stored record (whose is it, which event) and the ro
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from domain.my_bookings import (
     repaired,
 )
 from services.booking import ROLLBACK_COMMENT, BookingService, RoomCalendar, events_in, lost_race
+from services.locks import SharedLocks
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -77,9 +76,9 @@ class MyBookings:
         self._repo = repo
         self._calendar = calendar
         self._booking = booking
-        # One lock per booking being changed: two presses at once act one after the other, and the
-        # second then finds its card out of date.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # One lock per booking being changed: two presses at once (on any instances) act one after the
+        # other, and the second then finds its card out of date.
+        self._locks = SharedLocks(repo, "booking")
 
     def now(self) -> datetime:
         return self._booking.now()
@@ -138,12 +137,6 @@ class MyBookings:
 
     # --- one booking --------------------------------------------------------------------
 
-    def _lock(self, booking_id: str) -> asyncio.Lock:
-        lock = self._locks.get(booking_id)
-        if lock is None:
-            lock = self._locks[booking_id] = asyncio.Lock()
-        return lock
-
     def _connected(self) -> None:
         if not self._repo.get_settings().connected:
             raise NotConnected()
@@ -197,7 +190,7 @@ class MyBookings:
     # --- changes ------------------------------------------------------------------------
 
     async def extend(self, user_key: str, booking_id: object, version: object, minutes: object) -> Booking:
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             slot = extended_slot(booking, minutes, self.now())
             self._booking.check_change(booking, slot)  # hours per day
@@ -207,7 +200,7 @@ class MyBookings:
 
     async def end_now(self, user_key: str, booking_id: object, version: object) -> Booking:
         """Shorten a booking in progress to now, so the room is free again."""
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             slot = ended_now_slot(booking, self.now())
             event = await self._calendar.update_event(booking.room_email, booking.event_id, slot=slot)
@@ -216,7 +209,7 @@ class MyBookings:
     async def change(self, user_key: str, booking_id: object, version: object, *, start: datetime,
                      end: datetime, subject: object) -> Booking:
         """A new time and/or subject in the same room. An empty subject keeps the old one."""
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             new_subject = clean_subject(subject) or booking.subject
             subject_change = new_subject if new_subject != booking.subject else None
@@ -266,7 +259,7 @@ class MyBookings:
         """Move to another room: the new event is made (and wins its race) before the old one is
         cancelled, so the user is never left with neither. A booking in progress moves from now on:
         the part already used stays in the old room's calendar, ended now."""
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             room = self._room(room_email, asked_by=user_key)
             if room.email == booking.room_email:
@@ -318,7 +311,7 @@ class MyBookings:
     async def set_people(self, user_key: str, booking_id: object, version: object, *, add: object,
                          remove: object, booker_name: str = "") -> Booking:
         """PATCH only the attendees, so only the people added or removed hear about it."""
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = await self.current(user_key, booking_id, version)
             check_changeable(booking, self.now())
             people = people_after(booking, add, remove)
@@ -343,7 +336,7 @@ class MyBookings:
         it (a confirmation): one moved since is not cancelled unseen."""
         self._connected()
         reason = clean_reason(reason)
-        async with self._lock(str(booking_id)):
+        async with self._locks.hold(str(booking_id)):
             booking = self._record(user_key, booking_id, as_booking_admin=as_booking_admin)
             for_someone_else = booking.booker_aad_id != user_key
             if booking.status == BOOKING_CANCELLED:

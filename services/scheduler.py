@@ -17,7 +17,6 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from domain.jobs import JOB_REMIND, Job
@@ -38,9 +37,11 @@ Runner = Callable[[Sequence[Job]], Awaitable[list[Outcome]]]
 class Scheduler:
     def __init__(self, repo: Repository, run: Runner, clock: Callable[[], datetime], *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, batch: int = BATCH,
-                 tick_s: float = TICK_S, sends_per_s: float = 45.0) -> None:
+                 tick_s: float = TICK_S, sends_per_s: float = 45.0, lease: timedelta = timedelta(0)) -> None:
         """`sends_per_s`: how many reminders Teams lets the bot send a second (TEAMS_SENDS_PER_SECOND):
-        a burst of reminders due together starts as early as it needs to be sent by its due time."""
+        a burst of reminders due together starts as early as it needs to be sent by its due time.
+        `lease`: how long another run's claim holds before this one takes the job over (0 with one
+        process: a claim not this run's is a dead run's; with several instances, JOB_LEASE_S)."""
         self._repo = repo
         self._sends_per_s = sends_per_s
         self._run = run
@@ -48,6 +49,7 @@ class Scheduler:
         self._sleep = sleep
         self._batch = batch
         self._tick_s = tick_s
+        self._lease = lease
         self.run_id = uuid.uuid4().hex  # claims of this process
 
     async def run_due(self) -> int:
@@ -55,15 +57,13 @@ class Scheduler:
         finished = 0
         while True:
             now = self._clock()
-            due = [j for j in self._due(now) if j.claim != self.run_id]
-            if not due:
+            claimed = self._claim(now)
+            if not claimed:
                 return finished
-            for job in due:
-                if job.claim:
-                    log.warning("job %s was taken by a run that stopped before finishing it; running it now",
-                                job.key)
-            claimed = [replace(j, claim=self.run_id, claimed_at=now) for j in due]
-            self._repo.put_jobs(claimed)  # no await since the read: this run owns them
+            for job in claimed:
+                if job.taken_from:
+                    log.warning("job %s was taken by a run that stopped before finishing it (%s); running it now",
+                                job.key, job.taken_from[:12])
             try:
                 outcomes = await self._run(claimed)
             except Exception:  # noqa: BLE001 - one bad batch must not stop every later job
@@ -77,18 +77,19 @@ class Scheduler:
             self._repo.finish_jobs(done + given_up)
             self._repo.retry_jobs(j.retried(now + _pause(j.tries)) for j in again if j not in given_up)
             finished += len(done)
-            if len(due) < self._batch:
+            if len(claimed) < self._batch:
                 return finished
 
-    def _due(self, now: datetime) -> list[Job]:
-        """The jobs to run now: those due, and reminders of a burst early enough that all of them can be
-        sent by their due time at Teams' rate (2,000 due at 09:45 start about 40 s before; a lone
-        reminder goes at its time). Releases are never early: check-in is open until they are due."""
+    def _claim(self, now: datetime) -> list[Job]:
+        """Claim the jobs to run now: those due, and reminders of a burst early enough that all of them
+        can be sent by their due time at Teams' rate (2,000 due at 09:45 start about 40 s before; a lone
+        reminder goes at its time). Releases are never early: check-in is open until they are due.
+        The claim is one statement, so of several instances each job goes to one."""
         coming = self._repo.due_jobs(now + LOOKAHEAD, limit=100_000)
-        reminders_ahead = sum(1 for j in coming if j.kind == JOB_REMIND and j.due > now)
+        reminders_ahead = sum(1 for j in coming if j.kind == JOB_REMIND and j.due > now and not j.claim)
         lead = timedelta(seconds=reminders_ahead / self._sends_per_s) if reminders_ahead > 1 else timedelta(0)
-        taken = [j for j in coming if j.due <= now or (j.kind == JOB_REMIND and j.due <= now + lead)]
-        return taken[:self._batch]
+        return self._repo.claim_jobs(now, owner=self.run_id, reminders_until=now + lead, lease=self._lease,
+                                     limit=self._batch)
 
     async def run_forever(self) -> None:
         """Run due jobs until cancelled, sleeping until the next is due (at most `tick_s`)."""

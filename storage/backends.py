@@ -164,6 +164,10 @@ class AppendLog(ABC):
     def drop(self, part: str) -> None: ...
 
 
+class Duplicate(Exception):
+    """A write would break a uniqueness rule of the data (an attempt id recorded twice)."""
+
+
 class StorageUnavailable(Exception):
     """The database cannot be reached just now (a restart, a failover): nothing was written by the
     call that raised it unless it says so; the caller may try again shortly."""
@@ -215,6 +219,33 @@ class Backend(ABC):
         held = leases.get(name)
         if held is not None and held.get("owner") == owner:
             leases.delete(name)
+
+    def claim_due(self, name: str, *, last_part: str, now: str, early_kind: str, early_until: str, owner: str,
+                  stale_before: str, limit: int) -> list[tuple[str, str, Doc]]:
+        """Claim, for `owner`, up to `limit` documents of the partitioned collection `name` (partitions up
+        to `last_part`) that are due: `due` (a UTC ISO time) at or before `now`, or `early_until` for
+        those whose `kind` is `early_kind`; unclaimed, or claimed by another owner before
+        `stale_before`. Each claimed document gets `claim` = owner and `claimed_at` = now; they are
+        returned as (partition, key, document), soonest due first, the document saying in `taken_from`
+        (not stored) whose claim it replaced ('' for none). Shared backends make a claim
+        hold across processes (one owner per document)."""
+        docs = self.partitioned(name)
+        found: list[tuple[str, str, Doc]] = []
+        for part in sorted(docs.parts()):
+            if part > last_part:
+                break
+            for key, doc in docs.items(part):
+                due_by = early_until if doc.get("kind") == early_kind else now
+                claim = doc.get("claim") or ""
+                if str(doc.get("due")) <= due_by and (
+                        not claim or (claim != owner and str(doc.get("claimed_at") or "") < stale_before)):
+                    found.append((part, key, doc))
+        found.sort(key=lambda row: (row[2]["due"], row[1]))
+        claimed = [(part, key, {**doc, "claim": owner, "claimed_at": now}) for part, key, doc in found[:limit]]
+        for part, key, doc in claimed:
+            docs.put(part, key, doc)
+        return [(part, key, {**doc, "taken_from": was.get("claim") or ""})
+                for (part, key, doc), (_, _, was) in zip(claimed, found, strict=False)]
 
 
 class _MemoryCollection(Collection):

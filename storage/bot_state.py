@@ -26,13 +26,13 @@ class ETagConflict(KeyError):
     """A write carried an e_tag that no longer matches the stored item."""
 
 
-def _etag_of(value: Any) -> str | None:
+def etag_of(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("e_tag")
     return getattr(value, "e_tag", None)
 
 
-def _set_etag(value: Any, etag: str) -> None:
+def set_etag(value: Any, etag: str) -> None:
     if isinstance(value, dict):
         value["e_tag"] = etag
     else:
@@ -62,7 +62,7 @@ class TinyDbStorage(Storage):
             raise ValueError("Changes are required when writing")
         async with self._lock:
             for key, change in changes.items():
-                new_etag = _etag_of(change)
+                new_etag = etag_of(change)
                 if new_etag == "":
                     raise ValueError("e_tag must not be empty")
                 stored = self._table.get(doc_id=key)
@@ -70,7 +70,7 @@ class TinyDbStorage(Storage):
                     raise ETagConflict(f"e_tag conflict on {key!r}")
                 value = jsonpickle.decode(jsonpickle.encode(change))  # detached copy
                 etag = f"{self._prefix}-{next(self._counter)}"
-                _set_etag(value, etag)
+                set_etag(value, etag)
                 self._table.upsert(Document({"e_tag": etag, "value": jsonpickle.encode(value)}, doc_id=key))
 
     async def delete(self, keys: list[str]) -> None:

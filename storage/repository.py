@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.jobs import JOB_KINDS, Job
+from domain.jobs import JOB_KINDS, JOB_REMIND, Job
 from domain.models import (
     BOOKING_CANCELLED,
     BOOKING_PENDING,
@@ -29,7 +30,7 @@ from domain.models import (
     Room,
     normalize_email,
 )
-from storage.backends import Backend
+from storage.backends import Backend, Duplicate
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at m
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
 MORE_TENANTS = "(more tenants)"
 TWO_TENANTS = "(two tenants)"  # activities naming two different tenants, counted as one
+REGISTRY_RECHECK_S = 1.0  # on shared data, how stale the room registry kept in memory may be at most
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
@@ -150,9 +152,11 @@ class Repository:
         self._search_rate = backend.partitioned("search_rate")  # by user: their searches of the last minute
         self._jobs = backend.partitioned("jobs")  # by the hour (UTC) their booking starts: _job_part
         self._jobs_for: Callable[[Booking], list[Job]] | None = None
-        # The registry is read on every search and changed by admins only: kept parsed. (One process
-        # owns its data folder.)
+        # The registry is read on every search and changed by admins only: kept parsed. On shared data
+        # (several instances) its version is checked at most every REGISTRY_RECHECK_S.
         self._room_cache: dict[str, Room] | None = None
+        self._registry_version: int | None = None
+        self._registry_checked = 0.0
         self._move_legacy_files()
         self.housekeeping()
 
@@ -187,6 +191,11 @@ class Repository:
             self._audit.append(day, sorted(self._legacy_audit.all(day), key=lambda d: str(d.get("key"))))
             self._legacy_audit.drop(day)
 
+    @property
+    def shared(self) -> bool:
+        """Whether several processes share this data (PostgreSQL), so nothing read may be kept for long."""
+        return self._backend.shared
+
     def housekeeping(self, now: datetime | None = None) -> None:
         """The daily clean-up (at start, then on the first audit entry, refusal or consent request of a day):
         audit days past retention are dropped, and consent requests long expired."""
@@ -213,10 +222,11 @@ class Repository:
         return OrgSettings(**doc) if doc else OrgSettings()
 
     def save_settings(self, settings: OrgSettings) -> OrgSettings:
-        before = self.get_settings()
-        self._settings.put(_SETTINGS_KEY, asdict(settings))
-        if _attendance_of(before) != _attendance_of(settings):  # reminders and releases follow the new defaults
-            self._replan_upcoming(lambda b: True)
+        with self._backend.transaction():
+            before = self.get_settings()
+            self._settings.put(_SETTINGS_KEY, asdict(settings))
+            if _attendance_of(before) != _attendance_of(settings):  # reminders and releases follow the new defaults
+                self._replan_upcoming(lambda b: True)
         return settings
 
     # --- buildings (floor plans) and floors -------------------------------------------------
@@ -250,9 +260,10 @@ class Repository:
         building = self.get_building(building_id)
         if self.list_rooms(building_id=building_id):
             raise Conflict(f"'{building.name}' still has rooms. Remove or move them first.")
-        for floor in self.list_floors(building_id):
-            self._floors.delete(floor.id)
-        self._buildings.delete(building_id)
+        with self._backend.transaction():
+            for floor in self.list_floors(building_id):
+                self._floors.delete(floor.id)
+            self._buildings.delete(building_id)
         return building
 
     def get_building(self, building_id: str) -> Building:
@@ -320,7 +331,10 @@ class Repository:
                 raise Conflict(f"{room.email} is already registered.")
             docs[room.email] = self._room_doc(room)
         self._room_cache = None
-        self._rooms.put_many(docs)
+        with self._backend.transaction():  # inserted, not overwritten: another instance may register one too
+            for email, doc in docs.items():
+                if not self._rooms.insert(email, doc):
+                    raise Conflict(f"{email} is already registered.")
         return len(docs)
 
     def update_room(self, room: Room) -> Room:
@@ -328,12 +342,18 @@ class Repository:
         if before is None:
             raise NotFound(f"{room.email} is not a registered room.")
         self._room_cache = None
-        self._rooms.put(room.email, self._room_doc(room))
-        if before.rules != room.rules:  # its bookings' releases follow the new rules
-            self._replan_upcoming(lambda b: b.room_email == room.email)
+        with self._backend.transaction():
+            self._rooms.put(room.email, self._room_doc(room))
+            if before.rules != room.rules:  # its bookings' releases follow the new rules
+                self._replan_upcoming(lambda b: b.room_email == room.email)
         return room
 
     def _registry(self) -> dict[str, Room]:
+        if self._backend.shared and time.monotonic() - self._registry_checked >= REGISTRY_RECHECK_S:
+            version = self._rooms.version()  # another instance's admin may have changed it
+            self._registry_checked = time.monotonic()
+            if version != self._registry_version:
+                self._room_cache, self._registry_version = None, version
         if self._room_cache is None:
             rooms = sorted((self._room_from(d) for d in self._rooms.all()),
                            key=lambda r: (r.building_id, r.floor_id, r.email))
@@ -407,16 +427,20 @@ class Repository:
     # --- bookings ---------------------------------------------------------------------------
 
     def add_booking(self, booking: Booking) -> Booking:
-        if self._booking_index.get(_bucket(booking.id), booking.id) is not None:
-            raise Conflict("That booking is already recorded.")
         if booking.attempt_key and self.get_booking_by_attempt(booking.booker_aad_id, booking.attempt_key):
             raise Conflict("That booking attempt is already recorded.")
         # Indexes first: a crash in between leaves an index entry without its booking, which reads
-        # as no booking; never a booking that cannot be found.
-        self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
-        self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
-        self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
-        self._replan(None, booking)
+        # as no booking; never a booking that cannot be found. (On PostgreSQL all or none is written,
+        # and the attempt id is unique per person there too: two instances cannot both record it.)
+        try:
+            with self._backend.transaction():
+                if not self._booking_index.insert(_bucket(booking.id), booking.id, self._index_entry(booking)):
+                    raise Conflict("That booking is already recorded.")
+                self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
+                self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+                self._replan(None, booking)
+        except Duplicate as exc:
+            raise Conflict("That booking attempt is already recorded.") from exc
         return booking
 
     @staticmethod
@@ -438,10 +462,11 @@ class Repository:
             by_part[(self._booking_days, _day(b.start))][b.id] = self._owner(b)
             by_part[(self._bookings, b.booker_aad_id)][b.id] = self._booking_doc(b)
         indexes_first = sorted(by_part.items(), key=lambda item: item[0][0] is self._bookings)  # as in add_booking
-        for (collection, part), docs in indexes_first:
-            collection.put_many(part, docs)
-        if self._jobs_for is not None:  # imported bookings are new here: their jobs, one write per partition
-            self.put_jobs(job for b in bookings_list for job in self._jobs_for(b))
+        with self._backend.transaction():
+            for (collection, part), docs in indexes_first:
+                collection.put_many(part, docs)
+            if self._jobs_for is not None:  # imported bookings are new here: their jobs, one write per partition
+                self.put_jobs(job for b in bookings_list for job in self._jobs_for(b))
         return sum(len(docs) for (c, _), docs in by_part.items() if c is self._bookings)
 
     def get_booking_by_attempt(self, booker_aad_id: str, attempt_key: str) -> Booking | None:
@@ -461,20 +486,21 @@ class Repository:
         current = self._booking_from(doc) if doc else None
         if current is None or current.booker_aad_id != booking.booker_aad_id:
             raise NotFound("That booking does not exist.")
-        moved_day = _day(current.start) != _day(booking.start)
-        if moved_day:  # the new day's entry first, as in add_booking
-            self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
-        if archived_in is None:
-            self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
-        else:  # a past booking: it stays in the archive (the new month's first, then the index, then the old)
-            self._archive.put(_archive_part(booking.booker_aad_id, _day(booking.start)), booking.id,
-                              self._booking_doc(booking))
-        if moved_day:
-            self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
-            if archived_in is not None and archived_in != _archive_part(booking.booker_aad_id, _day(booking.start)):
-                self._archive.delete(archived_in, booking.id)
-            self._booking_days.delete(_day(current.start), booking.id)
-        self._replan(current, booking)
+        with self._backend.transaction():
+            moved_day = _day(current.start) != _day(booking.start)
+            if moved_day:  # the new day's entry first, as in add_booking
+                self._booking_days.put(_day(booking.start), booking.id, self._owner(booking))
+            if archived_in is None:
+                self._bookings.put(booking.booker_aad_id, booking.id, self._booking_doc(booking))
+            else:  # a past booking: it stays in the archive (the new month's first, then the index, then the old)
+                self._archive.put(_archive_part(booking.booker_aad_id, _day(booking.start)), booking.id,
+                                  self._booking_doc(booking))
+            if moved_day:
+                self._booking_index.put(_bucket(booking.id), booking.id, self._index_entry(booking))
+                if archived_in is not None and archived_in != _archive_part(booking.booker_aad_id, _day(booking.start)):
+                    self._archive.delete(archived_in, booking.id)
+                self._booking_days.delete(_day(current.start), booking.id)
+            self._replan(current, booking)
         return booking
 
     def get_booking(self, booking_id: str) -> Booking | None:
@@ -520,23 +546,24 @@ class Repository:
     def _move_to_archive(self, booker: str, bookings: list[Booking]) -> None:
         """Copy to the archive, then delete from the person's partition: a crash in between leaves
         a booking in both (read from the person's, moved again next time), never in neither."""
-        by_part: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for b in bookings:
-            by_part[_archive_part(booker, _day(b.start))][b.id] = self._booking_doc(b)
-        for part, docs in by_part.items():
-            self._archive.put_many(part, docs)
-        # Index entries written before the archive existed do not say the day the archive needs.
-        entries: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for b in bookings:
-            if self._booking_index.get(_bucket(b.id), b.id) != self._index_entry(b):
-                entries[_bucket(b.id)][b.id] = self._index_entry(b)
-        for bucket, docs in entries.items():
-            self._booking_index.put_many(bucket, docs)
-        newest = max(bookings, key=_made_at)
-        last = self._users.get(booker, _LAST_BOOKING_KEY)
-        if last is None or _made_at(self._booking_from(last)) < _made_at(newest):
-            self._users.put(booker, _LAST_BOOKING_KEY, self._booking_doc(newest))
-        self._bookings.delete_many(booker, [b.id for b in bookings])
+        with self._backend.transaction():
+            by_part: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+            for b in bookings:
+                by_part[_archive_part(booker, _day(b.start))][b.id] = self._booking_doc(b)
+            for part, docs in by_part.items():
+                self._archive.put_many(part, docs)
+            # Index entries written before the archive existed do not say the day the archive needs.
+            entries: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+            for b in bookings:
+                if self._booking_index.get(_bucket(b.id), b.id) != self._index_entry(b):
+                    entries[_bucket(b.id)][b.id] = self._index_entry(b)
+            for bucket, docs in entries.items():
+                self._booking_index.put_many(bucket, docs)
+            newest = max(bookings, key=_made_at)
+            last = self._users.get(booker, _LAST_BOOKING_KEY)
+            if last is None or _made_at(self._booking_from(last)) < _made_at(newest):
+                self._users.put(booker, _LAST_BOOKING_KEY, self._booking_doc(newest))
+            self._bookings.delete_many(booker, [b.id for b in bookings])
         log.info("archived %d bookings of %s", len(bookings), booker)
 
     def list_bookings(self, since: datetime | None = None, until: datetime | None = None) -> list[Booking]:
@@ -574,15 +601,16 @@ class Repository:
         if doc is None:
             raise NotFound("That booking does not exist.")
         booking = self._booking_from(doc)
-        self._bookings.delete(booking.booker_aad_id, booking_id)
-        if archived_in is not None:
-            self._archive.delete(archived_in, booking_id)
-        last = self._users.get(booking.booker_aad_id, _LAST_BOOKING_KEY)
-        if last is not None and last.get("id") == booking_id:
-            self._users.delete(booking.booker_aad_id, _LAST_BOOKING_KEY)
-        self._booking_days.delete(_day(booking.start), booking_id)
-        self._booking_index.delete(_bucket(booking_id), booking_id)
-        self._replan(booking, None)
+        with self._backend.transaction():
+            self._bookings.delete(booking.booker_aad_id, booking_id)
+            if archived_in is not None:
+                self._archive.delete(archived_in, booking_id)
+            last = self._users.get(booking.booker_aad_id, _LAST_BOOKING_KEY)
+            if last is not None and last.get("id") == booking_id:
+                self._users.delete(booking.booker_aad_id, _LAST_BOOKING_KEY)
+            self._booking_days.delete(_day(booking.start), booking_id)
+            self._booking_index.delete(_bucket(booking_id), booking_id)
+            self._replan(booking, None)
 
     @staticmethod
     def _booking_doc(booking: Booking) -> dict[str, Any]:
@@ -634,8 +662,9 @@ class Repository:
         by_part: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for job in jobs:
             by_part[_job_part(job.for_start)][job.key] = _job_doc(job)
-        for part, docs in by_part.items():
-            self._jobs.put_many(part, docs)
+        with self._backend.transaction():
+            for part, docs in by_part.items():
+                self._jobs.put_many(part, docs)
 
     def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
         """Jobs due at `now`, oldest due first. Only the partitions of bookings that start before
@@ -647,6 +676,25 @@ class Repository:
                 break
             due.extend(job for job in map(_job_from, self._jobs.all(part)) if job.due <= now)
         return sorted(due, key=lambda j: (j.due, j.key))[:limit]
+
+    def claim_jobs(self, now: datetime, *, owner: str, reminders_until: datetime | None = None,
+                   lease: timedelta = timedelta(0), limit: int = 500) -> list[Job]:
+        """Claim for `owner` the jobs due at `now` (reminders up to `reminders_until`, to start a burst
+        early), soonest first: each is written with its claim in the same statement that finds it
+        (FOR UPDATE SKIP LOCKED on PostgreSQL), so two schedulers never take one job. A job another
+        owner claimed is taken over once its claim is older than `lease` (that owner died)."""
+        rows = self._backend.claim_due(
+            "jobs", last_part=_job_part(max(now, reminders_until or now) + JOB_HORIZON), now=_dt_to_json(now) or "",
+            early_kind=JOB_REMIND, early_until=_dt_to_json(reminders_until or now) or "", owner=owner,
+            stale_before=_dt_to_json(now - lease) or "", limit=limit)
+        return [_job_from(doc) for _, _, doc in rows]
+
+    def lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew a named lease (see Backend.lease): held across instances on shared data."""
+        return self._backend.lease(name, owner, seconds)
+
+    def release(self, name: str, owner: str) -> None:
+        self._backend.release(name, owner)
 
     def next_job_due(self, now: datetime) -> datetime | None:
         """When the next job is due (the scheduler sleeps until then), looking JOB_HORIZON ahead."""
@@ -670,15 +718,16 @@ class Repository:
         for job in jobs:
             by_part[_job_part(job.for_start)].append(job)
         for part, group in by_part.items():
-            stored = {job.key: self._jobs.get(part, job.key) for job in group}
-            ours = [job for job in group if stored[job.key] is not None
-                    and _job_plan(stored[job.key]) == _job_plan(_job_doc(job))]
-            if retry:
-                self._jobs.put_many(part, {job.key: _job_doc(job) for job in ours})
-                continue
-            self._jobs.delete_many(part, [job.key for job in ours])
-            if not self._jobs.all(part):
-                self._jobs.drop(part)
+            with self._backend.transaction():
+                stored = {job.key: self._jobs.get(part, job.key) for job in group}
+                ours = [job for job in group if stored[job.key] is not None
+                        and _job_plan(stored[job.key]) == _job_plan(_job_doc(job))]
+                if retry:
+                    self._jobs.put_many(part, {job.key: _job_doc(job) for job in ours})
+                    continue
+                self._jobs.delete_many(part, [job.key for job in ours])
+                if not self._backend.shared and not self._jobs.all(part):
+                    self._jobs.drop(part)  # an empty partition's file
 
     def get_job(self, kind: str, booking: Booking) -> Job | None:
         doc = self._jobs.get(_job_part(booking.start), f"{kind}:{booking.id}")
@@ -694,13 +743,14 @@ class Repository:
 
     def save_reminder_min(self, user_key: str, minutes: int) -> None:
         """A person's reminder lead; their upcoming bookings' reminders follow it."""
-        doc = self._users.get(user_key, "profile") or {}
-        self._users.put(user_key, "profile", {**doc, "reminder_min": minutes})
-        if self._jobs_for is not None:
-            now = self._clock()
-            for booking in self.list_bookings_for_user(user_key):
-                if booking.end > now:
-                    self._replan(booking, booking)
+        with self._backend.transaction():
+            doc = self._users.get(user_key, "profile") or {}
+            self._users.put(user_key, "profile", {**doc, "reminder_min": minutes})
+            if self._jobs_for is not None:
+                now = self._clock()
+                for booking in self.list_bookings_for_user(user_key):
+                    if booking.end > now:
+                        self._replan(booking, booking)
 
     def _replan_upcoming(self, which: Callable[[Booking], bool]) -> None:
         """Plan the jobs of upcoming bookings again after a setting they depend on changed."""
@@ -823,9 +873,7 @@ class Repository:
     def take_consent_state(self, key: str, now: datetime | None = None) -> dict[str, Any] | None:
         """The request for that key, removed so it cannot be used again (expired or not: the caller
         says which); requests expired by `now` are removed too."""
-        doc = self._consent_states.get(key)
-        if doc is not None:
-            self._consent_states.delete(key)
+        doc = self._consent_states.take(key)  # one DELETE ... RETURNING on PostgreSQL: used once
         self._drop_expired_consent_states(now or self._clock())
         return doc
 
@@ -841,7 +889,7 @@ class Repository:
         every instance sharing the data signs and checks alike (and a restart keeps links valid)."""
         doc = self._secrets.get(name)
         if doc is None:
-            self._secrets.put(name, {"key": secrets.token_bytes(32).hex()})
+            self._secrets.insert(name, {"key": secrets.token_bytes(32).hex()})
             doc = self._secrets.get(name) or {}  # what was stored is the key, whoever stored it
         return bytes.fromhex(doc["key"])
 
@@ -898,10 +946,7 @@ class Repository:
 
     def mark_welcomed(self, conversation_id: str) -> bool:
         """Record that a conversation got its welcome card; False if it already had one."""
-        if self._welcomed.get(_bucket(conversation_id), conversation_id) is not None:
-            return False
-        self._welcomed.put(_bucket(conversation_id), conversation_id, {"welcomed": True})
-        return True
+        return self._welcomed.insert(_bucket(conversation_id), conversation_id, {"welcomed": True})
 
     # --- fair use: searches per person ---------------------------------------------------
 
@@ -949,7 +994,7 @@ def _job_from(doc: dict[str, Any]) -> Job:
     return Job(kind=doc["kind"], booking_id=doc["booking_id"], due=datetime.fromisoformat(doc["due"]),
                for_start=datetime.fromisoformat(doc["for_start"]), claim=doc.get("claim", ""),
                claimed_at=_dt_from_json(doc.get("claimed_at")), tries=int(doc.get("tries", 0)),
-               planned=_dt_from_json(doc.get("planned")))
+               planned=_dt_from_json(doc.get("planned")), taken_from=str(doc.get("taken_from") or ""))
 
 
 def _made_at(booking: Booking) -> datetime:

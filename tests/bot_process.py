@@ -17,15 +17,17 @@ from domain.fair_use import highest_limits
 from sandbox.bootstrap import prepare_demo_org
 from sandbox.server import RunningSandbox
 from storage.backends import TinyDbBackend
+from storage.postgres import PostgresBackend
 from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def prepare_data(data_dir: Path) -> None:
+def prepare_data(data_dir: Path, database_url: str = "") -> None:
     """The organisation an admin would have set up: connected to the sandbox's tenant, booking on,
-    the demo rooms on their floor plans; the highest fair-use limits (these tests are loads)."""
-    repo = Repository(TinyDbBackend(data_dir))
+    the demo rooms on their floor plans; the highest fair-use limits (these tests are loads). In
+    `data_dir`'s TinyDB files, or in PostgreSQL at `database_url`."""
+    repo = Repository(PostgresBackend(database_url) if database_url else TinyDbBackend(data_dir))
     try:
         prepare_demo_org(repo)
         repo.save_settings(highest_limits(repo.get_settings()))  # a load: far more per person than fair use
@@ -34,13 +36,16 @@ def prepare_data(data_dir: Path) -> None:
 
 
 class BotProcess:
-    def __init__(self, data_dir: Path, sandbox: RunningSandbox, *, graph_timeout_s: float = 5) -> None:
+    def __init__(self, data_dir: Path, sandbox: RunningSandbox, *, graph_timeout_s: float = 5,
+                 database_url: str = "", **env: str) -> None:
+        """`database_url`: an instance on that PostgreSQL database (its data_dir holds only logs);
+        `env`: more variables (JOB_LEASE_S, REMINDER_MIN, ...)."""
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"bot-{self.port}.log"
         self.env = bot_env(data_dir, self.port, sandbox.url, str(sandbox.tls.ca_cert),
-                           GRAPH_TIMEOUT_S=str(graph_timeout_s))
+                           GRAPH_TIMEOUT_S=str(graph_timeout_s), DATABASE_URL=database_url, **env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:

@@ -65,7 +65,7 @@ def _pinned(requirements: Path) -> set[str]:
             pinned |= _pinned(requirements.parent / line[3:].strip())
         elif line:
             assert "==" in line, f"{requirements.name}: {line} is not pinned"
-            pinned.add(_canonical(line.split("==")[0]))
+            pinned.add(_canonical(line.split("==")[0].split("[")[0]))  # "psycopg[binary]==3.3.9": psycopg
     return pinned
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,12 @@ import pytest
 from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
 from domain.rules import RoomRules
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
+from storage.postgres import PostgresBackend, PostgresStorage
 from storage.repository import Repository
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -412,6 +415,61 @@ class RepositoryContract:
         assert repo.get_secret("other") != key
 
 
+    def test_a_consent_request_is_taken_once_whichever_instance_takes_it(
+            self, open_repo: Callable[..., Repository]) -> None:
+        first, second = _two_instances(open_repo, clock=Clock(T0))
+        first.put_consent_state("s1", {"tenant": "t", "expires": (T0 + timedelta(minutes=10)).isoformat()})
+        assert second.take_consent_state("s1") == {"tenant": "t", "expires": (T0 + timedelta(minutes=10)).isoformat()}
+        assert first.take_consent_state("s1") is None
+
+    def test_a_lease_has_one_owner_until_released_or_expired(self, open_repo: Callable[..., Repository]) -> None:
+        first, second = _two_instances(open_repo)
+        assert first.lease("booking:b1", "one", 30) and first.lease("booking:b1", "one", 30)  # renewed
+        assert not second.lease("booking:b1", "two", 30)
+        second.release("booking:b1", "two")  # not its lease: nothing happens
+        assert not second.lease("booking:b1", "two", 30)
+        first.release("booking:b1", "one")
+        assert second.lease("booking:b1", "two", 0.001)
+        time.sleep(0.05)  # expired: the next asker takes it
+        assert first.lease("booking:b1", "one", 30)
+
+    def test_due_jobs_are_claimed_by_one_owner_and_taken_over_after_the_lease(
+            self, open_repo: Callable[..., Repository]) -> None:
+        first, second = _two_instances(open_repo)
+        start = T0 + timedelta(minutes=30)
+        jobs = [Job(kind=JOB_REMIND, booking_id=f"b{i}", due=T0 - timedelta(seconds=i), for_start=start)
+                for i in range(6)] + [Job(kind=JOB_RELEASE, booking_id="later", due=T0 + timedelta(minutes=1),
+                                          for_start=start)]
+        first.put_jobs(jobs)
+        mine = first.claim_jobs(T0, owner="one", limit=4)
+        theirs = second.claim_jobs(T0, owner="two")
+        assert [j.booking_id for j in mine] == ["b5", "b4", "b3", "b2"]  # soonest due first, 4 at most
+        assert [j.booking_id for j in theirs] == ["b1", "b0"]  # the rest; not the release due later
+        assert all(j.claim == "one" and j.claimed_at == T0 and not j.taken_from for j in mine)
+        assert second.claim_jobs(T0 + timedelta(seconds=30), owner="two", lease=timedelta(minutes=1)) == []
+        taken = second.claim_jobs(T0 + timedelta(minutes=2), owner="two", lease=timedelta(minutes=1))
+        assert sorted(j.booking_id for j in taken) == ["b2", "b3", "b4", "b5", "later"]  # not its own again
+        assert {j.booking_id: j.taken_from for j in taken}["b5"] == "one"
+        early = first.claim_jobs(T0 - timedelta(hours=1), owner="x", reminders_until=T0)
+        assert early == []  # all claimed, and fresh
+
+    def test_reminders_of_a_burst_may_be_claimed_early_but_releases_never(
+            self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo()
+        start = T0 + timedelta(minutes=15)
+        repo.put_jobs([Job(kind=JOB_REMIND, booking_id="r", due=T0 + timedelta(seconds=20), for_start=start),
+                       Job(kind=JOB_RELEASE, booking_id="x", due=T0 + timedelta(seconds=20), for_start=start)])
+        taken = repo.claim_jobs(T0, owner="one", reminders_until=T0 + timedelta(seconds=30))
+        assert [(j.kind, j.booking_id) for j in taken] == [(JOB_REMIND, "r")]
+
+
+def _two_instances(open_repo: Callable[..., Repository], **options: Any) -> tuple[Repository, Repository]:
+    """Two instances on the same data where the backend is shared (PostgreSQL); the embedded backends
+    belong to one process, so there both are the one repository."""
+    first = open_repo(**options)
+    return first, (open_repo(**options) if first.shared else first)
+
+
 class TestMemoryRepository(RepositoryContract):
     @pytest.fixture
     def open_repo(self) -> Callable[..., Repository]:
@@ -431,6 +489,22 @@ class TestTinyDbRepositoryAfterReopen(RepositoryContract):
     @pytest.fixture
     def open_repo(self, tmp_path: Path) -> Callable[..., Repository]:
         return lambda **options: _ReopeningRepository(tmp_path, **options)
+
+
+class TestPostgresRepository(RepositoryContract):
+    """The same contract on PostgreSQL; every `open_repo` is another instance (its own pool) on one database."""
+
+    @pytest.fixture
+    def open_repo(self, pg_url: str) -> Iterator[Callable[..., Repository]]:
+        opened: list[Repository] = []
+
+        def open_instance(**options: Any) -> Repository:
+            opened.append(Repository(PostgresBackend(pg_url), **options))
+            return opened[-1]
+
+        yield open_instance
+        for repo in opened:
+            repo.close()
 
 
 class _ReopeningRepository(Repository):
@@ -553,6 +627,14 @@ class TestTinyDbStorage(BotStorageContract):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> Storage:
         return TinyDbStorage(tmp_path / "state.json")
+
+
+class TestPostgresStorage(BotStorageContract):
+    @pytest.fixture
+    def storage(self, pg_url: str) -> Iterator[Storage]:
+        backend = PostgresBackend(pg_url)
+        yield PostgresStorage(backend)
+        backend.close()
 
 
 async def test_tinydb_bot_state_survives_reopen(tmp_path: Path) -> None:
