@@ -29,7 +29,7 @@ from typing import Any
 
 import jsonpickle
 
-from storage.backends import FILES, LOG_FOLDERS, PARTITION_FOLDERS, Backend, TinyDbBackend
+from storage.backends import FILES, LOG_FOLDERS, PARTITION_FOLDERS, Backend, StorageUnavailable, TinyDbBackend
 from storage.repository import COLLECTIONS, LOGS, PARTITIONED
 
 log = logging.getLogger(__name__)
@@ -262,13 +262,13 @@ async def copy_bot_state(path: Path, target: Any) -> Count:
 # --- the command --------------------------------------------------------------------------------
 
 def open_target(to: str) -> tuple[Backend, Any]:
-    """The target backend and its bot-state storage (None where it has none): a postgresql:// URL,
-    or a folder (another TinyDB data folder: a copy, or a test)."""
+    """The target backend and its bot-state storage: a postgresql:// URL, or a folder (another TinyDB
+    data folder: a copy, or a test)."""
     if to.startswith(("postgresql://", "postgres://")):
-        from storage import postgres  # psycopg only when PostgreSQL is the target
+        from storage.postgres import PostgresBackend, PostgresStorage  # psycopg only for PostgreSQL
 
-        backend = postgres.PostgresBackend(to)
-        return backend, getattr(postgres, "PostgresStorage", lambda b: None)(backend)
+        backend = PostgresBackend(to)  # applies the schema migrations the database lacks
+        return backend, PostgresStorage(backend)
     from storage.bot_state import TinyDbStorage
 
     backend = TinyDbBackend(Path(to), durable=False)  # synced once at the end (main)
@@ -310,23 +310,24 @@ def main(argv: list[str] | None = None) -> int:
     for h in report.hashed:
         print(f"WARNING: {h.files} files under {h.folder}/ ({h.documents} documents) have hashed names and "
               "CANNOT be copied", file=sys.stderr)
+    try:
+        target, state_storage = open_target(args.to)
+    except StorageUnavailable as exc:
+        print(f"Cannot open the target: {exc}", file=sys.stderr)
+        return 2
     source = TinyDbBackend(data_dir, durable=False)
-    target, state_storage = open_target(args.to)
     try:
         copied = copy_data(source, target, progress=lambda line: print(line, file=sys.stderr))
         report.counts, report.audit_days_same = copied.counts, copied.audit_days_same
         report.audit_days_written = copied.audit_days_written
-        if state_storage is not None:
-            report.counts.append(_run(copy_bot_state(data_dir / STATE_FILE, state_storage)))
-        else:
-            print(f"{STATE_FILE} is not copied (the target keeps no bot state): conversations in the middle "
-                  "of a question start over.", file=sys.stderr)
+        report.counts.append(_run(copy_bot_state(data_dir / STATE_FILE, state_storage)))
     finally:
         source.close()
         target.close()
-        if state_storage is not None and hasattr(state_storage, "close"):
+        if hasattr(state_storage, "close"):
             state_storage.close()
-        os.sync()
+        if isinstance(target, TinyDbBackend):
+            os.sync()  # written without a flush per file
     report.source_changed = fingerprint(data_dir) != before
     print(report.table())
     return 0 if report.ok else 1

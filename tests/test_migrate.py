@@ -4,7 +4,7 @@ backend, read back through a `Repository` there; repeatable; counts verified."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,13 +127,20 @@ def source_dir(tmp_path: Path) -> Path:
     return data
 
 
-@pytest.fixture(params=["memory", "tinydb"])
-def open_target(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
+@pytest.fixture(params=["memory", "tinydb", "postgres"])
+def open_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Backend]]:
     """The target backend: the same storage each time it is opened."""
     if request.param == "memory":
         memory = MemoryBackend()
-        return lambda: memory
-    return lambda: TinyDbBackend(tmp_path / "target", durable=False)
+        yield lambda: memory
+    elif request.param == "tinydb":
+        yield lambda: TinyDbBackend(tmp_path / "target", durable=False)
+    else:
+        from storage.postgres import PostgresBackend
+
+        database = PostgresBackend(request.getfixturevalue("pg_url"))
+        yield lambda: database
+        database.close()
 
 
 def test_the_repository_uses_only_the_listed_collections(tmp_path: Path) -> None:
@@ -304,3 +311,34 @@ def test_the_command_needs_an_existing_folder_and_a_target(tmp_path: Path, monke
     with pytest.raises(SystemExit):
         migrate.main(["--from", str(tmp_path)])
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_command_copies_into_postgresql(source_dir: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: the command into an empty PostgreSQL database (schema made on the way), the bot state
+    into its table, and RoomBot's repository there reads what it read from the folder; twice is the same."""
+    from storage.postgres import PostgresBackend, PostgresStorage
+
+    migrate._run(write_bot_state(source_dir))
+    expected = snapshot(Repository(TinyDbBackend(source_dir), clock=lambda: NOW))
+    assert migrate.main(["--from", str(source_dir), "--to", pg_url]) == 0
+    out = capsys.readouterr().out
+    assert "DIFFERS" not in out and "FAILED" not in out and "state.json" in out
+    database = PostgresBackend(pg_url)
+    try:
+        first = dump(database)
+        assert first == dump(TinyDbBackend(source_dir))
+        stored = migrate._run(PostgresStorage(database).read([STATE_KEY]))
+        assert stored[STATE_KEY]["DialogState"]["dialogStack"][0]["state"] == {"day": 3}
+        assert migrate.main(["--from", str(source_dir), "--to", pg_url]) == 0
+        assert "audit days: 0 written, 3 already the same" in capsys.readouterr().out
+        assert dump(database) == first
+        assert snapshot(Repository(database, clock=lambda: NOW)) == expected
+    finally:
+        database.close()
+
+
+def test_the_command_says_when_the_database_cannot_be_reached(source_dir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql://roombot@127.0.0.1:1/roombot"  # nothing listens on port 1
+    assert migrate.main(["--from", str(source_dir), "--to", url]) == 2
+    assert "Cannot open the target: the database cannot be reached" in capsys.readouterr().err
