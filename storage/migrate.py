@@ -108,28 +108,33 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+Tally = dict[tuple[str, str], tuple[int, int]]  # (kind, name) -> (documents or records, partitions or days)
+
+
 def copy_data(source: Backend, target: Backend, *, progress: Callable[[str], None] = lambda line: None) -> Report:
     """Copy every collection, partition, document and audit day of `source` into `target`, then count
-    both sides. Repeatable: see the module's docstring."""
+    the target and compare with what was read from the source. Repeatable: see the module's docstring."""
     report = Report()
+    read: Tally = {}
     for name in COLLECTIONS:
         docs = dict(source.collection(name).items())
         with target.transaction():
             target.collection(name).put_many(docs)
+        read[("collection", name)] = (len(docs), 0)
         progress(f"{name}: {len(docs)} documents")
     for name in PARTITIONED:
-        copied = _copy_partitioned(source, target, name)
-        progress(f"{name}: {copied} documents")
+        read[("partitioned", name)] = _copy_partitioned(source, target, name)
+        progress(f"{name}: {read[('partitioned', name)][0]} documents")
     for name in LOGS:
-        _copy_log(source, target, name, report)
+        read[("log", name)] = _copy_log(source, target, name, report)
         progress(f"{name} (log): {report.audit_days_written} days written, {report.audit_days_same} the same")
-    report.counts = verify(source, target)
+    report.counts = _compare(read, tally(target))
     return report
 
 
-def _copy_partitioned(source: Backend, target: Backend, name: str) -> int:
+def _copy_partitioned(source: Backend, target: Backend, name: str) -> tuple[int, int]:
     src, dst = source.partitioned(name), target.partitioned(name)
-    copied = 0
+    copied = parts_copied = 0
     for parts in _batches(src.parts(), PARTS_PER_TRANSACTION):
         with target.transaction():
             for part in parts:
@@ -137,13 +142,16 @@ def _copy_partitioned(source: Backend, target: Backend, name: str) -> int:
                 if docs:  # a partition file shared with other collections may hold none of this one
                     dst.put_many(part, docs)
                     copied += len(docs)
-    return copied
+                    parts_copied += 1
+    return copied, parts_copied
 
 
-def _copy_log(source: Backend, target: Backend, name: str, report: Report) -> None:
+def _copy_log(source: Backend, target: Backend, name: str, report: Report) -> tuple[int, int]:
     src, dst = source.log(name), target.log(name)
+    copied = days = 0
     for day in src.parts():
         records = src.read(day)
+        copied, days = copied + len(records), days + bool(records)
         if dst.read(day) == records:
             report.audit_days_same += 1
             continue
@@ -151,21 +159,29 @@ def _copy_log(source: Backend, target: Backend, name: str, report: Report) -> No
             dst.drop(day)
             dst.append(day, records)
         report.audit_days_written += 1
+    return copied, days
+
+
+def tally(backend: Backend) -> Tally:
+    """Documents per collection (records per log), and the partitions (days) holding them, read back."""
+    found: Tally = {("collection", name): (len(backend.collection(name).items()), 0) for name in COLLECTIONS}
+    for name in PARTITIONED:
+        counts = _partitioned_counts(backend, name)
+        found[("partitioned", name)] = (sum(counts.values()), len(counts))
+    for name in LOGS:
+        counts = _log_counts(backend, name)
+        found[("log", name)] = (sum(counts.values()), len(counts))
+    return found
 
 
 def verify(source: Backend, target: Backend) -> list[Count]:
-    """Documents per collection (records per log) on both sides, read back from each."""
-    counts = []
-    for name in COLLECTIONS:
-        counts.append(Count("collection", name, len(source.collection(name).items()),
-                            len(target.collection(name).items())))
-    for name in PARTITIONED:
-        mine, theirs = _partitioned_counts(source, name), _partitioned_counts(target, name)
-        counts.append(Count("partitioned", name, sum(mine.values()), sum(theirs.values()), parts=len(mine)))
-    for name in LOGS:
-        mine, theirs = _log_counts(source, name), _log_counts(target, name)
-        counts.append(Count("log", name, sum(mine.values()), sum(theirs.values()), parts=len(mine)))
-    return counts
+    """Both sides counted, collection by collection."""
+    return _compare(tally(source), tally(target))
+
+
+def _compare(source: Tally, target: Tally) -> list[Count]:
+    return [Count(kind, name, docs, target[(kind, name)][0], parts=parts)
+            for (kind, name), (docs, parts) in source.items()]
 
 
 def _partitioned_counts(backend: Backend, name: str) -> dict[str, int]:
