@@ -29,7 +29,15 @@ from typing import Any
 
 import jsonpickle
 
-from storage.backends import FILES, LOG_FOLDERS, PARTITION_FOLDERS, Backend, StorageUnavailable, TinyDbBackend
+from storage.backends import (
+    FILES,
+    LOG_FOLDERS,
+    PARTITION_FOLDERS,
+    Backend,
+    Duplicate,
+    StorageUnavailable,
+    TinyDbBackend,
+)
 from storage.repository import COLLECTIONS, LOGS, PARTITIONED
 
 log = logging.getLogger(__name__)
@@ -79,9 +87,10 @@ class Report:
 
     def table(self) -> str:
         """The counts, one line per collection, then what differed or was left behind."""
-        rows = [("kind", "collection", "partitions", "source", "target", "")]
+        rows = [("kind", "collection", "parts/days", "source", "target", "")]
         for c in self.counts:
-            rows.append((c.kind, c.name, str(c.parts) if c.parts else "", str(c.source), str(c.target),
+            name = "audit (older form)" if (c.kind, c.name) == ("partitioned", "audit") else c.name
+            rows.append((c.kind, name, str(c.parts) if c.parts else "", str(c.source), str(c.target),
                          "ok" if c.ok else "DIFFERS"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w)
@@ -94,6 +103,8 @@ class Report:
             lines.append("FAILED: the source folder changed during the copy. Stop RoomBot and run this again.")
         elif not self.ok:
             lines.append("FAILED: the counts differ (a target that held other data? Check the lines marked DIFFERS).")
+        else:
+            lines.append("OK: every count matches.")
         return "\n".join(lines)
 
 
@@ -337,6 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         report.counts, report.audit_days_same = copied.counts, copied.audit_days_same
         report.audit_days_written = copied.audit_days_written
         report.counts.append(_run(copy_bot_state(data_dir / STATE_FILE, state_storage)))
+    except StorageUnavailable as exc:
+        print(f"The copy stopped: {exc}. Run the same command again once the database answers: a second run "
+              "replaces what the first one wrote.", file=sys.stderr)
+        return 1
+    except Duplicate as exc:
+        print(f"The copy stopped: the target already holds other data ({exc}). Copy into an empty database.",
+              file=sys.stderr)
+        return 1
     finally:
         source.close()
         target.close()

@@ -18,7 +18,7 @@ from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, ROLE_ADMIN, ROLE_BO
 from sandbox.bootstrap import prepare_demo_org
 from sandbox.seed import PEOPLE
 from storage import migrate
-from storage.backends import Backend, MemoryBackend, TinyDbBackend
+from storage.backends import Backend, MemoryBackend, StorageUnavailable, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.repository import COLLECTIONS, LOGS, PARTITIONED, Repository
 
@@ -253,6 +253,7 @@ def test_the_command_copies_into_a_data_folder_and_prints_the_table(source_dir: 
     out, err = capsys.readouterr()
     assert "must be stopped" in err
     assert "booking_archive" in out and "state.json" in out and "DIFFERS" not in out
+    assert out.rstrip().endswith("OK: every count matches.")
     assert dump(TinyDbBackend(target)) == dump(TinyDbBackend(source_dir))
     stored = migrate._run(TinyDbStorage(target / migrate.STATE_FILE).read([STATE_KEY]))
     assert stored[STATE_KEY]["DialogState"]["dialogStack"][0]["id"] == "ask-time"
@@ -342,3 +343,32 @@ def test_the_command_says_when_the_database_cannot_be_reached(source_dir: Path,
     url = "postgresql://roombot@127.0.0.1:1/roombot"  # nothing listens on port 1
     assert migrate.main(["--from", str(source_dir), "--to", url]) == 2
     assert "Cannot open the target: the database cannot be reached" in capsys.readouterr().err
+
+
+def test_a_copy_cut_short_by_the_database_is_finished_by_running_it_again(
+        source_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "copy"
+    open_target = migrate.open_target
+
+    def going_away(to: str) -> tuple[Backend, Any]:
+        backend, state = open_target(to)
+        partitioned = backend.partitioned
+
+        def failing(name: str):  # noqa: ANN202 - test double
+            collection = partitioned(name)
+            if name == "booking_archive":
+                def put_many(part: str, docs: Any) -> None:
+                    raise StorageUnavailable("the database went away: server closed the connection")
+                collection.put_many = put_many  # type: ignore[method-assign]
+            return collection
+
+        backend.partitioned = failing  # type: ignore[method-assign]
+        return backend, state
+
+    monkeypatch.setattr(migrate, "open_target", going_away)
+    assert migrate.main(["--from", str(source_dir), "--to", str(target)]) == 1
+    assert "The copy stopped: the database went away" in capsys.readouterr().err
+    assert dump(TinyDbBackend(target))["partitioned:booking_archive"] == {}  # cut short there
+    monkeypatch.setattr(migrate, "open_target", open_target)
+    assert migrate.main(["--from", str(source_dir), "--to", str(target)]) == 0
+    assert dump(TinyDbBackend(target)) == dump(TinyDbBackend(source_dir))
