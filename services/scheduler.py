@@ -64,11 +64,15 @@ class Scheduler:
                 if job.taken_from:
                     log.warning("job %s was taken by a run that stopped before finishing it (%s); running it now",
                                 job.key, job.taken_from[:12])
+            heartbeat = asyncio.create_task(self._keep_claims(claimed)) if self._lease else None
             try:
                 outcomes = await self._run(claimed)
             except Exception:  # noqa: BLE001 - one bad batch must not stop every later job
                 log.exception("a batch of %d jobs failed; trying them again later", len(claimed))
                 outcomes = [Outcome.RETRY] * len(claimed)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
             done = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.DONE]
             again = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.RETRY]
             given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
@@ -79,6 +83,16 @@ class Scheduler:
             finished += len(done)
             if len(claimed) < self._batch:
                 return finished
+
+    async def _keep_claims(self, jobs: list[Job]) -> None:
+        """While a batch runs (many releases against a slow Graph can outlast the lease), renew its
+        claims every third of the lease, so no other instance takes over a job still running here."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)  # real time, as the lease is the database's
+            try:
+                self._repo.renew_claims(jobs, self.run_id, self._clock())
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a takeover, logged there
+                log.warning("could not renew the claims of %d running jobs", len(jobs), exc_info=True)
 
     def _claim(self, now: datetime) -> list[Job]:
         """Claim the jobs to run now: those due, and reminders of a burst early enough that all of them

@@ -689,6 +689,11 @@ class Repository:
             stale_before=_dt_to_json(now - lease) or "", limit=limit)
         return [_job_from(doc) for _, _, doc in rows]
 
+    def renew_claims(self, jobs: Iterable[Job], owner: str, now: datetime) -> int:
+        """Keep `owner`'s claims on jobs it is still running fresh (so the lease does not run out)."""
+        return self._backend.renew_claims("jobs", [(_job_part(j.for_start), j.key) for j in jobs], owner,
+                                          _dt_to_json(now) or "")
+
     def lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew a named lease (see Backend.lease): held across instances on shared data."""
         return self._backend.lease(name, owner, seconds)
