@@ -4,9 +4,11 @@
 
 The copy goes through the `Backend` interface only, so it is the same for any target: every collection the
 repository keeps (`storage.repository.COLLECTIONS`, `PARTITIONED`, `LOGS`), every partition, every document
-with its key. It can be run again: documents are upserted by key, and an audit day already in the target is
-left when it holds the same records, else replaced whole (in one transaction), so no entry is ever appended
-twice. Afterwards the documents are counted on both sides, per collection; any difference fails the run.
+with its key; then the bot's conversation state (`state.json`) into the target's bot storage. It can be run
+again: documents are upserted by key, and an audit day already in the target is left when it holds the same
+records, else replaced whole (in one transaction), so no entry is ever appended twice. Afterwards the target is
+read back and counted, collection by collection, against what was read from the source; any difference fails
+the run.
 
 Leases are not copied: they belong to processes of the old deployment, not to the organisation's data.
 RoomBot must be stopped while this runs: a running bot changes the files being read (the run notices and
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -39,8 +40,6 @@ from storage.backends import (
     TinyDbBackend,
 )
 from storage.repository import COLLECTIONS, LOGS, PARTITIONED
-
-log = logging.getLogger(__name__)
 
 PARTS_PER_TRANSACTION = 200  # partitions written per commit (a commit per partition would sync each)
 LEGACY_FILES = ("bookings.json", "conversations.json", "audit.json")  # RoomBot before partitions
