@@ -291,9 +291,16 @@ def test_the_command_fails_when_the_source_changes_meanwhile(source_dir: Path, t
 
     monkeypatch.setattr(migrate, "copy_data", copy_while_the_bot_writes)
     assert migrate.main(["--from", str(source_dir), "--to", str(tmp_path / "copy")]) == 1
-    out, err = capsys.readouterr()
-    assert "changed during the copy" in out
-    assert "written in the last minute" in err  # the folder was just built: warned up front too
+    assert "changed during the copy" in capsys.readouterr().out
+
+
+def test_files_written_in_the_last_minute_are_named_as_a_sign_the_bot_runs(source_dir: Path) -> None:
+    prints = migrate.fingerprint(source_dir)
+    newest = max(mtime for _, mtime in prints.values()) / 1e9
+    assert migrate.recently_written(prints, newest + migrate.RECENT_WRITE_S + 1) == []
+    recent = migrate.recently_written(prints, prints["org.json"][1] / 1e9 + 1)
+    assert "org.json" in recent and all(name in prints for name in recent)
+    assert not any(name.endswith(".tmp") for name in prints)
 
 
 def test_the_command_refuses_a_folder_of_an_earlier_roombot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
