@@ -50,6 +50,14 @@ REGISTRY_RECHECK_S = 1.0  # on shared data, how stale the room registry kept in 
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
+# Every collection the repository keeps, by kind (its only names: a test holds it to these), so that
+# storage.migrate copies all of them and no second list has to be kept by hand.
+COLLECTIONS = ("settings", "buildings", "floors", "rooms", "admins", "consent_states", "secrets")
+PARTITIONED = ("bookings", "booking_index", "booking_days", "booking_archive", "users", "conversations",
+               "welcomed", "search_rate", "jobs",
+               "audit")  # the audit log's form before it was appended to: moved into the log at start
+LOGS = ("audit",)
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
