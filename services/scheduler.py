@@ -51,10 +51,12 @@ class Scheduler:
         self._tick_s = tick_s
         self._lease = lease
         self.run_id = uuid.uuid4().hex  # claims of this process
+        self._unsettled: list[tuple[list[Job], list[Job]]] = []  # outcomes to write: (finished, to retry)
 
     async def run_due(self) -> int:
         """Run every job due now, batch after batch; returns how many were finished."""
         finished = 0
+        self._settle()  # what ran while the database was away, first (raises while it still is)
         while True:
             now = self._clock()
             claimed = self._claim(now)
@@ -78,11 +80,23 @@ class Scheduler:
             given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
             for job in given_up:
                 log.warning("dropped job %s after %d tries", job.key, job.tries + 1)
-            self._repo.finish_jobs(done + given_up)
-            self._repo.retry_jobs(j.retried(now + _pause(j.tries)) for j in again if j not in given_up)
+            self._unsettled.append((done + given_up, [j.retried(now + _pause(j.tries)) for j in again
+                                                      if j not in given_up]))
+            self._settle()
             finished += len(done)
             if len(claimed) < self._batch:
                 return finished
+
+    def _settle(self) -> None:
+        """Write the outcomes of the batches that ran. One that meets the database away is kept and written
+        at the next round, before anything new is claimed: otherwise its jobs would stay under this run's
+        claim (a run never takes its own claims again) until another instance took them over after the
+        lease, and sent its reminders a second time."""
+        while self._unsettled:
+            finished, again = self._unsettled[0]
+            self._repo.finish_jobs(finished)
+            self._repo.retry_jobs(again)
+            self._unsettled.pop(0)
 
     async def _keep_claims(self, jobs: list[Job]) -> None:
         """While a batch runs (many releases against a slow Graph can outlast the lease), renew its
