@@ -18,7 +18,7 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from cards.base import card, heading, text
 from config import Config
-from domain.errors import SORRY
+from domain.errors import SORRY, STORAGE_AWAY
 from storage.backends import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,6 @@ def use_connector_threads(loop: asyncio.AbstractEventLoop, threads: int = CONNEC
     loop.set_default_executor(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="connector"))
 
 
-STORAGE_AWAY = "I can't reach my booking records just now. Please try again in a moment."
 
 
 def create_adapter(config: Config, conversation_state: BotState | None = None) -> CloudAdapter:
