@@ -24,9 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapter import STORAGE_AWAY
 from domain.attendance import plan_jobs
-from domain.errors import SORRY
+from domain.errors import SORRY, STORAGE_AWAY
 from domain.jobs import JOB_RELEASE, JOB_REMIND
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking
 from sandbox.faults import Faults
