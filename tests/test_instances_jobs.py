@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -302,6 +303,61 @@ async def test_jobs_a_killed_instance_claimed_are_taken_over_after_the_lease_and
            f"{2 * LEASE_S} s (twice JOB_LEASE_S={LEASE_S}) while it lived, then kill -9: the other two took them "
            f"over (by instance {taken}) and released all within {taken_after_s:.0f} s of the kill; each no-show "
            f"cancelled once, each booker told once, 0 jobs run twice")
+
+
+CANCELS_IN_FLIGHT_MS = 3_000  # within an attempt's timeout: reads come back, then the cancels are slow
+
+
+async def test_a_killed_instance_whose_cancels_land_after_its_death_releases_nothing_twice(
+        tmp_path: Path, pg_url: str, sandbox: RunningSandbox, connector: Connector,
+        report: Callable[[str], None]) -> None:
+    """The release's own window: instance A has read the calendars and sent its cancels when it is killed
+    -9; Graph carries them out after A is gone, so those events are cancelled and nothing was written.
+    B and C take every job over after the lease and find those events gone: they record the bookings as
+    cancelled and cancel nothing again; the rest they release as usual. Each event is cancelled once."""
+    no_shows = _people(20, 500)
+    connector.people.extend(no_shows)
+    prepare_data(tmp_path / "org", pg_url)
+    env = {"JOB_LEASE_S": str(LEASE_S), **MINUTES}
+    a = BotProcess(tmp_path / "a", sandbox, database_url=pg_url, graph_timeout_s=60, **env)
+    others = [BotProcess(tmp_path / name, sandbox, database_url=pg_url, **env) for name in ("b", "c")]
+    await _start([a, *others])
+    for bot in others:  # B and C run no jobs until A is gone: A takes the batch
+        bot.process.send_signal(signal.SIGSTOP)
+    try:
+        sandbox.state.faults = Faults(latency_ms=CANCELS_IN_FLIGHT_MS)
+        now = datetime.now(UTC)
+        seeded = seed_bookings(pg_url, sandbox, connector, [(p, now - LEAD + timedelta(seconds=3)) for p in no_shows])
+        await _wait_until(lambda: sandbox.state.stats["POST cancel_event"] > 0, 30, "A to send its cancels")
+        a.kill()
+        [owner] = set(_claims(pg_url, seeded, JOB_RELEASE))  # all A's, and nothing written yet
+        sandbox.state.faults = Faults()
+        for bot in others:
+            bot.process.send_signal(signal.SIGCONT)
+        events = {b.event_id for b in seeded}
+        await _wait_until(lambda: _jobs_left(pg_url, seeded) == [], 60, "B and C to take the jobs over")
+        await asyncio.sleep(7)  # more than a scheduler tick: a job run twice would show now
+    finally:
+        sandbox.state.faults = Faults()
+        for bot in others:
+            if bot.process is not None and bot.process.poll() is None:
+                bot.process.send_signal(signal.SIGCONT)
+        _stop([a, *others])
+
+    taken = sum(_warnings(bot, rf"job release:\S+ was taken by a run that stopped[^(]*\({owner[:12]}\)")
+                for bot in others)
+    records = _records(pg_url)
+    landed = [b for b in seeded if not records[b.id].no_show]  # cancelled by A's cancel, after A died
+    assert _cancellations(sandbox) == Counter({e: 1 for e in events})  # each once, whoever sent it
+    assert all(records[b.id].status == BOOKING_CANCELLED for b in seeded)
+    assert _headings(connector, RELEASED) == Counter({_conversation(p): 1 for p, b in zip(no_shows, seeded,
+                                                                                           strict=True)
+                                                      if b not in landed})
+    assert taken == len(seeded) and 0 < len(landed) < len(seeded), (taken, len(landed))
+    report(f"lease takeover, cancels in flight: an instance killed -9 after sending {len(landed)} of {len(seeded)} "
+           f"release cancels, which Graph carried out after it died; the other two took all {taken} jobs over, "
+           f"recorded those {len(landed)} as cancelled without cancelling again and released the "
+           f"{len(seeded) - len(landed)} others: each event cancelled once")
 
 
 # --- 3. a PostgreSQL restart under load, behind nginx ----------------------------------------
