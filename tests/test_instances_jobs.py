@@ -171,6 +171,11 @@ async def _start(bots: list[BotProcess]) -> None:
 
 
 def _stop(bots: Iterable[BotProcess]) -> None:
+    """Stop them all at once (each shuts down gracefully), then wait for each."""
+    bots = list(bots)
+    for bot in bots:
+        if bot.process is not None and bot.process.poll() is None:
+            bot.process.terminate()
     for bot in bots:
         bot.stop()
 
