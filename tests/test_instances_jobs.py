@@ -1,7 +1,8 @@
 """Several real instances (`python app.py --local`) on one PostgreSQL database and one sandbox:
 
 - every scheduled job (reminders, releases) runs exactly once with three instances;
-- the jobs a killed instance claimed are taken over once its lease runs out, and run once;
+- the jobs a killed instance claimed are taken over once its lease runs out, and run once (killed while
+  its reads hang, and killed with its cancels in flight, which Graph carries out after it died);
 - a PostgreSQL restart (and a crash) under load, behind nginx: turns answer normally or "try again",
   nothing acknowledged is lost, and both instances recover without being restarted.
 
