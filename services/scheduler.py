@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from domain.jobs import JOB_REMIND, Job
 from services.attendance import Outcome
+from storage.backends import StorageUnavailable
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,10 @@ class Scheduler:
             try:
                 await self.run_due()
                 upcoming = self._repo.next_job_due(self._clock())
-            except Exception:  # noqa: BLE001 - the loop must outlive a storage hiccup
+            except StorageUnavailable as exc:  # a restart or failover: expected now and then, no traceback
+                log.warning("the scheduler skipped a round: %s", exc)
+                upcoming = None
+            except Exception:  # noqa: BLE001 - the loop must outlive anything else too
                 log.exception("the scheduler failed a round; going on")
                 upcoming = None
             wait = self._tick_s
