@@ -26,11 +26,12 @@ import aiohttp
 import pytest
 
 from domain.models import ROLE_ADMIN, Admin, Booking
+from sandbox.faults import Faults
 from sandbox.seed import TENANT_ID, generated_rooms
 from sandbox.server import RunningSandbox
 from storage.postgres import PostgresBackend
 from storage.repository import REGISTRY_RECHECK_S, Repository
-from tests.booking_helpers import ZONE, buttons, card_text, form, local, tomorrow
+from tests.booking_helpers import ZONE, buttons, card_text, elements, form, local, tomorrow
 from tests.bot_process import BotProcess, prepare_data
 from tests.card_schema import assert_valid_card
 from tests.conftest import ALEX, MEGAN, Connector, teams_activity
@@ -255,6 +256,7 @@ async def test_two_presses_on_one_booking_at_once_on_two_instances_act_once(
         pg_url: str) -> None:
     prepare_data(tmp_path, pg_url)
     a, b = await instances(2)
+    sandbox.state.faults = Faults(latency_ms=40)  # Graph answers as slowly as a tenant's: the presses overlap
     day = tomorrow()
 
     # One Book button pressed on A and on B at the same moment: one booking, one event.
@@ -282,6 +284,19 @@ async def test_two_presses_on_one_booking_at_once_on_two_instances_act_once(
     assert _writes(sandbox, "POST cancel_event") - cancels_before == len(booked)  # one each, not two
     mails = [m["event"] for m in sandbox.state.graph.outbox if m["kind"] == "cancellation"]
     assert sorted(mails) == sorted(b.event_id for b in booked)
+
+    # Move to another room on A and Cancel on B, at once: whichever goes first, the booking ends up cancelled
+    # and neither room keeps an event for it (a cancel that missed the move would leave the new one behind).
+    moving = await _book(teams, a, data, local(day, 13))
+    listing = await teams.say(a, "my bookings")
+    change = await teams.submit(a, _only(listing, "change", booking=moving.id))
+    inputs = {i["id"]: i.get("value") for i in elements(change, "Input.")}
+    move = buttons(await teams.submit(a, {**_only(change, "change_rooms"), **inputs}), "move")[0]
+    cancel = {**_only(listing, "cancel", booking=moving.id), f"reason-{moving.id}": ""}
+    await asyncio.gather(teams.execute(a, move), teams.execute(b, cancel))
+    assert data.get_booking(moving.id).status == "cancelled"
+    for room in (moving.room_email, move["room"]):
+        assert [e for e in _events(sandbox, room) if e[0] < local(day, 13, 30) and e[1] > local(day, 13)] == []
 
     # Extend on A and End now on B, at once, on a booking in progress: one acts, the other's card is out of date.
     now = datetime.now(UTC)
