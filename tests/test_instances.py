@@ -6,7 +6,8 @@ not only from what the bot said.
 
 - consent started on one instance completes on another, and its state works once only;
 - a booking made on A is listed and extended on B and cancelled on C;
-- two presses on one booking at once on two instances act once;
+- two presses on one booking at once on two instances act once (Book twice, Cancel twice, Move and
+  Cancel, Extend and End now);
 - a question asked on A is answered on B;
 - a room an admin registers on A can be booked on B a moment later."""
 
@@ -105,6 +106,9 @@ async def instances(tmp_path: Path, sandbox: RunningSandbox, pg_url: str) -> Asy
         return bots
 
     yield start
+    for bot in started:  # all asked to stop at once (each shuts down gracefully), then waited for
+        if bot.process is not None and bot.process.poll() is None:
+            bot.process.terminate()
     for bot in started:
         bot.stop()
 
@@ -376,7 +380,7 @@ async def test_a_room_registered_on_one_instance_is_bookable_on_another_a_moment
     sandbox.state.add_mailboxes(generated_rooms(1))  # room00001: in Places, not registered yet
     new = "room00001@example.com"
     a, b = await instances(2)
-    floor = data.list_floors()[0]
+    floor = data.get_floor(data.list_rooms()[0].floor_id)  # a floor with rooms on it
     before = await _offered(teams, b, floor.id)  # B has read the registry: it keeps it in memory
     assert before and new not in before
 
