@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import re
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,6 +22,10 @@ from domain.errors import GraphError, GraphThrottled, GraphUnavailable, graph_er
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 503, 504})
+# A token Graph has never accepted, refused with a 403 once it is this old, is asked for again (once per call):
+# it may predate an admin consent that another instance completed (a token issued before consent carries no
+# roles, and lives an hour). Younger, it is what the token endpoint gives now: asking again would not help.
+UNPROVEN_TOKEN_RETRY_S = 2.0
 BATCH_LIMIT = 20
 _MAILBOX_IN_PATH = re.compile(r"^/(?:users|places)/([^/?]+)", re.IGNORECASE)
 
@@ -75,7 +80,8 @@ class GraphClient:
     def __init__(self, session: aiohttp.ClientSession, tokens: TokenSource, endpoint: str, *,
                  version: str = "v1.0", timezone: str = "UTC", per_mailbox: int = 4,
                  retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._session = session
         self._tokens = tokens
         self._base = f"{endpoint.rstrip('/')}/{version}"
@@ -89,6 +95,9 @@ class GraphClient:
         self._mailboxes: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
+        # The token in use: when this client first sent it, and whether Graph has accepted it since.
+        self._token_use: tuple[str, float, bool] = ("", 0.0, False)
 
     @property
     def base_url(self) -> str:
@@ -139,7 +148,7 @@ class GraphClient:
                 raise last_error
             delay: float | None = None
             try:
-                status, response_headers, body = await self._send(
+                status, response_headers, body, token = await self._send(
                     method, url, slot, json=json, params=params, headers=headers, request_id=request_id,
                     attempt_timeout=min(remaining, self.retry.attempt_timeout_s))
             except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -149,10 +158,12 @@ class GraphClient:
                 log.warning("graph %s %s attempt %d failed: %s", method, path, attempt, type(exc).__name__)
             else:
                 if status < 300:
+                    if path != "/$batch":  # a batch's own 200 says nothing of its items (batch() looks at them)
+                        self._accepted(token)
                     return body
                 error = body.get("error", {}) if isinstance(body, dict) else {}
                 last_error = graph_error_for(status, error.get("code", ""), error.get("message", ""))
-                if status == 401 and not token_refreshed:
+                if (status == 401 or status == 403 and self._unproven(token)) and not token_refreshed:
                     token_refreshed = True
                     await self._tokens.invalidate()
                     continue
@@ -173,8 +184,10 @@ class GraphClient:
 
     async def _send(self, method: str, url: str, slot: asyncio.Semaphore | None, *, json: Any,
                     params: dict[str, str] | None, headers: dict[str, str] | None, request_id: str,
-                    attempt_timeout: float) -> tuple[int, dict[str, str], Any]:
+                    attempt_timeout: float) -> tuple[int, dict[str, str], Any, str]:
         token = await self._tokens.token()
+        if token != self._token_use[0]:
+            self._token_use = (token, self._clock(), False)
         all_headers = {"Authorization": f"Bearer {token}", "Prefer": self._prefer,
                        "client-request-id": request_id, "Accept": "application/json"}
         all_headers.update(headers or {})
@@ -187,10 +200,19 @@ class GraphClient:
                 body: Any = None
                 if raw and "json" in response.headers.get("Content-Type", ""):
                     body = await response.json(content_type=None)
-                return response.status, dict(response.headers), body
+                return response.status, dict(response.headers), body, token
         finally:
             if slot is not None:
                 slot.release()
+
+    def _accepted(self, token: str) -> None:
+        if self._token_use[0] == token and not self._token_use[2]:
+            self._token_use = (token, self._token_use[1], True)
+
+    def _unproven(self, token: str) -> bool:
+        """Whether `token` was never accepted by Graph and is old enough to be worth replacing on a 403."""
+        used, since, accepted = self._token_use
+        return used == token and not accepted and self._clock() - since >= UNPROVEN_TOKEN_RETRY_S
 
     async def invalidate_token(self) -> None:
         """Forget the cached token (after a consent change, say): the next call gets a new one."""
@@ -243,16 +265,27 @@ class GraphClient:
         """
         pending = [{"id": str(i), **req} for i, req in enumerate(requests)]
         results: dict[str, BatchResponse] = {}
+        token_refreshed = False
         for attempt in range(1, self.retry.max_attempts + 1):
             chunks = [pending[i:i + BATCH_LIMIT] for i in range(0, len(pending), BATCH_LIMIT)]
             answers = await asyncio.gather(*(self._batch_chunk(chunk) for chunk in chunks))
+            items = [item for answer in answers for item in answer]
+            token = self._token_use[0]  # what the chunks went with
+            if any(item.status < 300 for item in items):
+                self._accepted(token)
+            refresh = not token_refreshed and any(item.status == 403 for item in items) and self._unproven(token)
+            if refresh:  # as request() does: the refused items go again with a new token
+                token_refreshed = True
+                await self._tokens.invalidate()
             retry: list[dict[str, Any]] = []
             wait = 0.0
             for chunk, answer in zip(chunks, answers, strict=True):
                 by_id = {item.id: item for item in answer}
                 for req in chunk:
                     item = by_id.get(req["id"]) or BatchResponse(req["id"], 503, None, {})
-                    if item.status in RETRY_STATUSES and attempt < self.retry.max_attempts:
+                    if refresh and item.status == 403:
+                        retry.append(req)
+                    elif item.status in RETRY_STATUSES and attempt < self.retry.max_attempts:
                         retry.append(req)
                         wait = max(wait, parse_retry_after(item.headers.get("Retry-After"))
                                    or self.retry.backoff(attempt))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from yarl import URL
 
 from domain.calendar import TimeSlot
 from domain.errors import (
@@ -22,7 +23,7 @@ from domain.errors import (
     RoomAccessDenied,
 )
 from graph.calendar import RoomCalendarService
-from graph.client import GraphClient, RetryPolicy
+from graph.client import UNPROVEN_TOKEN_RETRY_S, GraphClient, RetryPolicy
 
 BASE = "https://graph.test/v1.0"
 
@@ -143,6 +144,56 @@ async def test_401_refreshes_the_token_once(session, sleeps) -> None:
         mocked.get(f"{BASE}/users/b", status=401, payload=_error("InvalidAuthenticationToken"), repeat=True)
         with pytest.raises(GraphAuthFailed):
             await client.request("GET", "/users/b")
+
+
+async def test_a_403_on_a_token_graph_never_accepted_gets_a_new_token_once_it_is_not_brand_new(session) -> None:
+    """A token issued before admin consent carries no roles and lives an hour; another instance may have
+    completed the consent since. A token Graph accepted before is not replaced on a 403 (an access policy
+    at work), nor one just issued (the token endpoint would give the same)."""
+    tokens = FakeTokens()
+    now = [100.0]
+    client = GraphClient(session, tokens, "https://graph.test", clock=lambda: now[0])
+    denied = {"status": 403, "payload": _error("ErrorAccessDenied")}
+    with aioresponses() as mocked:
+        mocked.get(f"{BASE}/users/a", **denied)
+        with pytest.raises(RoomAccessDenied):  # just issued: asking again would not help
+            await client.request("GET", "/users/a")
+        assert tokens.invalidated == 0
+        now[0] += UNPROVEN_TOKEN_RETRY_S
+        mocked.get(f"{BASE}/users/a", **denied)
+        mocked.get(f"{BASE}/users/a", status=200, payload={"ok": 1})
+        assert await client.request("GET", "/users/a") == {"ok": 1}  # with a new token
+        assert tokens.invalidated == 1
+        requests = mocked.requests[("GET", URL(f"{BASE}/users/a"))]
+        assert [r.kwargs["headers"]["Authorization"] for r in requests[-2:]] == ["Bearer token-0", "Bearer token-1"]
+
+        now[0] += 60 * UNPROVEN_TOKEN_RETRY_S  # accepted once: a 403 now is a real refusal
+        mocked.get(f"{BASE}/users/b", **denied)
+        with pytest.raises(RoomAccessDenied):
+            await client.request("GET", "/users/b")
+        assert tokens.invalidated == 1
+
+
+async def test_batch_items_refused_to_a_token_graph_never_accepted_go_again_with_a_new_one(session) -> None:
+    """A batch answers 200 whatever its items say: its items tell whether the token was accepted."""
+    tokens = FakeTokens()
+    now = [100.0]
+    client = GraphClient(session, tokens, "https://graph.test", clock=lambda: now[0])
+
+    def answer(url, **kwargs):  # the first token has no roles; later ones have
+        token = kwargs["headers"]["Authorization"]
+        status = 403 if token == "Bearer token-0" else 200
+        return CallbackResult(status=200, payload={"responses": [
+            {"id": item["id"], "status": status, "body": _error("ErrorAccessDenied") if status == 403 else {}}
+            for item in kwargs["json"]["requests"]]})
+
+    with aioresponses() as mocked:
+        mocked.post(f"{BASE}/$batch", callback=answer, repeat=True)
+        calls = [{"method": "GET", "url": f"/users/r{i}/events"} for i in range(3)]
+        assert {r.status for r in await client.batch(calls)} == {403}  # just issued: kept
+        now[0] += UNPROVEN_TOKEN_RETRY_S
+        assert {r.status for r in await client.batch(calls)} == {200}
+        assert tokens.invalidated == 1
 
 
 @pytest.mark.parametrize(("status", "code", "error"), [
