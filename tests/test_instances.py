@@ -17,6 +17,7 @@ import asyncio
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import aiohttp
 import pytest
 
 from domain.models import ROLE_ADMIN, Admin, Booking
+from graph.client import UNPROVEN_TOKEN_RETRY_S
 from sandbox.faults import Faults
 from sandbox.seed import TENANT_ID, generated_rooms
 from sandbox.server import RunningSandbox
@@ -184,6 +186,34 @@ async def test_consent_started_on_one_instance_completes_on_another_and_works_on
     assert sorted(status for status, _ in answers) == [200, 400], answers
     assert [e["actor"] for e in data.list_audit(100) if e["action"] == "connect"] == [ALEX[0], ALEX[0]]
 
+
+
+async def test_after_a_consent_completed_on_another_instance_every_instance_can_use_graph(
+        instances: Start, teams: Teams, data: Repository, sandbox: RunningSandbox, tmp_path: Path,
+        pg_url: str) -> None:
+    """Entra had not applied the consent yet when its first redirect reached A: A's token carries no roles
+    (and tokens live an hour). The admin tries again and that redirect reaches B. A must not go on using
+    its token without roles: people booking through A would be refused for up to an hour."""
+    prepare_data(tmp_path, pg_url)  # rooms registered and booking on, but not connected yet
+    data.save_settings(replace(data.get_settings(), connected=False))
+    data.add_admin(Admin(key=ALEX[0], roles=(ROLE_ADMIN,), added_by="test"))
+    sandbox.state.consents.clear()
+    a, b = await instances(2)
+
+    state = dict(parse_qsl(urlsplit(_open_url(await teams.say(a, "connect"))).query))["state"]
+    status, page = await _land(teams, a, f"/api/consent?state={state}&tenant={TENANT_ID}&admin_consent=True")
+    assert status == 400 and "neither of its application permissions" in page, page  # not applied yet
+    await asyncio.sleep(UNPROVEN_TOKEN_RETRY_S)  # the admin reads that and runs connect again
+    status, page = await _land(teams, b, await _grant(sandbox, _open_url(await teams.say(a, "connect"))))
+    assert status == 200 and "RoomBot is connected" in page, page
+
+    for bot in (a, b):
+        results = await teams.submit(bot, form(tomorrow(), "10:00"), user=MEGAN)
+        assert buttons(results, "book"), card_text(results)[:1500]
+    booked = await teams.submit(a, buttons(results, "book")[0], user=MEGAN)
+    assert "Booked:" in card_text(booked), card_text(booked)[:1500]
+    [booking] = data.list_bookings_for_user(MEGAN[0])
+    assert booking.event_id in sandbox.state.graph.events[booking.room_email]
 
 # --- 2. one booking, three instances ----------------------------------------------------------
 
