@@ -4,7 +4,8 @@ instance the test picks (as a round-robin balancer would). Every check reads the
 database (a Repository of its own, as a fourth process would) and from the sandbox's room calendars,
 not only from what the bot said.
 
-- consent started on one instance completes on another, and its state works once only;
+- consent started on one instance completes on another, and its state works once only; an instance that
+  met the consent before Entra applied it does not go on with its token without roles;
 - a booking made on A is listed and extended on B and cancelled on C;
 - two presses on one booking at once on two instances act once (Book twice, Cancel twice, Move and
   Cancel, Extend and End now);
