@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -219,7 +219,7 @@ class Repository:
 
     def get_settings(self) -> OrgSettings:
         doc = self._settings.get(_SETTINGS_KEY)
-        return OrgSettings(**doc) if doc else OrgSettings()
+        return OrgSettings(**_known(OrgSettings, doc)) if doc else OrgSettings()
 
     def save_settings(self, settings: OrgSettings) -> OrgSettings:
         with self._backend.transaction():
@@ -270,10 +270,10 @@ class Repository:
         doc = self._buildings.get(building_id)
         if doc is None:
             raise NotFound("That building does not exist.")
-        return Building(**doc)
+        return Building(**_known(Building, doc))
 
     def list_buildings(self) -> list[Building]:
-        return sorted((Building(**d) for d in self._buildings.all()), key=lambda b: b.name.lower())
+        return sorted((Building(**_known(Building, d)) for d in self._buildings.all()), key=lambda b: b.name.lower())
 
     def add_floor(self, building_id: str, name: str, level: int = 0) -> Floor:
         self.get_building(building_id)
@@ -306,11 +306,11 @@ class Repository:
         doc = self._floors.get(floor_id)
         if doc is None:
             raise NotFound("That floor does not exist.")
-        return Floor(**doc)
+        return Floor(**_known(Floor, doc))
 
     def list_floors(self, building_id: str | None = None) -> list[Floor]:
         docs = self._floors.find(building_id=building_id) if building_id else self._floors.all()
-        return sorted((Floor(**d) for d in docs), key=lambda f: (f.building_id, f.level, f.name.lower()))
+        return sorted((Floor(**_known(Floor, d)) for d in docs), key=lambda f: (f.building_id, f.level, f.name.lower()))
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -385,7 +385,7 @@ class Repository:
 
     @staticmethod
     def _room_from(doc: dict[str, Any]) -> Room:
-        return Room(**{**doc, "features": tuple(doc.get("features", ()))})
+        return Room(**{**_known(Room, doc), "features": tuple(doc.get("features", ()))})
 
     # --- admins -----------------------------------------------------------------------------
 
@@ -625,7 +625,8 @@ class Repository:
 
     @staticmethod
     def _booking_from(doc: dict[str, Any]) -> Booking:
-        return Booking(**{**doc, "start": _dt_from_json(doc["start"]), "end": _dt_from_json(doc["end"]),
+        return Booking(**{**_known(Booking, doc), "start": _dt_from_json(doc["start"]),
+                          "end": _dt_from_json(doc["end"]),
                           "created_at": _dt_from_json(doc.get("created_at")),
                           "checked_in_at": _dt_from_json(doc.get("checked_in_at")),
                           "attendees": tuple(doc.get("attendees", ()))})
@@ -970,6 +971,19 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+def _known(cls: type, doc: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `doc` that `cls` has. During a rolling deploy a newer instance may write a field this
+    version does not know yet; it is ignored here rather than failing every read (and kept in the
+    document until this version writes it back)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
+    return doc if names.issuperset(doc) else {k: v for k, v in doc.items() if k in names}
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
 def _attendance_of(settings: OrgSettings) -> tuple[Any, ...]:

@@ -463,6 +463,29 @@ class RepositoryContract:
         assert [(j.kind, j.booking_id) for j in taken] == [(JOB_REMIND, "r")]
 
 
+    def test_fields_a_newer_version_wrote_are_ignored_not_fatal(self, open_repo: Callable[..., Repository]) -> None:
+        """A rolling deploy: a newer instance writes fields this version does not know yet."""
+        repo = open_repo()
+        repo.save_settings(OrgSettings(tenant_id="t1", connected=True, booking_enabled=True))
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        repo.add_room(Room(email="hq-aurora@example.com", display_name="Aurora", building_id=hq.id,
+                           floor_id=floor.id, capacity=4))
+        repo.add_booking(_booking("b1"))
+        backend = repo._backend  # noqa: SLF001 - writing as the newer version would
+        newer = {"from_a_newer_version": {"x": 1}}
+        backend.collection("settings").put("org", {**backend.collection("settings").get("org"), **newer})
+        for name, key in (("buildings", hq.id), ("floors", floor.id), ("rooms", "hq-aurora@example.com")):
+            backend.collection(name).put(key, {**backend.collection(name).get(key), **newer})
+        backend.partitioned("bookings").put("aad-1", "b1", {**backend.partitioned("bookings").get("aad-1", "b1"),
+                                                            **newer})
+        reread = open_repo()
+        assert reread.get_settings().tenant_id == "t1"
+        assert reread.get_building(hq.id).name == "HQ" and reread.get_floor(floor.id).name == "1"
+        assert reread.get_room("hq-aurora@example.com").capacity == 4
+        assert reread.get_booking("b1") == _booking("b1")
+
+
 def _two_instances(open_repo: Callable[..., Repository], **options: Any) -> tuple[Repository, Repository]:
     """Two instances on the same data where the backend is shared (PostgreSQL); the embedded backends
     belong to one process, so there both are the one repository."""
