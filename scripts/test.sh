@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs RoomBot's tests on a fresh machine: installs what they need (pip, npm, and Debian's Chromium
-# when run as root), then runs pytest. Extra arguments go to pytest.
+# Runs RoomBot's tests on a fresh machine: installs what they need (pip, npm, and Debian's Chromium,
+# PostgreSQL and nginx when run as root), then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,13 +10,20 @@ PYTHON="${PYTHON:-python3}"
 
 npm ci --no-audit --no-fund --loglevel=error
 
-if ! [ -x /usr/bin/chromium ]; then
+# Debian's packages the tests run for real: Chromium (the browser test), PostgreSQL and nginx (several
+# instances on one database behind a load balancer; tests/pg_fixtures.py). Installing them starts no
+# service: the tests run their own throwaway cluster and nginx on loopback.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "Installing Debian's chromium for the browser test..."
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    echo "Installing Debian's ${missing[*]} for the tests..."
+    scripts/debian_packages.sh "${missing[@]}"
   else
-    echo "The browser test needs Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'." >&2
+    echo "The tests need Debian's ${missing[*]}: run this script as root, or" \
+         "'sudo apt-get install ${missing[*]/#postgresql/postgresql-15}'." >&2
   fi
 fi
 

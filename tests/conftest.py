@@ -30,6 +30,7 @@ from sandbox.spec import DEFAULT_SPEC, GraphSpec  # noqa: E402
 from tests.card_schema import assert_valid_card  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+pytest_plugins = ["tests.pg_fixtures"]  # PostgreSQL and nginx: postgres, pg_url, postgres_factory, nginx_factory
 
 
 _OPEN_PROVIDERS: list[MsalTokenProvider] = []
