@@ -32,6 +32,7 @@ def test_cpu_of_a_process_tree_keeps_what_its_ended_children_used() -> None:
     finally:
         shell.kill()
         shell.wait()
+        shell.stdout.close()  # type: ignore[union-attr]
     assert cpu_s(shell.pid) == 0  # ended: nothing to read
 
 
