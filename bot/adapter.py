@@ -9,15 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from azure.core.exceptions import DeserializationError
-from botbuilder.core import BotState, TurnContext
+from botbuilder.core import BotState, InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants
+from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, CallerIdConstants
 from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants, JwtTokenValidation
 from msrest.exceptions import ClientException
 from msrest.universal_http.requests import ClientRetryPolicy
 
+from cards.base import card, heading, text
 from config import Config
-from domain.errors import SORRY
+from domain.errors import SORRY, STORAGE_AWAY
 from storage.backends import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,6 @@ def use_connector_threads(loop: asyncio.AbstractEventLoop, threads: int = CONNEC
     loop.set_default_executor(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="connector"))
 
 
-STORAGE_AWAY = "I can't reach my booking records just now. Please try again in a moment."
 
 
 def create_adapter(config: Config, conversation_state: BotState | None = None) -> CloudAdapter:
@@ -115,7 +115,9 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
             return
         if isinstance(error, StorageUnavailable):  # a database restart or failover: the dialog is fine, keep it
             log.warning("turn refused: the data cannot be reached (%s)", str(error)[:200])
-            if context.activity.type == ActivityTypes.message:
+            if context.activity.type == ActivityTypes.invoke and context.activity.name == "adaptiveCard/action":
+                await _answer_card_press(context, STORAGE_AWAY)  # else botbuilder answers the press 501
+            elif context.activity.type == ActivityTypes.message:
                 try:
                     await context.send_activity(STORAGE_AWAY)
                 except Exception:  # noqa: BLE001 - the channel itself is unreachable; nothing more to do
@@ -139,3 +141,11 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
 
     adapter.on_turn_error = on_error
     return adapter
+
+
+async def _answer_card_press(context: TurnContext, message: str) -> None:
+    """Answer an Action.Execute press with a card saying `message` (the pressed card shows it)."""
+    answer = AdaptiveCardInvokeResponse(status_code=200, type="application/vnd.microsoft.card.adaptive",
+                                        value=card([heading("Sorry"), text(message)]))
+    await context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                         value=InvokeResponse(status=200, body=answer)))

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
+from cachetools import TTLCache
 
 from domain.people import UserIdentity  # its home; imported from here too
 
 log = logging.getLogger(__name__)
+
+MEMBER_TTL_S = 3600.0  # a roster answer is trusted this long: a changed email or name shows within the hour
+MEMBERS_KEPT = 10_000  # people remembered at most (the least recently seen go first): a few MB
 
 
 class TenantConflict(ValueError):
@@ -41,11 +46,17 @@ def activity_tenant(activity: Activity) -> str | None:
 
 
 class MemberDirectory:
-    """Email and UPN of Teams users, from TeamsInfo.get_member, remembered for a while."""
+    """Email and UPN of Teams users, from TeamsInfo.get_member, remembered for a while: at most
+    `kept` people, each for `ttl_s` (a long-running instance does not keep everyone it ever saw)."""
 
-    def __init__(self, ttl_s: float = 3600.0) -> None:
-        self._ttl = ttl_s
-        self._cache: dict[str, tuple[float, UserIdentity]] = {}
+    def __init__(self, ttl_s: float = MEMBER_TTL_S, kept: int = MEMBERS_KEPT, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._cache: TTLCache[str, UserIdentity] = TTLCache(maxsize=kept, ttl=ttl_s, timer=clock)
+
+    @property
+    def remembered(self) -> int:
+        """How many people it remembers now (for tests and the benchmark)."""
+        return len(self._cache)
 
     def basic(self, context: TurnContext) -> UserIdentity:
         sender = context.activity.from_property
@@ -58,8 +69,8 @@ class MemberDirectory:
         """The user with email and UPN; falls back to what the activity carries if Teams cannot say."""
         basic = self.basic(context)
         cached = self._cache.get(basic.key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             member = await TeamsInfo.get_member(context, basic.channel_user_id)
         except Exception as exc:  # noqa: BLE001 - the roster call is best effort
@@ -71,7 +82,7 @@ class MemberDirectory:
                             name=getattr(member, "name", None) or basic.name,
                             email=(getattr(member, "email", None) or "").lower(),
                             upn=(getattr(member, "user_principal_name", None) or "").lower())
-        self._cache[basic.key] = (time.monotonic() + self._ttl, user)
+        self._cache[basic.key] = user
         return user
 
     async def find(self, context: TurnContext, who: str) -> UserIdentity | None:

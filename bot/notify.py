@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from botbuilder.core import BotAdapter
+from cachetools import TTLCache
 from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
 from bot.connector import BotTokens, ConnectorError, ConnectorSender
@@ -49,6 +50,10 @@ UNREACHABLE_STATUSES = frozenset({403, 404})
 # 403s and 404s that are about the bot's request, not the person (the 404: a reply to a message id not found)
 OWN_FAULT_CODES = frozenset({"InvalidBotApiHost", "NotEnoughPermissions", "ActivityNotFoundInConversation"})
 MANY_IN_FLIGHT = 32  # deliver_many's sends at once: 50/s with up to 0.6 s per send
+# People this process saw refused, remembered this long and at most this many (the least recently used go first):
+# a send queued before the refusal stops without a request. One that falls out costs one more refused send.
+REFUSED_FOR_S = 3600.0
+REFUSED_KEPT = 10_000
 
 
 class Delivery(Enum):
@@ -170,8 +175,8 @@ class Notifier:
         self._jitter = jitter
         self._utc_now = utc_now
         # People this process found unreachable, and when (its clock): a send to them already queued
-        # stops without a request or a repository read. Forgotten after an hour.
-        self._refused: dict[str, float] = {}
+        # stops without a request or a repository read. Forgotten after REFUSED_FOR_S.
+        self._refused: TTLCache[str, float] = TTLCache(maxsize=REFUSED_KEPT, ttl=REFUSED_FOR_S, timer=clock)
 
     def use_session(self, session: aiohttp.ClientSession) -> None:
         """The app's HTTP session for the connector (app startup; the app closes it at shutdown)."""
@@ -181,6 +186,11 @@ class Notifier:
     @property
     def limiter(self) -> SendLimiter:
         return self._limiter
+
+    @property
+    def refused_remembered(self) -> int:
+        """How many people's refusals this process remembers now (for tests and the benchmark)."""
+        return len(self._refused)
 
     async def tell(self, user_key: str, content: Card) -> bool:
         """Send `content` to the user's personal chat, briefly (TELL_POLICY). False when they cannot be
@@ -255,10 +265,7 @@ class Notifier:
         return wait
 
     def _unreachable(self, user_key: str, reason: str) -> None:
-        now = self._clock()
-        if len(self._refused) > 1000:
-            self._refused = {k: at for k, at in self._refused.items() if now - at < 3600}
-        self._refused[user_key] = now
+        self._refused[user_key] = self._clock()
         if self._repo.mark_unreachable(user_key, reason, self._utc_now()):
             log.info("%s cannot be reached in Teams (%s): nothing more is sent until they chat again",
                      user_key, reason)

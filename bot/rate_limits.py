@@ -46,7 +46,10 @@ class SendLimiter:
     """Send times within per-conversation sliding windows and a per-tenant pace.
 
     Memory: a conversation keeps at most its largest window's count of send times (1,800) and is forgotten
-    once its longest window (an hour) has passed since its last send.
+    once its longest window (an hour) has passed since its last send, so at most an hour of the tenant's
+    pace (45 a second: 162,000 conversations, a few tens of MB) is remembered. No size limit on top: a
+    conversation forgotten early could be sent more than Teams allows. A conversation's queue lives only
+    while a send to it waits.
     """
 
     def __init__(self, sends_per_second: float = TENANT_SENDS_PER_SECOND, *,
@@ -77,6 +80,11 @@ class SendLimiter:
     def conversations(self) -> int:
         """How many conversations are remembered (for tests and the benchmark)."""
         return len(self._sent)
+
+    @property
+    def waiting(self) -> int:
+        """How many conversations have a send waiting (a queue lives only while one does)."""
+        return len(self._queues)
 
     def earliest(self, conversation_key: str) -> float:
         """The earliest time a send to `conversation_key` could go if asked for now (sends already waiting

@@ -4,7 +4,6 @@ reached, and routes: typed commands and card actions to their handlers. No busin
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from botbuilder.schema import (
     InvokeResponse,
 )
 from botbuilder.schema.teams import TeamsChannelData
+from cachetools import LRUCache
 from msrest.exceptions import ClientException, DeserializationError
 
 from bot.asking import Asking
@@ -67,7 +67,7 @@ class RoomBot(TeamsActivityHandler):
         self._members = members or MemberDirectory()
         self._roles = Roles(repo, self._members)
         # user key -> what the stored reference was made of, most recently used last
-        self._stored_references: OrderedDict[str, tuple[object, ...]] = OrderedDict()
+        self._stored_references: LRUCache[str, tuple[object, ...]] = LRUCache(maxsize=STORED_REFERENCES_KEPT)
         self._booking = booking
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
         if booking is not None:
@@ -171,14 +171,11 @@ class RoomBot(TeamsActivityHandler):
                      *((a.id, a.name, a.aad_object_id, a.role) if a else () for a in (sender, bot)))
         # A person marked unreachable (bot.notify) who chats again is reachable: saving clears the mark.
         if self._stored_references.get(user.key) == signature and not self._repo.is_unreachable(user.key):
-            self._stored_references.move_to_end(user.key)
-            return
+            return  # (get made it the most recently used)
         reference = TurnContext.get_conversation_reference(activity)
         reference.activity_id = None  # changes every turn; not needed to reach the user
         self._repo.save_conversation_reference(user.key, reference.serialize())
-        self._stored_references[user.key] = signature
-        if len(self._stored_references) > STORED_REFERENCES_KEPT:
-            self._stored_references.popitem(last=False)
+        self._stored_references[user.key] = signature  # past STORED_REFERENCES_KEPT, the least recently used goes
 
     # --- install and welcome ----------------------------------------------------------------
 

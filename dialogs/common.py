@@ -15,10 +15,11 @@ from cards.base import Card, action, card, heading, plain, text
 from cards.booking import Places
 from dialogs.turn import Step, Turn
 from domain.booking import BookingNotFound, NotYourBooking
-from domain.errors import SORRY, GraphUnavailable, ValidationFailed
+from domain.errors import SORRY, STORAGE_AWAY, GraphUnavailable, ValidationFailed
 from domain.models import Room
 from domain.people import UserIdentity
 from domain.timezones import first_zone, local_to_utc
+from storage.backends import StorageUnavailable
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ async def _finish_later(name: str, work: asyncio.Future[Card], user_key: str, ag
     except TimeoutError:
         log.warning("card action %s did not finish even after its turn", name)
         answer = problem(GraphUnavailable.user_message, again)
+    except StorageUnavailable as exc:  # a database restart or failover: as a turn would say (bot.adapter)
+        log.warning("card action %s could not reach the data after its turn (%s)", name, str(exc)[:200])
+        answer = problem(STORAGE_AWAY, again)
     except Exception:  # noqa: BLE001 - the turn is over: the user must still hear something
         log.exception("card action %s failed after its turn", name)
         answer = problem(SORRY, again)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # What a user is told when something failed on our side, not theirs.
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+# What a user is told while the booking records cannot be reached (a database restart or failover).
+STORAGE_AWAY = "I can't reach my booking records just now. Please try again in a moment."
 
 
 class DomainError(Exception):

@@ -8,6 +8,7 @@ import logging
 import random
 import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -81,7 +82,11 @@ class GraphClient:
         self._base_path = urlsplit(self._base).path
         self._prefer = f'outlook.timezone="{timezone}", IdType="ImmutableId"'
         self._per_mailbox = per_mailbox
-        self._mailboxes: dict[str, asyncio.Semaphore] = {}
+        # Each mailbox's semaphore lives while a request to that mailbox holds a reference to it (running,
+        # waiting for a slot, or between retries), and not a moment longer: the map holds only mailboxes in
+        # use, however many the process has talked to, and never drops one in use (two semaphores for one
+        # mailbox would let twice the limit through).
+        self._mailboxes: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
 
@@ -97,12 +102,19 @@ class GraphClient:
         match = _MAILBOX_IN_PATH.match(urlsplit(url).path.removeprefix(self._base_path))
         return unquote(match.group(1)).lower() if match else None
 
+    @property
+    def mailboxes_in_use(self) -> int:
+        """How many mailboxes have a request under way (for tests and the benchmark)."""
+        return len(self._mailboxes)
+
     def _slot(self, mailbox: str | None) -> asyncio.Semaphore | None:
+        """The mailbox's semaphore; the caller keeps it referenced for its whole request (retries too)."""
         if mailbox is None:
             return None
-        if mailbox not in self._mailboxes:
-            self._mailboxes[mailbox] = asyncio.Semaphore(self._per_mailbox)
-        return self._mailboxes[mailbox]
+        slot = self._mailboxes.get(mailbox)
+        if slot is None:
+            slot = self._mailboxes[mailbox] = asyncio.Semaphore(self._per_mailbox)
+        return slot
 
     async def request(self, method: str, path: str, *, json: Any = None,
                       params: dict[str, str] | None = None, headers: dict[str, str] | None = None,

@@ -65,6 +65,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open together, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def children(pid: int) -> list[int]:
     """The live (not zombie) direct children of `pid`."""
     found = []
@@ -154,7 +166,9 @@ class LocalPostgres:
 
     def _write_settings(self) -> None:
         """The settings, port and socket folder, written at every start (a kept cluster may get another port)."""
-        settings = {**PG_SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.folder}'"}
+        socket_path = f"{self.folder}/.s.PGSQL.{self.port}"  # at most 107 bytes; clients use TCP anyway
+        sockets = f"'{self.folder}'" if len(socket_path.encode()) < 100 else "''"
+        settings = {**PG_SETTINGS, "port": str(self.port), "unix_socket_directories": sockets}
         conf = self.data / "roombot.conf"
         conf.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
         if self.as_owner:
@@ -226,17 +240,19 @@ class LocalPostgres:
 
 
 # Ahead of the bot: round robin, keepalive to the instances, and a request moved to the next instance only
-# when it cannot have reached the bot. nginx sends a POST (every Bot Framework activity) to the next
-# instance only while no byte of it was sent (connection refused, connect timeout): the turn never ran,
-# so retrying is safe. Once sent, a timeout or a dropped connection may mean the turn ran (a booking
-# made): the client gets 502/504 and Teams' own retry decides, as with a single instance. `non_idempotent`
-# would resend such turns, so it is not set. GET and HEAD (health, the consent redirect) are retried.
+# when it cannot have reached the bot. nginx passes a POST (every Bot Framework activity) to the next
+# instance only while none of it was sent (connection refused, connect timeout): the turn never ran, so
+# that is safe. Once sent, a read timeout or a dropped connection may mean the turn ran (a booking made):
+# the caller gets 502/504, as from a single instance that died mid-turn, and a press repeated by the
+# person is caught by the booking's attempt id. `non_idempotent` would resend such turns, so it is not
+# set. GET and HEAD (health, the consent redirect) are passed on after any error, 502 or 503.
 NGINX_CONF = """\
 daemon off;
-worker_processes 1;
+worker_processes 1;  # the load driver, the bots and PostgreSQL share the two cores
+worker_rlimit_nofile 8192;
 {user}pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}  # a client and an upstream connection each
 http {{
     access_log off;
     client_body_temp_path {folder}/tmp/body;
@@ -373,12 +389,12 @@ def _wait_for(url: str, ca_file: str, pid: int | None, timeout_s: float) -> None
     import ssl
     import urllib.request
 
-    context = ssl.create_default_context(cafile=ca_file or None)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pid is not None and not alive(pid):
             raise SystemExit(f"{url}: the process ({pid}) ended; see its log")
-        try:
+        try:  # the CA file may be written by the process being waited for
+            context = ssl.create_default_context(cafile=ca_file or None)
             with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
@@ -391,7 +407,7 @@ def _wait_for(url: str, ca_file: str, pid: int | None, timeout_s: float) -> None
 def _prepare_demo(url: str) -> None:
     """The demo organisation in the database, before any instance starts (two would race to make it):
     the sandbox's tenant connected, booking on, the demo rooms, the Playground's user as admin."""
-    from app import SANDBOX_DEFAULT_ADMIN  # noqa: I001 (storage.postgres is on i18 soon)
+    from app import SANDBOX_DEFAULT_ADMIN
     from domain.models import ROLE_ADMIN, Admin
     from sandbox.bootstrap import prepare_demo_org
     from storage.postgres import PostgresBackend
@@ -439,7 +455,8 @@ def _parser() -> argparse.ArgumentParser:
     bot.add_argument("--ca", required=True)
     bot.add_argument("--data-dir", required=True)
     bot.add_argument("--database-url", required=True)
-    commands.add_parser("free-port", help="print a free TCP port on 127.0.0.1")
+    ports = commands.add_parser("free-ports", help="print distinct free TCP ports on 127.0.0.1")
+    ports.add_argument("count", type=int)
     return parser
 
 
@@ -465,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "bot":
             _exec_bot(args)
         else:
-            print(free_port())
+            print(*free_ports(args.count))
     except RuntimeError as error:
         raise SystemExit(str(error)) from None
 

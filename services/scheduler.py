@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from domain.jobs import JOB_REMIND, Job
 from services.attendance import Outcome
+from storage.backends import StorageUnavailable
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,12 @@ class Scheduler:
         self._tick_s = tick_s
         self._lease = lease
         self.run_id = uuid.uuid4().hex  # claims of this process
+        self._unsettled: list[tuple[list[Job], list[Job]]] = []  # outcomes to write: (finished, to retry)
 
     async def run_due(self) -> int:
         """Run every job due now, batch after batch; returns how many were finished."""
         finished = 0
+        self._settle()  # what ran while the database was away, first (raises while it still is)
         while True:
             now = self._clock()
             claimed = self._claim(now)
@@ -64,21 +67,47 @@ class Scheduler:
                 if job.taken_from:
                     log.warning("job %s was taken by a run that stopped before finishing it (%s); running it now",
                                 job.key, job.taken_from[:12])
+            heartbeat = asyncio.create_task(self._keep_claims(claimed)) if self._lease else None
             try:
                 outcomes = await self._run(claimed)
             except Exception:  # noqa: BLE001 - one bad batch must not stop every later job
                 log.exception("a batch of %d jobs failed; trying them again later", len(claimed))
                 outcomes = [Outcome.RETRY] * len(claimed)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
             done = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.DONE]
             again = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.RETRY]
             given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
             for job in given_up:
                 log.warning("dropped job %s after %d tries", job.key, job.tries + 1)
-            self._repo.finish_jobs(done + given_up)
-            self._repo.retry_jobs(j.retried(now + _pause(j.tries)) for j in again if j not in given_up)
+            self._unsettled.append((done + given_up, [j.retried(now + _pause(j.tries)) for j in again
+                                                      if j not in given_up]))
+            self._settle()
             finished += len(done)
             if len(claimed) < self._batch:
                 return finished
+
+    def _settle(self) -> None:
+        """Write the outcomes of the batches that ran. One that meets the database away is kept and written
+        at the next round, before anything new is claimed: otherwise its jobs would stay under this run's
+        claim (a run never takes its own claims again) until another instance took them over after the
+        lease, and sent its reminders a second time."""
+        while self._unsettled:
+            finished, again = self._unsettled[0]
+            self._repo.finish_jobs(finished)
+            self._repo.retry_jobs(again)
+            self._unsettled.pop(0)
+
+    async def _keep_claims(self, jobs: list[Job]) -> None:
+        """While a batch runs (many releases against a slow Graph can outlast the lease), renew its
+        claims every third of the lease, so no other instance takes over a job still running here."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)  # real time, as the lease is the database's
+            try:
+                self._repo.renew_claims(jobs, self.run_id, self._clock())
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a takeover, logged there
+                log.warning("could not renew the claims of %d running jobs", len(jobs), exc_info=True)
 
     def _claim(self, now: datetime) -> list[Job]:
         """Claim the jobs to run now: those due, and reminders of a burst early enough that all of them
@@ -97,7 +126,10 @@ class Scheduler:
             try:
                 await self.run_due()
                 upcoming = self._repo.next_job_due(self._clock())
-            except Exception:  # noqa: BLE001 - the loop must outlive a storage hiccup
+            except StorageUnavailable as exc:  # a restart or failover: expected now and then, no traceback
+                log.warning("the scheduler skipped a round: %s", exc)
+                upcoming = None
+            except Exception:  # noqa: BLE001 - the loop must outlive anything else too
                 log.exception("the scheduler failed a round; going on")
                 upcoming = None
             wait = self._tick_s

@@ -205,6 +205,11 @@ class UnderstandingPool:
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="understanding")
 
     @property
+    def users_waiting(self) -> int:
+        """How many users have a text being read or waiting (a user's lock lives only while one does)."""
+        return len(self._users)
+
+    @property
     def pids(self) -> list[int]:
         """The workers' process ids (for tests and logs)."""
         return sorted(w.pid for w in self._workers)

@@ -248,6 +248,19 @@ class Backend(ABC):
                 for (part, key, doc), (_, _, was) in zip(claimed, found, strict=False)]
 
 
+    def renew_claims(self, name: str, keys: Sequence[tuple[str, str]], owner: str, now: str) -> int:
+        """Set `claimed_at` = now on those (partition, key) documents still claimed by `owner` (a long
+        run keeps its claims from being taken over); returns how many were renewed."""
+        docs = self.partitioned(name)
+        renewed = 0
+        for part, key in keys:
+            doc = docs.get(part, key)
+            if doc is not None and doc.get("claim") == owner:
+                docs.put(part, key, {**doc, "claimed_at": now})
+                renewed += 1
+        return renewed
+
+
 class _MemoryCollection(Collection):
     def __init__(self) -> None:
         self._docs: dict[str, Doc] = {}

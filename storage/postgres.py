@@ -298,6 +298,15 @@ class PostgresBackend(Backend):
              "owner": owner, "stale": stale_before, "limit": limit}, repeatable=False)
         return sorted(((part, key, doc) for part, key, doc in rows), key=lambda row: (row[2]["due"], row[1]))
 
+    def renew_claims(self, name: str, keys: Sequence[tuple[str, str]], owner: str, now: str) -> int:
+        if not keys:
+            return 0
+        return self.execute("UPDATE docs SET doc = doc || jsonb_build_object('claimed_at', %s::text) "
+                            "FROM unnest(%s::text[], %s::text[]) AS k(part, key) "
+                            "WHERE docs.coll = %s AND docs.part = k.part AND docs.key = k.key "
+                            "AND docs.doc->>'claim' = %s",
+                            (now, [p for p, _ in keys], [k for _, k in keys], name, owner))
+
     def bump_version(self, conn: psycopg.Connection[Any], name: str) -> None:
         conn.execute("INSERT INTO versions (coll, version) VALUES (%s, 1) "
                      "ON CONFLICT (coll) DO UPDATE SET version = versions.version + 1", (name,))

@@ -50,6 +50,14 @@ REGISTRY_RECHECK_S = 1.0  # on shared data, how stale the room registry kept in 
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
+# Every collection the repository keeps, by kind (its only names: a test holds it to these), so that
+# storage.migrate copies all of them and no second list has to be kept by hand.
+COLLECTIONS = ("settings", "buildings", "floors", "rooms", "admins", "consent_states", "secrets")
+PARTITIONED = ("bookings", "booking_index", "booking_days", "booking_archive", "users", "conversations",
+               "welcomed", "search_rate", "jobs",
+               "audit")  # the audit log's form before it was appended to: moved into the log at start
+LOGS = ("audit",)
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -680,6 +688,11 @@ class Repository:
             early_kind=JOB_REMIND, early_until=_dt_to_json(reminders_until or now) or "", owner=owner,
             stale_before=_dt_to_json(now - lease) or "", limit=limit)
         return [_job_from(doc) for _, _, doc in rows]
+
+    def renew_claims(self, jobs: Iterable[Job], owner: str, now: datetime) -> int:
+        """Keep `owner`'s claims on jobs it is still running fresh (so the lease does not run out)."""
+        return self._backend.renew_claims("jobs", [(_job_part(j.for_start), j.key) for j in jobs], owner,
+                                          _dt_to_json(now) or "")
 
     def lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew a named lease (see Backend.lease): held across instances on shared data."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -107,6 +109,19 @@ def test_a_stopped_cluster_starts_again_with_its_data(postgres_factory: Callable
         assert (same.port, same.pid) == (again.port, again.pid)
     finally:
         again.stop()
+
+
+def test_a_deep_folder_gets_no_unix_socket_rather_than_no_server() -> None:
+    """A Unix socket path is at most 107 bytes; a checkout deep in the file system still runs (over TCP)."""
+    base = Path(tempfile.mkdtemp(prefix="roombot-pg-"))  # reachable by `postgres` when root
+    base.chmod(0o711)
+    cluster = LocalPostgres(base / ("deep" * 25))
+    try:
+        cluster.start()
+        assert cluster.sql("SHOW unix_socket_directories") == ""
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- nginx -------------------------------------------------------------------------------------

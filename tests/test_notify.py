@@ -16,9 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app import NOTIFIER_KEY, REPO_KEY
+from bot import notify
 from bot.adapter import create_adapter
 from bot.notify import TELL_POLICY, Delivery, Notifier, RetryPolicy, refusal_of
-from bot.rate_limits import SendLimiter
+from bot.rate_limits import SendLimiter, Window
 from cards.base import card, text
 from config import Config
 from storage.backends import MemoryBackend
@@ -237,6 +238,42 @@ async def test_a_try_without_an_answer_in_time_is_retried(setup: Setup, teams: S
     quick = RetryPolicy(tries=2, try_timeout_s=0.2)
     assert await setup.notifier.deliver("aad-1", REMINDER, policy=quick) is Delivery.SENT
     assert teams.requests == 2 and len(setup.clock.slept) == 1
+
+
+async def test_refusals_are_remembered_within_a_bound_and_still_stop_a_send_queued_before(
+        teams: ScriptedConnector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """19 people refuse one after another: five are remembered. Then two sends to a 20th are queued;
+    the second waits for its conversation's slot while the first is refused, and stops without a request.
+    An hour (here ten minutes) later nobody is remembered."""
+    monkeypatch.setattr(notify, "REFUSED_KEPT", 5)
+    monkeypatch.setattr(notify, "REFUSED_FOR_S", 600.0)
+    repo = Repository(MemoryBackend())
+    for n in range(1, 21):
+        repo.save_conversation_reference(f"aad-{n}", reference(teams, n))
+    clock = StepClock()
+
+    async def pace(seconds: float) -> None:  # a wait for a send slot ends once aad-20's refusal is known
+        await clock.pace(seconds)
+        for _ in range(5000):
+            if repo.is_unreachable("aad-20"):
+                return
+            await asyncio.sleep(0.001)
+
+    limiter = SendLimiter(clock=clock, sleep=pace, windows=(Window(1, 10),))
+    notifier = Notifier(create_adapter(Config()), repo, None, limiter=limiter, clock=clock, sleep=clock.sleep,
+                        jitter=lambda: 0.5)
+    teams.script = [Answer(403, "ConversationBlockedByUser") for _ in range(20)]
+    async with aiohttp.ClientSession() as session:
+        notifier.use_session(session)
+        for n in range(1, 20):
+            assert await notifier.deliver(f"aad-{n}", REMINDER) is Delivery.UNREACHABLE
+            clock.now += 1  # past the tenant's pace: no wait
+        assert notifier.refused_remembered == 5 and teams.requests == 19
+        both = await asyncio.gather(*(notifier.deliver("aad-20", REMINDER) for _ in range(2)))
+        assert both == [Delivery.UNREACHABLE] * 2 and teams.requests == 20
+        assert notifier.refused_remembered == 5
+        clock.now += 601
+        assert notifier.refused_remembered == 0
 
 
 def test_what_a_failure_without_a_status_means() -> None:

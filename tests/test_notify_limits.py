@@ -159,6 +159,22 @@ async def test_a_cancelled_waiter_does_not_let_the_next_one_overtake_the_send_ah
     assert await clock.run(asyncio.gather(ahead, after)) == pytest.approx([1.0, 2.0], abs=1e-4)
 
 
+async def test_a_conversations_queue_lives_only_while_a_send_to_it_waits() -> None:
+    clock = VirtualClock()
+    limiter = SendLimiter(50, clock=clock, sleep=clock.sleep)
+    keys = [f"conv-{n % 100}" for n in range(1000)]  # ten sends to each of 100 conversations
+    asked = asyncio.ensure_future(asyncio.gather(*(limiter.acquire(key) for key in keys)))
+    cancelled = asyncio.ensure_future(limiter.acquire("conv-0"))
+    await asyncio.sleep(0)
+    assert limiter.waiting == 100
+    cancelled.cancel()
+    went = await clock.run(asyncio.gather(asked, limiter.acquire("conv-late", not_after=0.1)))
+    assert went[1] is None and limiter.waiting == 0
+    for n in range(100):
+        assert_within([at for key, at in zip(keys, went[0], strict=True) if key == f"conv-{n}"],
+                      CONVERSATION_WINDOWS)
+
+
 async def test_not_after_takes_nothing_it_cannot_use_in_time() -> None:
     clock = VirtualClock()
     limiter = SendLimiter(50, clock=clock, sleep=clock.sleep)

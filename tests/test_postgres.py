@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -12,6 +12,7 @@ import pytest
 
 from domain.errors import Conflict
 from domain.models import Booking, Room
+from scripts.cluster import LocalPostgres
 from services.locks import SharedLocks, StillBusy
 from storage import repository
 from storage.backends import StorageUnavailable
@@ -143,3 +144,31 @@ async def test_conversation_state_written_by_one_instance_is_read_by_another(pg_
 def test_an_unreachable_server_is_storage_unavailable() -> None:
     with pytest.raises(StorageUnavailable):
         PostgresBackend("postgresql://postgres@127.0.0.1:9/roombot")  # nothing listens on the discard port
+
+
+def test_a_restart_drops_every_connection_and_the_next_calls_recover(
+        postgres_factory: Callable[[], LocalPostgres]) -> None:
+    cluster = postgres_factory()
+    repo = Repository(PostgresBackend(cluster.url))
+    repo.add_booking(_booking("before"))
+    assert repo.get_booking("before") is not None  # a pooled connection now
+    cluster.restart()  # every connection the pool holds is gone
+    assert repo.get_booking("before") is not None  # a read is tried again on a new connection
+    repo.add_booking(_booking("after"))  # a transaction on a fresh connection
+    assert sorted(b.id for b in repo.list_bookings()) == ["after", "before"]
+    repo.close()
+
+
+def test_while_the_server_is_down_calls_fail_fast_as_unavailable_and_recover_after(
+        postgres_factory: Callable[[], LocalPostgres]) -> None:
+    cluster = postgres_factory()
+    repo = Repository(PostgresBackend(cluster.url))
+    repo.add_booking(_booking("kept"))
+    cluster.kill()  # kill -9 of the postmaster: a crash, not a shutdown
+    with pytest.raises(StorageUnavailable):
+        repo.get_booking("kept")
+    with pytest.raises(StorageUnavailable):
+        repo.add_booking(_booking("lost"))
+    cluster.start()
+    assert [b.id for b in repo.list_bookings()] == ["kept"]  # what was committed survived; nothing half-written
+    repo.close()

@@ -89,6 +89,17 @@ async def test_one_users_runaway_texts_do_not_starve_others(pool: UnderstandingP
     assert all(isinstance(answer, Unread) for answer in await asyncio.gather(*mallory))
 
 
+async def test_a_users_lock_lives_only_while_their_texts_are_read(pool: UnderstandingPool) -> None:
+    texts = [pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who=f"user-{n % 30}") for n in range(60)]
+    reading = asyncio.ensure_future(asyncio.gather(*texts))
+    await asyncio.sleep(0)
+    assert pool.users_waiting == 30
+    assert all(isinstance(answer, Understanding | Unread) for answer in await reading)
+    assert pool.users_waiting == 0
+    again = await pool.understand("book tomorrow 10:00-11:00", NOW, NONE, who="user-0")
+    assert isinstance(again, Understanding) and again.when.start == time(10)
+
+
 async def test_a_user_who_used_up_their_reading_time_is_not_read_for_a_while() -> None:
     pool = UnderstandingPool(workers=2, deadline_s=1, target=TARGET, budget=ReadingBudget(burst_s=0.5, share=0.01))
     await pool.start()
