@@ -14,10 +14,12 @@ side by side with TinyDB in one run, on the same machine.
 4. Reliability across these multi-instance runs: overlapping live events in one room (double
    bookings, with pairs of people pressing Book on the same room at the same moment through the two
    instances), bookings the bot acknowledged that are missing from the database or the room's
-   calendar, and reminders that came twice (a burst of reminders falls due during step 3).
+   calendar, and reminders that came twice or not at all (once the killed instance is back, a burst of
+   reminders falls due for both instances' schedulers, while step 3's users go on).
 
-Both stores are seeded by one function (bench.org.seed_org). PostgreSQL gets the documents in bulk (COPY)
-from a repository seeded in memory: writing 50,000 people's partitions one statement each takes minutes.
+Both stores are seeded by one function (bench.org.seed_org), side by side: TinyDB in a process of its own,
+PostgreSQL in bulk (COPY) from a repository seeded in memory (writing 50,000 people's partitions one
+statement each takes minutes).
 """
 
 from __future__ import annotations
@@ -361,6 +363,8 @@ class Instances:
         return CpuMeter(pids)
 
     async def help_rate(self, users: list[User], upstreams: int) -> tuple[float, Timings, dict[str, float]]:
+        """nginx pointed at the first `upstreams` instances; every user's first turns there unmeasured (the
+        roster lookup, the stored reference: on each instance), then `help_turns` each, all at once."""
         assert self.nginx is not None
         await asyncio.to_thread(self.nginx.reload, [b.url for b in self.bots[:upstreams]])
         chat = self.chat(self.nginx.url)
