@@ -45,7 +45,7 @@ from aiohttp import web
 
 from bench.org import seed_org
 from bench.processes import ROOT, Process, descendants, roombot_process
-from bench.reminders import LEAD, StampedConnector, create_events
+from bench.reminders import LEAD, REMINDER, StampedConnector, create_events
 from bench.users import Chat, Timings, TurnFailed, User, actions, card_text
 from domain.attendance import plan_jobs
 from domain.calendar import TimeSlot
@@ -67,6 +67,7 @@ P95_RATIO = 1.2  # PostgreSQL's booking p95 at most this times TinyDB's
 SCALE_OUT = 1.3  # two instances' help turns/s at least this times one's
 FIRST_K = {"TinyDB": 700, "PostgreSQL": 850, "daily": 1000}  # slots (bench.run.slot_for) no other phase uses
 REMINDERS_IN_S = 5  # after the restart, a burst of reminders falls due this soon
+LEASE_S = 10  # JOB_LEASE_S of the phase's instances: a killed one's claims are taken over within the run
 LAST_K = 1790  # 179 days ahead: rooms take bookings 180 days ahead at most
 TRY_AGAIN = ("I can't reach my booking records", SORRY.split(".")[0])  # the bot's own "try again" answers
 
@@ -197,17 +198,43 @@ def seed_reminders(url: str, events: list[dict[str, Any]], start: datetime, room
 # --- what the driver saw -------------------------------------------------------------------------
 
 class WatchingConnector(StampedConnector):
-    """The connector, also counting the bot's "sorry" and "try again" messages per conversation."""
+    """The connector, also counting the bot's "sorry" and "try again" messages per conversation, and
+    noting the client port each reminder came from (which instance sent it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.refusals: dict[str, int] = defaultdict(int)
+        self.reminder_ports: list[int] = []
+        self.some_came = asyncio.Event()  # `some` reminders came
+        self.some = 0
 
     async def _activity(self, request: web.Request) -> web.Response:
         body = await request.json()
         if str(body.get("text") or "").startswith(TRY_AGAIN):
             self.refusals[request.match_info["cid"]] += 1
-        return await super()._activity(request)
+        answer = await super()._activity(request)
+        if self.arrivals and self.arrivals[-1][2].startswith(REMINDER):
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.reminder_ports.append(int(peer[1]) if peer else 0)
+            if self.some and len(self.reminder_ports) >= self.some:
+                self.some_came.set()
+        return answer
+
+
+def owner_of_port(port: int, pids: list[int]) -> int | None:
+    """Which of `pids` holds the local TCP port `port` on loopback (/proc/net/tcp, then each one's fds)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+    return None
 
 
 @dataclass
@@ -226,9 +253,9 @@ class Outcomes:
     booked: list[Acknowledged] = field(default_factory=list)
     taken: int = 0  # a press that found the room just taken (the other of a pair got it)
 
-    def cut_off(self, at: float | None) -> list[tuple[float, float, str]]:
-        """The errors of turns the killed instance held: under way when it died, answered 502 by nginx."""
-        return [e for e in self.errors if at is not None and e[0] < at <= e[1] and "HTTP 502" in e[2]]
+    def cut_off(self, kills: list[float]) -> list[tuple[float, float, str]]:
+        """The errors of turns a killed instance held: under way when it died, answered 502 by nginx."""
+        return [e for e in self.errors if any(e[0] < at <= e[1] for at in kills) and "HTTP 502" in e[2]]
 
 
 def slot_start(k: int) -> datetime:
@@ -283,12 +310,28 @@ class Instances:
         self.report = bench.report
         self.bots: list[Process] = []
         self.nginx: LocalNginx | None = None
-        self.kill_at: float | None = None
+        self.kills: list[float] = []  # when an instance was killed (wall clock)
+        self.reminders_by_kill: list[int] = []  # reminders that had come a second after each kill
 
     def bot(self, name: str, database_url: str = "") -> Process:
         data = self.folder / name / "data"
         data.mkdir(parents=True, exist_ok=True)
-        return roombot_process(data, self.bench.sandbox.url, self.bench.sandbox.ca_file, database_url=database_url)
+        bot = roombot_process(data, self.bench.sandbox.url, self.bench.sandbox.ca_file, database_url=database_url)
+        bot.env["JOB_LEASE_S"] = str(LEASE_S)
+        return bot
+
+    async def kill_and_restart(self, victim: Process) -> None:
+        """SIGKILL, as a crash; then the same instance (same port, behind nginx) started again."""
+        workers = descendants(victim.pid)
+        self.kills.append(time.time())
+        os.kill(victim.pid, signal.SIGKILL)
+        await asyncio.to_thread(victim.process.wait)  # type: ignore[union-attr]
+        await asyncio.sleep(1)  # its understanding workers end with it; any that linger are ended here
+        self.reminders_by_kill.append(len(self.connector.reminder_ports))  # all it sent has been read by now
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        await victim.start()
 
     def chat(self, url: str, timings: Timings | None = None) -> Chat:
         return Chat(self.bench.session, url, self.connector, timings)
@@ -437,26 +480,30 @@ class Instances:
             nonlocal planned
             try:
                 await asyncio.sleep(s.instance_run_s / 3)
-                victim = self.bots[-1]
-                workers = descendants(victim.pid)
-                self.kill_at = time.time()
-                os.kill(victim.pid, signal.SIGKILL)
-                await asyncio.to_thread(victim.process.wait)  # type: ignore[union-attr]
                 killed = loop.time()
-                await asyncio.sleep(1)  # its understanding workers end with it; any that linger are ended here
-                for pid in workers:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                await victim.start()
+                await self.kill_and_restart(self.bots[-1])
                 back = loop.time()
                 start = (datetime.now(UTC) + LEAD + timedelta(seconds=REMINDERS_IN_S)).replace(microsecond=0)
                 events = await create_events(self.bench.sandbox.url, self.bench.sandbox.ca_file, start,
                                              s.instance_reminders, s.rooms)
+                self.connector.some = max(1, s.instance_reminders // 3)
                 planned = await asyncio.to_thread(seed_reminders, self.postgres.url, events, start, s.rooms)
                 self.connector.expected = planned
+                # A third of the way through the burst, the instance sending it is killed too.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.connector.some_came.wait(), start.timestamp() - time.time())
+                pids = {b.pid: b for b in self.bots}
+                ports = self.connector.reminder_ports
+                sender = owner_of_port(ports[-1], list(pids)) if ports else None
+                in_burst = loop.time()
+                sent_before = 0
+                if sender is not None:
+                    await self.kill_and_restart(pids[sender])
+                    sent_before = self.reminders_by_kill[-1]
                 with contextlib.suppress(TimeoutError):  # every reminder: a minute after its due time at most
                     await asyncio.wait_for(self.connector.all_came.wait(), start.timestamp() - time.time())
-                return {"killed at s": killed - began, "back at s": back - began}
+                return {"killed at s": killed - began, "back at s": back - began, "burst kill at s": in_burst - began,
+                        "sent before": sent_before, "sender found": float(sender is not None)}
             finally:
                 reminded.set()
 
@@ -490,6 +537,13 @@ class Instances:
                 out.turns += 1
 
         await asyncio.gather(*(pair(p) for p in range(self.s.instance_pairs)))
+
+
+def _after_kill(error: tuple[float, float, str], kills: list[float]) -> str:
+    """When an error's turn began and ended, from the last kill before its end (to tell a cut-off turn)."""
+    began, ended, _ = error
+    last = max((at for at in kills if at <= ended), default=None)
+    return "" if last is None else f"({began - last:+.2f} s to {ended - last:+.2f} s from a kill) "
 
 
 def _search(k: int) -> dict[str, Any]:
@@ -578,16 +632,21 @@ async def multi_instance(bench: Bench) -> None:
             postgres.stop()
         shutil.rmtree(postgres.folder, ignore_errors=True)
 
-    cut = out.cut_off(phase.kill_at)
+    cut = out.cut_off(phase.kills)
     other = [e for e in out.errors if e not in cut]
     report.fact("one instance killed and restarted",
                 f"{out.turns} daily-use turns through nginx ({s.mixed_users} users, {times['run s']:.0f} s, "
                 f"then {s.instance_pairs} pairs pressing Book on one room at once); killed (SIGKILL) at "
                 f"{times['killed at s']:.1f} s, answering again at {times['back at s']:.1f} s; errors: "
-                f"{len(other)}; turns the killed instance held (nginx answered 502): {len(cut)}"
-                + (f"; e.g. {other[0][2]}" if other else ""))
+                f"{len(other)}; turns a killed instance held (nginx answered 502): {len(cut)}"
+                + (f"; e.g. {_after_kill(other[0], phase.kills)}{other[0][2][:80]}" if other else ""))
+    sender = (f"the instance sending them was killed (SIGKILL) when {times['sent before']:.0f} of {planned} had "
+              f"come (all it sent in), at {times['burst kill at s']:.1f} s, and started again" if times["sender found"]
+              else "no sender was found to kill")
+    report.fact("reminders across instances", f"{planned} due together once both instances ran; {sender}; "
+                                              f"JOB_LEASE_S={LEASE_S}")
     report.target(not other, f"daily-use turns with an instance killed and restarted: {len(other)} errors "
-                             f"(0 wanted; the {len(cut)} turns under way in the killed instance are shown apart)")
+                             f"(0 wanted; the {len(cut)} turns under way in a killed instance are shown apart)")
     sent = connector.reminders()
     per_conversation = Counter(cid for _, cid in sent)
     twice = sum(1 for n in per_conversation.values() if n > 1)
