@@ -323,9 +323,9 @@ class Instances:
     async def kill_and_restart(self, victim: Process) -> None:
         """SIGKILL, as a crash; then the same instance (same port, behind nginx) started again."""
         workers = descendants(victim.pid)
-        self.kills.append(time.time())
         os.kill(victim.pid, signal.SIGKILL)
         await asyncio.to_thread(victim.process.wait)  # type: ignore[union-attr]
+        self.kills.append(time.time())  # gone: a turn that began before this may have reached it
         await asyncio.sleep(1)  # its understanding workers end with it; any that linger are ended here
         self.reminders_by_kill.append(len(self.connector.reminder_ports))  # all it sent has been read by now
         for pid in workers:
