@@ -253,9 +253,11 @@ class Outcomes:
     booked: list[Acknowledged] = field(default_factory=list)
     taken: int = 0  # a press that found the room just taken (the other of a pair got it)
 
-    def cut_off(self, kills: list[float]) -> list[tuple[float, float, str]]:
-        """The errors of turns a killed instance held: under way when it died, answered 502 by nginx."""
-        return [e for e in self.errors if any(e[0] < at <= e[1] for at in kills) and "HTTP 502" in e[2]]
+    def cut_off(self, kills: list[tuple[float, float]]) -> list[tuple[float, float, str]]:
+        """The errors of turns a killed instance held: under way while it was dying (from the signal to
+        its end), answered 502 by nginx."""
+        return [e for e in self.errors if "HTTP 502" in e[2]
+                and any(e[0] < gone and signalled <= e[1] for signalled, gone in kills)]
 
 
 def slot_start(k: int) -> datetime:
@@ -310,7 +312,7 @@ class Instances:
         self.report = bench.report
         self.bots: list[Process] = []
         self.nginx: LocalNginx | None = None
-        self.kills: list[float] = []  # when an instance was killed (wall clock)
+        self.kills: list[tuple[float, float]] = []  # an instance signalled, and gone (wall clock)
         self.reminders_by_kill: list[int] = []  # reminders that had come a second after each kill
 
     def bot(self, name: str, database_url: str = "") -> Process:
@@ -323,9 +325,10 @@ class Instances:
     async def kill_and_restart(self, victim: Process) -> None:
         """SIGKILL, as a crash; then the same instance (same port, behind nginx) started again."""
         workers = descendants(victim.pid)
+        signalled = time.time()
         os.kill(victim.pid, signal.SIGKILL)
         await asyncio.to_thread(victim.process.wait)  # type: ignore[union-attr]
-        self.kills.append(time.time())  # gone: a turn that began before this may have reached it
+        self.kills.append((signalled, time.time()))  # a turn under way in between may have reached it
         await asyncio.sleep(1)  # its understanding workers end with it; any that linger are ended here
         self.reminders_by_kill.append(len(self.connector.reminder_ports))  # all it sent has been read by now
         for pid in workers:
@@ -539,10 +542,10 @@ class Instances:
         await asyncio.gather(*(pair(p) for p in range(self.s.instance_pairs)))
 
 
-def _after_kill(error: tuple[float, float, str], kills: list[float]) -> str:
+def _after_kill(error: tuple[float, float, str], kills: list[tuple[float, float]]) -> str:
     """When an error's turn began and ended, from the last kill before its end (to tell a cut-off turn)."""
     began, ended, _ = error
-    last = max((at for at in kills if at <= ended), default=None)
+    last = max((at for at, _ in kills if at <= ended), default=None)
     return "" if last is None else f"({began - last:+.2f} s to {ended - last:+.2f} s from a kill) "
 
 

@@ -60,9 +60,12 @@ def test_overlapping_events_in_one_room_are_counted_once_each() -> None:
 def test_only_a_502_under_way_when_the_instance_died_is_a_turn_it_held() -> None:
     out = Outcomes(errors=[(9.0, 11.0, "help: HTTP 502: bad gateway"), (9.0, 11.0, "not booked: sorry"),
                            (11.0, 12.0, "help: HTTP 502: bad gateway"), (8.0, 9.5, "help: HTTP 502")])
-    assert out.cut_off([10.0]) == [(9.0, 11.0, "help: HTTP 502: bad gateway")]
+    assert out.cut_off([(10.0, 10.1)]) == [(9.0, 11.0, "help: HTTP 502: bad gateway")]
     assert out.cut_off([]) == []
-    assert len(out.cut_off([10.0, 11.5])) == 2  # the instance sending a burst of reminders killed as well
+    assert len(out.cut_off([(10.0, 10.1), (11.5, 11.6)])) == 2  # the sender of a burst of reminders killed too
+    # Sent to the instance between the signal and its end (nginx answered before the bench saw it gone).
+    assert Outcomes(errors=[(10.02, 10.05, "HTTP 502")]).cut_off([(10.0, 10.1)]) == [(10.02, 10.05, "HTTP 502")]
+    assert Outcomes(errors=[(10.2, 10.3, "HTTP 502")]).cut_off([(10.0, 10.1)]) == []  # sent after it was gone
 
 
 def test_the_process_a_connection_came_from_is_found_by_its_port() -> None:
