@@ -42,15 +42,21 @@ def prepare_org(data_dir: Path, *, rooms: int, people: int, past_bookings: int,
     """Write the organisation's data (without flushing each file; one sync at the end)."""
     repo = Repository(TinyDbBackend(data_dir, durable=False))
     try:
-        # The highest fair-use limits: simulated users book and search far more than one person would.
-        repo.save_settings(highest_limits(replace(repo.get_settings(), tenant_id=TENANT_ID, connected=True,
-                                                  booking_enabled=True)))
-        register_rooms(repo, generated_rooms(rooms))
-        for number in range(1, people + 1):  # each person's file written while it is open
-            repo.save_conversation_reference(bench_person(number)[0], conversation_reference(number, service_url))
-            repo.save_user_zone(bench_person(number)[0], "UTC")
-        now = datetime.now(UTC)
-        repo.import_bookings(past_booking(n, people, rooms, now) for n in range(past_bookings))
+        seed_org(repo, rooms=rooms, people=people, past_bookings=past_bookings, service_url=service_url)
     finally:
         repo.close()
     os.sync()
+
+
+def seed_org(repo: Repository, *, rooms: int, people: int, past_bookings: int, service_url: str) -> None:
+    """The organisation's data in any repository: the same for TinyDB and PostgreSQL, so that a
+    benchmark comparing them compares the stores, not what is in them."""
+    # The highest fair-use limits: simulated users book and search far more than one person would.
+    repo.save_settings(highest_limits(replace(repo.get_settings(), tenant_id=TENANT_ID, connected=True,
+                                              booking_enabled=True)))
+    register_rooms(repo, generated_rooms(rooms))
+    for number in range(1, people + 1):  # each person's file written while it is open
+        repo.save_conversation_reference(bench_person(number)[0], conversation_reference(number, service_url))
+        repo.save_user_zone(bench_person(number)[0], "UTC")
+    now = datetime.now(UTC)
+    repo.import_bookings(past_booking(n, people, rooms, now) for n in range(past_bookings))

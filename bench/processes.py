@@ -151,11 +151,14 @@ def bot_env(data_dir: Path, port: int, graph_url: str, ca_file: str, **extra: st
 
 
 def roombot_process(data_dir: Path, graph_url: str, ca_file: str, *, graph_timeout_s: float = 10,
-                    profile: Path | None = None, loop_lag: Path | None = None) -> Process:
+                    profile: Path | None = None, loop_lag: Path | None = None, database_url: str = "") -> Process:
     """`python app.py --local`; with `profile`, under pyinstrument, which writes its report there when
-    the process stops; with `loop_lag`, with a ticker that writes there how long the loop was held."""
+    the process stops; with `loop_lag`, with a ticker that writes there how long the loop was held;
+    with `database_url`, on that PostgreSQL database instead of TinyDB files in `data_dir`."""
     port = free_port()
     env = bot_env(data_dir, port, graph_url, ca_file, GRAPH_TIMEOUT_S=str(graph_timeout_s))
+    if database_url:
+        env["DATABASE_URL"] = database_url
     command = [sys.executable, "app.py", "--local"]
     if loop_lag is not None:
         env["LOOP_LAG_FILE"] = str(loop_lag)

@@ -35,6 +35,7 @@ import aiohttp
 
 from bench import history
 from bench.graph_baseline import naive_search
+from bench.instances import multi_instance
 from bench.lag_bot import lag_per_second_ms
 from bench.org import prepare_org
 from bench.processes import Process, descendants, echo_process, roombot_process, rss_mb, sandbox_process
@@ -43,7 +44,7 @@ from bench.users import Chat, Connector, Timings, TurnFailed, User, actions, car
 from domain.calendar import TimeSlot
 from graph.calendar import SCHEDULE_CHUNK
 
-PHASES = ("help", "daily", "storage", "memory", "history", "bounded", "reminders")
+PHASES = ("help", "daily", "storage", "memory", "history", "bounded", "reminders", "instances")
 PER_MAILBOX = 4  # Graph's concurrent requests per mailbox: getSchedule calls go out in waves of 4 at best
 
 
@@ -71,12 +72,16 @@ class Sizes:
     attack_s: float = 20  # how long others are measured, idle and then under attack
     attack_every_ms: float = 200
     reminder_bookings: int = 2000  # by as many people, all starting in the same minute
+    instance_run_s: float = 45  # daily use through nginx while one instance is killed and restarted
+    instance_reminders: int = 200  # reminders falling due meanwhile, for both instances' schedulers
+    instance_pairs: int = 10  # pairs of people pressing Book on one room at once, through the two instances
 
 
 QUICK = Sizes(latency_ms=20, help_users=10, help_turns=5, rooms=45, mixed_users=3, mixed_rounds=2,
               small_people=10, small_bookings=10, big_people=300, big_bookings=600, storage_users=3,
               storage_rounds=2, memory_rooms=300, memory_searches=2, history_big=200, history_rounds=5,
-              others=3, attack_s=2, reminder_bookings=100)
+              others=3, attack_s=2, reminder_bookings=100, instance_run_s=9, instance_reminders=10,
+              instance_pairs=2)
 
 # The worst texts for the date recognizer: 1 KB of "1-2 " took 20 s of the event loop before; the
 # longest text still read (just under the bound) takes a worker over a second.
@@ -549,6 +554,9 @@ async def phases(bench: Bench, profile: Path | None, only: tuple[str, ...] = PHA
     if "reminders" in only:
         print("reminders: bookings starting in the same minute, others asking for help meanwhile", flush=True)
         await reminder_burst(bench)
+    if "instances" in only:
+        print("instances: PostgreSQL vs TinyDB, two instances behind nginx, one killed and restarted", flush=True)
+        await multi_instance(bench)
     tokens = bench.token_requests
     if tokens and {"daily", "storage", "memory"} & set(only):  # the phases whose bots reach Graph
         bench.report.fact("token requests",
