@@ -90,6 +90,7 @@ class AttendanceService:
         self._calendar = calendar
         self._clock = clock
         self._messages = messages
+        self._release_gate = asyncio.Semaphore(RELEASES_AT_ONCE)  # across the scheduler's waves
 
     def use_messages(self, messages: Messages) -> None:
         self._messages = messages
@@ -167,10 +168,8 @@ class AttendanceService:
         if reminders:
             outcomes.update(await self._remind(reminders, now, settings))
         releases = [(j, b) for j, b in runnable if j.kind == JOB_RELEASE]
-        gate = asyncio.Semaphore(RELEASES_AT_ONCE)  # many no-shows at once: a few rooms' calendars at a time
-
         async def release(job: Job, booking: Booking) -> None:
-            async with gate:
+            async with self._release_gate:  # many no-shows at once: a few rooms' calendars at a time
                 outcomes[job.key] = await self._release(job, booking)
 
         await asyncio.gather(*(release(j, b) for j, b in releases))

@@ -4,11 +4,12 @@ Jobs live in the repository, not in memory, so a restart or a crash loses none. 
 while the bot was down runs when it is back, unless it is stale (its booking started, ended, moved or
 was cancelled meanwhile): then it is dropped with a log line that says why (services.attendance).
 
-Exactly once in one process: a job is claimed (written with this run's id) before it runs and
-removed when it has run, so a run never takes it twice; a claim left by a run that died (kill -9) is
-taken again at the next start. The one window left is a crash after a reminder reached Teams and
-before its removal was written (a few milliseconds): that reminder is sent again rather than lost.
-The next issue (several instances on PostgreSQL) makes claims leases shared across processes."""
+Exactly once: a job is claimed (written with this run's id, in one statement that skips jobs another
+run is claiming) before it runs and removed as soon as its wave of 20 has run, so no run takes it
+twice. A claim is a lease: renewed while its batch runs; a claim left by a run that died (kill -9) is
+taken over once it is older than the lease (with one process on TinyDB, at the next start). The one
+window left is a crash after a reminder reached Teams and before its wave's removal was written: the
+reminders of the waves under way then (at most WAVE x WAVES_AT_ONCE) are sent again rather than lost."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 BATCH = 200  # jobs taken at once (reminders of a batch are sent together, within Teams' limits)
+WAVE = 20  # jobs of a batch run and written done together (one $batch read-back of 20 reminders)
+WAVES_AT_ONCE = 4  # waves under way at once: enough to keep Teams' send rate busy
 LOOKAHEAD = timedelta(minutes=2)  # how far ahead a burst of reminders is seen coming
 TICK_S = 5.0  # the longest sleep: jobs written by another process are seen this soon
 RETRY_AFTER = timedelta(seconds=30)  # first pause after a job could not run; doubles, with jitter
@@ -68,25 +71,39 @@ class Scheduler:
                     log.warning("job %s was taken by a run that stopped before finishing it (%s); running it now",
                                 job.key, job.taken_from[:12])
             heartbeat = asyncio.create_task(self._keep_claims(claimed)) if self._lease else None
+            gate = asyncio.Semaphore(WAVES_AT_ONCE)
             try:
-                outcomes = await self._run(claimed)
-            except Exception:  # noqa: BLE001 - one bad batch must not stop every later job
-                log.exception("a batch of %d jobs failed; trying them again later", len(claimed))
-                outcomes = [Outcome.RETRY] * len(claimed)
+                done = await asyncio.gather(*(self._wave(claimed[i:i + WAVE], now, gate)
+                                              for i in range(0, len(claimed), WAVE)))
             finally:
                 if heartbeat is not None:
                     heartbeat.cancel()
-            done = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.DONE]
-            again = [j for j, o in zip(claimed, outcomes, strict=True) if o is Outcome.RETRY]
-            given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
-            for job in given_up:
-                log.warning("dropped job %s after %d tries", job.key, job.tries + 1)
-            self._unsettled.append((done + given_up, [j.retried(now + _pause(j.tries)) for j in again
-                                                      if j not in given_up]))
-            self._settle()
-            finished += len(done)
+            self._settle()  # a wave whose outcome met the database away: now, or at the next round
+            finished += sum(done)
             if len(claimed) < self._batch:
                 return finished
+
+    async def _wave(self, jobs: list[Job], now: datetime, gate: asyncio.Semaphore) -> int:
+        """Run a few of the claimed jobs and write their outcome as soon as they have run, so that a
+        process killed in the middle of a burst repeats at most the waves under way, not the batch."""
+        async with gate:
+            try:
+                outcomes = await self._run(jobs)
+            except Exception:  # noqa: BLE001 - one bad wave must not stop every later job
+                log.exception("a batch of %d jobs failed; trying them again later", len(jobs))
+                outcomes = [Outcome.RETRY] * len(jobs)
+        done = [j for j, o in zip(jobs, outcomes, strict=True) if o is Outcome.DONE]
+        again = [j for j, o in zip(jobs, outcomes, strict=True) if o is Outcome.RETRY]
+        given_up = [j for j in again if j.tries + 1 >= MAX_TRIES]
+        for job in given_up:
+            log.warning("dropped job %s after %d tries", job.key, job.tries + 1)
+        self._unsettled.append((done + given_up, [j.retried(now + _pause(j.tries)) for j in again
+                                                  if j not in given_up]))
+        try:
+            self._settle()
+        except StorageUnavailable:
+            log.warning("the outcome of %d jobs is written once the database is back", len(jobs))
+        return len(done)
 
     def _settle(self) -> None:
         """Write the outcomes of the batches that ran. One that meets the database away is kept and written

@@ -61,3 +61,22 @@ async def test_a_dead_runs_claims_are_taken_over_once_the_lease_runs_out() -> No
     await asyncio.sleep(0.4)
     assert await survivor.run_due() == 1
     assert [(j.booking_id, j.taken_from) for j in ran] == [("b0", "dead run")]
+
+
+async def test_jobs_are_written_done_wave_by_wave_so_a_kill_repeats_only_the_waves_under_way() -> None:
+    repo = Repository(MemoryBackend(), clock=_now)
+    start = _now() + timedelta(minutes=5)
+    repo.put_jobs([Job(kind=JOB_RELEASE, booking_id=f"b{i:02d}", due=_now() - timedelta(seconds=60 - i),
+                       for_start=start) for i in range(60)])
+    hang = asyncio.Event()
+
+    async def run(jobs: Sequence[Job]) -> list[Outcome]:
+        if jobs[0].booking_id != "b00":  # the later waves are still under way when the process dies
+            await hang.wait()
+        return [Outcome.DONE] * len(jobs)
+
+    running = asyncio.create_task(Scheduler(repo, run, _now).run_due())
+    await asyncio.sleep(0.2)
+    running.cancel()  # as good as a kill -9 here: nothing after this point is written
+    left = {j.booking_id for j in repo.due_jobs(_now())}
+    assert left == {f"b{i:02d}" for i in range(20, 60)}  # the first wave of 20 is done and gone

@@ -19,21 +19,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class AwayOnce(Repository):
-    """A repository whose database is away for the first write of the batch's outcome."""
+class AwayForARound(Repository):
+    """A repository whose database is away for the rest of the round that ran the batch: the first two
+    writes of its outcome (as its wave ends, and again as the round ends) fail."""
 
-    away = True
+    away_for = 2
 
     def finish_jobs(self, jobs: object) -> None:
-        if self.away:
-            self.away = False
+        if self.away_for:
+            self.away_for -= 1
             raise StorageUnavailable("the database went away: server closed the connection unexpectedly")
         super().finish_jobs(jobs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("lease", [timedelta(0), timedelta(seconds=120)])  # one instance; several
 async def test_a_batch_whose_outcome_meets_the_database_away_is_settled_when_it_is_back(lease: timedelta) -> None:
-    repo = AwayOnce(MemoryBackend(), clock=_now)
+    repo = AwayForARound(MemoryBackend(), clock=_now)
     start = _now() + timedelta(minutes=1)
     repo.put_jobs([Job(kind=JOB_REMIND, booking_id=f"b{i}", due=_now() - timedelta(seconds=1), for_start=start)
                    for i in range(3)])
