@@ -202,6 +202,11 @@ class Backend(ABC):
         process whose repository calls never await: they write in an order a crash leaves readable."""
         yield
 
+    def versions(self) -> dict[str, int]:
+        """Each shared collection's version (Collection.version), in one read; empty when only this
+        process writes the data."""
+        return {}
+
     def lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take (or renew) the lease `name` for `owner` for `seconds`: False while another owner holds
         an unexpired one. Shared backends make this hold across processes."""

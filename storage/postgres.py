@@ -62,7 +62,9 @@ T = TypeVar("T")
 POOL_SIZE = 8  # connections per process at most (the loop's thread uses one; timer threads the others)
 CONNECT_TIMEOUT_S = 3  # a server that does not answer this soon is unavailable (a refused port fails at once)
 MIGRATION_LOCK = 0x726F6F6D  # pg_advisory_lock key ("room") held while migrations run
-VERSIONED = frozenset({"rooms"})  # collections other processes' caches must notice changes to (Collection.version)
+# The organisation's own collections, which each process keeps parsed: a write bumps their version, so the
+# other processes notice (Repository._org).
+VERSIONED = frozenset({"settings", "buildings", "floors", "rooms", "admins"})
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "documents, logs, leases, versions and bot state", """
@@ -306,6 +308,9 @@ class PostgresBackend(Backend):
                             "WHERE docs.coll = %s AND docs.part = k.part AND docs.key = k.key "
                             "AND docs.doc->>'claim' = %s",
                             (now, [p for p, _ in keys], [k for _, k in keys], name, owner))
+
+    def versions(self) -> dict[str, int]:
+        return {name: int(version) for name, version in self.fetch("SELECT coll, version FROM versions")}
 
     def bump_version(self, conn: psycopg.Connection[Any], name: str) -> None:
         conn.execute("INSERT INTO versions (coll, version) VALUES (%s, 1) "

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.jobs import JOB_KINDS, JOB_REMIND, Job
@@ -48,6 +48,7 @@ MORE_TENANTS = "(more tenants)"
 TWO_TENANTS = "(two tenants)"  # activities naming two different tenants, counted as one
 REGISTRY_RECHECK_S = 1.0  # on shared data, how stale the room registry kept in memory may be at most
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
+_T = TypeVar("_T")
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
 
 # Every collection the repository keeps, by kind (its only names: a test holds it to these), so that
@@ -152,11 +153,12 @@ class Repository:
         self._search_rate = backend.partitioned("search_rate")  # by user: their searches of the last minute
         self._jobs = backend.partitioned("jobs")  # by the hour (UTC) their booking starts: _job_part
         self._jobs_for: Callable[[Booking], list[Job]] | None = None
-        # The registry is read on every search and changed by admins only: kept parsed. On shared data
-        # (several instances) its version is checked at most every REGISTRY_RECHECK_S.
-        self._room_cache: dict[str, Room] | None = None
-        self._registry_version: int | None = None
-        self._registry_checked = 0.0
+        # The organisation's own data (settings, buildings, floors, rooms, admins) is read on every turn and
+        # changed by admins only: kept parsed, dropped when this process writes it, and on shared data
+        # (several instances) checked against its version at most every REGISTRY_RECHECK_S.
+        self._kept: dict[str, Any] = {}
+        self._versions: dict[str, int] = {}
+        self._versions_checked = 0.0
         self._move_legacy_files()
         self.housekeeping()
 
@@ -217,13 +219,31 @@ class Repository:
 
     # --- organisation settings -------------------------------------------------------------
 
+    def _org(self, name: str, load: Callable[[], _T]) -> _T:
+        """The organisation's collection `name` as `load` parses it, kept until it changes (see __init__)."""
+        if self._backend.shared and time.monotonic() - self._versions_checked >= REGISTRY_RECHECK_S:
+            versions = self._backend.versions()  # another instance's admin may have changed something
+            self._versions_checked = time.monotonic()
+            for changed in [n for n in self._kept if versions.get(n, 0) != self._versions.get(n, 0)]:
+                del self._kept[changed]
+            self._versions = versions
+        if name not in self._kept:
+            self._kept[name] = load()
+        return self._kept[name]
+
+    def _changed(self, name: str) -> None:
+        self._kept.pop(name, None)
+
     def get_settings(self) -> OrgSettings:
-        doc = self._settings.get(_SETTINGS_KEY)
-        return OrgSettings(**_known(OrgSettings, doc)) if doc else OrgSettings()
+        def load() -> OrgSettings:
+            doc = self._settings.get(_SETTINGS_KEY)
+            return OrgSettings(**_known(OrgSettings, doc)) if doc else OrgSettings()
+        return self._org("settings", load)
 
     def save_settings(self, settings: OrgSettings) -> OrgSettings:
         with self._backend.transaction():
             before = self.get_settings()
+            self._changed("settings")
             self._settings.put(_SETTINGS_KEY, asdict(settings))
             if _attendance_of(before) != _attendance_of(settings):  # reminders and releases follow the new defaults
                 self._replan_upcoming(lambda b: True)
@@ -236,6 +256,7 @@ class Repository:
         if any(b.name.lower() == name.lower() for b in self.list_buildings()):
             raise Conflict(f"There is already a building called '{name}'.")
         building = Building(id=self._new_id("b", name, self._buildings), name=name)
+        self._changed("buildings")
         self._buildings.put(building.id, asdict(building))
         return building
 
@@ -245,6 +266,7 @@ class Repository:
         if any(b.name.lower() == name.lower() and b.id != building_id for b in self.list_buildings()):
             raise Conflict(f"There is already a building called '{name}'.")
         building = replace(building, name=name)
+        self._changed("buildings")
         self._buildings.put(building.id, asdict(building))
         return building
 
@@ -252,6 +274,7 @@ class Repository:
         """Save a building's other fields (its time zone); its name changes through rename_building."""
         stored = self.get_building(building.id)
         building = replace(building, name=stored.name)
+        self._changed("buildings")
         self._buildings.put(building.id, asdict(building))
         return building
 
@@ -264,16 +287,22 @@ class Repository:
             for floor in self.list_floors(building_id):
                 self._floors.delete(floor.id)
             self._buildings.delete(building_id)
+        self._changed("floors")
+        self._changed("buildings")
         return building
 
+    def _building_map(self) -> dict[str, Building]:
+        return self._org("buildings", lambda: {b.id: b for b in (Building(**_known(Building, d))
+                                                                 for d in self._buildings.all())})
+
     def get_building(self, building_id: str) -> Building:
-        doc = self._buildings.get(building_id)
-        if doc is None:
+        building = self._building_map().get(building_id) if isinstance(building_id, str) else None
+        if building is None:
             raise NotFound("That building does not exist.")
-        return Building(**_known(Building, doc))
+        return building
 
     def list_buildings(self) -> list[Building]:
-        return sorted((Building(**_known(Building, d)) for d in self._buildings.all()), key=lambda b: b.name.lower())
+        return sorted(self._building_map().values(), key=lambda b: b.name.lower())
 
     def add_floor(self, building_id: str, name: str, level: int = 0) -> Floor:
         self.get_building(building_id)
@@ -282,6 +311,7 @@ class Repository:
             raise Conflict(f"That building already has a floor called '{name}'.")
         floor = Floor(id=self._new_id("f", f"{building_id}-{name}", self._floors), building_id=building_id,
                       name=name, level=level)
+        self._changed("floors")
         self._floors.put(floor.id, asdict(floor))
         return floor
 
@@ -291,6 +321,7 @@ class Repository:
         if any(f.name.lower() == name.lower() and f.id != floor_id for f in self.list_floors(floor.building_id)):
             raise Conflict(f"That building already has a floor called '{name}'.")
         floor = replace(floor, name=name)
+        self._changed("floors")
         self._floors.put(floor.id, asdict(floor))
         return floor
 
@@ -299,18 +330,22 @@ class Repository:
         floor = self.get_floor(floor_id)
         if self.list_rooms(floor_id=floor_id):
             raise Conflict(f"'{floor.name}' still has rooms. Remove or move them first.")
+        self._changed("floors")
         self._floors.delete(floor_id)
         return floor
 
+    def _floor_map(self) -> dict[str, Floor]:
+        return self._org("floors", lambda: {f.id: f for f in (Floor(**_known(Floor, d)) for d in self._floors.all())})
+
     def get_floor(self, floor_id: str) -> Floor:
-        doc = self._floors.get(floor_id)
-        if doc is None:
+        floor = self._floor_map().get(floor_id) if isinstance(floor_id, str) else None
+        if floor is None:
             raise NotFound("That floor does not exist.")
-        return Floor(**_known(Floor, doc))
+        return floor
 
     def list_floors(self, building_id: str | None = None) -> list[Floor]:
-        docs = self._floors.find(building_id=building_id) if building_id else self._floors.all()
-        return sorted((Floor(**_known(Floor, d)) for d in docs), key=lambda f: (f.building_id, f.level, f.name.lower()))
+        floors = [f for f in self._floor_map().values() if not building_id or f.building_id == building_id]
+        return sorted(floors, key=lambda f: (f.building_id, f.level, f.name.lower()))
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -330,7 +365,7 @@ class Repository:
             if room.email in docs or self._rooms.get(room.email) is not None:
                 raise Conflict(f"{room.email} is already registered.")
             docs[room.email] = self._room_doc(room)
-        self._room_cache = None
+        self._changed("rooms")
         with self._backend.transaction():  # inserted, not overwritten: another instance may register one too
             for email, doc in docs.items():
                 if not self._rooms.insert(email, doc):
@@ -341,7 +376,7 @@ class Repository:
         before = self.get_room(room.email)
         if before is None:
             raise NotFound(f"{room.email} is not a registered room.")
-        self._room_cache = None
+        self._changed("rooms")
         with self._backend.transaction():
             self._rooms.put(room.email, self._room_doc(room))
             if before.rules != room.rules:  # its bookings' releases follow the new rules
@@ -349,16 +384,11 @@ class Repository:
         return room
 
     def _registry(self) -> dict[str, Room]:
-        if self._backend.shared and time.monotonic() - self._registry_checked >= REGISTRY_RECHECK_S:
-            version = self._rooms.version()  # another instance's admin may have changed it
-            self._registry_checked = time.monotonic()
-            if version != self._registry_version:
-                self._room_cache, self._registry_version = None, version
-        if self._room_cache is None:
+        def load() -> dict[str, Room]:
             rooms = sorted((self._room_from(d) for d in self._rooms.all()),
                            key=lambda r: (r.building_id, r.floor_id, r.email))
-            self._room_cache = {room.email: room for room in rooms}
-        return self._room_cache
+            return {room.email: room for room in rooms}
+        return self._org("rooms", load)
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""
@@ -373,7 +403,7 @@ class Repository:
                 if (not building_id or r.building_id == building_id) and (not floor_id or r.floor_id == floor_id)]
 
     def remove_room(self, email: str) -> None:
-        self._room_cache = None
+        self._changed("rooms")
         if not self._rooms.delete(normalize_email(email)):
             raise NotFound(f"{email} is not a registered room.")
 
@@ -394,6 +424,7 @@ class Repository:
         if not key:
             raise ValidationFailed("An admin needs an AAD object id or a user principal name.")
         admin = replace(admin, key=key)
+        self._changed("admins")
         self._admins.put(key, {"key": key, "roles": list(admin.roles), "added_by": admin.added_by,
                                "name": admin.name, "email": admin.email})
         return admin
@@ -404,19 +435,19 @@ class Repository:
             raise NotFound(f"{key} is not an admin.")
         if len(self._admins.all()) <= 1:
             raise ValidationFailed("At least one admin must remain.")
+        self._changed("admins")
         self._admins.delete(key)
 
     def list_admins(self) -> list[Admin]:
-        return sorted((self._admin_from(d) for d in self._admins.all()), key=lambda a: a.key)
+        return sorted(self._admin_map().values(), key=lambda a: a.key)
+
+    def _admin_map(self) -> dict[str, Admin]:
+        return self._org("admins", lambda: {a.key: a for a in map(self._admin_from, self._admins.all())})
 
     def find_admin(self, *keys: str | None) -> Admin | None:
         """The admin matching any of the given identities (AAD object id, UPN, email)."""
-        for key in keys:
-            if key:
-                doc = self._admins.get(key.strip().lower())
-                if doc:
-                    return self._admin_from(doc)
-        return None
+        admins = self._admin_map()
+        return next((admins[k.strip().lower()] for k in keys if k and k.strip().lower() in admins), None)
 
     @staticmethod
     def _admin_from(doc: dict[str, Any]) -> Admin:

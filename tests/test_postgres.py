@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from domain.errors import Conflict
-from domain.models import Booking, Room
+from domain.models import ROLE_ADMIN, Admin, Booking, Room
 from scripts.cluster import LocalPostgres
 from services.locks import SharedLocks, StillBusy
 from storage import repository
@@ -97,6 +98,25 @@ def test_rooms_registered_on_one_instance_are_seen_by_the_others(
     with pytest.raises(Conflict):  # a room email is unique across instances
         other.add_room(Room(email="hq-aurora@example.com", display_name="Again", building_id=hq.id,
                             floor_id=floor.id, capacity=4))
+
+
+def test_settings_admins_and_floor_plans_changed_on_one_instance_are_seen_by_the_others(
+        instances: list[Repository], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each instance keeps the organisation's own data parsed; a change bumps its version, which the others
+    check (at most every REGISTRY_RECHECK_S: 0 here)."""
+    monkeypatch.setattr(repository, "REGISTRY_RECHECK_S", 0.0)
+    admin, other, _ = instances
+    assert other.get_settings().booking_enabled is False and other.list_admins() == []  # now kept by `other`
+    assert other.list_buildings() == [] and other.list_floors() == []
+    admin.save_settings(replace(admin.get_settings(), booking_enabled=True))
+    admin.add_admin(Admin(key="meganb@example.com", roles=(ROLE_ADMIN,)))
+    hq = admin.add_building("HQ")
+    floor = admin.add_floor(hq.id, "Ground")
+    assert other.get_settings().booking_enabled is True
+    assert other.find_admin("MeganB@example.com") == Admin(key="meganb@example.com", roles=(ROLE_ADMIN,))
+    assert other.get_building(hq.id) == hq and other.list_floors(hq.id) == [floor]
+    admin.remove_floor(floor.id)
+    assert other.list_floors() == []
 
 
 def test_one_welcome_per_conversation_across_instances(instances: list[Repository]) -> None:
