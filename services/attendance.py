@@ -44,6 +44,7 @@ from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
 from domain.models import BOOKING_BOOKED, BOOKING_CANCELLED, Booking, OrgSettings, Room
 from domain.my_bookings import repaired
 from services.my_bookings import GONE, ManagedCalendar
+from storage.backends import StorageUnavailable
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,23 @@ class AttendanceService:
             room = self._repo.get_room(current.room_email)
             due.append((job, Reminder(current, room, self.attendance(current, settings), now)))
         if due:
-            assert self._messages is not None, "AttendanceService needs its messages port to remind"
-            sent = await self._messages.remind([r for _, r in due])
+            sent = await asyncio.gather(*(self._remind_one(job, reminder) for job, reminder in due))
             for (job, _), ok in zip(due, sent, strict=True):
                 outcomes[job.key] = Outcome.DONE if ok else Outcome.RETRY
         return outcomes
+
+    async def _remind_one(self, job: Job, reminder: Reminder) -> bool:
+        """Send one reminder. On shared data its job is written done as soon as Teams took the card, so an
+        instance killed in the middle of a burst leaves only the cards then on the wire to be sent again
+        by the instance that takes its claims over (the scheduler writes the rest as their wave ends)."""
+        assert self._messages is not None, "AttendanceService needs its messages port to remind"
+        sent = (await self._messages.remind([reminder]))[0]
+        if sent and self._repo.shared:
+            try:
+                self._repo.finish_jobs([job])
+            except StorageUnavailable:
+                log.warning("reminder %s was sent; it is written done when the database is back", job.key)
+        return sent
 
     def _follow(self, booking: Booking, event: CalendarEvent | None) -> Booking | None:
         """The record brought in line with the room calendar (moved, changed or cancelled in Outlook);

@@ -10,7 +10,7 @@ from domain.calendar import TimeSlot
 from sandbox.bootstrap import register_rooms
 from sandbox.seed import EXTRA_ROOMS, demo_mailboxes
 from services.booking import Booker, BookingOutcome, BookingService
-from storage.backends import MemoryBackend
+from storage.backends import Backend, MemoryBackend
 from storage.repository import Repository
 
 ALEX = Booker(key="00000000-0000-0000-0000-0000000000020", email="alexw@example.com", name="Alex Wilber")
@@ -18,8 +18,8 @@ MEGAN = Booker(key="00000000-0000-0000-0000-0000000000021", email="meganb@exampl
 ZONE = "Europe/Helsinki"
 
 
-def org_repo(*, rooms: list[Any] | None = None) -> Repository:
-    repo = Repository(MemoryBackend())
+def org_repo(*, rooms: list[Any] | None = None, backend: Backend | None = None) -> Repository:
+    repo = Repository(backend or MemoryBackend())
     settings = repo.get_settings()
     repo.save_settings(replace(settings, tenant_id="t", connected=True, booking_enabled=True))
     special = {e.email for e in EXTRA_ROOMS}

@@ -3,6 +3,7 @@ keeps (storage), and the service and scheduler on a fake clock against the sandb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from services.attendance import RELEASE_COMMENT, AttendanceService, Outcome, Rel
 from services.booking import BookingService
 from services.scheduler import Scheduler
 from storage.backends import MemoryBackend, TinyDbBackend
+from storage.postgres import PostgresBackend
 from storage.repository import Repository
 from tests.service_helpers import ALEX, MEGAN, book, org_repo
 
@@ -179,8 +181,9 @@ class Messages:
 
 
 class World:
-    def __init__(self, calendar: RoomCalendarService, clock: Clock, rules: RoomRules = RELEASING) -> None:
-        self.repo = org_repo()
+    def __init__(self, calendar: RoomCalendarService, clock: Clock, rules: RoomRules = RELEASING,
+                 repo: Repository | None = None) -> None:
+        self.repo = repo or org_repo()
         self.repo.save_settings(replace(self.repo.get_settings(), default_rules=rules))
         self.clock = clock
         self.calendar = calendar
@@ -216,6 +219,36 @@ async def test_a_reminder_comes_at_its_time_once(sandbox: RunningSandbox, calend
     assert reminder.booking.id == booking.id and reminder.attendance.releases
     assert await world.at(START - timedelta(minutes=1)) == 0  # not twice
     assert len(world.messages.reminders) == 1
+
+
+async def test_on_shared_data_a_reminder_is_written_done_as_soon_as_teams_took_it(
+        sandbox: RunningSandbox, calendar: RoomCalendarService, pg_url: str) -> None:
+    """An instance killed in a burst leaves only the cards on the wire to be sent again, not its wave."""
+    world = World(calendar, Clock(START - timedelta(hours=3)), repo=org_repo(backend=PostgresBackend(pg_url)))
+    first = await world.book(_slot())
+    second = await world.book(_slot(), room="hq-echo@example.com", attempt="attempt-second")
+    on_the_wire = asyncio.Event()
+
+    async def remind(reminders: Sequence[Reminder]) -> list[bool]:
+        if reminders[0].booking.id == second.id:
+            await on_the_wire.wait()  # Teams has not answered this one yet
+        world.messages.reminders.extend(reminders)
+        return [True] * len(reminders)
+
+    world.messages.remind = remind  # type: ignore[method-assign]
+    world.clock.now = START - timedelta(minutes=15)
+    running = asyncio.create_task(world.scheduler.run_due())
+    for _ in range(100):
+        if world.messages.reminders:
+            break
+        await asyncio.sleep(0.05)
+    assert [r.booking.id for r in world.messages.reminders] == [first.id]
+    assert world.repo.get_job(JOB_REMIND, first) is None  # written done while the other is still out
+    assert world.repo.get_job(JOB_REMIND, second).claim == world.scheduler.run_id
+    on_the_wire.set()
+    assert await running == 2
+    assert world.repo.get_job(JOB_REMIND, second) is None
+    world.repo.close()
 
 
 async def test_moved_or_cancelled_in_outlook_reminds_at_the_new_time_or_not_at_all(
