@@ -8,8 +8,10 @@ Exactly once: a job is claimed (written with this run's id, in one statement tha
 run is claiming) before it runs and removed as soon as its wave of 20 has run, so no run takes it
 twice. A claim is a lease: renewed while its batch runs; a claim left by a run that died (kill -9) is
 taken over once it is older than the lease (with one process on TinyDB, at the next start). The one
-window left is a crash after a reminder reached Teams and before its wave's removal was written: the
-reminders of the waves under way then (at most WAVE x WAVES_AT_ONCE) are sent again rather than lost."""
+window left is a crash after a reminder reached Teams and before its removal was written: on shared
+data each reminder is written done as soon as Teams took it (services.attendance), so only the cards
+then on the wire are sent again rather than lost; with one process on TinyDB, the waves under way (at
+most WAVE x WAVES_AT_ONCE jobs)."""
 
 from __future__ import annotations
 
