@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from botbuilder.core import ConversationState, Storage, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
@@ -55,7 +56,7 @@ from services.scheduler import Scheduler
 from services.understanding import UnderstandingPool
 from storage.backends import Backend, TinyDbBackend
 from storage.bot_state import TinyDbStorage
-from storage.repository import Repository
+from storage.repository import Repository, one_turn
 
 if TYPE_CHECKING:
     from sandbox.server import RunningSandbox
@@ -95,7 +96,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
                       archive_after_days=config.booking_archive_days, clock=clock)
     conversation_state = ConversationState(bot_storage)
 
-    app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
+    app = web.Application(client_max_size=MAX_ACTIVITY_BYTES, middlewares=[one_turn_per_request])
     app[CONFIG_KEY] = config
     app[REPO_KEY] = repo
     app[ADAPTER_KEY] = create_adapter(config, conversation_state)
@@ -222,6 +223,14 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     app.router.add_get("/api/consent", consent_redirect)
     app.router.add_get("/api/report.csv", report_download)
     return app
+
+
+@web.middleware
+async def one_turn_per_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each request reads one version of the organisation's data, checked once at its start (see
+    storage.repository.one_turn): a change another instance made is seen by the next request."""
+    with one_turn():
+        return await handler(request)
 
 
 def open_storage(config: Config) -> tuple[Backend, Storage]:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from domain.jobs import JOB_REMIND, Job
 from services.attendance import Outcome
 from storage.backends import StorageUnavailable
-from storage.repository import Repository
+from storage.repository import Repository, one_turn
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ class Scheduler:
 
     async def run_due(self) -> int:
         """Run every job due now, batch after batch; returns how many were finished."""
+        with one_turn():  # the organisation's data checked once a round, not on every read
+            return await self._run_rounds()
+
+    async def _run_rounds(self) -> int:
         finished = 0
         self._settle()  # what ran while the database was away, first (raises while it still is)
         while True:

@@ -13,6 +13,8 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -46,7 +48,7 @@ REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at m
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
 MORE_TENANTS = "(more tenants)"
 TWO_TENANTS = "(two tenants)"  # activities naming two different tenants, counted as one
-REGISTRY_RECHECK_S = 1.0  # on shared data, how stale the room registry kept in memory may be at most
+REGISTRY_RECHECK_S = 1.0  # on shared data, how long a turn's check of the organisation's data holds at most
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _T = TypeVar("_T")
 _AUDIT_SEQUENCE = itertools.count()  # per process: entries written in the same nanosecond keep apart
@@ -155,10 +157,9 @@ class Repository:
         self._jobs_for: Callable[[Booking], list[Job]] | None = None
         # The organisation's own data (settings, buildings, floors, rooms, admins) is read on every turn and
         # changed by admins only: kept parsed, dropped when this process writes it, and on shared data
-        # (several instances) checked against its version at most every REGISTRY_RECHECK_S.
+        # (several instances) checked against its version: once a turn (`one_turn`), else on every read.
         self._kept: dict[str, Any] = {}
         self._versions: dict[str, int] = {}
-        self._versions_checked = 0.0
         self._move_legacy_files()
         self.housekeeping()
 
@@ -221,12 +222,15 @@ class Repository:
 
     def _org(self, name: str, load: Callable[[], _T]) -> _T:
         """The organisation's collection `name` as `load` parses it, kept until it changes (see __init__)."""
-        if self._backend.shared and time.monotonic() - self._versions_checked >= REGISTRY_RECHECK_S:
-            versions = self._backend.versions()  # another instance's admin may have changed something
-            self._versions_checked = time.monotonic()
-            for changed in [n for n in self._kept if versions.get(n, 0) != self._versions.get(n, 0)]:
-                del self._kept[changed]
-            self._versions = versions
+        if self._backend.shared:
+            turn, now = _TURN.get(), time.monotonic()
+            if turn is None or now - turn[0] >= REGISTRY_RECHECK_S:
+                versions = self._backend.versions()  # another instance's admin may have changed something
+                for changed in [n for n in self._kept if versions.get(n, 0) != self._versions.get(n, 0)]:
+                    del self._kept[changed]
+                self._versions = versions
+                if turn is not None:
+                    turn[0] = now
         if name not in self._kept:
             self._kept[name] = load()
         return self._kept[name]
@@ -1002,6 +1006,23 @@ class Repository:
     def _new_id(prefix: str, name: str, collection: Any) -> str:
         base = f"{prefix}-{_slug(name)}"
         return base if collection.get(base) is None else f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+# The time (monotonic) the organisation's data was last checked in this turn; None outside a turn.
+_TURN: ContextVar[list[float] | None] = ContextVar("repository_turn", default=None)
+
+
+@contextmanager
+def one_turn() -> Iterator[None]:
+    """A turn (or a scheduler round, a redirect): on shared data the organisation's data kept in memory is
+    checked against its version once at its start (one small read), not on every read within it, so a
+    change made on another instance is seen by the next turn, and a turn reads one version of it (a
+    turn longer than REGISTRY_RECHECK_S checks again)."""
+    token = _TURN.set([float("-inf")])
+    try:
+        yield
+    finally:
+        _TURN.reset(token)
 
 
 def _known(cls: type, doc: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from services.locks import SharedLocks, StillBusy
 from storage import repository
 from storage.backends import StorageUnavailable
 from storage.postgres import MIGRATIONS, PostgresBackend, PostgresStorage
-from storage.repository import Repository
+from storage.repository import Repository, one_turn
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -117,6 +117,19 @@ def test_settings_admins_and_floor_plans_changed_on_one_instance_are_seen_by_the
     assert other.get_building(hq.id) == hq and other.list_floors(hq.id) == [floor]
     admin.remove_floor(floor.id)
     assert other.list_floors() == []
+
+
+def test_a_turn_reads_one_version_of_the_organisations_data_and_the_next_turn_sees_a_change(
+        instances: list[Repository]) -> None:
+    admin, other, _ = instances
+    with one_turn():
+        assert other.get_settings().booking_enabled is False
+        admin.save_settings(replace(admin.get_settings(), booking_enabled=True))  # another instance, meanwhile
+        assert other.get_settings().booking_enabled is False  # checked once at the turn's start
+    with one_turn():
+        assert other.get_settings().booking_enabled is True  # the next turn
+    admin.save_settings(replace(admin.get_settings(), booking_enabled=False))
+    assert other.get_settings().booking_enabled is False  # outside a turn: checked on every read
 
 
 def test_one_welcome_per_conversation_across_instances(instances: list[Repository]) -> None:
