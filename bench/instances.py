@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,16 +45,15 @@ from aiohttp import web
 
 from bench.org import seed_org
 from bench.processes import ROOT, Process, descendants, roombot_process
-from bench.reminders import LEAD, REMINDER, StampedConnector, create_events
+from bench.reminders import LEAD, REMINDER, StampedConnector, create_events, record_soon_bookings
 from bench.users import Chat, Timings, TurnFailed, User, actions, card_text
-from domain.attendance import plan_jobs
 from domain.calendar import TimeSlot
 from domain.errors import SORRY
-from domain.models import BOOKING_BOOKED, Booking
+from domain.models import BOOKING_BOOKED
 from graph.calendar import RoomCalendarService
 from graph.client import GraphClient
 from graph.tokens import MsalTokenProvider
-from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID, bench_person
+from sandbox.seed import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from scripts.cluster import LocalNginx, LocalPostgres, free_port
 from storage.backends import MemoryBackend
 from storage.postgres import PostgresBackend
@@ -171,26 +170,11 @@ def seed_postgres(url: str, *, rooms: int, people: int, past_bookings: int, serv
 
 
 def seed_reminders(url: str, events: list[dict[str, Any]], start: datetime, rooms: int) -> int:
-    """Booking k (person k + 1's, in its event) with a one-minute reminder, planned as the bot plans
-    them; returns the reminders planned (as bench.reminders.seed_bookings, in PostgreSQL)."""
+    """bench.reminders' bookings with a one-minute reminder, in PostgreSQL (no check-in asked for);
+    returns the reminders planned."""
     repo = Repository(PostgresBackend(url))
     try:
-        settings = repo.get_settings()
-        settings = replace(settings, reminder_min=int(LEAD.total_seconds() // 60))
-        repo.save_settings(settings)
-        now = datetime.now(UTC)
-        repo.plan_jobs_with(lambda b: plan_jobs(b, settings, repo.get_room(b.room_email), settings.reminder_min, now))
-        bookings = []
-        for k, event in enumerate(events):
-            aad, _name, _upn, email = bench_person(k + 1)
-            room = f"room{1 + k % rooms:05d}@example.com"
-            bookings.append(Booking(
-                id=f"soon-{k:06d}", room_email=room, event_id=event["id"], ical_uid=event.get("iCalUId", ""),
-                booker_aad_id=aad, booker_email=email, start=start, end=start + timedelta(minutes=30),
-                subject="Stand-up", attendees=(email,), status=BOOKING_BOOKED, created_at=now, zone="UTC",
-                attempt_key=f"{aad}:soon-{k}", transaction_id=f"reminders-{k}"))
-        repo.import_bookings(bookings)
-        return len(bookings)
+        return record_soon_bookings(repo, events, start, rooms, check_in=False)
     finally:
         repo.close()
 
@@ -277,13 +261,21 @@ async def book(chat: Chat, user: User, k: int, seats: int, pick: int, out: Outco
         raise TurnFailed(f"no room to book: {card_text(results)[:300]}")
     button = buttons[pick % len(buttons)]
     confirmation = await chat.press(user, button, "book")
-    text = card_text(confirmation)
+    if not note_booking(out, user, button, k, confirmation):
+        raise TurnFailed(f"not booked: {card_text(confirmation)[:300]}")
+
+
+def note_booking(out: Outcomes, user: User, button: dict[str, Any], k: int, answer: dict[str, Any]) -> bool:
+    """Count a Book press's answer: booked (acknowledged, to be found later) or the room just taken;
+    False for any other answer."""
+    text = card_text(answer)
     if "Booked" in text:
         out.booked.append(Acknowledged(user.aad, str(button.get("room")), slot_start(k)))
     elif "just taken" in text:
         out.taken += 1
     else:
-        raise TurnFailed(f"not booked: {text[:300]}")
+        return False
+    return True
 
 
 async def counted(out: Outcomes, connector: WatchingConnector, user: User, turn: Awaitable[Any]) -> None:
@@ -530,13 +522,8 @@ class Instances:
             presses = [actions(card, "book")[0] for card in shown]
             answers = await asyncio.gather(*(chat.press(u, d, "book") for u, d in zip((a, b), presses, strict=True)))
             for user, button, answer in zip((a, b), presses, answers, strict=True):
-                text = card_text(answer)
-                if "Booked" in text:
-                    out.booked.append(Acknowledged(user.aad, str(button.get("room")), slot_start(k)))
-                elif "just taken" in text:
-                    out.taken += 1
-                else:
-                    out.errors.append((0.0, 0.0, f"pair {p}: {text[:200]}"))
+                if not note_booking(out, user, button, k, answer):
+                    out.errors.append((0.0, 0.0, f"pair {p}: {card_text(answer)[:200]}"))
                 out.turns += 1
 
         await asyncio.gather(*(pair(p) for p in range(self.s.instance_pairs)))

@@ -121,24 +121,32 @@ def seed_bookings(data_dir: Path, events: list[dict[str, Any]], start: datetime,
     and its jobs planned as the bot plans them; returns the reminders planned."""
     repo = Repository(TinyDbBackend(data_dir, durable=False))
     try:
-        settings = repo.get_settings()
-        settings = replace(settings, reminder_min=int(LEAD.total_seconds() // 60), checkin_opens_min=1,
-                           default_rules=replace(settings.default_rules, checkin_required=True))
-        repo.save_settings(settings)
-        now = datetime.now(UTC)
-        repo.plan_jobs_with(lambda b: plan_jobs(b, settings, repo.get_room(b.room_email), settings.reminder_min, now))
-        bookings = []
-        for k, event in enumerate(events):
-            aad, _name, _upn, email = bench_person(k + 1)
-            bookings.append(Booking(
-                id=f"soon-{k:06d}", room_email=_room(k, rooms), event_id=event["id"],
-                ical_uid=event.get("iCalUId", ""), booker_aad_id=aad, booker_email=email, start=start,
-                end=start + timedelta(minutes=30), subject="Stand-up", attendees=(email,), status=BOOKING_BOOKED,
-                created_at=now, zone="UTC", attempt_key=f"{aad}:soon-{k}", transaction_id=f"reminders-{k}"))
-        repo.import_bookings(bookings)
-        return sum(1 for b in bookings if repo.get_job(JOB_REMIND, b) is not None)
+        return record_soon_bookings(repo, events, start, rooms, check_in=True)
     finally:
         repo.close()
+
+
+def record_soon_bookings(repo: Repository, events: list[dict[str, Any]], start: datetime, rooms: int, *,
+                         check_in: bool) -> int:
+    """Booking k (person k + 1's, in its event, in room k of `rooms`) with a one-minute reminder (and
+    check-in asked for, with `check_in`), its jobs planned as the bot plans them; the reminders planned."""
+    settings = replace(repo.get_settings(), reminder_min=int(LEAD.total_seconds() // 60))
+    if check_in:
+        settings = replace(settings, checkin_opens_min=1,
+                           default_rules=replace(settings.default_rules, checkin_required=True))
+    repo.save_settings(settings)
+    now = datetime.now(UTC)
+    repo.plan_jobs_with(lambda b: plan_jobs(b, settings, repo.get_room(b.room_email), settings.reminder_min, now))
+    bookings = []
+    for k, event in enumerate(events):
+        aad, _name, _upn, email = bench_person(k + 1)
+        bookings.append(Booking(
+            id=f"soon-{k:06d}", room_email=_room(k, rooms), event_id=event["id"],
+            ical_uid=event.get("iCalUId", ""), booker_aad_id=aad, booker_email=email, start=start,
+            end=start + timedelta(minutes=30), subject="Stand-up", attendees=(email,), status=BOOKING_BOOKED,
+            created_at=now, zone="UTC", attempt_key=f"{aad}:soon-{k}", transaction_id=f"reminders-{k}"))
+    repo.import_bookings(bookings)
+    return sum(1 for b in bookings if repo.get_job(JOB_REMIND, b) is not None)
 
 
 def most_in_a_second(times: list[float]) -> int:

@@ -16,8 +16,8 @@ from botframework.connector.auth import AuthenticateRequestResult, Authenticatio
 from msrest.exceptions import ClientException
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from cards.base import card, heading, text
 from config import Config
+from dialogs.common import problem
 from domain.errors import SORRY, STORAGE_AWAY
 from storage.backends import StorageUnavailable
 
@@ -146,6 +146,6 @@ def create_adapter(config: Config, conversation_state: BotState | None = None) -
 async def _answer_card_press(context: TurnContext, message: str) -> None:
     """Answer an Action.Execute press with a card saying `message` (the pressed card shows it)."""
     answer = AdaptiveCardInvokeResponse(status_code=200, type="application/vnd.microsoft.card.adaptive",
-                                        value=card([heading("Sorry"), text(message)]))
+                                        value=problem(message))
     await context.send_activity(Activity(type=ActivityTypes.invoke_response,
                                          value=InvokeResponse(status=200, body=answer)))

@@ -25,6 +25,8 @@ RETRY_STATUSES = frozenset({429, 503, 504})
 # A token Graph has never accepted, refused with a 403 once it is this old, is asked for again (once per call):
 # it may predate an admin consent that another instance completed (a token issued before consent carries no
 # roles, and lives an hour). Younger, it is what the token endpoint gives now: asking again would not help.
+# (An app-only token carries the application permissions an administrator had granted when it was issued:
+# https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow)
 UNPROVEN_TOKEN_RETRY_S = 2.0
 BATCH_LIMIT = 20
 _MAILBOX_IN_PATH = re.compile(r"^/(?:users|places)/([^/?]+)", re.IGNORECASE)

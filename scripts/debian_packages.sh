@@ -4,8 +4,32 @@
 # on :80 and create and start a "main" PostgreSQL cluster on 5432. RoomBot's tests and benchmark run
 # their own throwaway cluster and nginx on loopback (scripts/cluster.py). Services already on the
 # machine are left as they are.   Usage: scripts/debian_packages.sh chromium postgresql nginx
+#        scripts/debian_packages.sh --missing "the tests" chromium postgresql nginx
+#          installs only those not on the machine; not root (or no apt-get), says how to install them.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+
+if [ "${1:-}" = "--missing" ]; then
+  for_what=$2
+  shift 2
+  missing=()
+  for name in "$@"; do
+    case "$name" in
+      chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+      postgresql) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql) ;;
+      nginx) [ -x /usr/sbin/nginx ] || missing+=(nginx) ;;
+      *) dpkg -s "$name" >/dev/null 2>&1 || missing+=("$name") ;;
+    esac
+  done
+  [ "${#missing[@]}" -gt 0 ] || exit 0
+  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null; then
+    echo "Debian's ${missing[*]} are needed for $for_what: run as root, or" \
+         "'sudo apt-get install ${missing[*]/#postgresql/postgresql-15}'." >&2
+    exit 0
+  fi
+  echo "Installing Debian's ${missing[*]} for $for_what..."
+  set -- "${missing[@]}"
+fi
 
 policy="${POLICY_RC_D:-/usr/sbin/policy-rc.d}"  # (tests point these two elsewhere)
 createcluster="${CREATECLUSTER_CONF:-/etc/postgresql-common/createcluster.conf}"

@@ -4,19 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
 PORT="${PORT:-3978}"
 PLAYGROUND="${PLAYGROUND:-1}"
 PLAYGROUND_PORT="${PLAYGROUND_PORT:-56150}"
 export PORT
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  echo "$want" > "$stamp"
-fi
+scripts/ensure_venv.sh
 
 up() {  # is this URL answering? (no curl needed)
   .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null

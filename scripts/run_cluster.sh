@@ -6,20 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
 PORT="${PORT:-3978}"
 PLAYGROUND="${PLAYGROUND:-1}"
 PLAYGROUND_PORT="${PLAYGROUND_PORT:-56150}"
 CLUSTER_DIR="${CLUSTER_DIR:-data/cluster}"
 INSTANCES=2
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  echo "$want" > "$stamp"
-fi
+scripts/ensure_venv.sh
 
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! [ -x /usr/sbin/nginx ]; then
   echo "This needs Debian's PostgreSQL and nginx: 'sudo apt-get install postgresql-15 nginx'" \

@@ -13,19 +13,7 @@ npm ci --no-audit --no-fund --loglevel=error
 # Debian's packages the tests run for real: Chromium (the browser test), PostgreSQL and nginx (several
 # instances on one database behind a load balancer; tests/pg_fixtures.py). Installing them starts no
 # service: the tests run their own throwaway cluster and nginx on loopback.
-missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
-[ -x /usr/sbin/nginx ] || missing+=(nginx)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "Installing Debian's ${missing[*]} for the tests..."
-    scripts/debian_packages.sh "${missing[@]}"
-  else
-    echo "The tests need Debian's ${missing[*]}: run this script as root, or" \
-         "'sudo apt-get install ${missing[*]/#postgresql/postgresql-15}'." >&2
-  fi
-fi
+scripts/debian_packages.sh --missing "the tests" chromium postgresql nginx
 
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -95,11 +95,6 @@ class Collection(ABC):
             self.delete(key)
         return doc
 
-    def version(self) -> int | None:
-        """A number that changes whenever another process changes the collection (shared backends
-        only; None: only this process writes it, so what it read stays true until it writes)."""
-        return None
-
 
 class PartitionedCollection(ABC):
     """Keyed JSON documents in partitions; each call works on one partition only."""
@@ -203,8 +198,9 @@ class Backend(ABC):
         yield
 
     def versions(self) -> dict[str, int]:
-        """Each shared collection's version (Collection.version), in one read; empty when only this
-        process writes the data."""
+        """Collection name -> a number that changes whenever any process writes that collection (shared
+        backends, for the collections other processes keep in memory), in one read; empty when only this
+        process writes the data, so what it read stays true until it writes."""
         return {}
 
     def lease(self, name: str, owner: str, seconds: float) -> bool:

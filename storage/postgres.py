@@ -388,10 +388,6 @@ class _PgPartitions(PartitionedCollection):
     def parts(self) -> list[str]:
         return [row[0] for row in self._db.fetch(_PARTS.format(table="docs", name="coll"), {"name": self._name})]
 
-    def version(self) -> int | None:
-        rows = self._db.fetch("SELECT version FROM versions WHERE coll = %s", (self._name,))
-        return int(rows[0][0]) if rows else 0
-
 
 class _PgCollection(Collection):
     """An unpartitioned collection: the partition ''."""
@@ -425,9 +421,6 @@ class _PgCollection(Collection):
 
     def items(self) -> list[tuple[str, Doc]]:
         return self._docs.items("")
-
-    def version(self) -> int | None:
-        return self._docs.version()
 
 
 class _PgLog(AppendLog):

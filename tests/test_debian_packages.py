@@ -77,3 +77,12 @@ def test_a_policy_and_cluster_settings_already_there_stay(tmp_path: Path) -> Non
     ]  # the machine's own nginx keeps its boot-time start
     assert policy.read_text() == "#!/bin/sh\n# the machine's own\nexit 101\n"
     assert settings.read_text() == "create_main_cluster = true\nssl = off\n"
+
+
+def test_only_what_is_missing_is_installed_and_nothing_when_all_is_there(tmp_path: Path) -> None:
+    """`--missing`, as scripts/test.sh and scripts/bench.sh call it (as root here, where these tests run)."""
+    present = "chromium postgresql nginx"  # on this machine: scripts/test.sh put them there
+    assert _run(tmp_path, "--missing", "the tests", *present.split()) == []  # not even apt-get update
+    log = _run(tmp_path, "--missing", "the tests", "nginx", "roombot-test-absent")
+    assert log[0] == "dpkg -s roombot-test-absent"  # nginx is on the machine: not looked up in dpkg
+    assert "apt-get install -y -qq --no-install-recommends roombot-test-absent" in log  # alone

@@ -253,6 +253,17 @@ LEASE_S = 6  # JOB_LEASE_S here: a live instance renews its claims every 2 s
 SLOW_GRAPH_MS = 8_000  # longer than an attempt's 4 s timeout: the releases' first read never comes back
 
 
+def _a_with_patience_and_two_others(tmp_path: Path, pg_url: str, sandbox: RunningSandbox, connector: Connector,
+                                   people: list[Person]) -> tuple[BotProcess, list[BotProcess]]:
+    """Instance A (a minute's patience with Graph, so a slowed Graph keeps its run going), and B and C,
+    on one organisation with `people` on the roster and the short lease; none started yet."""
+    connector.people.extend(people)
+    prepare_data(tmp_path / "org", pg_url)
+    env = {"JOB_LEASE_S": str(LEASE_S), **MINUTES}
+    a = BotProcess(tmp_path / "a", sandbox, database_url=pg_url, graph_timeout_s=60, **env)
+    return a, [BotProcess(tmp_path / name, sandbox, database_url=pg_url, **env) for name in ("b", "c")]
+
+
 async def test_jobs_a_killed_instance_claimed_are_taken_over_after_the_lease_and_run_once(
         tmp_path: Path, pg_url: str, sandbox: RunningSandbox, connector: Connector,
         report: Callable[[str], None]) -> None:
@@ -263,11 +274,7 @@ async def test_jobs_a_killed_instance_claimed_are_taken_over_after_the_lease_and
     Releases only: a reminder batch has the one window in which a kill repeats a send (a reminder sent,
     its removal not yet written; services.scheduler), which would make the count inexact by design."""
     no_shows = _people(20, 300)
-    connector.people.extend(no_shows)
-    prepare_data(tmp_path / "org", pg_url)
-    env = {"JOB_LEASE_S": str(LEASE_S), **MINUTES}
-    a = BotProcess(tmp_path / "a", sandbox, database_url=pg_url, graph_timeout_s=60, **env)
-    others = [BotProcess(tmp_path / name, sandbox, database_url=pg_url, **env) for name in ("b", "c")]
+    a, others = _a_with_patience_and_two_others(tmp_path, pg_url, sandbox, connector, no_shows)
     await a.start()
     try:
         sandbox.state.faults = Faults(latency_ms=SLOW_GRAPH_MS)
@@ -322,11 +329,7 @@ async def test_a_killed_instance_whose_cancels_land_after_its_death_releases_not
     B and C take every job over after the lease and find those events gone: they record the bookings as
     cancelled and cancel nothing again; the rest they release as usual. Each event is cancelled once."""
     no_shows = _people(20, 500)
-    connector.people.extend(no_shows)
-    prepare_data(tmp_path / "org", pg_url)
-    env = {"JOB_LEASE_S": str(LEASE_S), **MINUTES}
-    a = BotProcess(tmp_path / "a", sandbox, database_url=pg_url, graph_timeout_s=60, **env)
-    others = [BotProcess(tmp_path / name, sandbox, database_url=pg_url, **env) for name in ("b", "c")]
+    a, others = _a_with_patience_and_two_others(tmp_path, pg_url, sandbox, connector, no_shows)
     await _start([a, *others])
     for bot in others:  # B and C run no jobs until A is gone: A takes the batch
         bot.process.send_signal(signal.SIGSTOP)
