@@ -43,6 +43,8 @@ AUDIT_RETENTION_DAYS = 90  # audit days kept (AUDIT_RETENTION_DAYS)
 ARCHIVE_AFTER_DAYS = 30  # bookings ended longer ago leave a person's own file (BOOKING_ARCHIVE_DAYS)
 CANCELLED_ARCHIVED_AFTER = timedelta(days=1)  # cancelled bookings made longer ago leave it too
 JOB_HORIZON = timedelta(minutes=61)  # a job is due at most this long before its booking starts (a reminder)
+MAX_FAVOURITES = 25  # rooms a person can star
+RECENT_ROOMS = 5  # recently booked rooms that rank first in a search
 ARCHIVE_BATCH = 200  # bookings moved at most in one go (a first pass over a long history is spread)
 REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at most this long
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
@@ -792,6 +794,57 @@ class Repository:
                 for booking in self.list_bookings_for_user(user_key):
                     if booking.end > now:
                         self._replan(booking, booking)
+
+    # --- a person's favourite and recent rooms ---------------------------------------------
+
+    def favourite_rooms(self, user_key: str) -> list[str]:
+        """The room emails a person starred, first starred first (rooms removed since included: the
+        caller keeps the registered ones)."""
+        doc = self._users.get(user_key, "profile") if user_key else None
+        value = doc.get("favourites") if doc else None
+        return [e for e in value if isinstance(e, str)] if isinstance(value, list) else []
+
+    def star_room(self, user_key: str, email: str) -> bool:
+        """Star a room for a person; False if it already was. At most MAX_FAVOURITES (ValidationFailed)."""
+        email = normalize_email(email)
+        with self._backend.transaction():
+            doc = self._users.get(user_key, "profile") or {}
+            starred = self.favourite_rooms(user_key)
+            if email in starred:
+                return False
+            if len(starred) >= MAX_FAVOURITES:
+                raise ValidationFailed(f"You can star at most {MAX_FAVOURITES} rooms. Unstar one first.")
+            self._users.put(user_key, "profile", {**doc, "favourites": [*starred, email]})
+            return True
+
+    def unstar_room(self, user_key: str, email: str) -> bool:
+        """Take a room off a person's favourites; False if it was not one."""
+        email = normalize_email(email)
+        with self._backend.transaction():
+            doc = self._users.get(user_key, "profile") or {}
+            starred = self.favourite_rooms(user_key)
+            if email not in starred:
+                return False
+            self._users.put(user_key, "profile", {**doc, "favourites": [e for e in starred if e != email]})
+            return True
+
+    def recent_rooms(self, user_key: str, limit: int = RECENT_ROOMS) -> list[str]:
+        """The rooms a person booked most recently, newest first, each once: from their bookings of the
+        last weeks (cancelled ones too: they still say where the person meets) and their newest archived
+        one. Read from their own partition: costs what the person has, not the organisation."""
+        if not user_key:
+            return []
+        made = [b for b in self.list_bookings_for_user(user_key) if b.status != BOOKING_PENDING]
+        archived = self._users.get(user_key, _LAST_BOOKING_KEY)
+        if archived is not None:
+            made.append(self._booking_from(archived))
+        rooms: list[str] = []
+        for booking in sorted(made, key=_made_at, reverse=True):
+            if booking.room_email not in rooms:
+                rooms.append(booking.room_email)
+                if len(rooms) == limit:
+                    break
+        return rooms
 
     def _replan_upcoming(self, which: Callable[[Booking], bool]) -> None:
         """Plan the jobs of upcoming bookings again after a setting they depend on changed."""

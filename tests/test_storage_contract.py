@@ -21,7 +21,7 @@ from domain.rules import RoomRules
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.postgres import PostgresBackend, PostgresStorage
-from storage.repository import Repository
+from storage.repository import MAX_FAVOURITES, Repository
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -406,6 +406,50 @@ class RepositoryContract:
         repo.remove_booking("last")
         assert repo.last_booking_for("aad-1") is None
 
+
+    def test_favourite_rooms_are_starred_in_order_once_and_unstarred(
+            self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo()
+        assert repo.favourite_rooms("aad-1") == []
+        assert repo.star_room("aad-1", " HQ-Aurora@Example.com ") is True
+        assert repo.star_room("aad-1", "hq-borealis@example.com") is True
+        assert repo.star_room("aad-1", "hq-aurora@example.com") is False  # already starred
+        repo.save_user_zone("aad-1", "Europe/Berlin")  # the same profile: neither write loses the other
+        assert repo.favourite_rooms("aad-1") == ["hq-aurora@example.com", "hq-borealis@example.com"]
+        assert repo.get_user_zone("aad-1") == "Europe/Berlin"
+        assert repo.favourite_rooms("aad-2") == []  # a person's own
+        assert repo.unstar_room("aad-1", "hq-aurora@example.com") is True
+        assert repo.unstar_room("aad-1", "hq-aurora@example.com") is False
+        assert open_repo().favourite_rooms("aad-1") == ["hq-borealis@example.com"]  # another instance sees it
+
+    def test_favourite_rooms_are_capped(self, open_repo: Callable[..., Repository]) -> None:
+        repo = open_repo()
+        for n in range(MAX_FAVOURITES):
+            repo.star_room("aad-1", f"room{n}@example.com")
+        with pytest.raises(ValidationFailed, match=f"at most {MAX_FAVOURITES}"):
+            repo.star_room("aad-1", "one-more@example.com")
+        assert len(repo.favourite_rooms("aad-1")) == MAX_FAVOURITES
+
+    def test_recent_rooms_are_the_newest_booked_each_once_archive_included(
+            self, open_repo: Callable[..., Repository]) -> None:
+        clock = Clock(T0)
+        repo = open_repo(clock=clock, archive_after_days=30)
+        def made(booking_id: str, room: str, days_ago: int, **changes: object) -> Booking:
+            booking = replace(_booking(booking_id, start=T0 - timedelta(days=days_ago)), room_email=room,
+                              created_at=T0 - timedelta(days=days_ago + 1))
+            return repo.add_booking(replace(booking, **changes))
+        made("old", "old@example.com", 50)  # archived, and not the newest archived
+        made("archived", "archived@example.com", 40)  # the newest archived: still counts
+        made("a", "a@example.com", 10)
+        made("b", "b@example.com", 5)
+        made("a-again", "a@example.com", 3)
+        made("stuck", "pending@example.com", 1, status="pending")  # never went through
+        # cancelled an hour after it was made: still where the person meets (kept a day, then archived)
+        made("c", "c@example.com", 2, status="cancelled", created_at=T0 - timedelta(hours=1))
+        assert repo.recent_rooms("aad-1") == ["c@example.com", "a@example.com", "b@example.com",
+                                              "archived@example.com"]
+        assert repo.recent_rooms("aad-1", limit=2) == ["c@example.com", "a@example.com"]
+        assert repo.recent_rooms("aad-2") == [] and repo.recent_rooms("") == []
 
     def test_a_secret_is_made_once_and_kept(self, open_repo: Callable[..., Repository]) -> None:
         repo = open_repo()
