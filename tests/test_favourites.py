@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.identity import UserIdentity
 from cards.favourites import NONE_STARRED, TITLE
+from cards.help import help_for
 from dialogs.favourites import ALREADY_STARRED, NOT_A_ROOM, STARRED, FavouritesFlow
 from dialogs.turn import Turn
 from domain.models import Booking
@@ -167,3 +168,8 @@ async def test_said_in_words_star_unstar_list_and_unknown_rooms() -> None:
     await s.say(Understanding(Intent.UNSTAR, room_email=AURORA))
     assert s.repo.favourite_rooms(ALEX.key) == []
     assert not [a for a in s.repo.list_audit(100) if a["outcome"] == "refused"]
+
+
+def test_the_help_card_mentions_favourites() -> None:
+    help_text = card_text(help_for(frozenset()))
+    assert "**Star**" in help_text and "*my rooms*" in help_text
