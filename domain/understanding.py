@@ -388,6 +388,8 @@ _FAVOURITE_ROOM = re.compile(r"\b(?:(?:my|our|a|one\s+of\s+(?:my|our))\s+)(?:fav
                              r"(?:\s+(?:rooms?|ones?))?\b|\b(?:favou?rite|starred)\s+rooms?\b|\bone\s+of\s+(?:my|our)\s+(?:favou?rites|faves|favs|"
                              r"starred(?:\s+rooms)?)\b")  # in a booking: "book my favourite room at 10"
 
+# What a room's name does not say: a room called "Star" booked "Star at 3 tomorrow" is no star.
+_SAYS_WHEN = _re(r"\b(?:at|from|until|till|tomorrow|today|tonight|tmrw|now|asap)\b|\d\s*(?:am|pm)\b|\bfor\s+\d")
 _STAR_BARE = _re(rf"^\W*{_POLITE}(un-?)?star(?:\s+a\s+room)?{_THEN_POLITE}")
 
 
@@ -398,7 +400,8 @@ def _favourites_request(text: str) -> tuple[Intent, re.Match[str] | None] | None
     for intent, patterns in ((Intent.UNSTAR, _UNSTAR), (Intent.STAR, _STAR)):
         for pattern in patterns:
             match = pattern.match(text)
-            if match and len(match.group("room").split()) <= 5:
+            room = match.group("room") if match else ""
+            if match and len(room.split()) <= 5 and not _SAYS_WHEN.search(room):
                 return intent, match
     bare = _STAR_BARE.match(text)  # "star": which room is asked
     return (Intent.UNSTAR if bare.group(1) else Intent.STAR, None) if bare else None

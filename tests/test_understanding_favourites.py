@@ -3,11 +3,12 @@ not registered named back; and the sentences they must not take from booking and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
-from domain.understanding import Intent, Understanding, understand
+from domain.understanding import Intent, RoomName, Understanding, understand
 from tests.test_understanding_corpus import AURORA, BIG_BLUE, CATALOG, ZENITH
 
 NOW = datetime(2026, 12, 2, 10, 40)
@@ -91,3 +92,10 @@ def test_a_booking_that_mentions_a_favourite_stays_a_booking(text: str, room: st
 def test_other_requests_are_not_taken(text: str, intent: Intent) -> None:
     got = read(text)
     assert got.intent == intent and not got.favourite
+
+
+def test_a_room_called_star_is_booked_not_starred() -> None:
+    catalog = replace(CATALOG, rooms=(*CATALOG.rooms, RoomName("star@contoso.com", "Star")))
+    got = understand("Star at 3 tomorrow", NOW, catalog)
+    assert got.intent == Intent.BOOK and got.room_email == "star@contoso.com"
+    assert understand("star Star", NOW, catalog) == Understanding(Intent.STAR, room_email="star@contoso.com")
