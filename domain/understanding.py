@@ -1,5 +1,6 @@
-"""What a typed message asks for: the intent (book, my bookings, move, extend, end, cancel, help, greeting,
-thanks) and the details people give (when, how many, where, which room, which of their bookings).
+"""What a typed message asks for: the intent (book, my bookings, move, extend, end, cancel, star or unstar a
+room, my rooms, help, greeting, thanks) and the details people give (when, how many, where, which room,
+which of their bookings).
 
 Dates and times are read by Microsoft's Recognizers-Text; rooms, places, features and seats by plain rules
 against the organisation's catalog. Nothing is guessed silently: what was not understood is reported
@@ -25,6 +26,9 @@ The rules people's words are read by (the recognizer offers several readings; th
 - The intent comes from the words (greeting, thanks, help, then cancel, end, extend, move, change, my
   bookings); a message with none of them is BOOK when it asks for a room or gives what a booking needs
   (a time, seats, a place, a room) with nothing left over, else UNKNOWN.
+- Favourite rooms are asked for in whole sentences ("star Aurora", "add Aurora to my favorites", "remove
+  Aurora from my favourites", "my rooms"), read before every intent but commands, greetings and thanks; a
+  sentence that only mentions one ("book my favourite room at 10") stays a booking, marked `favourite`.
 - A message that corrects itself ("at 2, no wait, 3", "actually make it 11", "I meant", "or rather") is read
   in two parts: the later value of each kind wins; a bare number after the marker is of the kind said just
   before it (a length, seats), else a time. MOVE by an amount ("push my 3pm an hour") is `move_by`.
