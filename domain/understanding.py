@@ -388,9 +388,9 @@ _UNSTAR = [_re(rf"^\W*{_POLITE}un-?(?:star|favou?rite|fave|bookmark)\s+{_ROOM_SA
                rf"(?:favou?rite|starred)|unstarred){_THEN_POLITE}")]
 
 
-_FAVOURITE_ROOM = re.compile(r"\b(?:(?:my|our|a|one\s+of\s+(?:my|our))\s+)(?:favou?rite|fave|fav|starred)"
-                             r"(?:\s+(?:rooms?|ones?))?\b|\b(?:favou?rite|starred)\s+rooms?\b|\bone\s+of\s+(?:my|our)\s+(?:favou?rites|faves|favs|"
-                             r"starred(?:\s+rooms)?)\b")  # in a booking: "book my favourite room at 10"
+_FAVOURITE_ROOM = _re(r"\b(?:(?:my|our|a|one\s+of\s+(?:my|our))\s+(?:favou?rite|fave|fav|starred)"
+                      r"(?:\s+(?:rooms?|ones?))?|(?:favou?rite|starred)\s+rooms?|"
+                      r"one\s+of\s+(?:my|our)\s+(?:favou?rites|faves|favs|starred(?:\s+rooms)?))\b")  # in a booking
 
 # What a room's name does not say: a room called "Star" booked "Star at 3 tomorrow" is no star.
 _SAYS_WHEN = _re(r"\b(?:at|from|until|till|tomorrow|today|tonight|tmrw|now|asap)\b|\d\s*(?:am|pm)\b|\bfor\s+\d")
