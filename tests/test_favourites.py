@@ -153,6 +153,8 @@ async def test_a_press_from_search_results_gets_a_way_back_to_them() -> None:
     assert buttons(card, "more") == [{"action": "more", "q": q, "offset": 5, "attempt": "a" * 32}]
     plain = await s.press({"action": "star", "room": BOREALIS})
     assert not buttons(plain, "more")
+    forged = await s.press({"action": "unstar", "room": AURORA, "q": q, "title": "x", "style": "x", "verb": "x"})
+    assert buttons(forged, "more") == [{"action": "more", "q": q}]  # only what Show more takes
 
 
 async def test_said_in_words_star_unstar_list_and_unknown_rooms() -> None:
