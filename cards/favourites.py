@@ -22,7 +22,7 @@ def favourites_card(starred: Sequence[Room], recent: Sequence[Room], places: Pla
     body: list[dict[str, Any]] = [heading(TITLE)]
     body += note_block(note, good)
     if starred:
-        body.append(text("Starred: these come first when you search.", weight="Bolder", spacing="Medium"))
+        body.append(text("Starred", weight="Bolder", spacing="Medium"))
         body += [row(_lines(room, places), [_book(room), action("Unstar", "unstar", room=room.email)])
                  for room in starred]
     else:
