@@ -18,6 +18,7 @@ from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
 from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
 from domain.rules import RoomRules
+from storage import backends
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.postgres import PostgresBackend, PostgresStorage
@@ -87,6 +88,16 @@ class RepositoryContract:
         with pytest.raises(Conflict):
             repo.add_room(Room(email="R@EXAMPLE.COM ", display_name="R2", building_id=hq.id, floor_id=floor.id))
 
+    def test_a_batch_with_a_room_already_registered_adds_none(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        first, second = (Room(email=f"r{i}@example.com", display_name=f"R{i}", building_id=hq.id,
+                              floor_id=floor.id) for i in range(2))
+        repo.add_room(first)
+        with pytest.raises(Conflict, match="r0@example.com"):
+            repo.add_rooms([second, first])
+        assert repo.list_rooms() == [first]
+
     def test_room_on_a_floor_of_another_building_is_refused(self, repo: Repository) -> None:
         a, b = repo.add_building("A"), repo.add_building("B")
         floor_b = repo.add_floor(b.id, "1")
@@ -105,7 +116,7 @@ class RepositoryContract:
         hq = repo.add_building("HQ")
         floor = repo.add_floor(hq.id, "1")
         room = repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
-        repo.update_room(Room(**{**room.__dict__, "capacity": 9}))
+        repo.update_room(replace(room, capacity=9))
         assert repo.get_room("r@example.com").capacity == 9
         repo.remove_room("r@example.com")
         assert repo.get_room("r@example.com") is None
@@ -503,6 +514,16 @@ class TestMemoryRepository(RepositoryContract):
 class TestTinyDbRepository(RepositoryContract):
     @pytest.fixture
     def open_repo(self, tmp_path: Path) -> Callable[..., Repository]:
+        return lambda **options: Repository(TinyDbBackend(tmp_path), **options)
+
+
+class TestTinyDbRepositoryOrgFileNotKept(RepositoryContract):
+    """The same contract when org.json is too big to be kept parsed (a registry of many rooms): every
+    read the repository does not keep itself reads the file again."""
+
+    @pytest.fixture
+    def open_repo(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Repository]:
+        monkeypatch.setattr(backends, "ORG_FILE_KEPT_UP_TO", 0)
         return lambda **options: Repository(TinyDbBackend(tmp_path), **options)
 
 
