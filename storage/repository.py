@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -162,6 +163,16 @@ class Repository:
         self._versions: dict[str, int] = {}
         self._move_legacy_files()
         self.housekeeping()
+
+    def read_org(self) -> None:
+        """Read the organisation's data now (at start), in one read of its file, rather than a read each on the
+        first turns (50,000 rooms are 10 MB of JSON: a few tenths of a second each time, on the event loop)."""
+        with self._backend.read_together():
+            self.get_settings()
+            self._building_map()
+            self._floor_map()
+            self._registry()
+            self._admin_map()
 
     def _move_legacy_files(self) -> None:
         """RoomBot before partitions kept all bookings, conversations and the audit log in one file
@@ -397,12 +408,19 @@ class Repository:
                 self._replan_upcoming(lambda b: b.room_email == room.email)
         return room
 
-    def _registry(self) -> dict[str, Room]:
-        def load() -> dict[str, Room]:
+    def _registry(self) -> _Registry:
+        def load() -> _Registry:
             rooms = sorted((self._room_from(d) for d in self._rooms.each()),
                            key=lambda r: (r.building_id, r.floor_id, r.email))
-            return {room.email: room for room in rooms}
+            return _Registry((room.email, room) for room in rooms)
         return self._org("rooms", load)
+
+    def rooms_fitting(self, min_capacity: int = 0) -> list[Room]:
+        """The registered rooms with at least `min_capacity` seats, smallest first, then by name and email
+        (domain.booking.fit_key's order, closeness aside): a search can take them in this order and stop
+        once it has enough, rather than sort 50,000 rooms each time. Sorted once per registry change."""
+        capacities, rooms = self._registry().by_fit()
+        return rooms[bisect_left(capacities, min_capacity):]
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""
@@ -1048,6 +1066,19 @@ def _known(cls: type, doc: dict[str, Any]) -> dict[str, Any]:
 
 _FIELDS: dict[type, frozenset[str]] = {}
 _ROOM_FIELDS = tuple(f.name for f in fields(Room))
+
+
+class _Registry(dict[str, Room]):
+    """The registered rooms by email (in building, floor, email order), kept parsed (`Repository._org`);
+    their fit order is worked out the first time it is asked for, and goes with them when they change."""
+
+    _fit: tuple[list[int], list[Room]] | None = None
+
+    def by_fit(self) -> tuple[list[int], list[Room]]:
+        if self._fit is None:
+            rooms = sorted(self.values(), key=lambda r: (r.capacity, r.display_name.lower(), r.email))
+            self._fit = ([r.capacity for r in rooms], rooms)
+        return self._fit
 
 
 def _attendance_of(settings: OrgSettings) -> tuple[Any, ...]:

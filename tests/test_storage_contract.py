@@ -98,6 +98,23 @@ class RepositoryContract:
             repo.add_rooms([second, first])
         assert repo.list_rooms() == [first]
 
+    def test_rooms_fitting_a_size_come_smallest_first_and_follow_changes(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        rooms = [Room(email=f"r{i}@example.com", display_name=name, building_id=hq.id, floor_id=floor.id,
+                      capacity=capacity) for i, (name, capacity) in enumerate(
+                     [("Birch", 8), ("zinc", 4), ("Ash", 12), ("ash", 4), ("Cedar", 2)])]
+        repo.add_rooms(rooms)
+        assert [r.email for r in repo.rooms_fitting(4)] == ["r3@example.com", "r1@example.com", "r0@example.com",
+                                                           "r2@example.com"]
+        assert [r.capacity for r in repo.rooms_fitting()] == [2, 4, 4, 8, 12] and repo.rooms_fitting(13) == []
+        repo.update_room(replace(rooms[2], capacity=3))
+        repo.add_room(Room(email="r5@example.com", display_name="Bay", building_id=hq.id, floor_id=floor.id,
+                           capacity=4))
+        repo.remove_room("r1@example.com")
+        assert [r.email for r in repo.rooms_fitting(3)] == ["r2@example.com", "r3@example.com", "r5@example.com",
+                                                           "r0@example.com"]
+
     def test_room_on_a_floor_of_another_building_is_refused(self, repo: Repository) -> None:
         a, b = repo.add_building("A"), repo.add_building("B")
         floor_b = repo.add_floor(b.id, "1")
