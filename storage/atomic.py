@@ -93,6 +93,7 @@ class AtomicJSONStorage(Storage):
         self._path = Path(path)
         self._durable = durable
         self._keep_up_to = keep_up_to
+        self._size = 0  # of the file as last read or written
         if clean_up:
             private_dir(self._path.parent)
             for stale in self._path.parent.glob(f".{glob.escape(self._path.name)}.*.tmp"):
@@ -113,8 +114,23 @@ class AtomicJSONStorage(Storage):
             if self._unwritten and self._cache is not None:
                 self.write(self._cache)
 
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """The parsed copy is kept inside, whatever the file's size: several readers in a row parse it once."""
+        limit, self._keep_up_to = self._keep_up_to, None
+        try:
+            yield
+        finally:
+            self._keep_up_to = limit
+            if self._cache is not None and not self._unwritten and not self._kept_size(self._size):
+                self._cache = None
+
     def _kept(self, text: str) -> bool:
-        return self._keep_up_to is None or len(text) <= self._keep_up_to
+        self._size = len(text)
+        return self._kept_size(self._size)
+
+    def _kept_size(self, size: int) -> bool:
+        return self._keep_up_to is None or size <= self._keep_up_to
 
     def read(self) -> dict[str, Any] | None:
         if self._cache is not None:

@@ -220,6 +220,12 @@ class Backend(ABC):
         process writes the data, so what it read stays true until it writes."""
         return {}
 
+    @contextmanager
+    def read_together(self) -> Iterator[None]:
+        """Several reads of the organisation's data in a row (at start): an embedded backend reads its file
+        once for all of them."""
+        yield
+
     def lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take (or renew) the lease `name` for `owner` for `seconds`: False while another owner holds
         an unexpired one. Shared backends make this hold across processes."""
@@ -646,6 +652,11 @@ class TinyDbBackend(Backend):
         if name not in self._collections:
             self._collections[name] = _TinyCollection(self._db(FILES.get(name, f"{name}.json")).table(name))
         return self._collections[name]
+
+    @contextmanager
+    def read_together(self) -> Iterator[None]:
+        with self._db(FILES["rooms"]).storage.kept():
+            yield
 
     @contextmanager
     def org_written_once(self) -> Iterator[None]:

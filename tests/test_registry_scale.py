@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.org import prepare_org
-from domain.models import Room
+from domain.models import Admin, Room
 from storage import atomic, backends
 from storage.atomic import AtomicJSONStorage
 from storage.backends import MemoryBackend, TinyDbBackend
@@ -135,3 +135,24 @@ def test_rooms_keep_no_dict_each_and_share_their_ids_and_features() -> None:
     assert not hasattr(first, "__dict__")
     assert first.building_id is second.building_id and first.floor_id is second.floor_id
     assert first.features == ("video", "whiteboard") and first.features is second.features
+
+
+def test_the_organisation_read_at_start_parses_its_big_file_once(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "ORG_FILE_KEPT_UP_TO", 2000)
+    seed = Repository(TinyDbBackend(tmp_path))
+    seed.add_rooms(_rooms(seed, 40))
+    seed.add_admin(Admin(key="aad-admin"))
+    seed.close()
+    parsed: list[int] = []
+    loads = atomic.json.loads
+    monkeypatch.setattr(atomic.json, "loads", lambda text: (len(text) > 2000 and parsed.append(1)) or loads(text))
+    backend = TinyDbBackend(tmp_path)
+    repo = Repository(backend)
+    parsed.clear()
+    repo.read_org()
+    assert len(parsed) == 1  # not once for the settings, the buildings, the floors, the rooms and the admins
+    assert repo.get_settings() is not None and len(repo.list_rooms()) == 40 and repo.list_floors()
+    assert repo.list_buildings() and repo.find_admin("aad-admin") is not None
+    assert len(parsed) == 1
+    assert backend._db("org.json").storage._cache is None  # noqa: SLF001 - not kept parsed past the start
