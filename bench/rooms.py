@@ -6,7 +6,8 @@ full run), one after another against the same sandbox (20 ms per Graph call). Fo
 - the getSchedule calls of one search's first page ("4 seats, anywhere"), one search at a time, and
   of a Show more press on its card (reported, no target);
 - search p95 with several users at once, each searching and booking (so calendars fill up);
-- the bot's peak resident memory (VmHWM), from its start to its end.
+- the bot's peak resident memory (VmHWM), from its start to its end (and the sandbox's, holding every
+  room's mailbox).
 
 Targets: a first page asks getSchedule at most 8 times (2 waves of 4) at the two bigger sizes, whose
 search p95 stays within 1.5x of the smallest's; the biggest stays under 200 MB.
@@ -126,6 +127,8 @@ async def rooms_scale(bench: Bench) -> None:
         unbooked = f"; {len(r.unbooked)} searches with no room to book ({r.unbooked[0][:120]})" if r.unbooked else ""
         report.fact(f"{r.rooms:,} rooms", f"first page {r.first_page} getSchedule calls, {more}; peak RSS "
                                          f"{r.rss_mb:.0f} MB; seeded and started in {r.seeded_s:.0f} s{unbooked}")
+    report.fact("sandbox", f"{max(s.rooms, *s.scale_rooms):,} rooms' mailboxes, peak RSS "
+                           f"{bench.sandbox.process.peak_rss_mb():.0f} MB")
     small, *bigger = results
     small_p95 = percentile(small.timings, 95)
     for r in bigger:

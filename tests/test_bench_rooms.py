@@ -47,6 +47,7 @@ async def test_the_rooms_phase_reports_each_size_side_by_side(tmp_path: Path, re
         assert facts[f"{n:,} rooms"].startswith("first page ") and " MB; seeded" in facts[f"{n:,} rooms"]
         assert "no room to book" not in facts[f"{n:,} rooms"]  # every search of a small organisation booked
     assert facts["token requests"].startswith("3 for 3 RoomBot processes")
+    assert facts["sandbox"].startswith(f"{QUICK.scale_rooms[-1]:,} rooms' mailboxes, peak RSS ")
     texts = [text for _, text in result.targets]
     assert [t.split(":")[0] for t in texts if t.startswith("getSchedule")] == [
         f"getSchedule calls for a first page at {n:,} rooms at most {FIRST_PAGE_CALLS}" for n in QUICK.scale_rooms[1:]]
