@@ -16,7 +16,7 @@ from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
-from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, Floor, OrgSettings, Room
 from domain.rules import RoomRules
 from storage import backends
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
@@ -114,6 +114,26 @@ class RepositoryContract:
         repo.remove_room("r1@example.com")
         assert [r.email for r in repo.rooms_fitting(3)] == ["r2@example.com", "r3@example.com", "r5@example.com",
                                                            "r0@example.com"]
+
+    def test_rooms_of_a_building_or_floor_and_their_features_follow_changes(self, repo: Repository) -> None:
+        hq, annex = repo.add_building("HQ"), repo.add_building("Annex")
+        one, two, annex_one = repo.add_floor(hq.id, "1"), repo.add_floor(hq.id, "2"), repo.add_floor(annex.id, "1")
+
+        def room(n: int, floor: Floor, features: tuple[str, ...] = ()) -> Room:
+            return Room(email=f"r{n}@example.com", display_name=f"R{n}", building_id=floor.building_id,
+                        floor_id=floor.id, features=features)
+
+        repo.add_rooms([room(3, two, ("video",)), room(1, one), room(2, one, ("whiteboard",)), room(4, annex_one)])
+        assert repo.room_features() == ["video", "whiteboard"]
+        assert [r.email for r in repo.list_rooms(floor_id=one.id)] == ["r1@example.com", "r2@example.com"]
+        assert [r.email for r in repo.list_rooms(building_id=hq.id)] == ["r1@example.com", "r2@example.com",
+                                                                           "r3@example.com"]
+        assert repo.list_rooms(building_id=annex.id, floor_id=one.id) == []
+        assert repo.list_rooms(floor_id="f-nowhere") == [] and len(repo.list_rooms()) == 4
+        repo.update_room(replace(room(2, one), floor_id=two.id, features=("display",)))
+        repo.remove_room("r3@example.com")
+        assert [r.email for r in repo.list_rooms(floor_id=two.id)] == ["r2@example.com"]
+        assert repo.room_features() == ["display"]
 
     def test_room_on_a_floor_of_another_building_is_refused(self, repo: Repository) -> None:
         a, b = repo.add_building("A"), repo.add_building("B")
