@@ -95,6 +95,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     backend, bot_storage = open_storage(config)
     repo = Repository(backend, audit_retention_days=config.audit_retention_days,
                       archive_after_days=config.booking_archive_days, clock=clock)
+    repo.read_org()
     conversation_state = ConversationState(bot_storage)
 
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES, middlewares=[one_turn_per_request])

@@ -39,10 +39,12 @@ def past_booking(n: int, people: int, rooms: int, now: datetime) -> Booking:
 
 def prepare_org(data_dir: Path, *, rooms: int, people: int, past_bookings: int,
                 service_url: str = "http://127.0.0.1:1") -> None:
-    """Write the organisation's data (without flushing each file; one sync at the end)."""
-    repo = Repository(TinyDbBackend(data_dir, durable=False))
+    """Write the organisation's data (without flushing each file; one sync at the end; org.json once)."""
+    backend = TinyDbBackend(data_dir, durable=False)
+    repo = Repository(backend)
     try:
-        seed_org(repo, rooms=rooms, people=people, past_bookings=past_bookings, service_url=service_url)
+        with backend.org_written_once():
+            seed_org(repo, rooms=rooms, people=people, past_bookings=past_bookings, service_url=service_url)
     finally:
         repo.close()
     os.sync()

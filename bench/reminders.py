@@ -81,7 +81,7 @@ class StampedConnector(Connector):
 def rooms_for(bench: Bench) -> int:
     """One room per booking, as far as the sandbox has rooms (run() sizes it for the biggest phase)."""
     s = bench.sizes
-    return min(s.reminder_bookings, max(s.rooms, s.memory_rooms))
+    return min(s.reminder_bookings, max(s.rooms, *s.scale_rooms))
 
 
 async def create_events(graph_url: str, ca_file: str, start: datetime, n: int, rooms: int) -> list[dict[str, Any]]:

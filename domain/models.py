@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from domain.errors import ValidationFailed
 from domain.rules import RoomRules
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_V = TypeVar("_V")
 _EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
 
 
@@ -67,9 +69,24 @@ class Floor:
     level: int = 0
 
 
-@dataclass(frozen=True)
+_SHARED: dict[object, object] = {}
+_SHARED_MAX = 100_000  # distinct values kept at most (floors and feature sets: a few thousand at 50,000 rooms)
+
+
+def _shared(value: _V) -> _V:
+    """One copy of an equal value (a floor id, a feature tuple) for every room that has it."""
+    kept = _SHARED.get(value)
+    if kept is not None:
+        return kept  # type: ignore[return-value]
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[value] = value
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class Room:
-    """A bookable space on a floor, keyed on its mailbox address (Places ids can change)."""
+    """A bookable space on a floor, keyed on its mailbox address (Places ids can change). Organisations
+    register tens of thousands: slots, and the ids and feature sets rooms share kept once (_shared)."""
 
     email: str
     display_name: str
@@ -84,7 +101,10 @@ class Room:
         object.__setattr__(self, "rules", RoomRules.from_doc(self.rules))
         if self.capacity < 0:
             raise ValidationFailed("A room's capacity cannot be negative.")
-        object.__setattr__(self, "features", tuple(sorted({f.strip().lower() for f in self.features if f.strip()})))
+        object.__setattr__(self, "building_id", _shared(self.building_id))
+        object.__setattr__(self, "floor_id", _shared(self.floor_id))
+        object.__setattr__(self, "features",
+                           _shared(tuple(sorted({f.strip().lower() for f in self.features if f.strip()}))))
 
 
 ROLE_ADMIN = "admin"

@@ -15,6 +15,8 @@ import glob
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,33 +83,78 @@ class AtomicJSONStorage(Storage):
     file, which holds for the bot (one process owns its data folder).
     """
 
-    def __init__(self, path: str | os.PathLike[str], durable: bool = True, clean_up: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], durable: bool = True, clean_up: bool = True,
+                 keep_up_to: int | None = None) -> None:
         """`clean_up=False`: the caller has made the folder (`private_dir`) and removes temporary files a
-        crash left behind in it (`remove_stale`), once for all the files it opens there."""
+        crash left behind in it (`remove_stale`), once for all the files it opens there. `keep_up_to`: the
+        parsed copy is kept only while the file is at most that many bytes; a bigger one is read again
+        when needed (the caller keeps what it needs of it in a leaner form: 50,000 rooms parsed take
+        40 MB)."""
         self._path = Path(path)
         self._durable = durable
+        self._keep_up_to = keep_up_to
+        self._size = 0  # of the file as last read or written
         if clean_up:
             private_dir(self._path.parent)
             for stale in self._path.parent.glob(f".{glob.escape(self._path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
         self._cache: dict[str, Any] | None = None
+        self._held = False  # writes kept in memory until `held` ends
+        self._unwritten = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Writes inside only change the in-memory copy; the file is written once at the end (bulk imports:
+        TinyDB rewrites the whole file on every change). A crash inside loses them all."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            if self._unwritten and self._cache is not None:
+                self.write(self._cache)
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """The parsed copy is kept inside, whatever the file's size: several readers in a row parse it once."""
+        limit, self._keep_up_to = self._keep_up_to, None
+        try:
+            yield
+        finally:
+            self._keep_up_to = limit
+            if self._cache is not None and not self._unwritten and not self._kept_size(self._size):
+                self._cache = None
+
+    def _kept(self, text: str) -> bool:
+        self._size = len(text)
+        return self._kept_size(self._size)
+
+    def _kept_size(self, size: int) -> bool:
+        return self._keep_up_to is None or size <= self._keep_up_to
 
     def read(self) -> dict[str, Any] | None:
-        if self._cache is None:
-            try:
-                text = self._path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                return None
-            self._cache = json.loads(text) if text.strip() else None
-        return self._cache
+        if self._cache is not None:
+            return self._cache
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        data = json.loads(text) if text.strip() else None
+        if self._kept(text):
+            self._cache = data
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
+        if self._held:
+            self._cache, self._unwritten = data, True
+            return
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         try:
-            atomic_write_text(self._path, json.dumps(data, separators=(",", ":"), ensure_ascii=False), self._durable)
+            atomic_write_text(self._path, text, self._durable)
         except BaseException:
             self._cache = None  # TinyDB mutated the cached dict in place; reload from disk next time
             raise
-        self._cache = data
+        self._cache, self._unwritten = (data if self._kept(text) else None), False
 
     def close(self) -> None:
         self._cache = None

@@ -77,6 +77,11 @@ class Collection(ABC):
     def put_many(self, docs: Mapping[str, Doc]) -> None:
         """Put several documents at once (one write)."""
 
+    def each(self) -> Iterator[Doc]:
+        """The documents one at a time, to read and not to change (a big collection is not copied whole
+        at once)."""
+        return iter(self.all())
+
     def find(self, **fields: Any) -> list[Doc]:
         return [doc for doc in self.all() if all(doc.get(k) == v for k, v in fields.items())]
 
@@ -87,6 +92,18 @@ class Collection(ABC):
             return False
         self.put(key, doc)
         return True
+
+    def insert_many(self, docs: Mapping[str, Doc]) -> str | None:
+        """Add several documents whose keys are all free; returns the first key found taken (then nothing
+        is added), else None. On a shared backend another process may take a key between the check and
+        the insert: call it inside `Backend.transaction` for all or none."""
+        taken = next((key for key in docs if self.get(key) is not None), None)
+        if taken is not None:
+            return taken
+        for key, doc in docs.items():
+            if not self.insert(key, doc):
+                return key
+        return None
 
     def take(self, key: str) -> Doc | None:
         """Remove a document and return it: of several takers, one gets it (single use)."""
@@ -202,6 +219,12 @@ class Backend(ABC):
         backends, for the collections other processes keep in memory), in one read; empty when only this
         process writes the data, so what it read stays true until it writes."""
         return {}
+
+    @contextmanager
+    def read_together(self) -> Iterator[None]:
+        """Several reads of the organisation's data in a row (at start): an embedded backend reads its file
+        once for all of them."""
+        yield
 
     def lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take (or renew) the lease `name` for `owner` for `seconds`: False while another owner holds
@@ -398,7 +421,7 @@ class _TinyCollection(Collection):
         return True
 
     def delete_many(self, keys: Iterable[str]) -> None:
-        present = [key for key in keys if self._table.get(doc_id=key) is not None]
+        present = self._present(keys)
         if present:
             self._table.remove(doc_ids=present)
 
@@ -409,15 +432,32 @@ class _TinyCollection(Collection):
         return [(str(doc.doc_id), _copy(doc)) for doc in self._table.all()]
 
     def put_many(self, docs: Mapping[str, Doc]) -> None:
-        present = [key for key in docs if self._table.get(doc_id=key) is not None]
+        present = self._present(docs)
         if present:
             self._table.remove(doc_ids=present)
         if docs:
             self._table.insert_multiple(Document(_copy(doc), doc_id=key) for key, doc in docs.items())
 
+    def each(self) -> Iterator[Doc]:
+        return iter(self._table)  # shallow copies, one at a time
 
-def _open(path: Path, durable: bool = True, clean_up: bool = True) -> TinyDB:
-    db = TinyDB(path, storage=AtomicJSONStorage, durable=durable, clean_up=clean_up)
+    def _present(self, keys: Iterable[str]) -> list[str]:
+        """Those of `keys` that have a document, in one read of the file (a big file is not kept parsed)."""
+        wanted = list(keys)
+        found = {str(doc.doc_id) for doc in self._table.get(doc_ids=wanted)} if wanted else set()  # type: ignore[union-attr]
+        return [key for key in wanted if key in found]
+
+    def insert_many(self, docs: Mapping[str, Doc]) -> str | None:
+        """One write for all of them (TinyDB rewrites the whole file on every write: 50,000 rooms one by
+        one took hours); this process is the file's only writer, so checking first is enough."""
+        taken = next(iter(self._present(docs)), None)
+        if taken is None and docs:
+            self._table.insert_multiple(Document(_copy(doc), doc_id=key) for key, doc in docs.items())
+        return taken
+
+
+def _open(path: Path, durable: bool = True, clean_up: bool = True, keep_up_to: int | None = None) -> TinyDB:
+    db = TinyDB(path, storage=AtomicJSONStorage, durable=durable, clean_up=clean_up, keep_up_to=keep_up_to)
     db.table_class = KeyedTable
     return db
 
@@ -572,6 +612,10 @@ FILES: dict[str, str] = {
     "admins": "org.json",
     "consent_states": "org.json",
 }
+# org.json is kept parsed up to this size (about 5,000 rooms). The repository keeps what it reads of it (the
+# registry, settings, admins) in its own lean form and reads it again only when this process writes it, so
+# past that a turn does not read the file; an admin's change reads it once more.
+ORG_FILE_KEPT_UP_TO = 1_000_000
 PARTITION_FOLDERS: dict[str, str] = {
     "bookings": "people",
     "conversations": "people",
@@ -600,13 +644,26 @@ class TinyDbBackend(Backend):
 
     def _db(self, filename: str) -> TinyDB:
         if filename not in self._dbs:
-            self._dbs[filename] = _open(self._dir / filename, self._durable)
+            keep = ORG_FILE_KEPT_UP_TO if filename == FILES["rooms"] else None
+            self._dbs[filename] = _open(self._dir / filename, self._durable, keep_up_to=keep)
         return self._dbs[filename]
 
     def collection(self, name: str) -> Collection:
         if name not in self._collections:
             self._collections[name] = _TinyCollection(self._db(FILES.get(name, f"{name}.json")).table(name))
         return self._collections[name]
+
+    @contextmanager
+    def read_together(self) -> Iterator[None]:
+        with self._db(FILES["rooms"]).storage.kept():
+            yield
+
+    @contextmanager
+    def org_written_once(self) -> Iterator[None]:
+        """Bulk imports: the organisation's file is written once at the end, not on every change (each
+        rewrites the whole file: the 2,750 buildings and floors of 50,000 rooms took half a minute)."""
+        with self._db(FILES["rooms"]).storage.held():
+            yield
 
     def partitioned(self, name: str) -> PartitionedCollection:
         folder = PARTITION_FOLDERS.get(name, name)

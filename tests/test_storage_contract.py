@@ -16,8 +16,9 @@ from botbuilder.core import MemoryStorage, Storage, StoreItem
 
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.jobs import JOB_RELEASE, JOB_REMIND, Job
-from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, OrgSettings, Room
+from domain.models import ROLE_ADMIN, ROLE_BOOKING_ADMIN, Admin, Booking, Floor, OrgSettings, Room
 from domain.rules import RoomRules
+from storage import backends
 from storage.backends import MemoryBackend, PartitionFiles, TinyDbBackend
 from storage.bot_state import TinyDbStorage
 from storage.postgres import PostgresBackend, PostgresStorage
@@ -87,6 +88,53 @@ class RepositoryContract:
         with pytest.raises(Conflict):
             repo.add_room(Room(email="R@EXAMPLE.COM ", display_name="R2", building_id=hq.id, floor_id=floor.id))
 
+    def test_a_batch_with_a_room_already_registered_adds_none(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        first, second = (Room(email=f"r{i}@example.com", display_name=f"R{i}", building_id=hq.id,
+                              floor_id=floor.id) for i in range(2))
+        repo.add_room(first)
+        with pytest.raises(Conflict, match="r0@example.com"):
+            repo.add_rooms([second, first])
+        assert repo.list_rooms() == [first]
+
+    def test_rooms_fitting_a_size_come_smallest_first_and_follow_changes(self, repo: Repository) -> None:
+        hq = repo.add_building("HQ")
+        floor = repo.add_floor(hq.id, "1")
+        rooms = [Room(email=f"r{i}@example.com", display_name=name, building_id=hq.id, floor_id=floor.id,
+                      capacity=capacity) for i, (name, capacity) in enumerate(
+                     [("Birch", 8), ("zinc", 4), ("Ash", 12), ("ash", 4), ("Cedar", 2)])]
+        repo.add_rooms(rooms)
+        assert [r.email for r in repo.rooms_fitting(4)] == ["r3@example.com", "r1@example.com", "r0@example.com",
+                                                           "r2@example.com"]
+        assert [r.capacity for r in repo.rooms_fitting()] == [2, 4, 4, 8, 12] and repo.rooms_fitting(13) == []
+        repo.update_room(replace(rooms[2], capacity=3))
+        repo.add_room(Room(email="r5@example.com", display_name="Bay", building_id=hq.id, floor_id=floor.id,
+                           capacity=4))
+        repo.remove_room("r1@example.com")
+        assert [r.email for r in repo.rooms_fitting(3)] == ["r2@example.com", "r3@example.com", "r5@example.com",
+                                                           "r0@example.com"]
+
+    def test_rooms_of_a_building_or_floor_and_their_features_follow_changes(self, repo: Repository) -> None:
+        hq, annex = repo.add_building("HQ"), repo.add_building("Annex")
+        one, two, annex_one = repo.add_floor(hq.id, "1"), repo.add_floor(hq.id, "2"), repo.add_floor(annex.id, "1")
+
+        def room(n: int, floor: Floor, features: tuple[str, ...] = ()) -> Room:
+            return Room(email=f"r{n}@example.com", display_name=f"R{n}", building_id=floor.building_id,
+                        floor_id=floor.id, features=features)
+
+        repo.add_rooms([room(3, two, ("video",)), room(1, one), room(2, one, ("whiteboard",)), room(4, annex_one)])
+        assert repo.room_features() == ["video", "whiteboard"]
+        assert [r.email for r in repo.list_rooms(floor_id=one.id)] == ["r1@example.com", "r2@example.com"]
+        assert [r.email for r in repo.list_rooms(building_id=hq.id)] == ["r1@example.com", "r2@example.com",
+                                                                           "r3@example.com"]
+        assert repo.list_rooms(building_id=annex.id, floor_id=one.id) == []
+        assert repo.list_rooms(floor_id="f-nowhere") == [] and len(repo.list_rooms()) == 4
+        repo.update_room(replace(room(2, one), floor_id=two.id, features=("display",)))
+        repo.remove_room("r3@example.com")
+        assert [r.email for r in repo.list_rooms(floor_id=two.id)] == ["r2@example.com"]
+        assert repo.room_features() == ["display"]
+
     def test_room_on_a_floor_of_another_building_is_refused(self, repo: Repository) -> None:
         a, b = repo.add_building("A"), repo.add_building("B")
         floor_b = repo.add_floor(b.id, "1")
@@ -105,7 +153,7 @@ class RepositoryContract:
         hq = repo.add_building("HQ")
         floor = repo.add_floor(hq.id, "1")
         room = repo.add_room(Room(email="r@example.com", display_name="R", building_id=hq.id, floor_id=floor.id))
-        repo.update_room(Room(**{**room.__dict__, "capacity": 9}))
+        repo.update_room(replace(room, capacity=9))
         assert repo.get_room("r@example.com").capacity == 9
         repo.remove_room("r@example.com")
         assert repo.get_room("r@example.com") is None
@@ -547,6 +595,16 @@ class TestMemoryRepository(RepositoryContract):
 class TestTinyDbRepository(RepositoryContract):
     @pytest.fixture
     def open_repo(self, tmp_path: Path) -> Callable[..., Repository]:
+        return lambda **options: Repository(TinyDbBackend(tmp_path), **options)
+
+
+class TestTinyDbRepositoryOrgFileNotKept(RepositoryContract):
+    """The same contract when org.json is too big to be kept parsed (a registry of many rooms): every
+    read the repository does not keep itself reads the file again."""
+
+    @pytest.fixture
+    def open_repo(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Repository]:
+        monkeypatch.setattr(backends, "ORG_FILE_KEPT_UP_TO", 0)
         return lambda **options: Repository(TinyDbBackend(tmp_path), **options)
 
 
