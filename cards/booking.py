@@ -66,6 +66,74 @@ def people_picker(label: str, value: str = "") -> dict[str, Any]:
             "choices": [], "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET}}
 
 
+# The "Where" input. A small organisation's places are all listed, in the card as it always was. Listing
+# grows with the organisation (2,751 choices at 50,000 rooms: a 215 KB card) past what Teams takes in a
+# message: Microsoft documents about 28 KB for a message posted in a chat (the Teams connector's limits) and
+# measures its bot message limit in UTF-16. So past MAX_LISTED_PLACES choices, or MAX_LISTED_CHARS of
+# them, the input becomes Teams' dynamic typeahead (learn.microsoft.com/microsoftteams/platform/
+# task-modules-and-cards/cards/dynamic-search): choices come from the bot as the person types (invoke
+# `application/search` for PLACES_DATASET, dialogs/places.py), Data.Query as for the people picker. Its
+# static choices hold Anywhere, the current value (so a filled form shows it) and a few suggestions.
+PLACES_DATASET = "roombot.places"
+PLACE_INPUT = "place"
+MAX_LISTED_PLACES = 100
+MAX_LISTED_CHARS = 6_000  # of titles and values: a listed form stays well under the limit with long names
+MAX_SUGGESTED_PLACES = 6
+
+
+def anywhere_choice() -> dict[str, str]:
+    return {"title": "Anywhere", "value": ANYWHERE}
+
+
+def building_choice(building: Building) -> dict[str, str]:
+    return {"title": f"{building.name} (any floor)", "value": f"b:{building.id}"}
+
+
+def floor_choice(building: Building, floor: Floor) -> dict[str, str]:
+    return {"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"}
+
+
+def place_choice(value: str, places: Places) -> dict[str, str] | None:
+    """The choice for a place value ("any", "b:<id>", "f:<id>"), or None when it names no known place."""
+    if value == ANYWHERE:
+        return anywhere_choice()
+    kind, _, item = value.partition(":")
+    if kind == "b" and item in places.buildings:
+        return building_choice(places.buildings[item])
+    floor = places.floors.get(item) if kind == "f" else None
+    building = places.buildings.get(floor.building_id) if floor else None
+    return floor_choice(building, floor) if building and floor else None
+
+
+def listed_places(places: Places) -> list[dict[str, str]] | None:
+    """Every place as a choice, buildings by name and each one's floors by level; None when there are
+    too many for a card (the count is checked before any is made)."""
+    if 1 + len(places.buildings) + len(places.floors) > MAX_LISTED_PLACES:
+        return None
+    place_choices = [anywhere_choice()]
+    for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
+        place_choices.append(building_choice(building))
+        for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
+                            key=lambda f: (f.level, f.name.lower())):
+            place_choices.append(floor_choice(building, floor))
+    size = sum(len(choice["title"]) + len(choice["value"]) for choice in place_choices)
+    return place_choices if size <= MAX_LISTED_CHARS else None
+
+
+def place_input(value: str, places: Places, suggested: Sequence[str] = ()) -> dict[str, Any]:
+    """The "Where" input: every place listed, or searched as the person types (see PLACES_DATASET)."""
+    listed = listed_places(places)
+    if listed is not None:
+        return {"type": "Input.ChoiceSet", "id": PLACE_INPUT, "label": "Where", "value": value, "choices": listed}
+    choices: list[dict[str, str]] = []
+    for known in filter(None, (place_choice(v, places) for v in (ANYWHERE, value, *suggested))):
+        if known not in choices and len(choices) < 2 + MAX_SUGGESTED_PLACES:
+            choices.append(known)
+    return {"type": "Input.ChoiceSet", "id": PLACE_INPUT, "label": "Where", "value": value,
+            "placeholder": "Type a building or floor", "choices": choices,
+            "choices.data": {"type": "Data.Query", "dataset": PLACES_DATASET}}
+
+
 def duration_label(minutes: int) -> str:
     hours, rest = divmod(minutes, 60)
     if not hours:
@@ -83,16 +151,12 @@ def query_data(request: SearchRequest) -> dict[str, Any]:
 
 def booking_form_card(values: FormValues, places: Places, features: Sequence[str],
                       note: str | None = None, picker: bool = False, assumed: Sequence[str] = (),
-                      room_name: str = "", now: datetime | None = None) -> Card:
+                      room_name: str = "", now: datetime | None = None,
+                      suggested_places: Sequence[str] = ()) -> Card:
     """The booking form. `assumed` names the inputs ("date", "start", "duration") whose values are only
     suggestions, nobody asked for them: their labels say so. `room_name`: the room asked for by name.
-    With `now`, the date picker starts at today in the user's zone."""
-    place_choices = [{"title": "Anywhere", "value": ANYWHERE}]
-    for building in sorted(places.buildings.values(), key=lambda b: b.name.lower()):
-        place_choices.append({"title": f"{building.name} (any floor)", "value": f"b:{building.id}"})
-        for floor in sorted((f for f in places.floors.values() if f.building_id == building.id),
-                            key=lambda f: (f.level, f.name.lower())):
-            place_choices.append({"title": f"{building.name} · {floor.name}", "value": f"f:{floor.id}"})
+    With `now`, the date picker starts at today in the user's zone. `suggested_places`: place values
+    offered first when the places are searched rather than listed (see place_input)."""
     durations = sorted({*DURATION_CHOICES, *([values.duration] if 0 < values.duration <= MAX_FORM_MINUTES else [])})
     body: list[dict[str, Any]] = [heading("Book a room")]
     body += note_block(note)
@@ -109,8 +173,7 @@ def booking_form_card(values: FormValues, places: Places, features: Sequence[str
          "choices": [{"title": duration_label(m), "value": str(m)} for m in durations]},
         {"type": "Input.Number", "id": "capacity", "label": "Seats at least", "value": values.capacity,
          "min": 1, "max": MAX_CAPACITY, "errorMessage": f"Seats must be between 1 and {MAX_CAPACITY}."},
-        {"type": "Input.ChoiceSet", "id": "place", "label": "Where", "value": values.place,
-         "choices": place_choices},
+        place_input(values.place, places, suggested_places),
     ]
     if features:
         body.append({"type": "Input.ChoiceSet", "id": "features", "label": "Needs (optional)",

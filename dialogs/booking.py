@@ -23,9 +23,11 @@ from cards.booking import (
     booking_form_card,
     confirmation_card,
     form_values,
+    listed_places,
     results_card,
 )
 from dialogs.common import Later, Question, ask_time, local_start, places, problem, user_zone, utc_time, within_budget
+from dialogs.places import suggested_places
 from dialogs.turn import Turn
 from domain.booking import (
     DEFAULT_DURATION,
@@ -77,7 +79,7 @@ class BookingFlow:
             self._service.ensure_open()
         except DomainError as exc:
             return problem(exc.message)
-        return self._form(self._defaults(self._zone(turn)), note, _FRESH)
+        return self._form(self._defaults(self._zone(turn)), note, _FRESH, user=turn.user.key)
 
     # --- a request said in words ----------------------------------------------------------
 
@@ -106,7 +108,7 @@ class BookingFlow:
                 return Question(ask_time(when.day), {})
             note = "I still don't know what time you need. Pick one below and press Find free rooms."
         if note is not None:
-            return self._form(values, note, assumed)
+            return self._form(values, note, assumed, user=turn.user.key)
         try:
             request = self._request_from_form(values, zone)
             if latest_end is not None:
@@ -114,7 +116,7 @@ class BookingFlow:
             return await self._results(request, turn, note=lambda result: _assumed_note(
                 assumed, latest_end is not None and bool(result.free)))
         except DomainError as exc:
-            return self._form(values, exc.message, assumed)
+            return self._form(values, exc.message, assumed, user=turn.user.key)
 
     def _said_form(self, said: Understanding, zone: str,
                    now_local: datetime) -> tuple[FormValues, tuple[str, ...], datetime | None]:
@@ -182,14 +184,15 @@ class BookingFlow:
         try:
             self._service.ensure_open()
             if isinstance(turn.data.get("q"), dict):
-                return self._form(form_values(self._request_from_query(turn.data["q"], zone)))
+                return self._form(form_values(self._request_from_query(turn.data["q"], zone)), user=turn.user.key)
             if isinstance(turn.data.get("room"), str):  # checked by _form: a room removed since is dropped
-                return self._form(replace(self._defaults(zone), room=turn.data["room"][:320]), assumed=_FRESH)
+                return self._form(replace(self._defaults(zone), room=turn.data["room"][:320]), assumed=_FRESH,
+                                  user=turn.user.key)
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
-                return self._form(self._defaults(zone), assumed=_FRESH)
+                return self._form(self._defaults(zone), assumed=_FRESH, user=turn.user.key)
             return problem(exc.message)
-        return self._form(self._defaults(zone), assumed=_FRESH)
+        return self._form(self._defaults(zone), assumed=_FRESH, user=turn.user.key)
 
     async def search_step(self, turn: Turn) -> Card:
         """The form was submitted: validate it, then show the free rooms (or the form with what is wrong)."""
@@ -202,7 +205,7 @@ class BookingFlow:
                 request = replace(request, participants=clean_participants([*request.participants, *picked]))
             return await self._results(request, turn)
         except (ValidationFailed, GraphError, LimitReached) as exc:  # the form stays, to search again
-            return self._form(values, exc.message)
+            return self._form(values, exc.message, user=turn.user.key)
         except DomainError as exc:
             return problem(exc.message)
 
@@ -275,11 +278,16 @@ class BookingFlow:
     def _features(self) -> list[str]:
         return sorted({f for room in self._repo.list_rooms() for f in room.features})
 
-    def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = ()) -> Card:
+    def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = (),
+              user: str = "") -> Card:
+        """The form; where places are searched rather than listed, it offers those of `user`'s rooms."""
         room = self._repo.get_room(values.room) if values.room else None
-        return booking_form_card(values if room or not values.room else replace(values, room=""), self._places(),
+        places = self._places()
+        suggested = suggested_places(self._repo, user) if listed_places(places) is None else ()
+        return booking_form_card(values if room or not values.room else replace(values, room=""), places,
                                  self._features(), note, picker=self._service.picker_on(), assumed=assumed,
-                                 room_name=room.display_name if room else "", now=self._service.now())
+                                 room_name=room.display_name if room else "", now=self._service.now(),
+                                 suggested_places=suggested)
 
     def _defaults(self, zone: str) -> FormValues:
         start = next_quarter_hour(to_local(self._service.now(), zone))
