@@ -26,6 +26,7 @@ from bot.identity import MemberDirectory, TenantConflict, activity_tenant
 from bot.roles import Roles
 from bot.text import clean_entities, message_text
 from bot.turns import turn_of
+from bot.typeahead import search_response
 from cards.base import ACTION_KEY, Card, card, text
 from cards.help import help_for, welcome_card
 from config import DEFAULT_CHANNELS
@@ -35,6 +36,7 @@ from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Question
 from dialogs.my_bookings import MyBookingsFlow
+from dialogs.places import SEARCH_INVOKE, PlaceSearch
 from dialogs.report import ReportFlow
 from dialogs.turn import Turn
 from domain.commands import USER_COMMANDS, Command, find_command
@@ -69,6 +71,7 @@ class RoomBot(TeamsActivityHandler):
         # user key -> what the stored reference was made of, most recently used last
         self._stored_references: LRUCache[str, tuple[object, ...]] = LRUCache(maxsize=STORED_REFERENCES_KEPT)
         self._booking = booking
+        self._places = PlaceSearch(repo)
         self._actions: dict[str, ActionHandler] = {"help": self._help_action}
         if booking is not None:
             self._actions.update(booking.actions())
@@ -298,6 +301,8 @@ class RoomBot(TeamsActivityHandler):
     # --- Action.Execute (invoke adaptiveCard/action) ----------------------------------------
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        if turn_context.activity.name == SEARCH_INVOKE:  # the booking form's "Where" typeahead
+            return search_response(self._places.answer(turn_context.activity.value))
         if turn_context.activity.name == "adaptiveCard/action":
             # Handled here rather than in on_adaptive_card_invoke: botbuilder 4.17's ActivityHandler
             # serializes that answer to a dict, which CloudAdapter.process then fails to serialize again.
