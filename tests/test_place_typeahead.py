@@ -19,7 +19,7 @@ from cards.booking import (
     listed_places,
 )
 from dialogs.common import places
-from dialogs.places import SEARCH_RESPONSE, PlaceSearch
+from dialogs.places import SEARCH_RESPONSE, PlaceSearch, suggested_places
 from domain.models import Building, Floor
 from sandbox.bootstrap import register_rooms
 from sandbox.seed import generated_rooms
@@ -212,3 +212,18 @@ def test_the_index_is_kept_until_the_places_change() -> None:
     repo.rename_floor(ground.id, "Lobby")
     assert titles(search(search_places, "annex")) == ["Annex (any floor)", "Annex · Lobby"]
     assert search(search_places, "ground") == []
+
+
+def test_the_persons_places_come_from_their_starred_rooms_first_and_few() -> None:
+    repo = org(2_000)  # 10 buildings, 100 floors
+    rooms = generated_rooms(2_000)
+    for number in (1_999, 1, 21, 401, 801, 1_201):  # Building 10 Floor 10, then Building 1 Floors 1 and 2, ...
+        repo.star_room("alex", rooms[number - 1].email)
+    repo.remove_room(rooms[1_998].email)  # the first starred room is gone: its places are not offered
+    registered = {room.email: room for room in repo.list_rooms()}
+    first, second, third, fourth = (registered[rooms[n - 1].email] for n in (1, 21, 401, 801))
+    assert first.building_id == second.building_id != third.building_id  # its building offered once
+    assert suggested_places(repo, "alex") == [
+        f"f:{first.floor_id}", f"b:{first.building_id}", f"f:{second.floor_id}",
+        f"f:{third.floor_id}", f"b:{third.building_id}", f"f:{fourth.floor_id}"]  # six at most
+    assert suggested_places(repo, "") == [] and suggested_places(repo, "nobody") == []
