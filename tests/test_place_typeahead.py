@@ -6,6 +6,7 @@ buildings and floors alone, and a place picked there is searched like a listed o
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from cards.booking import (
 )
 from dialogs.common import places
 from dialogs.places import SEARCH_RESPONSE, PlaceSearch, suggested_places
-from domain.models import Building, Floor
+from domain.models import Booking, Building, Floor
 from sandbox.bootstrap import register_rooms
 from sandbox.seed import generated_rooms
 from storage.backends import MemoryBackend
@@ -227,3 +228,14 @@ def test_the_persons_places_come_from_their_starred_rooms_first_and_few() -> Non
         f"f:{first.floor_id}", f"b:{first.building_id}", f"f:{second.floor_id}",
         f"f:{third.floor_id}", f"b:{third.building_id}", f"f:{fourth.floor_id}"]  # six at most
     assert suggested_places(repo, "") == [] and suggested_places(repo, "nobody") == []
+
+
+def test_the_persons_places_include_their_recent_rooms() -> None:
+    repo = org(2_000)
+    room = generated_rooms(1, start=1_201)[0]  # Building 7, Floor 1
+    start = datetime.now(UTC) + timedelta(days=1)
+    repo.import_bookings([Booking(id="bk1", room_email=room.email, event_id="e", ical_uid="i", booker_aad_id="alex",
+                                  booker_email="alexw@example.com", start=start, end=start + timedelta(hours=1),
+                                  subject="", attendees=("alexw@example.com",), created_at=start - timedelta(days=1))])
+    registered = repo.get_room(room.email)
+    assert suggested_places(repo, "alex") == [f"f:{registered.floor_id}", f"b:{registered.building_id}"]
