@@ -68,12 +68,14 @@ def people_picker(label: str, value: str = "") -> dict[str, Any]:
 
 # The "Where" input. A small organisation's places are all listed, in the card as it always was. Listing
 # grows with the organisation (2,751 choices at 50,000 rooms: a 215 KB card) past what Teams takes in a
-# message: Microsoft documents about 28 KB for a message posted in a chat (the Teams connector's limits) and
-# measures its bot message limit in UTF-16. So past MAX_LISTED_PLACES choices, or MAX_LISTED_CHARS of
-# them, the input becomes Teams' dynamic typeahead (learn.microsoft.com/microsoftteams/platform/
-# task-modules-and-cards/cards/dynamic-search): choices come from the bot as the person types (invoke
-# `application/search` for PLACES_DATASET, dialogs/places.py), Data.Query as for the people picker. Its
-# static choices hold Anywhere, the current value (so a filled form shows it) and a few suggestions.
+# message: about 28 KB for a message posted in a chat (learn.microsoft.com/connectors/teams, known limits);
+# a bot message's size is counted in UTF-16 (learn.microsoft.com/microsoftteams/platform/bots/how-to/
+# format-your-bot-messages: 40 KB, lately 100 KB with 80 KB advised). So past MAX_LISTED_PLACES choices,
+# or MAX_LISTED_CHARS of them, the input becomes Teams' dynamic typeahead (learn.microsoft.com/
+# microsoftteams/platform/task-modules-and-cards/cards/dynamic-search): choices come from the bot as the
+# person types (invoke `application/search` for PLACES_DATASET, dialogs/places.py), Data.Query as for the
+# people picker. Its static choices hold Anywhere, the current value (so a filled form shows it) and a few
+# suggestions.
 PLACES_DATASET = "roombot.places"
 PLACE_INPUT = "place"
 MAX_LISTED_PLACES = 100
