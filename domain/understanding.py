@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from domain.models import Building, Floor
@@ -103,12 +104,29 @@ class RoomName:
 
 @dataclass(frozen=True)
 class Catalog:
-    """What a text may name: the registered buildings, floors, rooms and room features."""
+    """What a text may name: the registered buildings, floors, rooms and room features.
+
+    One is made per version of the registry and reads many texts, so its names are indexed once, on first
+    use (`_names`): a text then costs the same with 50 rooms or 50,000. It pickles without that index, and
+    its rooms as plain strings (a worker receives it once per version and indexes it itself)."""
 
     buildings: tuple[Building, ...] = ()
     floors: tuple[Floor, ...] = ()
     rooms: tuple[RoomName, ...] = ()
     features: tuple[str, ...] = ()
+
+    @cached_property
+    def _names(self) -> _Names:
+        return _Names(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rooms = (tuple(r.email for r in self.rooms), tuple(r.name for r in self.rooms))
+        return _unpickled_catalog, (self.buildings, self.floors, rooms, self.features)
+
+
+def _unpickled_catalog(buildings: tuple[Building, ...], floors: tuple[Floor, ...],
+                       rooms: tuple[tuple[str, ...], tuple[str, ...]], features: tuple[str, ...]) -> Catalog:
+    return Catalog(buildings, floors, tuple(map(RoomName, *rooms)), features)
 
 
 @dataclass(frozen=True)
@@ -486,9 +504,60 @@ def _aliases(name: str, room: bool) -> list[str]:
 _ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
 
 
-def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
-    """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
-    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
+class _ByWords:
+    """Phrases (in the order they are tried) looked up by the words of a text: a phrase found in a text as a
+    whole word has each of its words (runs of \\w) as a whole word of the text, so a text is only searched
+    for the phrases all of whose words it has. Each phrase is filed under its rarest word."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        self._words = [tuple(set(_WORD.findall(p.lower()))) for p in phrases]
+        common = Counter(w for words in self._words for w in words)
+        self._by_word: dict[str, list[int]] = {}
+        self._wordless: set[int] = set()  # "!!!": tried for every text
+        for i, words in enumerate(self._words):
+            if words:
+                self._by_word.setdefault(min(words, key=lambda w: (common[w], -len(w), w)), []).append(i)
+            else:
+                self._wordless.add(i)
+
+    def found(self, text: str) -> list[int]:
+        """The positions of the phrases `text` (lowercase) may hold, in order."""
+        words = set(_WORD.findall(text))
+        maybe = self._wordless.union(*(self._by_word.get(w, ()) for w in words))
+        return [i for i in sorted(maybe) if words.issuperset(self._words[i])]
+
+
+_WORD = re.compile(r"\w+")
+
+
+class _Names:
+    """A catalog's names, made once: each alias of a room or building (longest first, as they are tried),
+    and its floors by name and level."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.aliases = _all_aliases(catalog)
+        self._aliases = _ByWords([alias for alias, _, _ in self.aliases])
+        self.room_names = {r.email: r.name for r in catalog.rooms}
+        self.floors = sorted(catalog.floors, key=lambda f: -len(f.name))
+        self._floors = _ByWords([f.name for f in self.floors])
+        self.floors_by_name: dict[str, list[Floor]] = {}
+        self.floors_by_level: dict[int, list[Floor]] = {}
+        for floor in catalog.floors:
+            self.floors_by_name.setdefault(floor.name.lower(), []).append(floor)
+            self.floors_by_level.setdefault(floor.level, []).append(floor)
+
+    def said(self, text: str) -> list[tuple[str, str, str]]:
+        """The (alias, kind, id) `text` (lowercase) may name, longest first."""
+        return [self.aliases[i] for i in self._aliases.found(text)]
+
+    def floors_said(self, text: str) -> list[Floor]:
+        """The floors whose names `text` (lowercase) may say, longest first."""
+        return [self.floors[i] for i in self._floors.found(text)]
+
+
+def _all_aliases(catalog: Catalog) -> list[tuple[str, str, str]]:
+    """Every (alias, kind, id) of the catalog's rooms and buildings, longest first; an alias two things share
+    names neither (unless it is one's very name)."""
     names: list[tuple[str, str, str]] = []  # (alias, kind, id)
     for room in catalog.rooms:
         names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
@@ -499,9 +568,15 @@ def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: 
     counts: dict[str, set[tuple[str, str]]] = {}
     for alias, kind, item in names:
         counts.setdefault(alias.lower(), set()).add((kind, item))
-    names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in (r.name for r in catalog.rooms)
-             or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
-    for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
+    own = {r.name for r in catalog.rooms} | {b.name for b in catalog.buildings}
+    names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in own]
+    return sorted(names, key=lambda n: -len(n[0]))
+
+
+def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
+    """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
+    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
+    for alias, kind, item in catalog._names.said(text.lower):
         key = {"room": "room_email", "building": "building_id"}[kind]
         if values.get(key) and (kind == "building" or not several) or item in values.get("rooms", {}):
             continue
@@ -557,7 +632,11 @@ _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourt
 def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems: list[str]) -> None:
     """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by the floor's name, else by
     Floor.level (in the building named, if one was); then any other floor name said ("Mezzanine")."""
-    candidates = [f for f in catalog.floors if not values.get("building_id") or f.building_id == values["building_id"]]
+    names = catalog._names
+
+    def candidates(floors: list[Floor]) -> list[Floor]:
+        return [f for f in floors if not values.get("building_id") or f.building_id == values["building_id"]]
+
     match = text.search(_FLOOR)
     if match:
         word, digits, after = match.group(1), match.group(2), match.group(3)
@@ -569,7 +648,7 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
             level = 0 if after in ("g", "ground") else int(after)
         text.take(match.start(), match.end())
         said = " ".join(match.group(0).lower().split()).removeprefix("on ").removeprefix("the ")
-        floors = [f for f in candidates if f.name.lower() == said] or [f for f in candidates if f.level == level]
+        floors = candidates(names.floors_by_name.get(said, [])) or candidates(names.floors_by_level.get(level, []))
         if len(floors) == 1:
             values["floor_id"], values["building_id"] = floors[0].id, floors[0].building_id
         elif not floors:
@@ -578,7 +657,7 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
         else:
             problems.append(f"There is a floor {level} in more than one building: which building?")
         return
-    for floor in sorted(candidates, key=lambda f: -len(f.name)):
+    for floor in candidates(names.floors_said(text.lower)):
         found = text.search(re.compile(rf"(?<![\w-]){re.escape(floor.name.lower())}(?![\w-])"))
         if found:
             values["floor_id"], values["building_id"] = floor.id, floor.building_id
@@ -1369,8 +1448,7 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
     _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
     rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
     if len(rooms) > 1:  # "in Aurora or Borealis": neither, asked
-        names = {r.email: r.name for r in catalog.rooms}
-        said = [names[email] for email, _ in rooms]
+        said = [catalog._names.room_names[email] for email, _ in rooms]
         problems.append(f"Which room: {', '.join(said[:-1])} or {said[-1]}?")
         values.pop("room_email", None)
         values.pop("room_at", None)
