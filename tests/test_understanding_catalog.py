@@ -194,3 +194,42 @@ def test_fifty_thousand_rooms_read_a_room_by_its_number() -> None:
     assert said.room_email == "room49999@example.com" and said.when.start is not None and not said.unknown_room
     assert understand("is room 4999 free at 3", NOW, catalog).room_email == "room04999@example.com"
     assert understand("a room for 4 tomorrow at 10", NOW, catalog).room_email == ""
+
+
+def test_chat_makes_one_catalog_per_version_of_the_registry() -> None:
+    """The same catalog object (its index made once, nothing sent to the workers again) until a room,
+    building or floor changes; each change gives a new one that says it."""
+    from dataclasses import replace
+
+    from dialogs.chat import ChatFlow
+    from domain.models import Room
+    from storage.backends import MemoryBackend
+    from storage.repository import Repository
+
+    repo = Repository(MemoryBackend())
+    hq = repo.add_building("Contoso HQ")
+    first = repo.add_floor(hq.id, "First floor", 1)
+    repo.add_room(Room("aurora@x.com", "Aurora", hq.id, first.id, 6, ("video",)))
+    chat = ChatFlow(repo, clock=lambda: NOW)
+    catalog = chat._catalog()
+    assert catalog.rooms == (RoomName("aurora@x.com", "Aurora"),) and catalog.features == ("video",)
+    repo.save_settings(replace(repo.get_settings(), booking_enabled=True))  # not the registry
+    assert chat._catalog() is catalog and chat._catalog() is catalog
+
+    def changed(change: Any) -> Catalog:
+        before = chat._catalog()
+        change()
+        after = chat._catalog()
+        assert after is not before and chat._catalog() is after
+        return after
+
+    added = changed(lambda: repo.add_room(Room("zenith@x.com", "Zenith", hq.id, first.id, 4)))
+    assert RoomName("zenith@x.com", "Zenith") in added.rooms
+    renamed = changed(lambda: repo.update_room(Room("zenith@x.com", "Big Blue", hq.id, first.id, 4)))
+    assert understand("book Big Blue at 10", NOW, renamed).room_email == "zenith@x.com"
+    removed = changed(lambda: repo.remove_room("zenith@x.com"))
+    assert [r.email for r in removed.rooms] == ["aurora@x.com"]
+    assert [b.name for b in changed(lambda: repo.rename_building(hq.id, "Harbour House")).buildings] == [
+        "Harbour House"]
+    assert [f.name for f in changed(lambda: repo.add_floor(hq.id, "Mezzanine", 2)).floors] == [
+        "First floor", "Mezzanine"]
