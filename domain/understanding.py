@@ -44,7 +44,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter, or_
 from typing import Any, NamedTuple
 
 from domain.models import Building, Floor
@@ -120,6 +121,11 @@ class Catalog:
     @cached_property
     def _names(self) -> _Names:
         return _Names(self)
+
+    def indexed(self) -> Catalog:
+        """This catalog with its names indexed now, not at the first text (a worker does so as it gets one)."""
+        self._names  # noqa: B018 - made and kept
+        return self
 
     def __reduce__(self) -> tuple[Any, ...]:
         rooms = (tuple(r.email for r in self.rooms), tuple(r.name for r in self.rooms))
@@ -499,9 +505,11 @@ def _said_as_registered(name: str, room: bool) -> bool:
     low = name.lower()
     if low.startswith("the") or low.endswith(_ROOM_ENDS if room else _BUILDING_ENDS):
         return False
-    if not room or not low.startswith(_ROOM_STARTS):
-        return True
-    return all(name[len(start):].strip().isdigit() for start in _ROOM_STARTS if low.startswith(start))
+    if room:
+        for start in _ROOM_STARTS:  # at most one of them starts it
+            if low.startswith(start):
+                return name[len(start):].strip().isdigit()  # "Room 12" is not "12"
+    return True
 
 
 def _aliases(name: str, room: bool) -> list[str]:
@@ -532,18 +540,16 @@ class _ByWords:
 
     def __init__(self, phrases: list[str]) -> None:
         words = list(map(_WORD.findall, map(str.lower, phrases)))
-        common = Counter(chain.from_iterable(words))
-        self._others: dict[int, frozenset[str]] = {}  # a phrase of several words: its words
+        count = Counter(chain.from_iterable(words))
+        keys = [min(said, key=count.__getitem__) if said else "" for said in words]
+        # A phrase of several words filed with others under its rarest word: all its words, which a text must
+        # have (alone there, a phrase is just searched for: it is the only one the word brings).
+        self._others = {i: frozenset(words[i]) for i, key in enumerate(keys) if count[key] > 1 and len(words[i]) > 1}
+        self._wordless = {i for i, key in enumerate(keys) if not key}  # "!!!": tried for every text
         self._by_word: dict[str, list[int]] = {}
-        self._wordless: set[int] = set()  # "!!!": tried for every text
-        for i, said in enumerate(words):
-            if len(said) > 1:
-                self._others[i] = frozenset(said)
-                said = [min(said, key=common.__getitem__)]
-            if said:
-                self._by_word.setdefault(said[0], []).append(i)
-            else:
-                self._wordless.add(i)
+        for i, key in enumerate(keys):
+            self._by_word.setdefault(key, []).append(i)
+        self._by_word.pop("", None)
 
     def found(self, text: str) -> list[int]:
         """The positions of the phrases `text` (lowercase) may hold, in order."""
@@ -583,24 +589,45 @@ class _Names:
 def _all_aliases(catalog: Catalog) -> list[tuple[str, str, str]]:
     """Every (alias, kind, id) of the catalog's rooms and buildings, longest first; an alias two things share
     names neither (unless it is one's very name)."""
-    names: list[tuple[str, str, str]] = []  # (alias, kind, id)
-    for email, name in catalog.rooms:
-        names += [(alias, "room", email) for alias in _aliases(name, room=True)]
+    names = _room_aliases(catalog.rooms)
     for building in catalog.buildings:
         names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
         names += [(word, "building", building.id) for word in building.name.split()  # "HQ", "Harbour"
                   if word.isalpha() and word.lower() not in _GENERIC | _FILLER and len(word) > 1]
-    first: dict[str, tuple[str, str, str]] = {}  # each alias (lowercase): the first thing it names
+    lows = list(map(str.lower, map(itemgetter(0), names)))
+    twice = {low for low, count in Counter(lows).items() if count > 1}
+    first: dict[str, tuple[str, str, str]] = {}  # an alias said twice (lowercase): the first thing it names
     shared: set[str] = set()
-    for name in names:
-        low = name[0].lower()
-        named = first.setdefault(low, name)
-        if named is not name and (named[2] != name[2] or named[1] != name[1]):
-            shared.add(low)
+    for name, low in zip(names, lows, strict=True):
+        if low in twice:
+            named = first.setdefault(low, name)
+            if named[1:] != name[1:]:
+                shared.add(low)
     if shared:
         own = {r.name for r in catalog.rooms} | {b.name for b in catalog.buildings}
-        names = [n for n in names if n[0] in own or n[0].lower() not in shared]
-    return sorted(names, key=lambda n: -len(n[0]))
+        names = [n for n, low in zip(names, lows, strict=True) if low not in shared or n[0] in own]
+    lengths = list(map(len, map(itemgetter(0), names)))
+    return [names[i] for i in sorted(range(len(names)), key=lengths.__getitem__, reverse=True)]  # stable
+
+
+_ROOM_NUMBER = re.compile(r"(?:room|meeting room|conference room|boardroom) \s*\d+\s*")  # "room 12" (lowercase)
+
+
+def _room_aliases(rooms: tuple[RoomName, ...]) -> list[tuple[str, str, str]]:
+    """Each room's aliases, in order. Most names have nothing to trim ("Aurora", "Room 12"): those are told
+    apart in bulk (C-level string tests over all 50,000 names), and only the others read by `_aliases`."""
+    names = list(map(str.strip, map(itemgetter(1), rooms)))
+    lows = list(map(str.lower, names))
+    trimmed = map(or_, map(str.startswith, lows, repeat("the")), map(str.endswith, lows, repeat(_ROOM_ENDS)))
+    started = map(str.startswith, lows, repeat(_ROOM_STARTS))
+    numbered = map(_ROOM_NUMBER.fullmatch, lows)
+    aliases: list[tuple[str, str, str]] = []
+    for room, name, trim, start, number in zip(rooms, names, trimmed, started, numbered, strict=True):
+        if trim or start and not number:
+            aliases += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
+        elif name:
+            aliases.append((name, "room", room.email))
+    return aliases
 
 
 def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:

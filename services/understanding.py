@@ -20,6 +20,7 @@ registry, and a catalog not seen before is a new version."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import multiprocessing
@@ -134,13 +135,25 @@ def _serve(conn: Connection, target: str) -> None:
             return
         try:
             if sent is not None:
-                kept = (version, pickle.loads(sent))
+                kept = (version, _received(sent))
             if kept[0] != version:
                 raise LookupError(f"catalog {version} was not sent (this worker keeps {kept[0]})")
             answer: tuple[str, Any] = ("ok", read(text, now_local, kept[1], locale))
         except Exception as exc:  # noqa: BLE001 - reported to the bot, which shows the form
             answer = ("error", f"{type(exc).__name__}: {str(exc)[:200]}")
         conn.send(answer)
+
+
+def _received(sent: bytes) -> Catalog:
+    """A catalog sent to a worker, with its names indexed. The collector is paused meanwhile: 50,000 rooms
+    make hundreds of thousands of objects, all kept, which it would scan again and again for nothing."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(sent).indexed()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _context() -> Any:

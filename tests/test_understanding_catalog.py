@@ -36,7 +36,7 @@ def _scan_aliases(name: str, room: bool) -> list[str]:
     return [n for n in names if n]
 
 
-def scan_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
+def scan_aliases(catalog: Catalog) -> list[tuple[str, str, str]]:
     names: list[tuple[str, str, str]] = []
     for room in catalog.rooms:
         names += [(alias, "room", room.email) for alias in _scan_aliases(room.name, room=True)]
@@ -49,7 +49,11 @@ def scan_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: b
         counts.setdefault(alias.lower(), set()).add((kind, item))
     names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in (r.name for r in catalog.rooms)
              or n[0] in (b.name for b in catalog.buildings)]
-    for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
+    return sorted(names, key=lambda n: -len(n[0]))
+
+
+def scan_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
+    for alias, kind, item in scan_aliases(catalog):
         key = {"room": "room_email", "building": "building_id"}[kind]
         if values.get(key) and (kind == "building" or not several) or item in values.get("rooms", {}):
             continue
@@ -167,6 +171,25 @@ def test_the_index_reads_what_the_scan_read_in_random_texts() -> None:
         assert new == old, text
 
 
+def _names_like_these() -> list[str]:
+    """Names with and without a "the" to drop or a "room" / "building" to trim, and numbers in any script."""
+    starts = ("", "the ", "The ", "THE ", "room ", "Room ", "meeting room ", "Conference Room ", "boardroom ",
+              "Thebes ", "roomy ", "  ")
+    middles = ("", "12", "1.01", "٣", "²", "Blue", "A", "Big Blue", " 7 ", "room", "the", "Ørsted", "İ")
+    ends = ("", " room", " Room", " meeting room", " conference room", " boardroom", " building", " House",
+            " office", "room", " ")
+    return [start + middle + end for start in starts for middle in middles for end in ends]
+
+
+def test_each_name_has_the_aliases_the_rules_give_it() -> None:
+    for name in _names_like_these() + list(ROOM_NAMES) + [b.name for b in BUILDINGS]:
+        for room in (True, False):
+            assert understanding._aliases(name, room) == _scan_aliases(name, room), (name, room)
+    many = Catalog(buildings=BUILDINGS, rooms=tuple(RoomName(f"m{i}@x.com", name)
+                                                    for i, name in enumerate(_names_like_these() + list(ROOM_NAMES))))
+    assert understanding._all_aliases(many) == scan_aliases(many)  # the same, in the same order
+
+
 def test_whole_readings_name_the_same_rooms_and_places() -> None:
     """A few whole readings through the index (the corpus and rules tests hold the rest)."""
     said = understand("book Big Blue tomorrow at 10 in Harbour House, Mezzanine", NOW, TRICKY)
@@ -178,7 +201,8 @@ def test_whole_readings_name_the_same_rooms_and_places() -> None:
 def test_the_catalog_pickles_without_its_index() -> None:
     catalog = Catalog(buildings=BUILDINGS, floors=FLOORS, rooms=TRICKY.rooms, features=TRICKY.features)
     before = pickle.dumps(catalog)
-    assert understand("book Aurora at 10", NOW, catalog).room_email == "r0@x.com"  # the index is built now
+    assert catalog.indexed() is catalog  # as a worker does when it receives one
+    assert understand("book Aurora at 10", NOW, catalog).room_email == "r0@x.com"
     after = pickle.dumps(catalog)
     assert after == before
     back = pickle.loads(after)
