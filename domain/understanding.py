@@ -1566,8 +1566,7 @@ def _favourite(intent: Intent, text: str, catalog: Catalog) -> Understanding:
     _read_names(span, catalog, values)
     rooms = sorted(values.get("rooms", {}).items(), key=lambda item: item[1][0])
     if len(rooms) > 1:
-        names = {r.email: r.name for r in catalog.rooms}
-        said = [names[email] for email, _ in rooms]
+        said = [catalog._names.room_names[email] for email, _ in rooms]
         return Understanding(intent=intent, problems=(f"Which room: {', '.join(said[:-1])} or {said[-1]}?",))
     if rooms:
         return Understanding(intent=intent, room_email=rooms[0][0])
