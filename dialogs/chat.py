@@ -21,7 +21,7 @@ from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from dialogs.turn import Step, Turn
 from domain.timezones import to_local
-from domain.understanding import Catalog, Intent, RoomName, Understanding
+from domain.understanding import Catalog, Intent, RoomName, Understanding, kept_in_bulk
 from services.understanding import FORM_INSTEAD, Understand, Unread, read_here
 from storage.repository import Repository
 
@@ -110,9 +110,10 @@ class ChatFlow:
         if kept is not None and kept[0] == version:
             return kept[1]
         rooms = self._repo.list_rooms()
-        catalog = Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
-                          rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
-                          features=tuple(sorted({f for r in rooms for f in r.features})))
+        with kept_in_bulk():
+            catalog = Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
+                              rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
+                              features=tuple(sorted({f for r in rooms for f in r.features})))
         self._kept_catalog = (version, catalog)
         return catalog
 

@@ -38,8 +38,11 @@ The rules people's words are read by (the recognizer offers several readings; th
 from __future__ import annotations
 
 import difflib
+import gc
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -128,13 +131,26 @@ class Catalog:
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        rooms = (tuple(r.email for r in self.rooms), tuple(r.name for r in self.rooms))
+        rooms = (tuple(map(itemgetter(0), self.rooms)), tuple(map(itemgetter(1), self.rooms)))
         return _unpickled_catalog, (self.buildings, self.floors, rooms, self.features)
 
 
 def _unpickled_catalog(buildings: tuple[Building, ...], floors: tuple[Floor, ...],
                        rooms: tuple[tuple[str, ...], tuple[str, ...]], features: tuple[str, ...]) -> Catalog:
     return Catalog(buildings, floors, tuple(map(RoomName, *rooms)), features)
+
+
+@contextmanager
+def kept_in_bulk() -> Iterator[None]:
+    """While making many objects that are all kept (a catalog of 50,000 rooms, its index): the cyclic
+    collector is paused, as it would scan them again and again for nothing (it halves the time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 @dataclass(frozen=True)

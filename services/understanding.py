@@ -20,7 +20,6 @@ registry, and a catalog not seen before is a new version."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 import multiprocessing
@@ -35,7 +34,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from domain.understanding import Catalog, Understanding, understand
+from domain.understanding import Catalog, Understanding, kept_in_bulk, understand
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +144,9 @@ def _serve(conn: Connection, target: str) -> None:
 
 
 def _received(sent: bytes) -> Catalog:
-    """A catalog sent to a worker, with its names indexed. The collector is paused meanwhile: 50,000 rooms
-    make hundreds of thousands of objects, all kept, which it would scan again and again for nothing."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    """A catalog sent to a worker, with its names indexed (hundreds of thousands of objects, all kept)."""
+    with kept_in_bulk():
         return pickle.loads(sent).indexed()
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _context() -> Any:

@@ -257,3 +257,20 @@ def test_chat_makes_one_catalog_per_version_of_the_registry() -> None:
         "Harbour House"]
     assert [f.name for f in changed(lambda: repo.add_floor(hq.id, "Mezzanine", 2)).floors] == [
         "First floor", "Mezzanine"]
+
+
+def test_the_collector_is_paused_only_while_a_catalog_is_made() -> None:
+    import gc
+
+    from domain.understanding import kept_in_bulk
+
+    with kept_in_bulk():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # paused already (by whoever did): left so
+    try:
+        with kept_in_bulk():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
