@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_CHARS = 200  # a booking said in words fits in far less ("book 1h at 10 tomorrow for 6 in HQ")
 TARGET = "domain.understanding:understand"  # what a worker runs; tests give one that spins
-CATALOGS_KEPT = 2  # versions of the catalog the pool can send (the one in use, and the one before it)
+CATALOGS_KNOWN = 4  # catalogs whose versions the pool knows (the one in use, and those just before it)
 WORKER_NICENESS = 10  # when a worker and the bot share a core, the bot's turns come first
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
@@ -220,8 +221,9 @@ class UnderstandingPool:
         self._busy: set[_Worker] = set()
         self._replacing: set[asyncio.Task[None]] = set()
         self._users: dict[str, tuple[asyncio.Lock, int]] = {}  # who -> (their lock, their texts waiting)
-        self._catalogs: list[tuple[Catalog, int]] = []  # the latest catalogs seen, newest first, and their versions
-        self._pickled: dict[int, bytes] = {}  # a version, as sent to the workers that lack it
+        # The latest catalogs seen, newest first, and their versions: known, not kept (the flows keep theirs)
+        self._catalogs: list[tuple[weakref.ref[Catalog], int]] = []
+        self._pickled: tuple[int, bytes] = (0, b"")  # the newest version, as sent to the workers that lack it
         self._versions = 0
         self._catalogs_sent = 0
         self._closed = False
@@ -314,23 +316,21 @@ class UnderstandingPool:
 
     def _version(self, catalog: Catalog) -> int:
         """The catalog's version: the same object is the same version (see the module's doc)."""
-        for kept, version in self._catalogs:
-            if kept is catalog:
+        for known, version in self._catalogs:
+            if known() is catalog:
                 return version
         self._versions += 1
-        self._catalogs = [(catalog, self._versions), *self._catalogs[:CATALOGS_KEPT - 1]]
-        kept_versions = {version for _, version in self._catalogs}
-        self._pickled = {v: blob for v, blob in self._pickled.items() if v in kept_versions}
+        self._catalogs = [(weakref.ref(catalog), self._versions), *self._catalogs[:CATALOGS_KNOWN - 1]]
         return self._versions
 
     def _catalog_for(self, worker: _Worker, catalog: Catalog, version: int) -> bytes | None:
         """The catalog to send with a text, pickled once per version; None when the worker keeps it."""
         if worker.catalog == version:
             return None
-        if version not in self._pickled:
-            self._pickled[version] = pickle.dumps(catalog, pickle.HIGHEST_PROTOCOL)
+        if self._pickled[0] != version:
+            self._pickled = (version, pickle.dumps(catalog, pickle.HIGHEST_PROTOCOL))
         self._catalogs_sent += 1
-        return self._pickled[version]
+        return self._pickled[1]
 
     async def _ask(self, args: tuple[str, datetime, Catalog, str], who: str) -> tuple[str, Any]:
         text, now_local, catalog, locale = args

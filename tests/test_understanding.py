@@ -4,7 +4,9 @@ texts one at a time; runaway workers killed and replaced; nothing left running a
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time
 
@@ -64,6 +66,10 @@ async def test_a_worker_is_sent_the_catalog_once_per_version(pool: Understanding
         reading = await pool.understand("book Zenith at 10", NOW, renamed, who="alex")
         assert isinstance(reading, Understanding) and reading.room_email == "aurora@x.com"
     assert pool.catalogs_sent == 4
+    gone = weakref.ref(aurora)
+    del aurora
+    gc.collect()
+    assert gone() is None  # the pool knows versions, it keeps no catalog (the flows keep theirs)
     assert await pool.understand("book die", NOW, renamed, who="alex") == Unread(NOT_READ)
     for _ in range(500):
         if len(pool.pids) == 2:
