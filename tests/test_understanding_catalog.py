@@ -274,3 +274,36 @@ def test_the_collector_is_paused_only_while_a_catalog_is_made() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_room_another_instance_registered_is_in_the_next_catalog() -> None:
+    """On shared data (several instances), this instance's catalog follows the registry's version: a room
+    registered elsewhere is named in the next turn's catalog, and nothing is made again until then."""
+    from dialogs.chat import ChatFlow
+    from domain.models import Room
+    from storage.backends import MemoryBackend
+    from storage.repository import Repository
+
+    class Shared(MemoryBackend):
+        shared = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: dict[str, int] = {}
+
+        def versions(self) -> dict[str, int]:
+            return dict(self.written)
+
+    backend = Shared()
+    here, there = Repository(backend), Repository(backend)
+    hq = there.add_building("Contoso HQ")
+    first = there.add_floor(hq.id, "First floor", 1)
+    chat = ChatFlow(here, clock=lambda: NOW)
+    catalog = chat._catalog()
+    assert catalog.rooms == () and chat._catalog() is catalog
+    there.add_room(Room("aurora@x.com", "Aurora", hq.id, first.id, 6))
+    assert chat._catalog() is catalog  # not yet known here: the registry's version is the same
+    backend.written["rooms"] = 1  # what PostgreSQL's versions say once the room is written
+    later = chat._catalog()
+    assert later is not catalog and understand("book Aurora at 10", NOW, later).room_email == "aurora@x.com"
+    assert chat._catalog() is later
