@@ -113,7 +113,7 @@ class ChatFlow:
         with kept_in_bulk():
             catalog = Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
                               rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
-                              features=tuple(sorted({f for r in rooms for f in r.features})))
+                              features=tuple(self._repo.room_features()))
         self._kept_catalog = (version, catalog)
         return catalog
 
