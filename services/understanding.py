@@ -14,8 +14,9 @@ so a new worker is ready in milliseconds; they run at a lower priority than the 
 The catalog (every room's name: 50,000 of them in a big organisation) is not sent with every text: each
 worker keeps the last one it was sent, with its index of names, and a text carries only its version. A
 worker is sent a catalog (pickled once per version) only when it lacks that version: a new worker, or
-after an admin changed the rooms. A version is a catalog object: the flows make one per version of the
-registry, and a catalog not seen before is a new version."""
+after an admin changed the rooms. A version is a catalog object: the flows make and keep one per version of
+the registry, and a catalog not seen before is a new version (the pool knows catalogs by weak reference,
+and keeps only the last one it pickled, as bytes)."""
 
 from __future__ import annotations
 
