@@ -41,7 +41,7 @@ import difflib
 import gc
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -131,13 +131,27 @@ class Catalog:
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        rooms = (tuple(map(itemgetter(0), self.rooms)), tuple(map(itemgetter(1), self.rooms)))
+        rooms = (len(self.rooms), _joined(map(itemgetter(0), self.rooms)), _joined(map(itemgetter(1), self.rooms)))
         return _unpickled_catalog, (self.buildings, self.floors, rooms, self.features)
 
 
-def _unpickled_catalog(buildings: tuple[Building, ...], floors: tuple[Floor, ...],
-                       rooms: tuple[tuple[str, ...], tuple[str, ...]], features: tuple[str, ...]) -> Catalog:
-    return Catalog(buildings, floors, tuple(map(RoomName, *rooms)), features)
+_SEPARATOR = "\x1f"  # the unit separator: no room's name or address has it (else its column goes as a tuple)
+_Column = str | tuple[str, ...]
+
+
+def _joined(strings: Iterable[str]) -> _Column:
+    """A column of strings as one string (pickled six times faster than 50,000 strings), unless one holds the
+    separator."""
+    strings = tuple(strings)
+    joined = _SEPARATOR.join(strings)
+    return joined if joined.count(_SEPARATOR) == max(0, len(strings) - 1) else strings
+
+
+def _unpickled_catalog(buildings: tuple[Building, ...], floors: tuple[Floor, ...], rooms: tuple[int, _Column, _Column],
+                       features: tuple[str, ...]) -> Catalog:
+    count, emails, names = rooms
+    columns = [c.split(_SEPARATOR) if isinstance(c, str) else c for c in (emails, names)] if count else [(), ()]
+    return Catalog(buildings, floors, tuple(map(RoomName, *columns)), features)
 
 
 @contextmanager

@@ -209,6 +209,14 @@ def test_the_catalog_pickles_without_its_index() -> None:
     assert back == catalog and understand("book Big Blue at 10", NOW, back).room_email == "r2@x.com"
 
 
+@pytest.mark.parametrize("rooms", [(), (RoomName("a@x.com", ""),), (RoomName("a@x.com", "A"), RoomName("b@x.com", "")),
+                                   (RoomName("a@x.com", "A\x1fB"), RoomName("b@x.com", "B"))],
+                         ids=["none", "one unnamed", "two", "a name with the separator"])
+def test_the_catalog_comes_back_from_its_pickle_whatever_the_names(rooms: tuple[RoomName, ...]) -> None:
+    catalog = Catalog(buildings=BUILDINGS, rooms=rooms)
+    assert pickle.loads(pickle.dumps(catalog)) == catalog
+
+
 def test_fifty_thousand_rooms_read_a_room_by_its_number() -> None:
     from sandbox.seed import generated_rooms
 
