@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, fields, replace
@@ -395,6 +395,11 @@ class Repository:
                            key=lambda r: (r.building_id, r.floor_id, r.email))
             return {room.email: room for room in rooms}
         return self._org("rooms", load)
+
+    def room_registry(self) -> Mapping[str, Room]:
+        """The registered rooms by email: the same object until the registry changes, so what is worked
+        out from it (search's rank index) can be kept while it stays the same."""
+        return self._registry()
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""
