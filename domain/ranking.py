@@ -63,7 +63,7 @@ class RankIndex:
         return self.groups.get((capacity, key), ())
 
     def _smallest(self, capacity: int, keys: Sequence[str]) -> Sequence[Room]:
-        """The smallest group that holds every room of that capacity with all `keys`."""
+        """The smallest of the groups `keys` names: it holds every room of that capacity that is in all."""
         return min((self._group(capacity, k) for k in keys), key=len)
 
     def by_fit(self, min_capacity: int, keys: Sequence[str], accept: Callable[[Room], bool],
@@ -71,21 +71,36 @@ class RankIndex:
         """The rooms with all group `keys` (building, floor, features) that `accept` takes, in fit_key
         order: by capacity from `min_capacity` up; within one, on `near`'s floor, then in its building,
         then the rest, each by name."""
-        keys = [_EVERY, *keys]
+        groups = [_EVERY, *keys]
+
+        def ok(room: Room) -> bool:  # a group holds some of the keys' rooms: the rest are checked
+            return _holds(room, keys) and accept(room)
+
         for capacity in self.capacities[bisect_left(self.capacities, min_capacity):]:
-            base = self._smallest(capacity, keys)
+            base = self._smallest(capacity, groups)
             if not base:
                 continue
             if near is None:
-                yield from (r for r in base if accept(r))
+                yield from (r for r in base if ok(r))
                 continue
+            # Near's floor, then its building (from whichever group is smaller), then the rest.
             floor = min(base, self._group(capacity, _by_floor(near.floor_id)), key=len)
-            yield from (r for r in floor if r.floor_id == near.floor_id and accept(r))
+            yield from (r for r in floor if r.floor_id == near.floor_id and ok(r))
             building = min(base, self._group(capacity, _by_building(near.building_id)), key=len)
             yield from (r for r in building if r.building_id == near.building_id and r.floor_id != near.floor_id
-                        and accept(r))
+                        and ok(r))
             yield from (r for r in base if r.building_id != near.building_id and r.floor_id != near.floor_id
-                        and accept(r))
+                        and ok(r))
+
+
+def _holds(room: Room, keys: Sequence[str]) -> bool:
+    """Whether a room is in every group `keys` names (of its capacity)."""
+    for key in keys:
+        kind, _, value = key.partition(":")
+        if kind == "b" and room.building_id != value or kind == "f" and room.floor_id != value \
+                or kind == "x" and value not in room.features:
+            return False
+    return True
 
 
 def _request_keys(request: SearchRequest, place: bool) -> list[str]:
