@@ -16,7 +16,7 @@ from domain.ranking import PAGE_SIZE  # search stops once a page is full
 from domain.timezones import format_slot, iso_utc, to_local
 
 STAR = "\u2605"  # ★, before the names of the rooms a person starred
-MAX_BACK = 20  # pages a results card remembers for Previous
+MAX_BACK = 10  # pages a results card remembers for Previous (every button carries them: the card stays small)
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
 
 
@@ -170,10 +170,7 @@ def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: st
 
 def star_button(room: Room, starred: bool) -> dict[str, Any]:
     """Star a room (it then ranks first in the person's searches), or unstar it."""
-    button = action("Unstar", "unstar", room=room.email) if starred else action("Star", "star", room=room.email)
-    tip = f"{'Unstar' if starred else 'Star'} {room.display_name[:80]}"
-    button["tooltip"] = button["fallback"]["tooltip"] = tip
-    return button
+    return action("Unstar", "unstar", room=room.email) if starred else action("Star", "star", room=room.email)
 
 
 def room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None, *,

@@ -5,6 +5,7 @@ calendar that answers getSchedule without Graph."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 import services.booking
-from cards.booking import Places, results_card
+from cards.booking import MAX_BACK, Places, results_card
 from domain.booking import CalendarsUnreadable, Page, SearchRequest, SearchResult, fit_key, matches
 from domain.calendar import RoomSchedule, TimeSlot
 from domain.errors import ValidationFailed
@@ -307,6 +308,24 @@ async def test_a_page_the_ranking_does_not_have_is_refused(rooms_1000: list[Room
             await service.search(_request(min_capacity=4), ALEX.key, page=Page(at, 0, ((0, 0),)))
     result = await service.search(_request(min_capacity=4), ALEX.key, page=Page(count - 1, 5, ((0, 0),)))
     assert len(result.free) == 1 and result.complete and result.more_at is None
+
+
+def test_a_full_page_with_stars_and_paging_stays_under_teams_card_limit() -> None:
+    """Every button carries the search (Book needs its subject and participants): a long subject, ten
+    people invited, long names, three rooms starred and the most pages Previous remembers."""
+    slot = slot_at()
+    rooms = [Room(email=f"room-{i:05d}.building-42@contoso.example.com", display_name=f"{'N' * 50} {i}",
+                  building_id="b", floor_id="f", capacity=4, features=("display", "video", "whiteboard"))
+             for i in range(80)]
+    request = SearchRequest(slot.start, slot.end, ZONE, subject="S" * 255, features=("video",),
+                            participants=tuple(f"first.last{i:02d}@contoso.example.com" for i in range(10)))
+    page = Page(100, 20, tuple((i * 5, i * 5) for i in range(MAX_BACK)))
+    result = SearchResult(request, free=tuple(rooms), considered=160, complete=False, more_at=200, page=page,
+                          starred=frozenset(r.email for r in rooms[:3]))
+    content = results_card(result, Places.of([], []), "attempt-1", slot.start,
+                           note="Sorry, " + "N" * 50 + " was just taken for that time. Here is what is still free.")
+    assert_valid_card(content)
+    assert len(json.dumps(content)) < 28_000  # Teams' limit for a message with a card
 
 
 def _actions(node: Any) -> list[dict[str, Any]]:
