@@ -44,6 +44,7 @@ from domain.errors import (
     GraphThrottled,
     GraphUnavailable,
     ItemNotFound,
+    NotFound,
     ValidationFailed,
 )
 from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
@@ -112,12 +113,24 @@ class RoomRuleCheck:
     def __init__(self, repo: Repository, default_zone: str, booker_key: str, booker_email: str,
                  now: datetime) -> None:
         self._defaults = repo.get_settings().default_rules
-        self._zones = {b.id: first_zone(b.zone, default_zone) for b in repo.list_buildings()}
+        self._repo = repo
+        self._zones: dict[str, str] = {}  # by building, as met: a search meets few of them
         self._default_zone = default_zone
         self._key, self.email, self._now = booker_key, booker_email, now
         self._rules: dict[str, RoomRules] = {}
         self._booker_rules: dict[tuple[str, str], RoomRules] = {}  # by room and the email known then
         self._shared: dict[tuple[object, ...], RuleBroken | None] = {}  # see refusal
+        self._allowed: dict[tuple[object, ...], bool] = {}  # see allowed
+
+    def _zone(self, building_id: str) -> str:
+        """The zone a room's hours are in: its building's, else the default."""
+        if building_id not in self._zones:
+            try:
+                zone = self._repo.get_building(building_id).zone
+            except NotFound:
+                zone = ""
+            self._zones[building_id] = first_zone(zone, self._default_zone)
+        return self._zones[building_id]
 
     def rules(self, room: Room) -> RoomRules:
         if room.email not in self._rules:
@@ -139,7 +152,7 @@ class RoomRuleCheck:
         if key not in self._booker_rules:
             self._booker_rules[key] = self._for_booker(room)
         return broken_rule(self._booker_rules[key], slot, self._key, self.email, self._now,
-                           self._zones.get(room.building_id, self._default_zone), room.display_name)
+                           self._zone(room.building_id), room.display_name)
 
     def refusal(self, room: Room, request: SearchRequest) -> RuleBroken | None:
         """can_hold, worked out once per search for the rooms that share their rules and zone and list
@@ -147,14 +160,20 @@ class RoomRuleCheck:
         Such a room refused gets the first one's refusal (search counts refusals by reason)."""
         if self.rules(room).bookers:
             return self.can_hold(room, request)
-        key = (room.rules, self._zones.get(room.building_id, self._default_zone), request.start, request.end,
-               request.latest_end)
+        key = (room.rules, self._zone(room.building_id), request.start, request.end, request.latest_end)
         if key not in self._shared:
             self._shared[key] = self.can_hold(room, request)
         return self._shared[key]
 
     def allowed(self, room: Room, slot: TimeSlot) -> bool:
-        return self.broken(room, slot) is None
+        """Whether the rules let the person book the room then: once per slot for the rooms that share
+        their rules and zone and list no bookers (other times ask about each room every quarter hour)."""
+        if self.rules(room).bookers:
+            return self.broken(room, slot) is None
+        key = (room.rules, self._zone(room.building_id), slot.start, slot.end)
+        if key not in self._allowed:
+            self._allowed[key] = self.broken(room, slot) is None
+        return self._allowed[key]
 
     def can_hold(self, room: Room, request: SearchRequest) -> RuleBroken | None:
         """Why the room cannot hold the asked slot, or None. For a part of the day, any start in it
