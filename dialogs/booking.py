@@ -276,7 +276,7 @@ class BookingFlow:
         return places(self._repo)
 
     def _features(self) -> list[str]:
-        return sorted({f for room in self._repo.list_rooms() for f in room.features})
+        return self._service.rank_index().features  # not a walk over every room at each form
 
     def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = ()) -> Card:
         room = self._repo.get_room(values.room) if values.room else None

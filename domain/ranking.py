@@ -47,6 +47,7 @@ class RankIndex:
     capacities: tuple[int, ...]  # ascending
     groups: dict[tuple[int, str], tuple[Room, ...]]
     rooms: dict[str, Room]
+    features: list[str]  # every feature some room has, sorted (the booking form offers them)
 
     @classmethod
     def of(cls, rooms: Iterable[Room]) -> RankIndex:
@@ -57,7 +58,8 @@ class RankIndex:
             for key in (_EVERY, _by_building(room.building_id), _by_floor(room.floor_id),
                         *map(_by_feature, room.features)):
                 lists.setdefault((room.capacity, key), []).append(room)
-        return cls(tuple(sorted({c for c, _ in lists})), {k: tuple(v) for k, v in lists.items()}, by_email)
+        features = sorted({key.removeprefix("x:") for _, key in lists if key.startswith("x:")})
+        return cls(tuple(sorted({c for c, _ in lists})), {k: tuple(v) for k, v in lists.items()}, by_email, features)
 
     def _group(self, capacity: int, key: str) -> Sequence[Room]:
         return self.groups.get((capacity, key), ())

@@ -81,6 +81,12 @@ def test_a_room_asked_for_by_name_is_the_only_one() -> None:
                                                           room_email="r1@example.com"))) == []
 
 
+def test_the_index_knows_every_feature() -> None:
+    rooms = [Room(email=f"r{i}@example.com", display_name=f"R{i}", building_id="b1", floor_id="f1", capacity=i,
+                  features=f) for i, f in enumerate([("video",), (), ("whiteboard", "video"), ("display",)])]
+    assert RankIndex.of(rooms).features == ["display", "video", "whiteboard"]
+
+
 def test_skip_says_how_many_there_were() -> None:
     rooms = iter(range(3))
     assert skip(rooms, 2) == 2 and skip(rooms, 5) == 1
