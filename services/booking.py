@@ -310,11 +310,6 @@ class BookingService:
                 f"again, or type their email addresses.")
         return tuple(dict.fromkeys(people[i].email for i in ids))
 
-    def near_room(self, user_key: str) -> Room | None:
-        """The room of the user's last booking: results favour its floor and building."""
-        last = self._repo.last_booking_for(user_key)
-        return self._repo.get_room(last.room_email) if last else None
-
     # --- search -------------------------------------------------------------------------
 
     async def search(self, request: SearchRequest, user_key: str, email: str = "",
@@ -354,9 +349,10 @@ class BookingService:
             raise
         index = self.rank_index()
         rules = self.room_rules(user_key, email)
-        near = self.near_room(user_key)
+        recent = self._repo.recent_rooms(user_key)  # newest first
+        near = index.rooms.get(recent[0]) if recent else None  # the last booking's: its floor and building first
         starred = self._repo.favourite_rooms(user_key)
-        ranking = ranked(index, request, near, starred, self._repo.recent_rooms(user_key))
+        ranking = ranked(index, request, near, starred, recent)
         if skip(ranking, page.at) < page.at:
             raise ValidationFailed(STALE_PAGE)
         scan = await _scan(ranking, page.at, rules, request, email_of, PAGE_BUDGET + 1)
