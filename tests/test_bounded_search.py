@@ -310,6 +310,19 @@ async def test_a_page_the_ranking_does_not_have_is_refused(rooms_1000: list[Room
     assert len(result.free) == 1 and result.complete and result.more_at is None
 
 
+async def test_the_rank_index_is_built_once_per_version_of_the_registry() -> None:
+    repo = _org(30)
+    service = BookingService(repo, FakeCalendar())
+    index = service.rank_index()
+    await service.search(_request(), ALEX.key)
+    assert service.rank_index() is index
+    first = repo.list_rooms()[0]
+    repo.add_room(replace(first, email="new-room@example.com", display_name="New", capacity=1))
+    assert service.rank_index() is not index and "new-room@example.com" in service.rank_index().rooms
+    result = await service.search(_request(), ALEX.key)
+    assert result.free[0].email == "new-room@example.com"  # the smallest room now
+
+
 def test_a_full_page_with_stars_and_paging_stays_under_teams_card_limit() -> None:
     """Every button carries the search (Book needs its subject and participants): a long subject, ten
     people invited, long names, three rooms starred and the most pages Previous remembers."""
