@@ -10,7 +10,7 @@ out in rank order from the smallest fitting group, without sorting the organisat
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -46,15 +46,15 @@ class RankIndex:
 
     capacities: tuple[int, ...]  # ascending
     groups: dict[tuple[int, str], tuple[Room, ...]]
-    rooms: dict[str, Room]
+    rooms: Mapping[str, Room]
     features: list[str]  # every feature some room has, sorted (the booking form offers them)
 
     @classmethod
-    def of(cls, rooms: Iterable[Room]) -> RankIndex:
+    def of(cls, rooms: Mapping[str, Room] | Iterable[Room]) -> RankIndex:
+        """The index of `rooms`; a mapping by email (the repository's registry) is kept as it is, not copied."""
+        by_email = rooms if isinstance(rooms, Mapping) else {r.email: r for r in rooms}
         lists: dict[tuple[int, str], list[Room]] = {}
-        by_email: dict[str, Room] = {}
-        for room in sorted(rooms, key=lambda r: (r.capacity, r.display_name.lower(), r.email)):
-            by_email[room.email] = room
+        for room in sorted(by_email.values(), key=lambda r: (r.capacity, r.display_name.lower(), r.email)):
             for key in (_EVERY, _by_building(room.building_id), _by_floor(room.floor_id),
                         *map(_by_feature, room.features)):
                 lists.setdefault((room.capacity, key), []).append(room)
@@ -124,7 +124,7 @@ def ranked(index: RankIndex, request: SearchRequest, near: Room | None = None, s
         if room is not None and matches(room, request):
             yield room
         return
-    mine = [r for e in starred if (r := index.rooms.get(e)) is not None and matches(r, request)]
+    mine = [r for e in dict.fromkeys(starred) if (r := index.rooms.get(e)) is not None and matches(r, request)]
     mine.sort(key=lambda r: fit_key(r, near))
     first = {r.email for r in mine}
     mine += [r for e in dict.fromkeys(recent) if e not in first and (r := index.rooms.get(e)) is not None

@@ -332,7 +332,7 @@ class BookingService:
         """The registry indexed for ranking, built once per version of it (not once per search)."""
         registry = self._repo.room_registry()
         if self._ranks is None or self._ranks[0] is not registry:
-            self._ranks = (registry, RankIndex.of(registry.values()))
+            self._ranks = (registry, RankIndex.of(registry))
         return self._ranks[1]
 
     async def _search(self, request: SearchRequest, user_key: str, email: str,

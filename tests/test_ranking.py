@@ -62,7 +62,8 @@ def test_elsewhere_is_todays_order(rooms: list[Room], request: SearchRequest, ne
 @given(rooms_st, requests_st, st.lists(st.integers(0, 39), max_size=5), st.lists(st.integers(0, 39), max_size=5))
 def test_starred_then_recent_then_the_rest_each_once(rooms: list[Room], request: SearchRequest, star: list[int],
                                                      recent: list[int]) -> None:
-    starred = [rooms[i].email for i in star if i < len(rooms)] + ["gone@example.com"]
+    starred = [rooms[i].email for i in star if i < len(rooms)]
+    starred += [*starred[:1], "gone@example.com"]  # a repeat, and a room removed since
     recently = [rooms[i].email for i in recent if i < len(rooms)]
     found = list(ranked(RankIndex.of(rooms), request, None, starred, recently))
     fitting = [r for r in rooms if matches(r, request)]
