@@ -38,6 +38,7 @@ from dialogs.attendance import AttendanceFlow
 from dialogs.booking import BookingFlow
 from dialogs.chat import ChatFlow
 from dialogs.common import Later, finish_later_work
+from dialogs.favourites import FavouritesFlow
 from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from dialogs.report import LinkRefused, ReportFlow
@@ -171,7 +172,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
         chat = ChatFlow(repo, booking_service.now, booking=booking, my_bookings=my_bookings,
                         manage=ManageFlow(managing, repo, config.default_timezone, turn_budget_s=budget, later=later),
                         understand=app[UNDERSTANDING_KEY].understand, default_zone=config.default_timezone,
-                        attendance=attendance)
+                        attendance=attendance, favourites=FavouritesFlow(repo))
         admin_service = AdminService(repo, calendar, expected_tenant=graph_config.graph_tenant_id, tokens=tokens,
                                      users=users)
         app[ADMIN_KEY] = admin_service

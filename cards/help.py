@@ -10,6 +10,8 @@ ASK_IN_WORDS = ("Tell me what you need in your own words, e.g. *a room for 4 tom
                 "3pm* or *cancel my next booking*. Or type a command, or use the buttons below.")
 CHECK_IN_HINT = ("When you get to your room, say *check in* (or press **Check in** on your reminder): a room nobody "
                  "checks into may be given back for others.")
+FAVOURITES_HINT = ("Like a room? Press **Star** next to it in your search results, or type *star* and its name: "
+                   "starred rooms come first when you search. *my rooms* shows them.")
 
 
 def _command_lines(commands: list[Command]) -> str:
@@ -22,7 +24,8 @@ def help_card(user_commands: list[Command], admin_commands: list[Command] | None
     body = []
     body += note_block(note)
     body += [heading("What I can do"), text(ASK_IN_WORDS),
-             text(_command_lines(user_commands)), text(CHECK_IN_HINT, isSubtle=True)]
+             text(_command_lines(user_commands)), text(FAVOURITES_HINT, isSubtle=True),
+             text(CHECK_IN_HINT, isSubtle=True)]
     if admin_commands:
         body += [text("Admin commands", weight="Bolder", spacing="Medium"), text(_command_lines(admin_commands))]
     return card(body, [*_book_button(user_commands), action("Show help again", "help")])

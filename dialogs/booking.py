@@ -182,12 +182,14 @@ class BookingFlow:
     # --- card actions ---------------------------------------------------------------------
 
     async def form_step(self, turn: Turn) -> Card:
-        """The form: fresh, or filled with a search to change it."""
+        """The form: fresh, or filled with a search to change it, or fresh for one room (a favourite's Book)."""
         zone = self._zone(turn)
         try:
             self._service.ensure_open()
             if isinstance(turn.data.get("q"), dict):
                 return self._form(form_values(self._request_from_query(turn.data["q"], zone)))
+            if isinstance(turn.data.get("room"), str):  # checked by _form: a room removed since is dropped
+                return self._form(replace(self._defaults(zone), room=turn.data["room"][:320]), assumed=_FRESH)
         except DomainError as exc:
             if isinstance(exc, ValidationFailed):
                 return self._form(self._defaults(zone), assumed=_FRESH)

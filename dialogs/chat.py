@@ -1,12 +1,13 @@
 """Chat: a message typed as people type to a colleague, read (off the event loop, with a deadline) and
 answered by the flow that does what it asks: book, my bookings, change/move/extend/end/cancel one of
-them, help, a greeting or thanks, or the nearest thing RoomBot can do."""
+them, star or unstar a room, my rooms, help, a greeting or thanks, or the nearest thing RoomBot can do."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from cards.help import help_for, nearest_card, small_talk_card
 from dialogs.attendance import AttendanceFlow
 from dialogs.booking import BookingFlow
 from dialogs.common import Question, user_zone
+from dialogs.favourites import FavouritesFlow
 from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from dialogs.turn import Step, Turn
@@ -40,15 +42,18 @@ _BYE = re.compile(r"\W*(?:bye|good\s*bye|bye\s*bye|see\s+(?:you|ya)|cya|ttyl|lat
 # What a question's answer may be instead: a request of its own, read on its own.
 _OWN_REQUEST = {Intent.CHECK_IN, Intent.SETTINGS,
                 Intent.MY_BOOKINGS, Intent.CHANGE, Intent.MOVE, Intent.EXTEND, Intent.END, Intent.CANCEL,
-                Intent.HELP, Intent.THANKS}
+                Intent.HELP, Intent.THANKS, Intent.STAR, Intent.UNSTAR, Intent.FAVOURITES}
+_FAVOURITES = (Intent.STAR, Intent.UNSTAR, Intent.FAVOURITES)
 
 
 class ChatFlow:
     def __init__(self, repo: Repository, clock: Callable[[], datetime], booking: BookingFlow | None = None,
                  manage: ManageFlow | None = None,
                  my_bookings: MyBookingsFlow | None = None, understand: Understand = read_here,
-                 default_zone: str = "UTC", attendance: AttendanceFlow | None = None) -> None:
+                 default_zone: str = "UTC", attendance: AttendanceFlow | None = None,
+                 favourites: FavouritesFlow | None = None) -> None:
         self._repo = repo
+        self._favourites = favourites
         self._attendance = attendance
         self._clock = clock
         self._booking = booking
@@ -58,8 +63,10 @@ class ChatFlow:
         self._default_zone = default_zone
 
     def actions(self) -> dict[str, Step]:
-        """Card actions of the flows only chat reaches (the confirmations of changes typed in words)."""
-        return self._manage.actions() if self._manage is not None else {}
+        """Card actions of the flows chat holds: the confirmations of changes typed in words, and Star and
+        Unstar (on the results and rooms cards)."""
+        return {**(self._manage.actions() if self._manage is not None else {}),
+                **(self._favourites.actions() if self._favourites is not None else {})}
 
     async def read(self, turn: Turn, text: str) -> Reply:
         """Answer a typed message."""
@@ -114,6 +121,8 @@ class ChatFlow:
         if intent in (Intent.CHECK_IN, Intent.SETTINGS) and self._attendance is not None:
             return await (self._attendance.checkin_step(turn) if intent == Intent.CHECK_IN
                           else self._attendance.settings_step(turn))
+        if intent in _FAVOURITES and self._favourites is not None:
+            return await self._favourites.said(turn, said)
         if intent == Intent.HELP:
             return help_for(await turn.roles.held())
         enabled = self._repo.get_settings().booking_enabled
@@ -126,10 +135,18 @@ class ChatFlow:
 
     async def _book(self, turn: Turn, said: Understanding, text: str, *, answer: bool = False) -> Reply:
         assert self._booking is not None
+        if said.favourite and not said.room_email:
+            said = self._one_favourite(turn.user.key, said)
         reply = await self._booking.understood(turn, said, answer=answer)
         if isinstance(reply, Question):  # the answer goes on with what was said
             return Question(reply.card, {**reply.kept, "text": text})
         return reply
+
+    def _one_favourite(self, user_key: str, said: Understanding) -> Understanding:
+        """"book my favourite room at 10": with one starred room, that room; with several (or none) the
+        search is not narrowed: starred rooms rank first in the results anyway."""
+        starred = [email for email in self._repo.favourite_rooms(user_key) if self._repo.get_room(email)]
+        return replace(said, room_email=starred[0]) if len(starred) == 1 else said
 
     async def _unread(self, turn: Turn, unread: Unread, text: str) -> Reply:
         """Too long or too slow to read: a text that begins with "book" gets the booking form, saying why;

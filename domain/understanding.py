@@ -1,5 +1,6 @@
-"""What a typed message asks for: the intent (book, my bookings, move, extend, end, cancel, help, greeting,
-thanks) and the details people give (when, how many, where, which room, which of their bookings).
+"""What a typed message asks for: the intent (book, my bookings, move, extend, end, cancel, star or unstar a
+room, my rooms, help, greeting, thanks) and the details people give (when, how many, where, which room,
+which of their bookings).
 
 Dates and times are read by Microsoft's Recognizers-Text; rooms, places, features and seats by plain rules
 against the organisation's catalog. Nothing is guessed silently: what was not understood is reported
@@ -25,6 +26,9 @@ The rules people's words are read by (the recognizer offers several readings; th
 - The intent comes from the words (greeting, thanks, help, then cancel, end, extend, move, change, my
   bookings); a message with none of them is BOOK when it asks for a room or gives what a booking needs
   (a time, seats, a place, a room) with nothing left over, else UNKNOWN.
+- Favourite rooms are asked for in whole sentences ("star Aurora", "add Aurora to my favorites", "remove
+  Aurora from my favourites", "my rooms"), read before every intent but commands, greetings and thanks; a
+  sentence that only mentions one ("book my favourite room at 10") stays a booking, marked `favourite`.
 - A message that corrects itself ("at 2, no wait, 3", "actually make it 11", "I meant", "or rather") is read
   in two parts: the later value of each kind wins; a bare number after the marker is of the kind said just
   before it (a length, seats), else a time. MOVE by an amount ("push my 3pm an hour") is `move_by`.
@@ -55,6 +59,9 @@ class Intent(StrEnum):
     HELP = "help"
     CHECK_IN = "check in"  # I'm at the room I booked
     SETTINGS = "settings"  # my reminders
+    STAR = "star"  # make a room one of my favourites (`room_email`, or `unknown_room`)
+    UNSTAR = "unstar"  # take it off them
+    FAVOURITES = "favourites"  # my starred and recently booked rooms
     GREETING = "greeting"
     THANKS = "thanks"
     UNKNOWN = "unknown"
@@ -121,6 +128,7 @@ class Understanding:
     problems: tuple[str, ...] = ()  # understood, but impossible ("from 3pm to 2pm")
     length: timedelta | None = None  # EXTEND "to 2 hours": the new total length, from its start
     move_by: timedelta | None = None  # MOVE "by an hour" / "back 30 minutes" (negative: earlier), no new time
+    favourite: bool = False  # BOOK "my favourite room", "one of my starred rooms": which rooms, the caller knows
 
 
 # --- the recognizer -----------------------------------------------------------------------------------
@@ -348,6 +356,61 @@ _SETTINGS = _re(r"^\W*(?:(?:open|show|see|change|edit|my)\s+)*(?:settings|prefer
                 r"reminders?\b|\breminders?\s+(?:off|on)\b")
 
 
+# Favourite rooms: star one, unstar one, list them. Whole sentences only (anchored), so a booking that
+# mentions a favourite ("book my favourite room at 10") stays a booking (`favourite`, read with the details).
+_POLITE = (r"(?:(?:please|pls|plz|kindly|just|can\s+(?:you|u|i)|could\s+(?:you|u|i)|would\s+you|will\s+you|"
+           r"i'?d\s+like\s+to|i\s+want\s+to|i\s+wanna|let'?s)\s+)*")
+_THEN_POLITE = r"(?:\s*,?\s+(?:please|pls|plz|thanks|thank\s+you|thx|for\s+me))*\W*$"
+_FAVES = r"(?:my\s+|our\s+|the\s+|an?\s+)?(?:favou?rites?|faves?|favs?|starred(?:\s+rooms?)?|stars?)(?:\s+list)?"
+_ROOM_SAID = r"(?P<room>\S.{0,79}?)"
+_FAVOURITES = [_re(rf"^\W*{_POLITE}(?:(?:show|list|see|view|open|display|check|get|give)\s+(?:me\s+)?|"
+                   r"(?:what|which)\s+(?:are|is|r)\s+)?(?:all\s+)?(?:(?:my|our|the)\s+)?"
+                   r"(?:favou?rite\s+rooms?|favou?rites?|fa(?:ve|v)s?(?:\s+rooms)?|starred(?:\s+rooms?)?|"
+                   r"saved\s+rooms|rooms\s+i(?:'?ve|\s+have)?\s+(?:starred|favou?rited|saved))"
+                   rf"(?:\s+list)?{_THEN_POLITE}"),
+               _re(rf"^\W*{_POLITE}(?:(?:show|list|see|view|open)\s+(?:me\s+)?)?(?:all\s+)?(?:my|our)\s+rooms"
+                   rf"{_THEN_POLITE}"),
+               _re(r"^\W*(?:which|what)\s+rooms\s+(?:have|did)\s+i\s+(?:starred|star|favou?rited|favou?rite|saved)"
+                   r"\W*$")]
+_STAR = [_re(rf"^\W*{_POLITE}(?:star|bookmark)\s+{_ROOM_SAID}"
+             rf"(?:\s+as\s+(?:an?\s+|my\s+)?(?:favou?rite|fave))?{_THEN_POLITE}"),
+         _re(rf"^\W*{_POLITE}(?:favou?rite|fave)\s+(?!(?:the\s+|a\s+|my\s+)?(?:rooms?|ones?|meeting|place|spot|"
+             rf"space)\b){_ROOM_SAID}{_THEN_POLITE}"),
+         _re(rf"^\W*{_POLITE}(?:add|put|save|pin)\s+{_ROOM_SAID}\s+(?:to|in|into|on|onto|as|among)\s+{_FAVES}"
+             rf"{_THEN_POLITE}"),
+         _re(rf"^\W*{_POLITE}(?:make|mark|set)\s+{_ROOM_SAID}\s+(?:as\s+)?(?:an?\s+|my\s+|one\s+of\s+(?:my|our)\s+)"
+             rf"(?:favou?rites?|faves?|starred)(?:\s+rooms?)?{_THEN_POLITE}"),
+         _re(rf"^\W*{_POLITE}mark\s+{_ROOM_SAID}\s+(?:as\s+)?starred{_THEN_POLITE}")]
+_UNSTAR = [_re(rf"^\W*{_POLITE}un-?(?:star|favou?rite|fave|bookmark)\s+{_ROOM_SAID}{_THEN_POLITE}"),
+           _re(rf"^\W*{_POLITE}(?:remove|delete|take|drop|clear)\s+{_ROOM_SAID}\s+(?:from|off|out\s+of)\s+{_FAVES}"
+               rf"{_THEN_POLITE}"),
+           _re(rf"^\W*{_POLITE}(?:make|mark)\s+{_ROOM_SAID}\s+(?:as\s+)?(?:not\s+(?:an?\s+|my\s+)?"
+               rf"(?:favou?rite|starred)|unstarred){_THEN_POLITE}")]
+
+
+_FAVOURITE_ROOM = _re(r"\b(?:(?:my|our|a|one\s+of\s+(?:my|our))\s+(?:favou?rite|fave|fav|starred)"
+                      r"(?:\s+(?:rooms?|ones?))?|(?:favou?rite|starred)\s+rooms?|"
+                      r"one\s+of\s+(?:my|our)\s+(?:favou?rites|faves|favs|starred(?:\s+rooms)?))\b")  # in a booking
+
+# What a room's name does not say: a room called "Star" booked "Star at 3 tomorrow" is no star.
+_SAYS_WHEN = _re(r"\b(?:at|from|until|till|tomorrow|today|tonight|tmrw|now|asap)\b|\d\s*(?:am|pm)\b|\bfor\s+\d")
+_STAR_BARE = _re(rf"^\W*{_POLITE}(un-?)?star(?:\s+a\s+room)?{_THEN_POLITE}")
+
+
+def _favourites_request(text: str) -> tuple[Intent, re.Match[str] | None] | None:
+    """STAR or UNSTAR with the match whose `room` group names the room, FAVOURITES, or None."""
+    if any(p.match(text) for p in _FAVOURITES):
+        return Intent.FAVOURITES, None
+    for intent, patterns in ((Intent.UNSTAR, _UNSTAR), (Intent.STAR, _STAR)):
+        for pattern in patterns:
+            match = pattern.match(text)
+            room = match.group("room") if match else ""
+            if match and len(room.split()) <= 5 and not _SAYS_WHEN.search(room):
+                return intent, match
+    bare = _STAR_BARE.match(text)  # "star": which room is asked
+    return (Intent.UNSTAR if bare.group(1) else Intent.STAR, None) if bare else None
+
+
 def _intent(text: str) -> tuple[Intent, bool]:
     """The intent a message's words show (before details), and whether it began with a command word."""
     command = _COMMAND.match(text)
@@ -362,6 +425,9 @@ def _intent(text: str) -> tuple[Intent, bool]:
     if _THANKS_ONLY.match(text):  # "ok", "great" too: an acknowledgement, answered as thanks are
         return Intent.THANKS, False
     body = _LEADING_GREETING.sub("", text)
+    favourites = _favourites_request(body)
+    if favourites:
+        return favourites[0], False
     if _CHECK_IN.match(body):
         return Intent.CHECK_IN, False
     if _SETTINGS.search(body) and not _BOOK_VERB.search(body):
@@ -1232,7 +1298,7 @@ def _corrected(text: str, now: datetime, catalog: Catalog, locale: str) -> Under
         return None
     first = _understand(before, now, catalog, locale)
     if first.intent in (Intent.UNKNOWN, Intent.GREETING, Intent.THANKS, Intent.HELP, Intent.CHECK_IN,
-                        Intent.SETTINGS) or (
+                        Intent.SETTINGS, Intent.STAR, Intent.UNSTAR, Intent.FAVOURITES) or (
             first.when.empty and first.capacity is None and not first.room_email and not first.extend_by
             and not first.move_by and not first.length):
         return None  # "sorry, can I book a room": nothing said yet to correct
@@ -1266,7 +1332,8 @@ def _merged(first: Understanding, second: Understanding) -> Understanding:
                    "floor_id": second.floor_id or first.floor_id,
                    "room_email": second.room_email or first.room_email,
                    "features": tuple(dict.fromkeys(first.features + second.features)),
-                   "unknown_room": second.unknown_room or first.unknown_room}
+                   "unknown_room": second.unknown_room or first.unknown_room,
+                   "favourite": first.favourite or second.favourite}
     problems = tuple(p for p in first.problems if not said) + second.problems
     return replace(first, when=when, not_understood=first.not_understood + second.not_understood,
                    problems=problems, move_by=move_by, extend_by=extend_by, length=length, **details)
@@ -1274,6 +1341,8 @@ def _merged(first: Understanding, second: Understanding) -> Understanding:
 
 def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Understanding:
     intent, command = _intent(clean)
+    if intent in (Intent.STAR, Intent.UNSTAR, Intent.FAVOURITES):
+        return _favourite(intent, _LEADING_GREETING.sub("", clean), catalog)
     if intent in (Intent.GREETING, Intent.THANKS, Intent.CHECK_IN, Intent.SETTINGS) or (
             intent is Intent.HELP and not command) or (intent is Intent.CANCEL and _NEVER_MIND.match(clean)):
         return Understanding(intent=intent)
@@ -1290,7 +1359,12 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
             body.take(0, greeting.end())
     problems: list[str] = []
     values: dict[str, Any] = {}
+    favourite = False
     if intent in (Intent.BOOK, Intent.UNKNOWN):
+        said_favourite = body.search(_FAVOURITE_ROOM)
+        if said_favourite:  # "book my favourite room at 10": which rooms those are, the caller knows
+            favourite = True
+            body.take(said_favourite.start(), said_favourite.end())
         _read_exclusions(body, catalog, problems)
     _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
     rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
@@ -1317,7 +1391,7 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
     words_left = _leftovers(body)
     unknown_room = _unknown_room(body) if intent in (Intent.UNKNOWN, Intent.BOOK) else ""
     if intent is Intent.UNKNOWN:
-        found = (not when.empty or capacity or features or unknown_room or len(rooms) > 1
+        found = (not when.empty or capacity or features or unknown_room or len(rooms) > 1 or favourite
                  or any(details[k] for k in ("building_id", "floor_id", "room_email")))
         weak = {m.group(0).lower() for m in _BOOK_WEAK.finditer(clean)}
         place_only = found and not (not when.empty or capacity or features or unknown_room or details["room_email"])
@@ -1335,7 +1409,35 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
         if intent is not Intent.MY_BOOKINGS:
             when = When()
     return Understanding(intent=intent, when=when, command=command, unknown_room=unknown_room,
-                         not_understood=_leftovers(body), problems=tuple(problems), **details)
+                         not_understood=_leftovers(body), problems=tuple(problems),
+                         favourite=favourite and intent is Intent.BOOK, **details)
+
+
+_NAMED_AROUND = _re(r"^(?:the\s+)?(?:(?:meeting\s+|conference\s+)?room\s+(?:called|named)\s+)?|"
+                   r"(?:'s)?\s+(?:meeting\s+|conference\s+)?room$")  # "the Olympus room", "room called Olympus"
+
+
+def _favourite(intent: Intent, text: str, catalog: Catalog) -> Understanding:
+    """STAR, UNSTAR: the one room named, else the name said (`unknown_room`; none for "star it");
+    FAVOURITES: nothing more."""
+    found = _favourites_request(text)
+    match = found[1] if found else None
+    if match is None:
+        return Understanding(intent=intent)
+    span = _Text(text)
+    span.take(0, match.start("room"))
+    span.take(match.end("room"), len(span.chars))
+    values: dict[str, Any] = {}
+    _read_names(span, catalog, values)
+    rooms = sorted(values.get("rooms", {}).items(), key=lambda item: item[1][0])
+    if len(rooms) > 1:
+        names = {r.email: r.name for r in catalog.rooms}
+        said = [names[email] for email, _ in rooms]
+        return Understanding(intent=intent, problems=(f"Which room: {', '.join(said[:-1])} or {said[-1]}?",))
+    if rooms:
+        return Understanding(intent=intent, room_email=rooms[0][0])
+    named = " ".join(_NAMED_AROUND.sub("", match.group("room").strip(" .!?\"'“”")).split()) or match.group("room")
+    return Understanding(intent=intent, unknown_room=named if any(map(_meaningful, named.split())) else "")
 
 
 def _manage(intent: Intent, body: _Text, now: datetime, locale: str, details: dict[str, Any],

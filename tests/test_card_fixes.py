@@ -14,7 +14,9 @@ import pytest
 
 import cards.admin
 import cards.attendance
+import cards.base
 import cards.booking
+import cards.favourites
 import cards.help
 import cards.manage
 import cards.my_bookings
@@ -71,6 +73,8 @@ def _all_cards() -> dict[str, dict[str, Any]]:
             "limits": cards.admin.limits_card(OrgSettings()),
             "room-remove": cards.admin.room_remove_card(DELTA, HQ, GROUND),
             "room-remove-no-floor": cards.admin.room_remove_card(DELTA, None, None),
+            "favourites": cards.favourites.favourites_card([DELTA], [AURORA], PLACES, "Starred Delta.", good=True,
+                                                           back=cards.base.action("Back to results", "more")),
             **_attendance_rules_and_report_cards()}
 
 
@@ -134,8 +138,8 @@ def test_the_scan_covers_every_card_builder(monkeypatch: pytest.MonkeyPatch) -> 
     """A card builder added later is scanned too, or this fails."""
     called: set[str] = set()
     builders: set[str] = set()
-    for module in (cards.admin, cards.attendance, cards.booking, cards.help, cards.manage, cards.my_bookings,
-                   cards.report, cards.rules):
+    for module in (cards.admin, cards.attendance, cards.booking, cards.favourites, cards.help, cards.manage,
+                   cards.my_bookings, cards.report, cards.rules):
         for attr, value in list(vars(module).items()):
             if callable(value) and attr.endswith("_card") and getattr(value, "__module__", "") == module.__name__:
                 builders.add(attr)

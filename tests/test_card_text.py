@@ -84,6 +84,7 @@ def _hostile_cards() -> dict[str, dict[str, Any]]:
         status_card,
     )
     from cards.booking import Places, booking_form_card, cancelled_card, confirmation_card, form_values, results_card
+    from cards.favourites import favourites_card
     from cards.help import help_card, welcome_card
     from cards.my_bookings import (
         admin_cancelled_notice,
@@ -145,6 +146,8 @@ def _hostile_cards() -> dict[str, dict[str, Any]]:
         "admin-cancelled": admin_cancelled_notice(booking, HOSTILE, HOSTILE, HOSTILE, now),
         "admins": admins_card([Admin(HOSTILE, added_by=HOSTILE), Admin("- EVIL")], note=HOSTILE),
         "help": help_card(list(USER_COMMANDS), note=HOSTILE),
+        "favourites": favourites_card(rooms[:3], rooms[3:], places, note=HOSTILE),
+        "favourites-none-starred": favourites_card([], rooms, places, note=HOSTILE),
         "welcome": welcome_card("[EVIL](https://evil.example) Wilber", list(USER_COMMANDS), booking_enabled=True),
         "welcome-bold": welcome_card("**EVIL**", list(USER_COMMANDS), booking_enabled=True),
         "problem": problem(HOSTILE),

@@ -36,7 +36,7 @@ ACTIONS = sorted({
     "room_remove_confirm",
     "import_places", "import_csv", "import_confirm", "admins", "admin_add", "admin_remove", "limits", "limits_save",
     "manage_do", "manage_pick", "checkin", "book_again", "settings", "settings_save", "org_checkin",
-    "org_checkin_save", "report", "rules_edit", "rules_save", "building_zone"})
+    "org_checkin_save", "report", "rules_edit", "rules_save", "building_zone", "star", "unstar", "favourites"})
 FIELDS = ["booking", "v", "minutes", "room", "start", "end", "q", "attempt", "date", "duration", "subject",
           "participants", "add", "offset", "listed", "capacity", "place", "features", "zone", "reason-x", "email",
           "name", "building", "floor", "enabled", "key", "admin", "person", "do", "role", "csv", "seats", "tags",
@@ -48,7 +48,7 @@ NEWER_FIELDS = ["reminder_min", "opens_min", "release_after_min", "exempt_min", 
                 "hours_end", "days", "bookers_mode", "bookers"]
 TEXT_COMMANDS = ["book", "book a room for 6 tomorrow 14:00-15:00", "my bookings", "all bookings", "help", "rooms",
                  "enable booking", "status", "connect", "admins", "disconnect", "settings", "report", "check in",
-                 "I'm here"]
+                 "I'm here", "star Aurora", "my rooms"]
 NASTY = [
     "", " ", "\x00", "\u202e\u2066evil", "\ufeff", "\u200b" * 50, "e\u0301" * 30, "🏢" * 200, "\U0010ffff",
     "𝕓𝕠𝕠𝕜 𝕒 𝕣𝕠𝕠𝕞", "İı", "ß" * 10, "<script>alert(1)</script>", "<at>RoomBot</at> book", "${jndi:ldap://x}",

@@ -578,6 +578,12 @@ CASES: list[Case] = [
     manage(Intent.CHANGE, "change my booking to a bigger room", ref()),
     manage(Intent.CHANGE, "make my 2pm booking for 8 people instead", ref(start=t(14)), capacity=8),
     Case("the printer on floor 2 is broken", Intent.UNKNOWN, details={"not_understood": ("printer", "broken")}),
+    # --- favourite rooms (issue 19; more in test_understanding_favourites)
+    book("book my favourite room tomorrow at 10", day=TOMORROW, start=t(10))(command=True, favourite=True),
+    book("is one of my favorites free friday afternoon", day=Weekday(FRI, t(17)), window=AFTERNOON)(favourite=True),
+    *just(Intent.STAR, "star Aurora", "add aurora to my favourites", "make Aurora a favorite", room_email=AURORA),
+    *just(Intent.UNSTAR, "remove Zenith from my favourites", "unstar zenith", room_email=ZENITH),
+    *just(Intent.FAVOURITES, "my rooms", "show my starred rooms", "my favourite rooms", "favorites"),
     # --- numeric dates by the Teams locale
     book("book 12/3 at 10", day=On(12, 3), start=t(10))(command=True),
     book("book 12/3 at 10", locale="en-GB", day=On(3, 12), start=t(10))(command=True),
