@@ -3,6 +3,7 @@ Pure functions from domain objects to Adaptive Card 1.5 JSON."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from domain.timezones import format_slot, iso_utc, to_local
 
 STAR = "\u2605"  # ★, before the names of the rooms a person starred
 MAX_BACK = 10  # pages a results card remembers for Previous (every button carries them: the card stays small)
+MAX_BACK_QUERY = 400  # the longest search (as JSON) star buttons carry for Back to results
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
 
 
@@ -168,9 +170,19 @@ def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: st
                   attempt=attempt, q=query_data(request))
 
 
-def star_button(room: Room, starred: bool) -> dict[str, Any]:
-    """Star a room (it then ranks first in the person's searches), or unstar it."""
-    return action("Unstar", "unstar", room=room.email) if starred else action("Star", "star", room=room.email)
+def star_button(room: Room, starred: bool, back: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Star a room (it then ranks first in the person's searches), or unstar it; with `back`, what the
+    answer's Back to results needs (dialogs.favourites)."""
+    return action("Unstar" if starred else "Star", "unstar" if starred else "star", room=room.email, **(back or {}))
+
+
+def _back_data(result: SearchResult, attempt: str) -> dict[str, Any] | None:
+    """The search as a star button carries it, for the answer's Back to results (dialogs.favourites): its
+    first page, where a room just starred now comes first (a later page's rank positions moved with the
+    star). Only for a short search: five star buttons carrying a long subject and many people would push
+    the card over Teams' limit."""
+    q = query_data(result.request)
+    return {"q": q, "attempt": attempt} if len(json.dumps(q)) <= MAX_BACK_QUERY else None
 
 
 def room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None, *,
@@ -245,10 +257,11 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     if result.free:
         body += [heading("Free rooms"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(f"{_free_count(result)}, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
+        back = _back_data(result, attempt)
         for room in result.free[:PAGE_SIZE]:
             starred = room.email in result.starred
             body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book"),
-                                 starred=starred, star=star_button(room, starred)))
+                                 starred=starred, star=star_button(room, starred, back)))
     else:
         body += [heading("No free room"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
                  text(_none_free(result, plain("; ".join(filters))), wrap=True),

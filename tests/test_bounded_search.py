@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import services.booking
-from cards.booking import MAX_BACK, Places, results_card
+from cards.booking import MAX_BACK, Places, query_data, results_card
 from domain.booking import CalendarsUnreadable, Page, SearchRequest, SearchResult, fit_key, matches
 from domain.calendar import RoomSchedule, TimeSlot
 from domain.errors import ValidationFailed
@@ -201,8 +201,9 @@ async def test_starred_rooms_rank_first_then_recent_ones_then_the_best_fit(rooms
     content = results_card(result, Places.of([], []), "attempt-1", slot.start)
     assert_valid_card(content)
     stars = [a["data"] for a in _actions(content) if a["data"]["action"] in ("star", "unstar")]
-    assert stars == [{"action": "unstar", "room": small.email}, {"action": "unstar", "room": big.email},
-                     *({"action": "star", "room": r.email} for r in (order[500], order[400], rest[0]))]
+    back = {"q": query_data(result.request), "attempt": "attempt-1"}  # for the answer's Back to results
+    assert stars == [{"action": "unstar", "room": small.email, **back}, {"action": "unstar", "room": big.email, **back},
+                     *({"action": "star", "room": r.email, **back} for r in (order[500], order[400], rest[0]))]
     names = [b["text"] for b in _texts(content) if b.get("weight") == "Bolder" and "Room " in b["text"]]
     assert names[:3] == [f"\u2605 {small.display_name}", f"\u2605 {big.display_name}", order[500].display_name]
 
@@ -339,6 +340,8 @@ def test_a_full_page_with_stars_and_paging_stays_under_teams_card_limit() -> Non
                            note="Sorry, " + "N" * 50 + " was just taken for that time. Here is what is still free.")
     assert_valid_card(content)
     assert len(json.dumps(content)) < 28_000  # Teams' limit for a message with a card
+    stars = [a["data"] for a in _actions(content) if a["data"]["action"] in ("star", "unstar")]
+    assert len(stars) == 5 and all(set(s) == {"action", "room"} for s in stars)  # no search: no Back to results
 
 
 def _actions(node: Any) -> list[dict[str, Any]]:

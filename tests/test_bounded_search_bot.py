@@ -40,14 +40,18 @@ async def test_previous_shows_the_page_before_again(bot: TestClient, connector: 
     assert len({*_rooms(first), *_rooms(second), *_rooms(third)}) == 14  # never a room twice
 
 
-async def test_the_results_card_stars_rooms(bot: TestClient, connector: Connector) -> None:
+async def test_a_room_starred_from_the_results_comes_first_back_in_them(bot: TestClient,
+                                                                        connector: Connector) -> None:
     first = await submit(bot, connector, form(tomorrow(), "16:00"))
-    stars = buttons(first, "star")
-    assert [s["room"] for s in stars] == _rooms(first) and not buttons(first, "unstar")
-    repo(bot).star_room(ALEX[0], _rooms(first)[3])
-    again = await submit(bot, connector, form(tomorrow(), "16:00"))
-    assert _rooms(again)[0] == _rooms(first)[3]  # a starred room ranks first
-    assert buttons(again, "unstar") == [{"action": "unstar", "room": _rooms(first)[3]}]
+    second = await submit(bot, connector, _titled(first, "Show more (9 more)"))
+    stars = buttons(second, "star")
+    assert [s["room"] for s in stars] == _rooms(second) and not buttons(second, "unstar")
+    starred = await submit(bot, connector, stars[2])  # B's favourites flow answers
+    assert repo(bot).favourite_rooms(ALEX[0]) == [_rooms(second)[2]] and "Starred" in card_text(starred)
+    back = await submit(bot, connector, buttons(starred, "more")[0])  # Back to results: the first page
+    assert _rooms(back)[0] == _rooms(second)[2] and _rooms(back)[1:] == _rooms(first)[:4]
+    assert [b["room"] for b in buttons(back, "unstar")] == [_rooms(second)[2]]
+    assert "\u2605" in card_text(back) and "14 free" in card_text(back)
 
 
 @pytest.mark.parametrize("change", [
