@@ -13,7 +13,7 @@ import time
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, fields, replace
@@ -436,6 +436,10 @@ class Repository:
         message may say) is made once per change."""
         self._registry(), self._building_map(), self._floor_map()  # noqa: B018 - checked, as any read is
         return self._registry_edits
+    def room_registry(self) -> Mapping[str, Room]:
+        """The registered rooms by email (what is worked out from them, as search's rank index, is kept while
+        `registry_version` stays the same)."""
+        return self._registry()
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""
