@@ -3,18 +3,22 @@ Pure functions from domain objects to Adaptive Card 1.5 JSON."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from cards.base import Card, action, card, heading, local_today, note_block, plain, text, when, zone_line
-from domain.booking import DURATION_CHOICES, MAX_CAPACITY, MAX_FORM_MINUTES, SearchRequest, SearchResult
+from domain.booking import DURATION_CHOICES, MAX_CAPACITY, MAX_FORM_MINUTES, Page, SearchRequest, SearchResult
 from domain.calendar import TimeSlot
 from domain.models import Booking, Building, Floor, Room
+from domain.ranking import PAGE_SIZE  # search stops once a page is full
 from domain.timezones import format_slot, iso_utc, to_local
 
-PAGE_SIZE = 5
+STAR = "\u2605"  # ★, before the names of the rooms a person starred
+MAX_BACK = 10  # pages a results card remembers for Previous (every button carries them: the card stays small)
+MAX_BACK_QUERY = 400  # the longest search (as JSON) star buttons carry for Back to results
 ANYWHERE = "any"  # the "Where" choice without a building or floor (an empty value shows no choice)
 
 
@@ -219,9 +223,9 @@ def date_input(value: str, today: date | None) -> dict[str, Any]:
     return {**picker, "min": today.isoformat()} if today else picker
 
 
-def _room_lines(room: Room, places: Places) -> list[dict[str, Any]]:
+def _room_lines(room: Room, places: Places, starred: bool = False) -> list[dict[str, Any]]:
     details = [f"{room.capacity} seats"] + [f.capitalize() for f in room.features]
-    return [text(plain(room.display_name), weight="Bolder"),
+    return [text(f"{STAR} " * starred + plain(room.display_name), weight="Bolder"),
             text(plain(places.where(room)), isSubtle=True, spacing="None"),
             text(plain(" · ".join(details)), spacing="None", size="Small")]
 
@@ -231,19 +235,75 @@ def _book_button(room: Room, slot: TimeSlot, request: SearchRequest, attempt: st
                   attempt=attempt, q=query_data(request))
 
 
-def room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None) -> dict[str, Any]:
-    lines = _room_lines(room, places)
+def star_button(room: Room, starred: bool, back: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Star a room (it then ranks first in the person's searches), or unstar it; with `back`, what the
+    answer's Back to results needs (dialogs.favourites)."""
+    return action("Unstar" if starred else "Star", "unstar" if starred else "star", room=room.email, **(back or {}))
+
+
+def _back_data(result: SearchResult, attempt: str) -> dict[str, Any] | None:
+    """The search as a star button carries it, for the answer's Back to results (dialogs.favourites): its
+    first page, where a room just starred now comes first (a later page's rank positions moved with the
+    star). Only for a short search: five star buttons carrying a long subject and many people would push
+    the card over Teams' limit."""
+    q = query_data(result.request)
+    return {"q": q, "attempt": attempt} if len(json.dumps(q)) <= MAX_BACK_QUERY else None
+
+
+def room_row(room: Room, places: Places, button: dict[str, Any], label: str | None = None, *,
+             starred: bool = False, star: dict[str, Any] | None = None) -> dict[str, Any]:
+    lines = _room_lines(room, places, starred)
     if label:
         lines.insert(0, text(label, weight="Bolder", color="Accent"))
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": [
         {"type": "ColumnSet", "columns": [
             {"type": "Column", "width": "stretch", "items": lines},
             {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
-             "items": [{"type": "ActionSet", "actions": [button]}]},
+             "items": [{"type": "ActionSet", "actions": [button, *([star] if star else [])]}]},
         ]}]}
 
 
-def results_card(result: SearchResult, places: Places, attempt: str, now: datetime, offset: int = 0,
+def page_data(page: Page) -> dict[str, Any]:
+    """A page of results as a more button carries it (checked again when it comes back)."""
+    return {"at": page.at, "shown": page.shown, "back": [list(p) for p in page.back]}
+
+
+def _paging(result: SearchResult, attempt: str) -> list[dict[str, Any]]:
+    """Previous (the page before, asked again) and Show more (from where this page ended)."""
+    q, page, actions = query_data(result.request), result.page, []
+    before = page.previous()
+    if before is not None:
+        actions.append(action("Previous", "more", q=q, attempt=attempt, **page_data(before)))
+    if result.more_at is not None:
+        shown = min(len(result.free), PAGE_SIZE)
+        rest = len(result.free) - shown
+        title = ("Look at more rooms" if not shown else "Show more" if not rest else
+                 f"Show more ({rest} more)" if result.complete else f"Show more (at least {rest} more)")
+        actions.append(action(title, "more", q=q, attempt=attempt,
+                              **page_data(page.next(result.more_at, shown, MAX_BACK))))
+    return actions
+
+
+def _free_count(result: SearchResult) -> str:
+    found = result.page.shown + len(result.free)
+    return f"{found} free" if result.complete else f"At least {found} free"
+
+
+def _none_free(result: SearchResult, filters: str) -> str:
+    """Why no room is shown: none fits, none may be booked, none is free, or none of those looked at."""
+    if not result.complete:
+        if not result.considered:
+            return f"None of the best-fitting rooms with {filters} I looked at can be booked then."
+        return (f"None of the {result.considered} {'next' if result.page.at else 'best-fitting'} rooms with "
+                f"{filters} I checked is free then.")
+    if result.page.at:
+        return f"No more rooms with {filters} are free then."
+    return (f"No registered room with {filters} is free then." if result.considered else
+            f"No room with {filters} can be booked then." if result.left_out else
+            f"No registered room has {filters}.")
+
+
+def results_card(result: SearchResult, places: Places, attempt: str, now: datetime,
                  note: str | None = None) -> Card:
     request = result.request
     body: list[dict[str, Any]] = []
@@ -259,24 +319,17 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
     if request.features:
         filters.append("with " + ", ".join(request.features))
     mine = own_overlap_notes(result, local_today(now, request.zone))
-    actions = []
     if result.free:
-        page = result.free[offset:offset + PAGE_SIZE]
         body += [heading("Free rooms"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
-                 text(f"{len(result.free)} free, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
-        for room in page:
-            body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
-        if offset > 0:
-            actions.append(action("Previous", "more", q=query_data(request), offset=max(0, offset - PAGE_SIZE),
-                                  attempt=attempt))
-        if offset + PAGE_SIZE < len(result.free):
-            actions.append(action(f"Show more ({len(result.free) - offset - PAGE_SIZE} more)", "more",
-                                  q=query_data(request), offset=offset + PAGE_SIZE, attempt=attempt))
+                 text(f"{_free_count(result)}, {plain('; '.join(filters))}.", isSubtle=True, spacing="None"), *mine]
+        back = _back_data(result, attempt)
+        for room in result.free[:PAGE_SIZE]:
+            starred = room.email in result.starred
+            body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book"),
+                                 starred=starred, star=star_button(room, starred, back)))
     else:
         body += [heading("No free room"), text(slot, weight="Bolder", spacing="None"), zone_line(request.zone),
-                 text(f"No registered room with {plain('; '.join(filters))} is free then." if result.considered else
-                      f"No room with {plain('; '.join(filters))} can be booked then." if result.left_out else
-                      f"No registered room has {plain('; '.join(filters))}.", wrap=True),
+                 text(_none_free(result, plain("; ".join(filters))), wrap=True),
                  *(text(plain(line), isSubtle=True, spacing="Small") for line in result.left_out), *mine]
         if result.other_times:
             body.append(text("Other times that day", weight="Bolder", spacing="Medium"))
@@ -287,14 +340,13 @@ def results_card(result: SearchResult, places: Places, attempt: str, now: dateti
             body.append(text("Free elsewhere at that time", weight="Bolder", spacing="Medium"))
             for room in result.other_places:
                 body.append(room_row(room, places, _book_button(room, request.slot, request, attempt, "Book")))
-        if not (result.other_times or result.other_places):
+        if not (result.other_times or result.other_places or result.more_at is not None):
             body.append(text("Try another day, a shorter meeting or fewer filters.", isSubtle=True))
     if result.unreadable:
         names = plain(", ".join(room.display_name for room, _ in result.unreadable[:5]))
         body.append(text(f"I could not read the calendar of {names}, so it is left out (RoomBot's admins can see "
                          f"why with status).", isSubtle=True, size="Small", spacing="Medium"))
-    actions.append(action("Change search", "form", q=query_data(request)))
-    return card(body, actions)
+    return card(body, [*_paging(result, attempt), action("Change search", "form", q=query_data(request))])
 
 
 def own_overlap_notes(result: SearchResult, today: date) -> list[dict[str, Any]]:

@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from cards.base import Card, action
 from cards.booking import (
     ANYWHERE,
+    MAX_BACK,
     PEOPLE_INPUT,
     FormValues,
     Places,
@@ -35,6 +37,7 @@ from domain.booking import (
     MAX_DURATION,
     MAX_FORM_MINUTES,
     PAST_GRACE,
+    Page,
     RoomTaken,
     SearchRequest,
     SearchResult,
@@ -46,6 +49,7 @@ from domain.booking import (
 from domain.errors import DomainError, GraphError, GraphUnavailable, ValidationFailed
 from domain.fair_use import LimitReached
 from domain.numbers import whole_number
+from domain.ranking import STALE_PAGE
 from domain.timezones import first_zone, local_to_utc, next_quarter_hour, to_local
 from domain.understanding import Understanding
 from services.booking import Booker, BookingService
@@ -54,6 +58,7 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 _FRESH = ("date", "start", "duration")  # a fresh form's values are suggestions, marked as such
+MAX_POSITION = 1_000_000  # no ranking is longer than the registry; the service checks the real end
 
 class BookingFlow:
     def __init__(self, service: BookingService, repo: Repository,
@@ -210,12 +215,12 @@ class BookingFlow:
             return problem(exc.message)
 
     async def more_step(self, turn: Turn) -> Card:
+        """Show more, Look at more rooms and Previous: the search again, from the rank position the card
+        says (the ranking is worked out again here; a position it does not have is refused)."""
         zone = self._zone(turn)
-        offset = turn.data.get("offset")
         try:
             request = self._request_from_query(turn.data.get("q"), zone)
-            return await self._results(request, turn, offset=offset if isinstance(offset, int) and 0 <= offset
-                                       else 0, attempt=turn.data.get("attempt"))
+            return await self._results(request, turn, page=_page(turn.data), attempt=turn.data.get("attempt"))
         except DomainError as exc:
             return problem(exc.message, action("Book a room", "form"))
 
@@ -258,16 +263,16 @@ class BookingFlow:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _results(self, request: SearchRequest, turn: Turn, *, offset: int = 0,
+    async def _results(self, request: SearchRequest, turn: Turn, *, page: Page | None = None,
                        attempt: object = None, note: str | None | Callable[[SearchResult], str | None] = None) -> Card:
         async def email() -> str:  # asked only when a room lists its bookers by email
             person = await turn.roster.resolve()
             return person.email or person.upn
 
-        result = await self._service.search(request, turn.user.key, email_of=email)
+        result = await self._service.search(request, turn.user.key, email_of=email, page=page)
         note = note(result) if callable(note) else note
         attempt = attempt if is_attempt(attempt) else uuid.uuid4().hex
-        return results_card(result, self._places(), attempt, self._service.now(), offset=offset, note=note)
+        return results_card(result, self._places(), attempt, self._service.now(), note=note)
 
     def _zone(self, turn: Turn) -> str:
         return user_zone(self._repo, turn, self._default_zone)
@@ -276,7 +281,7 @@ class BookingFlow:
         return places(self._repo)
 
     def _features(self) -> list[str]:
-        return sorted({f for room in self._repo.list_rooms() for f in room.features})
+        return self._service.rank_index().features  # not a walk over every room at each form
 
     def _form(self, values: FormValues, note: str | None = None, assumed: tuple[str, ...] = (),
               user: str = "") -> Card:
@@ -361,6 +366,27 @@ class BookingFlow:
         if kind == "b" and item in places.buildings:
             return item, ""
         raise ValidationFailed("That building or floor no longer exists. Pick another.")
+
+
+def _page(data: dict[str, Any]) -> Page:
+    """The page a more button asks for (cards.booking.page_data): small whole numbers, in order, or
+    ValidationFailed. A button without one (a card from before paging by rank) starts at the first page."""
+    if "at" not in data:
+        return Page()
+    at, shown, back = data.get("at"), data.get("shown"), data.get("back")
+    pages = back if isinstance(back, list) and len(back) <= MAX_BACK else None
+    pairs = [tuple(p) for p in pages if isinstance(p, list) and len(p) == 2] if pages is not None else []
+    numbers = [at, shown, *(n for p in pairs for n in p)]
+    if pages is None or len(pairs) != len(pages) or not all(_small(n) for n in numbers):
+        raise ValidationFailed(STALE_PAGE)
+    steps = [*pairs, (at, shown)]
+    if any(s > a for a, s in steps) or any(a2 <= a1 or s2 < s1 for (a1, s1), (a2, s2) in pairwise(steps)):
+        raise ValidationFailed(STALE_PAGE)
+    return Page(at, shown, tuple(pairs))
+
+
+def _small(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_POSITION
 
 
 def _number(text: str, default: int, high: int) -> int:

@@ -21,7 +21,7 @@ from dialogs.manage import ManageFlow
 from dialogs.my_bookings import MyBookingsFlow
 from dialogs.turn import Step, Turn
 from domain.timezones import to_local
-from domain.understanding import Catalog, Intent, RoomName, Understanding
+from domain.understanding import Catalog, Intent, RoomName, Understanding, kept_in_bulk
 from services.understanding import FORM_INSTEAD, Understand, Unread, read_here
 from storage.repository import Repository
 
@@ -61,6 +61,7 @@ class ChatFlow:
         self._my_bookings = my_bookings
         self._understand = understand
         self._default_zone = default_zone
+        self._kept_catalog: tuple[int, Catalog] | None = None  # (the registry's version, its catalog)
 
     def actions(self) -> dict[str, Step]:
         """Card actions of the flows chat holds: the confirmations of changes typed in words, and Star and
@@ -101,10 +102,20 @@ class ChatFlow:
         return await self._understand(text, now_local, catalog or self._catalog(), turn.locale, who=turn.user.key)
 
     def _catalog(self) -> Catalog:
+        """What a text may name, made once per version of the registry: the same catalog (and so the same
+        index of names, and nothing sent to the understanding workers again) until rooms, buildings or
+        floors change. Made on every turn, 50,000 rooms cost more than the rest of the turn."""
+        version = self._repo.registry_version()
+        kept = self._kept_catalog
+        if kept is not None and kept[0] == version:
+            return kept[1]
         rooms = self._repo.list_rooms()
-        return Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
-                       rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
-                       features=tuple(sorted({f for r in rooms for f in r.features})))
+        with kept_in_bulk():
+            catalog = Catalog(buildings=tuple(self._repo.list_buildings()), floors=tuple(self._repo.list_floors()),
+                              rooms=tuple(RoomName(r.email, r.display_name) for r in rooms),
+                              features=tuple(self._repo.room_features()))
+        self._kept_catalog = (version, catalog)
+        return catalog
 
     async def _answer(self, turn: Turn, said: Understanding, text: str) -> Reply:
         intent = said.intent

@@ -25,7 +25,7 @@ NOT_STARRED = "{name} isn't one of your starred rooms."
 NOT_A_ROOM = "Sorry, that room can't be starred: it isn't one I can book any more."
 UNKNOWN_ROOM = "I don't know a room called \"{name}\"."
 WHICH_ROOM = "Which room? Type \"star\" and the room's name{example}."
-_BACK = ("q", "offset", "attempt")  # what Back to results carries of a pressed button's data (never its names)
+_BACK = ("q", "attempt")  # what Back to results carries of a pressed button's data (never its names)
 MAX_EMAIL = 320  # longer is no address (RFC 5321's limit): refused without a look-up
 
 
@@ -108,7 +108,8 @@ class FavouritesFlow:
 
 def _back(data: dict[str, Any]) -> dict[str, Any] | None:
     """Back to the search results the press came from, when its button carried that search (`q`, and the
-    page's `offset` and `attempt`, as Show more takes them): checked again when pressed, like any."""
+    card's `attempt`): its first page, where a room just starred now comes first. Checked again when
+    pressed, like any."""
     if not isinstance(data.get("q"), dict):
         return None
     return action("Back to results", "more", **{k: data[k] for k in _BACK if k in data})

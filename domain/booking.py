@@ -206,14 +206,17 @@ Allowed = Callable[[Room, TimeSlot], bool] | None
 
 
 def rank_free_rooms(rooms: Iterable[Room], schedules: dict[str, RoomSchedule], slot: TimeSlot,
-                    near: Room | None = None, allowed: Allowed = None) -> list[Room]:
+                    near: Room | None = None, allowed: Allowed = None, *, in_order: bool = False) -> list[Room]:
+    """The rooms free for `slot`, best fit first; `in_order`: the rooms are ranked already
+    (domain.ranking: the person's starred and recent rooms first), their order is kept."""
     free = [r for r in rooms if r.email in schedules and schedules[r.email].is_free(slot)
             and (allowed is None or allowed(r, slot))]
-    return sorted(free, key=lambda r: fit_key(r, near))
+    return free if in_order else sorted(free, key=lambda r: fit_key(r, near))
 
 
 def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
-                    near: Room | None = None, allowed: Allowed = None) -> tuple[TimeSlot, list[Room]] | None:
+                    near: Room | None = None, allowed: Allowed = None,
+                    in_order: bool = False) -> tuple[TimeSlot, list[Room]] | None:
     """For a part of the day: the earliest slot of the request's duration, on the quarter hour from its start
     and ending by its `latest_end`, at which some room is free; with the rooms free then, best fit first."""
     step = SLOT_STEP
@@ -221,7 +224,7 @@ def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], r
     latest_end = request.latest_end or request.end
     while start + request.duration <= latest_end:
         slot = TimeSlot(start, start + request.duration)
-        free = rank_free_rooms(rooms, schedules, slot, near, allowed)
+        free = rank_free_rooms(rooms, schedules, slot, near, allowed, in_order=in_order)
         if free:
             return slot, free
         start += step
@@ -230,7 +233,7 @@ def first_free_slot(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], r
 
 def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule], request: SearchRequest,
                       now: datetime, near: Room | None = None, limit: int = ALTERNATIVES,
-                      allowed: Allowed = None) -> list[tuple[Room, TimeSlot]]:
+                      allowed: Allowed = None, in_order: bool = False) -> list[tuple[Room, TimeSlot]]:
     """Other start times the same (local) day, on the quarter hour: the nearest earlier and later
     ones, then the next nearest; each with the best-fitting room free for the whole duration."""
     day_start, day_end = local_day_window(request.start, request.zone)
@@ -246,7 +249,7 @@ def alternative_times(rooms: Sequence[Room], schedules: dict[str, RoomSchedule],
     candidates.sort(key=lambda s: (abs(s.start - request.start), s.start))
     options: list[tuple[Room, TimeSlot]] = []
     for candidate in candidates:
-        best = rank_free_rooms(rooms, schedules, candidate, near, allowed)
+        best = rank_free_rooms(rooms, schedules, candidate, near, allowed, in_order=in_order)
         if best:
             options.append((best[0], candidate))
     # The nearest earlier and the nearest later time first, then the next nearest ones.
@@ -278,13 +281,38 @@ def keeps_slot(mine: CalendarEvent, overlapping: Iterable[CalendarEvent], room_e
 
 
 @dataclass(frozen=True)
+class Page:
+    """Where a page of results starts in the ranking of the rooms that meet a search (domain.ranking),
+    how many free rooms the pages before it showed, and those pages' own (at, shown), oldest first, for
+    Previous. Small numbers a card carries; the service checks them against the ranking it recomputes."""
+
+    at: int = 0
+    shown: int = 0
+    back: tuple[tuple[int, int], ...] = ()
+
+    def next(self, at: int, shown: int, keep: int) -> Page:
+        """The page after this one, remembering at most `keep` pages to go back to."""
+        return Page(at, self.shown + shown, ((*self.back, (self.at, self.shown)))[-keep:] if keep else ())
+
+    def previous(self) -> Page | None:
+        return Page(*self.back[-1], self.back[:-1]) if self.back else None
+
+
+@dataclass(frozen=True)
 class SearchResult:
     request: SearchRequest
+    # The free rooms found from `page.at` on, in rank order: the card shows the first page of them.
     free: tuple[Room, ...] = ()
     other_times: tuple[tuple[Room, TimeSlot], ...] = ()
     other_places: tuple[Room, ...] = ()
     unreadable: tuple[tuple[Room, str], ...] = ()
-    considered: int = 0  # registered rooms that met the filters
+    considered: int = 0  # rooms that met the filters and were looked at (asked Graph about)
+    page: Page = field(default_factory=Page)
+    # Whether every room that meets the filters from `page.at` on was looked at: the count of free rooms
+    # is exact ("N free"), else a floor ("At least N free").
+    complete: bool = True
+    more_at: int | None = None  # where Show more (or Look at more rooms) goes on from; None: nothing left
+    starred: frozenset[str] = frozenset()  # the person's starred rooms (their emails)
     # The person's own upcoming bookings that overlap the time asked for, with their room's name: told
     # on the card before Book is pressed (booking again is still allowed).
     own_overlaps: tuple[tuple[Booking, str], ...] = ()

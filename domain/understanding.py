@@ -38,12 +38,18 @@ The rules people's words are read by (the recognizer offers several readings; th
 from __future__ import annotations
 
 import difflib
+import gc
 import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from itertools import chain, repeat
+from operator import itemgetter, or_
+from typing import Any, NamedTuple
 
 from domain.models import Building, Floor
 
@@ -95,20 +101,70 @@ class BookingRef:
     current: bool = False  # "my meeting now", "end my meeting": the one in progress
 
 
-@dataclass(frozen=True)
-class RoomName:
+class RoomName(NamedTuple):
+    """A room as a text may name it (a tuple: 50,000 of them are made and kept cheaply)."""
+
     email: str
     name: str
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """What a text may name: the registered buildings, floors, rooms and room features."""
+    """What a text may name: the registered buildings, floors, rooms and room features.
+
+    One is made per version of the registry and reads many texts, so its names are indexed once, on first
+    use (`_names`): a text then costs the same with 50 rooms or 50,000. It pickles without that index, and
+    its rooms as plain strings (a worker receives it once per version and indexes it itself)."""
 
     buildings: tuple[Building, ...] = ()
     floors: tuple[Floor, ...] = ()
     rooms: tuple[RoomName, ...] = ()
     features: tuple[str, ...] = ()
+
+    @cached_property
+    def _names(self) -> _Names:
+        return _Names(self)
+
+    def indexed(self) -> Catalog:
+        """This catalog with its names indexed now, not at the first text (a worker does so as it gets one)."""
+        self._names  # noqa: B018 - made and kept
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rooms = (len(self.rooms), _joined(map(itemgetter(0), self.rooms)), _joined(map(itemgetter(1), self.rooms)))
+        return _unpickled_catalog, (self.buildings, self.floors, rooms, self.features)
+
+
+_SEPARATOR = "\x1f"  # the unit separator: no room's name or address has it (else its column goes as a tuple)
+_Column = str | tuple[str, ...]
+
+
+def _joined(strings: Iterable[str]) -> _Column:
+    """A column of strings as one string (pickled six times faster than 50,000 strings), unless one holds the
+    separator."""
+    strings = tuple(strings)
+    joined = _SEPARATOR.join(strings)
+    return joined if joined.count(_SEPARATOR) == max(0, len(strings) - 1) else strings
+
+
+def _unpickled_catalog(buildings: tuple[Building, ...], floors: tuple[Floor, ...], rooms: tuple[int, _Column, _Column],
+                       features: tuple[str, ...]) -> Catalog:
+    count, emails, names = rooms
+    columns = [c.split(_SEPARATOR) if isinstance(c, str) else c for c in (emails, names)] if count else [(), ()]
+    return Catalog(buildings, floors, tuple(map(RoomName, *columns)), features)
+
+
+@contextmanager
+def kept_in_bulk() -> Iterator[None]:
+    """While making many objects that are all kept (a catalog of 50,000 rooms, its index): the cyclic
+    collector is paused, as it would scan them again and again for nothing (it halves the time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -466,14 +522,35 @@ _GENERIC = {"building", "house", "office", "offices", "tower", "campus", "centre
             "main", "new", "old", "north", "south", "east", "west", "street", "road", "park", "court", "place"}
 
 
+_ROOM_TRIMS = ("room", "meeting room", "conference room", "boardroom")
+_BUILDING_TRIMS = ("building", "house", "office")
+_ROOM_ENDS = tuple(" " + trim for trim in _ROOM_TRIMS)
+_BUILDING_ENDS = tuple(" " + trim for trim in _BUILDING_TRIMS)
+_ROOM_STARTS = tuple(trim + " " for trim in _ROOM_TRIMS)
+
+
+def _said_as_registered(name: str, room: bool) -> bool:
+    """Whether a name has nothing to leave out (most names): no "the" first, no "room" / "building" to trim.
+    This says in a few string tests what `_aliases` would find the long way (50,000 rooms are indexed at once)."""
+    low = name.lower()
+    if low.startswith("the") or low.endswith(_ROOM_ENDS if room else _BUILDING_ENDS):
+        return False
+    if room:
+        for start in _ROOM_STARTS:  # at most one of them starts it
+            if low.startswith(start):
+                return name[len(start):].strip().isdigit()  # "Room 12" is not "12"
+    return True
+
+
 def _aliases(name: str, room: bool) -> list[str]:
     """The ways people say a name: as registered, and without "the", "room" / "building"."""
+    if _said_as_registered(name.strip(), room):
+        return [name.strip()] if name.strip() else []
     names = {name.strip()}
     words = name.split()
     if words and words[0].lower() == "the" and len(words) > 1:
         names.add(" ".join(words[1:]))
-    trims = ("room", "meeting room", "conference room", "boardroom") if room else ("building", "house", "office")
-    for trim in trims:
+    for trim in _ROOM_TRIMS if room else _BUILDING_TRIMS:
         for variant in list(names):
             low = variant.lower()
             if low.endswith(" " + trim) and len(variant) - len(trim) > 3:
@@ -486,22 +563,107 @@ def _aliases(name: str, room: bool) -> list[str]:
 _ROOM_WORD = re.compile(r"\s*(?:'s\s+)?(?:meeting\s+|conference\s+)?room\b")
 
 
-def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
-    """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
-    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
-    names: list[tuple[str, str, str]] = []  # (alias, kind, id)
-    for room in catalog.rooms:
-        names += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
+class _ByWords:
+    """Phrases (in the order they are tried) looked up by the words of a text: a phrase found in a text as a
+    whole word has each of its words (runs of \\w) as a whole word of the text, so a text is only searched
+    for the phrases all of whose words it has. Each phrase is filed under its rarest word."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        words = list(map(_WORD.findall, map(str.lower, phrases)))
+        count = Counter(chain.from_iterable(words))
+        keys = [min(said, key=count.__getitem__) if said else "" for said in words]
+        # A phrase of several words filed with others under its rarest word: all its words, which a text must
+        # have (alone there, a phrase is just searched for: it is the only one the word brings).
+        self._others = {i: frozenset(words[i]) for i, key in enumerate(keys) if count[key] > 1 and len(words[i]) > 1}
+        self._wordless = {i for i, key in enumerate(keys) if not key}  # "!!!": tried for every text
+        self._by_word: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            self._by_word.setdefault(key, []).append(i)
+        self._by_word.pop("", None)
+
+    def found(self, text: str) -> list[int]:
+        """The positions of the phrases `text` (lowercase) may hold, in order."""
+        words = set(_WORD.findall(text))
+        maybe = self._wordless.union(*(self._by_word.get(w, ()) for w in words))
+        return [i for i in sorted(maybe) if i not in self._others or self._others[i] <= words]
+
+
+_WORD = re.compile(r"\w+")
+
+
+class _Names:
+    """A catalog's names, made once: each alias of a room or building (longest first, as they are tried),
+    and its floors by name and level."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.aliases = _all_aliases(catalog)
+        self._aliases = _ByWords([alias for alias, _, _ in self.aliases])
+        self.room_names = {r.email: r.name for r in catalog.rooms}
+        self.floors = sorted(catalog.floors, key=lambda f: -len(f.name))
+        self._floors = _ByWords([f.name for f in self.floors])
+        self.floors_by_name: dict[str, list[Floor]] = {}
+        self.floors_by_level: dict[int, list[Floor]] = {}
+        for floor in catalog.floors:
+            self.floors_by_name.setdefault(floor.name.lower(), []).append(floor)
+            self.floors_by_level.setdefault(floor.level, []).append(floor)
+
+    def said(self, text: str) -> list[tuple[str, str, str]]:
+        """The (alias, kind, id) `text` (lowercase) may name, longest first."""
+        return [self.aliases[i] for i in self._aliases.found(text)]
+
+    def floors_said(self, text: str) -> list[Floor]:
+        """The floors whose names `text` (lowercase) may say, longest first."""
+        return [self.floors[i] for i in self._floors.found(text)]
+
+
+def _all_aliases(catalog: Catalog) -> list[tuple[str, str, str]]:
+    """Every (alias, kind, id) of the catalog's rooms and buildings, longest first; an alias two things share
+    names neither (unless it is one's very name)."""
+    names = _room_aliases(catalog.rooms)
     for building in catalog.buildings:
         names += [(alias, "building", building.id) for alias in _aliases(building.name, room=False)]
         names += [(word, "building", building.id) for word in building.name.split()  # "HQ", "Harbour"
                   if word.isalpha() and word.lower() not in _GENERIC | _FILLER and len(word) > 1]
-    counts: dict[str, set[tuple[str, str]]] = {}
-    for alias, kind, item in names:
-        counts.setdefault(alias.lower(), set()).add((kind, item))
-    names = [n for n in names if len(counts[n[0].lower()]) == 1 or n[0] in (r.name for r in catalog.rooms)
-             or n[0] in (b.name for b in catalog.buildings)]  # an alias two things share names neither
-    for alias, kind, item in sorted(names, key=lambda n: -len(n[0])):
+    lows = list(map(str.lower, map(itemgetter(0), names)))
+    twice = {low for low, count in Counter(lows).items() if count > 1}
+    first: dict[str, tuple[str, str, str]] = {}  # an alias said twice (lowercase): the first thing it names
+    shared: set[str] = set()
+    for name, low in zip(names, lows, strict=True):
+        if low in twice:
+            named = first.setdefault(low, name)
+            if named[1:] != name[1:]:
+                shared.add(low)
+    if shared:
+        own = {r.name for r in catalog.rooms} | {b.name for b in catalog.buildings}
+        names = [n for n, low in zip(names, lows, strict=True) if low not in shared or n[0] in own]
+    lengths = list(map(len, map(itemgetter(0), names)))
+    return [names[i] for i in sorted(range(len(names)), key=lengths.__getitem__, reverse=True)]  # stable
+
+
+_ROOM_NUMBER = re.compile(r"(?:room|meeting room|conference room|boardroom) \s*\d+\s*")  # "room 12" (lowercase)
+
+
+def _room_aliases(rooms: tuple[RoomName, ...]) -> list[tuple[str, str, str]]:
+    """Each room's aliases, in order. Most names have nothing to trim ("Aurora", "Room 12"): those are told
+    apart in bulk (C-level string tests over all 50,000 names), and only the others read by `_aliases`."""
+    names = list(map(str.strip, map(itemgetter(1), rooms)))
+    lows = list(map(str.lower, names))
+    trimmed = map(or_, map(str.startswith, lows, repeat("the")), map(str.endswith, lows, repeat(_ROOM_ENDS)))
+    started = map(str.startswith, lows, repeat(_ROOM_STARTS))
+    numbered = map(_ROOM_NUMBER.fullmatch, lows)
+    aliases: list[tuple[str, str, str]] = []
+    for room, name, trim, start, number in zip(rooms, names, trimmed, started, numbered, strict=True):
+        if trim or start and not number:
+            aliases += [(alias, "room", room.email) for alias in _aliases(room.name, room=True)]
+        elif name:
+            aliases.append((name, "room", room.email))
+    return aliases
+
+
+def _read_names(text: _Text, catalog: Catalog, values: dict[str, Any], several: bool = True) -> None:
+    """Rooms and buildings by name (longest first, case-insensitive, whole words; a name two of them share
+    names neither). Every room named is in `values["rooms"]` (email: where), unless not `several`."""
+    for alias, kind, item in catalog._names.said(text.lower):
         key = {"room": "room_email", "building": "building_id"}[kind]
         if values.get(key) and (kind == "building" or not several) or item in values.get("rooms", {}):
             continue
@@ -557,7 +719,11 @@ _FLOOR = re.compile(r"\b(?:(?:on\s+)?(?:the\s+)?(ground|first|second|third|fourt
 def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems: list[str]) -> None:
     """"On the second floor", "floor 2", "2nd floor", "level 3", "ground floor": by the floor's name, else by
     Floor.level (in the building named, if one was); then any other floor name said ("Mezzanine")."""
-    candidates = [f for f in catalog.floors if not values.get("building_id") or f.building_id == values["building_id"]]
+    names = catalog._names
+
+    def candidates(floors: list[Floor]) -> list[Floor]:
+        return [f for f in floors if not values.get("building_id") or f.building_id == values["building_id"]]
+
     match = text.search(_FLOOR)
     if match:
         word, digits, after = match.group(1), match.group(2), match.group(3)
@@ -569,7 +735,7 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
             level = 0 if after in ("g", "ground") else int(after)
         text.take(match.start(), match.end())
         said = " ".join(match.group(0).lower().split()).removeprefix("on ").removeprefix("the ")
-        floors = [f for f in candidates if f.name.lower() == said] or [f for f in candidates if f.level == level]
+        floors = candidates(names.floors_by_name.get(said, [])) or candidates(names.floors_by_level.get(level, []))
         if len(floors) == 1:
             values["floor_id"], values["building_id"] = floors[0].id, floors[0].building_id
         elif not floors:
@@ -578,7 +744,7 @@ def _read_floor(text: _Text, catalog: Catalog, values: dict[str, Any], problems:
         else:
             problems.append(f"There is a floor {level} in more than one building: which building?")
         return
-    for floor in sorted(candidates, key=lambda f: -len(f.name)):
+    for floor in candidates(names.floors_said(text.lower)):
         found = text.search(re.compile(rf"(?<![\w-]){re.escape(floor.name.lower())}(?![\w-])"))
         if found:
             values["floor_id"], values["building_id"] = floor.id, floor.building_id
@@ -1369,8 +1535,7 @@ def _understand(clean: str, now: datetime, catalog: Catalog, locale: str) -> Und
     _read_names(body, catalog, values, several=intent is not Intent.MOVE)  # MOVE: which booking, and where to
     rooms = sorted(values.pop("rooms", {}).items(), key=lambda item: item[1][0])
     if len(rooms) > 1:  # "in Aurora or Borealis": neither, asked
-        names = {r.email: r.name for r in catalog.rooms}
-        said = [names[email] for email, _ in rooms]
+        said = [catalog._names.room_names[email] for email, _ in rooms]
         problems.append(f"Which room: {', '.join(said[:-1])} or {said[-1]}?")
         values.pop("room_email", None)
         values.pop("room_at", None)
@@ -1431,8 +1596,7 @@ def _favourite(intent: Intent, text: str, catalog: Catalog) -> Understanding:
     _read_names(span, catalog, values)
     rooms = sorted(values.get("rooms", {}).items(), key=lambda item: item[1][0])
     if len(rooms) > 1:
-        names = {r.email: r.name for r in catalog.rooms}
-        said = [names[email] for email, _ in rooms]
+        said = [catalog._names.room_names[email] for email, _ in rooms]
         return Understanding(intent=intent, problems=(f"Which room: {', '.join(said[:-1])} or {said[-1]}?",))
     if rooms:
         return Understanding(intent=intent, room_email=rooms[0][0])

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -20,6 +20,7 @@ from domain.booking import (
     BookingUnconfirmed,
     CalendarsUnreadable,
     NothingBooked,
+    Page,
     RoomNotRegistered,
     RoomTaken,
     SearchRequest,
@@ -32,7 +33,6 @@ from domain.booking import (
     clean_subject,
     first_free_slot,
     keeps_slot,
-    matches,
     own_overlaps,
     rank_free_rooms,
 )
@@ -44,10 +44,12 @@ from domain.errors import (
     GraphThrottled,
     GraphUnavailable,
     ItemNotFound,
+    NotFound,
     ValidationFailed,
 )
 from domain.fair_use import LimitReached, check_changed_booking, check_new_booking, check_search_rate
 from domain.models import BOOKING_BOOKED, BOOKING_PENDING, ROLE_ADMIN, ROLE_BOOKING_ADMIN, Booking, Room
+from domain.ranking import MAX_SCAN, PAGE_BUDGET, PAGE_SIZE, STALE_PAGE, WAVE, RankIndex, elsewhere, ranked, skip
 from domain.rules import HOURS, RoomRules, RuleBroken, broken_rule, effective_rules, left_out_notes, may_book
 from domain.timezones import first_zone, local_day_window
 from services.locks import SharedLocks
@@ -111,11 +113,24 @@ class RoomRuleCheck:
     def __init__(self, repo: Repository, default_zone: str, booker_key: str, booker_email: str,
                  now: datetime) -> None:
         self._defaults = repo.get_settings().default_rules
-        self._zones = {b.id: first_zone(b.zone, default_zone) for b in repo.list_buildings()}
+        self._repo = repo
+        self._zones: dict[str, str] = {}  # by building, as met: a search meets few of them
         self._default_zone = default_zone
         self._key, self.email, self._now = booker_key, booker_email, now
         self._rules: dict[str, RoomRules] = {}
         self._booker_rules: dict[tuple[str, str], RoomRules] = {}  # by room and the email known then
+        self._shared: dict[tuple[object, ...], RuleBroken | None] = {}  # see refusal
+        self._allowed: dict[tuple[object, ...], bool] = {}  # see allowed
+
+    def _zone(self, building_id: str) -> str:
+        """The zone a room's hours are in: its building's, else the default."""
+        if building_id not in self._zones:
+            try:
+                zone = self._repo.get_building(building_id).zone
+            except NotFound:
+                zone = ""
+            self._zones[building_id] = first_zone(zone, self._default_zone)
+        return self._zones[building_id]
 
     def rules(self, room: Room) -> RoomRules:
         if room.email not in self._rules:
@@ -137,10 +152,28 @@ class RoomRuleCheck:
         if key not in self._booker_rules:
             self._booker_rules[key] = self._for_booker(room)
         return broken_rule(self._booker_rules[key], slot, self._key, self.email, self._now,
-                           self._zones.get(room.building_id, self._default_zone), room.display_name)
+                           self._zone(room.building_id), room.display_name)
+
+    def refusal(self, room: Room, request: SearchRequest) -> RuleBroken | None:
+        """can_hold, worked out once per search for the rooms that share their rules and zone and list
+        no bookers (most follow the organisation's defaults): a search may look at thousands of rooms.
+        Such a room refused gets the first one's refusal (search counts refusals by reason)."""
+        if self.rules(room).bookers:
+            return self.can_hold(room, request)
+        key = (room.rules, self._zone(room.building_id), request.start, request.end, request.latest_end)
+        if key not in self._shared:
+            self._shared[key] = self.can_hold(room, request)
+        return self._shared[key]
 
     def allowed(self, room: Room, slot: TimeSlot) -> bool:
-        return self.broken(room, slot) is None
+        """Whether the rules let the person book the room then: once per slot for the rooms that share
+        their rules and zone and list no bookers (other times ask about each room every quarter hour)."""
+        if self.rules(room).bookers:
+            return self.broken(room, slot) is None
+        key = (room.rules, self._zone(room.building_id), slot.start, slot.end)
+        if key not in self._allowed:
+            self._allowed[key] = self.broken(room, slot) is None
+        return self._allowed[key]
 
     def can_hold(self, room: Room, request: SearchRequest) -> RuleBroken | None:
         """Why the room cannot hold the asked slot, or None. For a part of the day, any start in it
@@ -173,6 +206,7 @@ class BookingService:
         # One lock per attempt in use (held across instances on shared data): a second press of one card
         # waits for the first, then finds its booking.
         self._attempt_locks = SharedLocks(repo, "attempt")
+        self._ranks: tuple[int, RankIndex] | None = None  # the registry's version and its rank index
 
     def now(self) -> datetime:
         return self._clock()
@@ -276,29 +310,33 @@ class BookingService:
                 f"again, or type their email addresses.")
         return tuple(dict.fromkeys(people[i].email for i in ids))
 
-    def near_room(self, user_key: str) -> Room | None:
-        """The room of the user's last booking: results favour its floor and building."""
-        last = self._repo.last_booking_for(user_key)
-        return self._repo.get_room(last.room_email) if last else None
-
     # --- search -------------------------------------------------------------------------
 
     async def search(self, request: SearchRequest, user_key: str, email: str = "",
-                     email_of: Callable[[], Awaitable[str]] | None = None) -> SearchResult:
-        """Free registered rooms for the request, best fit first. When none is free: other times the
-        same day, and (if a building/floor was chosen) rooms elsewhere free at that time. With them,
-        the person's own bookings that overlap the time asked for, to be told before booking again.
-        Rooms whose booking rules refuse the person or the slot are left out before Graph is asked;
-        `email_of` gives the person's email when a room's bookers are listed by email."""
-        result = await self._search(request, user_key, email, email_of)
+                     email_of: Callable[[], Awaitable[str]] | None = None, page: Page | None = None) -> SearchResult:
+        """Free registered rooms for the request, in rank order (domain.ranking: the person's starred
+        and recent rooms, then the best fit), a page's worth from `page` on: Graph is asked about the
+        best-ranked rooms in waves, until a page is full. When none is free: other times the same day
+        and (if a building/floor was chosen) rooms elsewhere free at that time, from the rooms looked
+        at. With them, the person's own bookings that overlap the time asked for, to be told before
+        booking again. Rooms whose booking rules refuse the person or the slot are left out before
+        Graph is asked; `email_of` gives the person's email when a room's bookers are listed by email."""
+        result = await self._search(request, user_key, email, email_of, page or Page())
         mine = own_overlaps(self._repo.list_bookings_for_user(user_key), request.slot, self.now())
         if not mine:
             return result
-        rooms = {r.email: r.display_name for r in self._repo.list_rooms()}
-        return replace(result, own_overlaps=tuple((b, rooms.get(b.room_email, b.room_email)) for b in mine))
+        return replace(result, own_overlaps=tuple((b, room.display_name if (room := self._repo.get_room(
+            b.room_email)) else b.room_email) for b in mine))
+
+    def rank_index(self) -> RankIndex:
+        """The registry indexed for ranking, built once per version of it (not once per search)."""
+        version = self._repo.registry_version()
+        if self._ranks is None or self._ranks[0] != version:
+            self._ranks = (version, RankIndex.of(self._repo.room_registry()))
+        return self._ranks[1]
 
     async def _search(self, request: SearchRequest, user_key: str, email: str,
-                      email_of: Callable[[], Awaitable[str]] | None) -> SearchResult:
+                      email_of: Callable[[], Awaitable[str]] | None, page: Page) -> SearchResult:
         self.ensure_open()
         now = self.now()
         check_slot(request.start, request.end, now)
@@ -309,63 +347,82 @@ class BookingService:
         except LimitReached:
             log.info("fair use: search refused for %s (over %d a minute)", user_key, limit)
             raise
-        registered = self._repo.list_rooms()
+        index = self.rank_index()
         rules = self.room_rules(user_key, email)
-        if not email and email_of is not None and rules.needs_email(r for r in registered if matches(r, request,
-                                                                                                    place=False)):
-            rules.email = await email_of()
-        refusals: list[RuleBroken] = []
-        rooms = []
-        for room in (r for r in registered if matches(r, request)):
-            broken = rules.can_hold(room, request)
-            if broken is None:
-                rooms.append(room)
-            else:
-                refusals.append(broken)
-        if refusals:
-            log.info("search left out %d rooms by their rules for %s", len(refusals), user_key)
-        near = self.near_room(user_key)
-        if not rooms:
-            return await self._elsewhere(SearchResult(request=request, left_out=left_out_notes(refusals)), request,
-                                         registered, near, rules.allowed)
-        day_start, day_end = local_day_window(request.start, request.zone)
-        window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
-        schedules = await self._calendar.get_schedule([r.email for r in rooms], window, SCHEDULE_INTERVAL_MIN)
-        if request.latest_end is not None:  # a part of the day: its first free slot
-            first = first_free_slot(rooms, schedules, request, near, rules.allowed)
-            if first is not None:
-                request = replace(request, start=first[0].start, end=first[0].end, latest_end=None)
-        free = rank_free_rooms(rooms, schedules, request.slot, near, rules.allowed)
+        recent = self._repo.recent_rooms(user_key)  # newest first
+        near = index.rooms.get(recent[0]) if recent else None  # the last booking's: its floor and building first
+        starred = self._repo.favourite_rooms(user_key)
+        ranking = ranked(index, request, near, starred, recent)
+        if skip(ranking, page.at) < page.at:
+            raise ValidationFailed(STALE_PAGE)
+        scan = await _scan(ranking, page.at, rules, request, email_of, PAGE_BUDGET + 1)
+        if page.at and not scan.examined:  # nothing is left from there: the registry changed, or the card lies
+            raise ValidationFailed(STALE_PAGE)
+        if scan.refusals:
+            log.info("search left out %d rooms by their rules for %s", len(scan.refusals), user_key)
+        base = SearchResult(request=replace(request, latest_end=None), page=page, starred=frozenset(starred))
+        if not scan.rooms:
+            left = replace(base, request=request, left_out=left_out_notes(scan.refusals), complete=scan.exhausted,
+                           more_at=None if scan.exhausted else scan.end)
+            return await self._elsewhere(left, request, index, near, rules, email_of)
+        asked, schedules, request = await self._ask(scan, request, rules.allowed)
+        free = rank_free_rooms(asked, schedules, request.slot, allowed=rules.allowed, in_order=True)
         unreadable = tuple((r, schedules[r.email].error if r.email in schedules else "no answer")
-                           for r in rooms if r.email not in schedules or schedules[r.email].error)
-        if unreadable and len(unreadable) == len(rooms):
-            log.warning("search could read none of the %d rooms asked about: %s", len(rooms), unreadable[0][1])
-            raise CalendarsUnreadable(f"none of {len(rooms)} rooms readable: {unreadable[0][1]}")
+                           for r in asked if r.email not in schedules or schedules[r.email].error)
+        if unreadable and len(unreadable) == len(asked):
+            log.warning("search could read none of the %d rooms asked about: %s", len(asked), unreadable[0][1])
+            raise CalendarsUnreadable(f"none of {len(asked)} rooms readable: {unreadable[0][1]}")
         if unreadable:
             log.warning("search left out %d registered rooms whose calendar could not be read (%s); an access "
                         "policy change can take an hour or more to apply", len(unreadable),
                         ", ".join(f"{r.email}: {why}" for r, why in unreadable[:5]))
-        result = SearchResult(request=replace(request, latest_end=None), free=tuple(free), unreadable=unreadable,
-                              considered=len(rooms))
+        complete = scan.exhausted and len(asked) == len(scan.rooms)
+        result = replace(base, request=replace(request, latest_end=None), free=tuple(free), unreadable=unreadable,
+                         considered=len(asked), complete=complete, more_at=_more_at(scan, asked, free, complete))
         if free:
             return result
-        others = alternative_times(rooms, schedules, request, now, near, allowed=rules.allowed)
-        return await self._elsewhere(replace(result, other_times=tuple(others), left_out=left_out_notes(refusals)),
-                                     request, registered, near, rules.allowed)
+        others = alternative_times(asked, schedules, request, now, near, allowed=rules.allowed, in_order=True)
+        return await self._elsewhere(replace(result, other_times=tuple(others), left_out=left_out_notes(scan.refusals)),
+                                     request, index, near, rules, email_of)
 
-    async def _elsewhere(self, result: SearchResult, request: SearchRequest, registered: list[Room],
-                         near: Room | None, allowed: Callable[[Room, TimeSlot], bool]) -> SearchResult:
+    async def _ask(self, scan: Scan, request: SearchRequest,
+                   allowed: Callable[[Room, TimeSlot], bool]) -> tuple[list[Room], dict[str, RoomSchedule],
+                                                                    SearchRequest]:
+        """Ask Graph about the scanned rooms in rank order: all at once when they fit in a page's budget
+        (a small organisation: the same answer as asking about every room), else a wave at a time until
+        a page is full. The rooms asked, their schedules, and the request (for a part of the day: at its
+        first free slot among the rooms asked)."""
+        rooms = [room for _, room in scan.rooms]
+        waves = [rooms] if scan.exhausted and len(rooms) <= PAGE_BUDGET else \
+            [rooms[i:i + WAVE] for i in range(0, PAGE_BUDGET, WAVE)]
+        day_start, day_end = local_day_window(request.start, request.zone)
+        window = TimeSlot(min(day_start, request.start), max(day_end, request.end))
+        asked: list[Room] = []
+        schedules: dict[str, RoomSchedule] = {}
+        at = request
+        for wave in (w for w in waves if w):
+            schedules.update(await self._calendar.get_schedule([r.email for r in wave], window, SCHEDULE_INTERVAL_MIN))
+            asked += wave
+            if request.latest_end is not None:  # a part of the day: its first free slot
+                first = first_free_slot(asked, schedules, request, allowed=allowed, in_order=True)
+                at = replace(request, start=first[0].start, end=first[0].end) if first else request
+            if len(rank_free_rooms(asked, schedules, at.slot, allowed=allowed, in_order=True)) >= PAGE_SIZE:
+                break
+        return asked, schedules, at
+
+    async def _elsewhere(self, result: SearchResult, request: SearchRequest, index: RankIndex, near: Room | None,
+                         rules: RoomRuleCheck, email_of: Callable[[], Awaitable[str]] | None) -> SearchResult:
         """Rooms outside the chosen building/floor that meet the other needs, that their rules let the
-        person book then, and are free then."""
+        person book then, and are free then: the best-ranked wave of them is asked about."""
         if not (request.building_id or request.floor_id or request.room_email):
             return result
-        rooms = [r for r in registered if matches(r, request, place=False) and not matches(r, request)
-                 and allowed(r, request.slot)]
+        at_slot = replace(request, latest_end=None)
+        scan = await _scan(elsewhere(index, request, near), 0, rules, at_slot, email_of, WAVE)
+        rooms = [room for _, room in scan.rooms]
         if not rooms:
             return result
         schedules = await self._calendar.get_schedule([r.email for r in rooms], request.slot, SCHEDULE_INTERVAL_MIN)
-        free = rank_free_rooms(rooms, schedules, request.slot, near)
-        free.sort(key=lambda r: r.building_id != request.building_id)  # same building first; stable sort
+        free = rank_free_rooms(rooms, schedules, request.slot, in_order=True)  # this building's other floors first
         return replace(result, other_places=tuple(free[:ALTERNATIVES]))
 
     # --- book ---------------------------------------------------------------------------
@@ -508,6 +565,54 @@ class BookingService:
             except ItemNotFound:
                 pass
         self._repo.remove_booking(booking.id)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Rooms taken from a ranking in order: those whose rules let the person book (with their rank
+    positions), the rules' refusals, the position after the last room looked at, and whether the
+    ranking ended there."""
+
+    rooms: list[tuple[int, Room]]
+    refusals: list[RuleBroken]
+    end: int
+    examined: int
+    exhausted: bool
+
+
+async def _scan(ranking: Iterator[Room], at: int, rules: RoomRuleCheck, request: SearchRequest,
+                email_of: Callable[[], Awaitable[str]] | None, wanted: int) -> Scan:
+    """Up to `wanted` rooms the rules let the person book, from rank position `at` on, looking at no more
+    than MAX_SCAN rooms: a page costs the same however many rooms the rules refuse. The person's email
+    is asked for only when a room lists its bookers and not by their object id."""
+    rooms: list[tuple[int, Room]] = []
+    refusals: list[RuleBroken] = []
+    examined = 0
+    for room in ranking:
+        if not rules.email and email_of is not None and rules.needs_email([room]):
+            rules.email = await email_of()
+        broken = rules.refusal(room, request)
+        if broken is None:
+            rooms.append((at + examined, room))
+        else:
+            refusals.append(broken)
+        examined += 1
+        if len(rooms) == wanted or examined == MAX_SCAN:
+            break
+    else:
+        return Scan(rooms, refusals, at + examined, examined, True)
+    return Scan(rooms, refusals, at + examined, examined, next(ranking, None) is None)
+
+
+def _more_at(scan: Scan, asked: list[Room], free: list[Room], complete: bool) -> int | None:
+    """Where the next page starts: after this page's last free room; when the page is not full and
+    rooms are left, after the last room asked about (or, with none asked, looked at)."""
+    if len(free) > PAGE_SIZE or (len(free) == PAGE_SIZE and not complete):
+        return next(at for at, room in scan.rooms if room.email == free[PAGE_SIZE - 1].email) + 1
+    if complete:
+        return None
+    unasked = scan.rooms[len(asked):]
+    return unasked[0][0] if unasked else scan.end
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -9,7 +9,14 @@ many slow texts holds at most one worker and others keep being served; and each 
 worker time (`ReadingBudget`), so one user cannot keep a worker, and a core, busy all the time.
 
 Workers fork from a fork server that built the recognizer's models once (`understanding_preload`),
-so a new worker is ready in milliseconds; they run at a lower priority than the bot itself."""
+so a new worker is ready in milliseconds; they run at a lower priority than the bot itself.
+
+The catalog (every room's name: 50,000 of them in a big organisation) is not sent with every text: each
+worker keeps the last one it was sent, with its index of names, and a text carries only its version. A
+worker is sent a catalog (pickled once per version) only when it lacks that version: a new worker, or
+after an admin changed the rooms. A version is a catalog object: the flows make and keep one per version of
+the registry, and a catalog not seen before is a new version (the pool knows catalogs by weak reference,
+and keeps only the last one it pickled, as bytes)."""
 
 from __future__ import annotations
 
@@ -18,7 +25,9 @@ import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -27,12 +36,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from domain.understanding import Catalog, Understanding, understand
+from domain.understanding import Catalog, Understanding, kept_in_bulk, understand
 
 log = logging.getLogger(__name__)
 
 MAX_CHARS = 200  # a booking said in words fits in far less ("book 1h at 10 tomorrow for 6 in HQ")
 TARGET = "domain.understanding:understand"  # what a worker runs; tests give one that spins
+CATALOGS_KNOWN = 4  # catalogs whose versions the pool knows (the one in use, and those just before it)
 WORKER_NICENESS = 10  # when a worker and the bot share a core, the bot's turns come first
 START_TIMEOUT_S = 120.0  # the first worker waits for the fork server to build the models
 
@@ -118,16 +128,27 @@ def _serve(conn: Connection, target: str) -> None:
 
         warm_up()
     conn.send("ready")
+    kept: tuple[int, Catalog] = (0, Catalog())  # the catalog's version, and the catalog
     while True:
         try:
-            args = conn.recv()
+            text, now_local, version, sent, locale = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            answer: tuple[str, Any] = ("ok", read(*args))
+            if sent is not None:
+                kept = (version, _received(sent))
+            if kept[0] != version:
+                raise LookupError(f"catalog {version} was not sent (this worker keeps {kept[0]})")
+            answer: tuple[str, Any] = ("ok", read(text, now_local, kept[1], locale))
         except Exception as exc:  # noqa: BLE001 - reported to the bot, which shows the form
             answer = ("error", f"{type(exc).__name__}: {str(exc)[:200]}")
         conn.send(answer)
+
+
+def _received(sent: bytes) -> Catalog:
+    """A catalog sent to a worker, with its names indexed (hundreds of thousands of objects, all kept)."""
+    with kept_in_bulk():
+        return pickle.loads(sent).indexed()
 
 
 def _context() -> Any:
@@ -160,6 +181,7 @@ class _Worker:
                                        daemon=True)
         self.process.start()
         self.pid = self.process.pid
+        self.catalog = 0  # the version of the catalog it keeps (0: none yet, or not known)
         child_end.close()
 
     async def ready(self) -> None:
@@ -168,7 +190,7 @@ class _Worker:
             raise RuntimeError("the understanding worker did not start")
 
     async def ask(self, args: tuple[Any, ...]) -> tuple[str, Any]:
-        self.conn.send(args)  # small, and the worker is waiting for it: this does not block
+        self.conn.send(args)  # small (a catalog once per version), and the worker is waiting for it
         await _readable(self.conn)
         return self.conn.recv()
 
@@ -200,6 +222,11 @@ class UnderstandingPool:
         self._busy: set[_Worker] = set()
         self._replacing: set[asyncio.Task[None]] = set()
         self._users: dict[str, tuple[asyncio.Lock, int]] = {}  # who -> (their lock, their texts waiting)
+        # The latest catalogs seen, newest first, and their versions: known, not kept (the flows keep theirs)
+        self._catalogs: list[tuple[weakref.ref[Catalog], int]] = []
+        self._pickled: tuple[int, bytes] = (0, b"")  # the newest version, as sent to the workers that lack it
+        self._versions = 0
+        self._catalogs_sent = 0
         self._closed = False
         # Starting and reaping processes blocks (the first start waits for the fork server): in threads
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="understanding")
@@ -208,6 +235,11 @@ class UnderstandingPool:
     def users_waiting(self) -> int:
         """How many users have a text being read or waiting (a user's lock lives only while one does)."""
         return len(self._users)
+
+    @property
+    def catalogs_sent(self) -> int:
+        """How many times a worker was sent a catalog (once per version and worker; for tests and logs)."""
+        return self._catalogs_sent
 
     @property
     def pids(self) -> list[int]:
@@ -246,7 +278,6 @@ class UnderstandingPool:
         """What a typed message says, or why it was not read. Never longer than the deadline."""
         if too_long(text):
             return Unread(TOO_LONG)
-        args = (text, now_local, catalog, locale)
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
@@ -256,7 +287,7 @@ class UnderstandingPool:
                 if not self._budget.allows(who, loop.time()):
                     log.info("a user's message was not read: their reading time is used up")
                     return Unread(TOO_MUCH)
-                status, answer = await self._ask(args, who)
+                status, answer = await self._ask((text, now_local, catalog, locale), who)
         except TimeoutError:
             log.warning("a message of %d characters was not read within %.1f s", len(text),
                         self._deadline_s)
@@ -284,13 +315,36 @@ class UnderstandingPool:
             else:
                 self._users[who] = (lock, waiting - 1)
 
-    async def _ask(self, args: tuple[Any, ...], who: str) -> tuple[str, Any]:
+    def _version(self, catalog: Catalog) -> int:
+        """The catalog's version: the same object is the same version (see the module's doc)."""
+        for known, version in self._catalogs:
+            if known() is catalog:
+                return version
+        self._versions += 1
+        self._catalogs = [(weakref.ref(catalog), self._versions), *self._catalogs[:CATALOGS_KNOWN - 1]]
+        return self._versions
+
+    def _catalog_for(self, worker: _Worker, catalog: Catalog, version: int) -> bytes | None:
+        """The catalog to send with a text, pickled once per version; None when the worker keeps it."""
+        if worker.catalog == version:
+            return None
+        if self._pickled[0] != version:
+            self._pickled = (version, pickle.dumps(catalog, pickle.HIGHEST_PROTOCOL))
+        self._catalogs_sent += 1
+        return self._pickled[1]
+
+    async def _ask(self, args: tuple[str, datetime, Catalog, str], who: str) -> tuple[str, Any]:
+        text, now_local, catalog, locale = args
         worker = await self._idle.get()  # first come, first served
         self._busy.add(worker)
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
-            answer = await worker.ask(args)
+            version = self._version(catalog)
+            sent = self._catalog_for(worker, catalog, version)
+            worker.catalog = 0  # not known until it answers
+            answer = await worker.ask((text, now_local, version, sent, locale))
+            worker.catalog = version if answer[0] == "ok" else 0  # after an error: sent again, to be sure
         except BaseException:  # overran its deadline (cancelled) or died: it is not used again
             self._replace(worker)
             raise

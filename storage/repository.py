@@ -13,7 +13,7 @@ import time
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, fields, replace
@@ -51,6 +51,7 @@ REFUSALS_FLUSH_S = 5.0  # refusals from other tenants are counted in memory at m
 TENANTS_PER_HOUR = 100  # distinct other tenants counted apart per hour; more are counted together
 MORE_TENANTS = "(more tenants)"
 TWO_TENANTS = "(two tenants)"  # activities naming two different tenants, counted as one
+_REGISTRY = frozenset({"rooms", "buildings", "floors"})  # the organisation's collections a typed message may name
 REGISTRY_RECHECK_S = 1.0  # on shared data, how long a turn's check of the organisation's data holds at most
 CONSENT_GRACE = timedelta(days=1)  # the daily clean-up leaves consent requests this long past expiry
 _T = TypeVar("_T")
@@ -162,6 +163,7 @@ class Repository:
         # changed by admins only: kept parsed, dropped when this process writes it, and on shared data
         # (several instances) checked against its version: once a turn (`one_turn`), else on every read.
         self._kept: dict[str, Any] = {}
+        self._registry_edits = 0  # changes to the rooms, buildings and floors kept (`registry_version`)
         self._versions: dict[str, int] = {}
         self._move_legacy_files()
         self.housekeeping()
@@ -240,7 +242,7 @@ class Repository:
             if turn is None or now - turn[0] >= REGISTRY_RECHECK_S:
                 versions = self._backend.versions()  # another instance's admin may have changed something
                 for changed in [n for n in self._kept if versions.get(n, 0) != self._versions.get(n, 0)]:
-                    del self._kept[changed]
+                    self._changed(changed)
                 self._versions = versions
                 if turn is not None:
                     turn[0] = now
@@ -250,6 +252,8 @@ class Repository:
 
     def _changed(self, name: str) -> None:
         self._kept.pop(name, None)
+        if name in _REGISTRY:
+            self._registry_edits += 1
 
     def _added(self, name: str, key: str, value: Any) -> None:
         """`value` was just written under `key` into the organisation's collection `name`: the parsed copy
@@ -260,6 +264,8 @@ class Repository:
             self._changed(name)
         else:
             kept[key] = value
+            if name in _REGISTRY:
+                self._registry_edits += 1
 
     def get_settings(self) -> OrgSettings:
         def load() -> OrgSettings:
@@ -423,6 +429,17 @@ class Repository:
         once it has enough, rather than sort 50,000 rooms each time. Sorted once per registry change."""
         capacities, rooms = self._registry().by_fit()
         return rooms[bisect_left(capacities, min_capacity):]
+
+    def registry_version(self) -> int:
+        """A number that changes whenever the rooms, buildings or floors kept parsed change (here, or on shared
+        data on another instance, as checked on each read), so what is made from them (the names a typed
+        message may say) is made once per change."""
+        self._registry(), self._building_map(), self._floor_map()  # noqa: B018 - checked, as any read is
+        return self._registry_edits
+    def room_registry(self) -> Mapping[str, Room]:
+        """The registered rooms by email (what is worked out from them, as search's rank index, is kept while
+        `registry_version` stays the same)."""
+        return self._registry()
 
     def get_room(self, email: str) -> Room | None:
         """The registered room with that address, or None (also for malformed addresses)."""

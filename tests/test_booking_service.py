@@ -28,17 +28,29 @@ from services.booking import BookingService
 from tests.service_helpers import ALEX, MEGAN, ZONE, book, floor_id, org_repo, slot_at
 
 
-async def test_search_over_200_rooms_takes_ceil_n_over_20_schedule_calls(sandbox: RunningSandbox,
-                                                                          calendar: RoomCalendarService) -> None:
+async def test_search_over_160_rooms_asks_one_wave_of_4_calls_when_it_fills_the_page(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
     rooms = generated_rooms(200)
     sandbox.state.add_mailboxes(rooms)
     service = BookingService(org_repo(rooms=rooms), calendar)
     sandbox.state.stats.clear()
     slot = slot_at()
     result = await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
-    assert sandbox.state.stats["POST get_schedule"] == 10
-    assert len(result.free) == 200 and result.considered == 200
+    assert sandbox.state.stats["POST get_schedule"] == 4  # 80 rooms, in chunks of 20, where 10 calls asked all 200
+    assert len(result.free) == 80 and result.considered == 80 and not result.complete
     assert [r.capacity for r in result.free] == sorted(r.capacity for r in result.free)  # smallest first
+
+
+async def test_search_over_160_rooms_or_fewer_asks_them_all_in_chunks_of_20(sandbox: RunningSandbox,
+                                                                           calendar: RoomCalendarService) -> None:
+    rooms = generated_rooms(160)
+    sandbox.state.add_mailboxes(rooms)
+    service = BookingService(org_repo(rooms=rooms), calendar)
+    sandbox.state.stats.clear()
+    slot = slot_at()
+    result = await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    assert sandbox.state.stats["POST get_schedule"] == 8
+    assert len(result.free) == 160 and result.considered == 160 and result.complete
 
 
 async def test_search_filters_and_ranks_near_the_last_booking(calendar: RoomCalendarService) -> None:

@@ -26,7 +26,7 @@ from cards.admin import admins_card, floor_card, room_remove_card
 from cards.base import ACTION_KEY
 from cards.booking import Places, booking_form_card, form_values, results_card
 from cards.my_bookings import change_card, done_note
-from domain.booking import SearchRequest, SearchResult
+from domain.booking import Page, SearchRequest, SearchResult
 from domain.models import Admin, Booking, Building, Floor, OrgSettings, Room
 from tests.card_schema import assert_valid_card
 from tests.test_cards import _booking_and_admin_cards
@@ -270,15 +270,21 @@ def test_the_date_pickers_start_at_today_in_the_users_zone() -> None:
 
 
 def test_show_more_has_a_way_back() -> None:
+    """Each page is the search again from a rank position (the service's SearchResult.page): Show more
+    goes on from where this page ended, Previous asks the page before again."""
     request = SearchRequest(BOOKING.start, BOOKING.end, "Europe/Helsinki")
     rooms = [replace(DELTA, email=f"r{i}@example.com", display_name=f"Room {i}") for i in range(12)]
-    result = SearchResult(request, free=tuple(rooms), considered=12)
 
-    def pages(offset: int) -> dict[str, int]:
-        content = results_card(result, PLACES, "attempt-1", NOW, offset=offset)
+    def pages(result: SearchResult) -> dict[str, dict[str, Any]]:
+        content = results_card(result, PLACES, "attempt-1", NOW)
         assert_valid_card(content)
-        return {a["title"]: a["data"]["offset"] for a in content["actions"] if a["data"][ACTION_KEY] == "more"}
+        return {a["title"]: {k: a["data"][k] for k in ("at", "shown", "back")}
+                for a in content["actions"] if a["data"][ACTION_KEY] == "more"}
 
-    assert pages(0) == {"Show more (7 more)": 5}
-    assert pages(5) == {"Previous": 0, "Show more (2 more)": 10}
-    assert pages(10) == {"Previous": 5}
+    first = SearchResult(request, free=tuple(rooms), considered=12, more_at=5)
+    assert pages(first) == {"Show more (7 more)": {"at": 5, "shown": 5, "back": [[0, 0]]}}
+    second = SearchResult(request, free=tuple(rooms[5:]), considered=7, page=Page(5, 5, ((0, 0),)), more_at=10)
+    assert pages(second) == {"Previous": {"at": 0, "shown": 0, "back": []},
+                             "Show more (2 more)": {"at": 10, "shown": 10, "back": [[0, 0], [5, 5]]}}
+    third = SearchResult(request, free=tuple(rooms[10:]), considered=2, page=Page(10, 10, ((0, 0), (5, 5))))
+    assert pages(third) == {"Previous": {"at": 5, "shown": 5, "back": [[0, 0]]}}

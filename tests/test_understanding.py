@@ -4,14 +4,16 @@ texts one at a time; runaway workers killed and replaced; nothing left running a
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time
 
 import pytest
 
 from domain.models import Building, Floor
-from domain.understanding import Catalog, Intent, Understanding, When
+from domain.understanding import Catalog, Intent, RoomName, Understanding, When
 from services.understanding import (
     MAX_CHARS,
     NOT_READ,
@@ -49,6 +51,34 @@ async def test_a_text_is_read_in_a_worker_with_the_catalog_and_locale(pool: Unde
     for locale, day in (("en-US", date(2026, 12, 3)), ("en-GB", date(2027, 3, 12))):  # the locale reaches it
         reading = await pool.understand("book 12/3 at 10", NOW, NONE, locale, who="alex")
         assert isinstance(reading, Understanding) and reading.when.day == day
+
+
+async def test_a_worker_is_sent_the_catalog_once_per_version(pool: UnderstandingPool) -> None:
+    """A text carries the catalog's version only: each worker is sent a catalog once, when it lacks that
+    version (a new one after the rooms changed, or a worker that replaced one that died)."""
+    aurora = Catalog(rooms=(RoomName("aurora@x.com", "Aurora"),))
+    for _ in range(6):  # the two workers take turns
+        reading = await pool.understand("book Aurora at 10", NOW, aurora, who="alex")
+        assert isinstance(reading, Understanding) and reading.room_email == "aurora@x.com"
+    assert pool.catalogs_sent == 2
+    renamed = Catalog(rooms=(RoomName("aurora@x.com", "Zenith"),))
+    for _ in range(4):
+        reading = await pool.understand("book Zenith at 10", NOW, renamed, who="alex")
+        assert isinstance(reading, Understanding) and reading.room_email == "aurora@x.com"
+    assert pool.catalogs_sent == 4
+    gone = weakref.ref(aurora)
+    del aurora
+    gc.collect()
+    assert gone() is None  # the pool knows versions, it keeps no catalog (the flows keep theirs)
+    assert await pool.understand("book die", NOW, renamed, who="alex") == Unread(NOT_READ)
+    for _ in range(500):
+        if len(pool.pids) == 2:
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(4):
+        reading = await pool.understand("book Zenith at 10", NOW, renamed, who="alex")
+        assert isinstance(reading, Understanding) and reading.room_email == "aurora@x.com"
+    assert pool.catalogs_sent == 5  # the new worker only
 
 
 async def test_a_runaway_parse_is_killed_and_its_worker_replaced(pool: UnderstandingPool) -> None:
