@@ -29,7 +29,7 @@ class PlaceSearch:
 
     def __init__(self, repo: Repository) -> None:
         self._repo = repo
-        self._made_of: tuple[list[Building], list[Floor]] | None = None
+        self._version: int | None = None
         self._index = PlaceIndex(())
 
     def answer(self, value: object) -> dict[str, Any]:
@@ -47,12 +47,11 @@ class PlaceSearch:
         return {"type": SEARCH_RESPONSE, "value": {"results": results}}
 
     def index(self) -> PlaceIndex:
-        """The index of the registry's places, made again only when they changed (comparing the lists is
-        cheap: the repository keeps the same objects until an admin changes something)."""
-        buildings, floors = self._repo.list_buildings(), self._repo.list_floors()
-        if self._made_of != (buildings, floors):
-            self._index = PlaceIndex(_entries(buildings, floors))
-            self._made_of = (buildings, floors)
+        """The index of the registry's places, made again only when the registry changed."""
+        version = self._repo.registry_version()
+        if version != self._version:
+            self._index = PlaceIndex(_entries(self._repo.list_buildings(), self._repo.list_floors()))
+            self._version = version
         return self._index
 
 
