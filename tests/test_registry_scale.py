@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bench.org import prepare_org
+from dialogs.common import places
 from domain.models import Admin, Room
 from storage import atomic, backends
 from storage.atomic import AtomicJSONStorage
@@ -156,3 +157,20 @@ def test_the_organisation_read_at_start_parses_its_big_file_once(tmp_path: Path,
     assert repo.list_buildings() and repo.find_admin("aad-admin") is not None
     assert len(parsed) == 1
     assert backend._db("org.json").storage._cache is None  # noqa: SLF001 - not kept parsed past the start
+
+
+def test_the_cards_places_are_made_once_per_version_of_the_registry() -> None:
+    repo = Repository(MemoryBackend())
+    hq = repo.add_building("HQ")
+    repo.add_floor(hq.id, "Ground", 0)
+    first = places(repo)
+    assert places(repo) is first  # a card after a card: not made again from 2,750 buildings and floors
+    harbour = repo.add_building("Harbour House")  # added in place (kept up to date, not read back)
+    assert harbour.id in places(repo).buildings
+    level = repo.add_floor(harbour.id, "First", 1)
+    assert places(repo).where(Room(email="r@example.com", display_name="R", building_id=harbour.id,
+                                   floor_id=level.id)) == "Harbour House · First"
+    repo.rename_building(hq.id, "Head Office")
+    assert places(repo).buildings[hq.id].name == "Head Office"
+    other = Repository(MemoryBackend())  # another organisation's data: its own places
+    assert places(other).buildings == {}
