@@ -10,6 +10,7 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 
 from bot.adapter import create_adapter, use_connector_threads
+from bot.edge import freeze_startup_heap
 from config import Config
 
 
@@ -19,12 +20,16 @@ class EchoBot(ActivityHandler):
 
 
 def create_echo_app() -> web.Application:
-    """The same adapter as RoomBot's, hosted the same way (the same connector thread pool)."""
+    """The same adapter as RoomBot's, hosted the same way (the same connector thread pool, the startup
+    heap frozen once serving)."""
     adapter = create_adapter(Config())
     bot = EchoBot()
 
     async def connector_threads(app: web.Application) -> None:
         use_connector_threads(asyncio.get_running_loop())
+
+    async def settled(app: web.Application) -> None:
+        freeze_startup_heap()
 
     async def messages(request: web.Request) -> web.Response:
         response = await adapter.process(request, bot)
@@ -35,6 +40,7 @@ def create_echo_app() -> web.Application:
 
     app = web.Application()
     app.on_startup.append(connector_threads)
+    app.on_startup.append(settled)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 from collections.abc import Callable
@@ -35,6 +36,15 @@ def connection_limit(requested: int = 0, reserved: int = FILES_RESERVED) -> int:
         return requested or 10_000
     room = max(1, soft - reserved)
     return min(requested, room) if requested > 0 else room
+
+
+def freeze_startup_heap() -> None:
+    """Put what startup made (modules, the date recognizers' catalogs, the registry) out of the cyclic
+    garbage collector's way: it lives as long as the process, yet every full collection, which a busy
+    bot runs every few hundred turns, walked all of it (about 90,000 objects, 0.1 s or more each time).
+    Python's own gc.freeze; what turns make is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,7 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits, bod
     try:
         site = GuardedSite(runner, host, port, limits)
         await site.start()
+        freeze_startup_heap()
         log.info("listening on %s (at most %d connections)", site.name, limits.max_connections)
         while True:
             await asyncio.sleep(logs.REPEAT_INTERVAL_S)

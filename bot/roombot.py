@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
-from botbuilder.core import BotState, CardFactory, MessageFactory, TurnContext
+from botbuilder.core import BotState, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import (
     Activity,
@@ -23,6 +24,7 @@ from msrest.exceptions import ClientException, DeserializationError
 
 from bot.asking import Asking
 from bot.identity import MemberDirectory, TenantConflict, activity_tenant
+from bot.replies import SentCard, card_reply
 from bot.roles import Roles
 from bot.text import clean_entities, message_text
 from bot.turns import turn_of
@@ -284,7 +286,7 @@ class RoomBot(TeamsActivityHandler):
         if isinstance(answer, str):
             await turn_context.send_activity(answer)
             return
-        reply = _card_reply(answer)
+        reply = card_reply(answer)
         if turn_context.activity.reply_to_id:  # replace the pressed card, so stale buttons go away
             reply.id = turn_context.activity.reply_to_id
             try:
@@ -348,10 +350,10 @@ class RoomBot(TeamsActivityHandler):
     # --- handlers ---------------------------------------------------------------------------
 
     async def _help_action(self, turn: Turn) -> Card:
-        return help_for(await turn.roles.held())
+        return _help_card(await turn.roles.held(), None)
 
     async def _help(self, turn_context: TurnContext, note: str | None = None) -> Card:
-        return help_for(await self._roles.of(turn_context), note)
+        return _help_card(await self._roles.of(turn_context), note)
 
     def _turn(self, turn_context: TurnContext, data: dict[str, Any] | None = None) -> Turn:
         """What the flows see of this turn; `data` is what was pressed."""
@@ -368,7 +370,7 @@ class RoomBot(TeamsActivityHandler):
 
     @staticmethod
     async def _send_card(turn_context: TurnContext, content: Card) -> None:
-        await turn_context.send_activity(_card_reply(content))
+        await turn_context.send_activity(card_reply(content))
 
 
 async def _answer_invoke(turn_context: TurnContext, response: InvokeResponse) -> None:
@@ -386,5 +388,7 @@ def _teams_channel_data(value: object) -> bool:
     return True
 
 
-def _card_reply(content: Card) -> Activity:
-    return MessageFactory.attachment(CardFactory.adaptive_card(content))
+@lru_cache(maxsize=64)
+def _help_card(roles: frozenset[str], note: str | None) -> Card:
+    """The help card depends on the roles held and the note only (both few): made once for each."""
+    return SentCard(help_for(roles, note))

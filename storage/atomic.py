@@ -101,6 +101,7 @@ class AtomicJSONStorage(Storage):
         self._cache: dict[str, Any] | None = None
         self._held = False  # writes kept in memory until `held` ends
         self._unwritten = False
+        self._absent = False  # the file was not there when last read: it is not until this process writes it
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -135,9 +136,12 @@ class AtomicJSONStorage(Storage):
     def read(self) -> dict[str, Any] | None:
         if self._cache is not None:
             return self._cache
+        if self._absent:
+            return None
         try:
             text = self._path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            self._absent = True
             return None
         data = json.loads(text) if text.strip() else None
         if self._kept(text):
@@ -145,6 +149,7 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, Any]) -> None:
+        self._absent = False
         if self._held:
             self._cache, self._unwritten = data, True
             return
@@ -158,3 +163,4 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         self._cache = None
+        self._absent = False
