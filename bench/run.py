@@ -213,11 +213,15 @@ class Bench:
         self._tokens_at_start[bot.pid] = (await self.sandbox.stats()).get("token_requests", 0)
         return bot
 
-    async def stop_roombot(self, bot: Process) -> float:
+    async def stop_roombot(self, bot: Process, *, reached_graph: bool = True) -> float:
+        """Stop a bot; its token requests count for the one-token target when its turns reached Graph (a bot
+        that only answered `help` needs no token)."""
         rss = bot.peak_rss_mb()
         bot.stop()
         after = (await self.sandbox.stats()).get("token_requests", 0)
-        self.token_requests.append(after - self._tokens_at_start.pop(bot.pid))
+        tokens = after - self._tokens_at_start.pop(bot.pid)
+        if reached_graph:
+            self.token_requests.append(tokens)
         return rss
 
     # --- turns -------------------------------------------------------------------------------
@@ -524,7 +528,7 @@ async def phases(bench: Bench, profile: Path | None, only: tuple[str, ...] = PHA
             if "daily" in only:
                 await bench.daily_use(bot)
         finally:
-            rss = await bench.stop_roombot(bot)
+            rss = await bench.stop_roombot(bot, reached_graph="daily" in only)
         bench.report.fact(f"peak RSS, {sizes.rooms} rooms", f"{rss:.0f} MB")
     if "daily" in only:
         search = next(r for r in bench.report.rows if r.kind == "search")
