@@ -57,9 +57,10 @@ def own_domains(*addresses: Iterable[str]) -> frozenset[str]:
     return frozenset(domain_of(a) for group in addresses for a in group if "@" in a)
 
 
-def policy(settings: OrgSettings, resources: Iterable[str], own: Iterable[str]) -> InvitePolicy:
-    return InvitePolicy(frozenset(r.lower() for r in resources), frozenset(d.lower() for d in own),
-                        frozenset(settings.guest_domains), settings.allow_any_guest)
+def policy(settings: OrgSettings, resources: frozenset[str], own: frozenset[str]) -> InvitePolicy:
+    """The rules for one booking. `resources` (room and resource addresses) and `own` (domains) are lower
+    case: the booking service keeps them once per version of the registry, 50,000 rooms in a big one."""
+    return InvitePolicy(resources, own, frozenset(settings.guest_domains), settings.allow_any_guest)
 
 
 def check_invitees(people: Iterable[str], rules: InvitePolicy) -> None:

@@ -206,6 +206,7 @@ class BookingService:
         # One lock per attempt in use (held across instances on shared data): a second press of one card
         # waits for the first, then finds its booking.
         self._attempt_locks = SharedLocks(repo, "attempt")
+        self._invitable: tuple[int, frozenset[str], frozenset[str], frozenset[str]] | None = None
         self._ranks: tuple[int, RankIndex] | None = None  # the registry's version and its rank index
 
     def now(self) -> datetime:
@@ -250,15 +251,25 @@ class BookingService:
         people = [p for p in people if p != booker_email]
         if not people:
             return
-        rooms = [r.email for r in self._repo.list_rooms()]
         listed = await self._resources.addresses() if self._resources is not None else frozenset()
+        resources, domains = self._addresses(listed)
         admins = [a.key for a in self._repo.list_admins() if "@" in a.key]
-        rules = policy(self._repo.get_settings(), [*rooms, *listed], own_domains(rooms, listed, admins, [booker_email]))
+        rules = policy(self._repo.get_settings(), resources, domains | own_domains(admins, [booker_email]))
         try:
             check_invitees(people, rules)
         except DomainError as exc:
             log.info("invitee refused for %s: %s", booker_email, exc.message[:120])
             raise
+
+    def _addresses(self, listed: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The registered and listed room addresses (lower case) and their domains: worked out once per
+        version of the registry and of the Places list (50,000 rooms at each Book with guests, before)."""
+        version = self._repo.registry_version()
+        if self._invitable is None or self._invitable[0] != version or self._invitable[1] is not listed:
+            rooms = frozenset(email.lower() for email in self._repo.room_registry())
+            resources = rooms | listed
+            self._invitable = (version, listed, resources, own_domains(resources))
+        return self._invitable[2], self._invitable[3]
 
     # --- the rooms' booking rules (domain.rules) -----------------------------------------
 

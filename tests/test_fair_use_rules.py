@@ -163,7 +163,7 @@ def test_valid_limits_are_parsed() -> None:
 
 def _rules(settings: OrgSettings = LIMITS):
     rooms = ["hq-echo@example.com", "boardroom@example.com"]
-    return policy(settings, rooms, own_domains(rooms, ["admin@contoso.co.uk"], ["alexw@example.com"]))
+    return policy(settings, frozenset(rooms), own_domains(rooms, ["admin@contoso.co.uk"], ["alexw@example.com"]))
 
 
 def test_a_room_is_never_invited() -> None:

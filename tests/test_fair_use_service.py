@@ -16,7 +16,7 @@ from domain.attendees import AttendeeRefused
 from domain.booking import SearchRequest
 from domain.calendar import TimeSlot
 from domain.fair_use import LimitReached, SearchRateExceeded, check_search_rate
-from domain.models import ROLE_BOOKING_ADMIN, Admin
+from domain.models import ROLE_BOOKING_ADMIN, Admin, Room
 from domain.my_bookings import booking_version
 from graph.calendar import RoomCalendarService
 from services.booking import BookingService
@@ -180,3 +180,23 @@ def test_search_counts_are_written_to_disk_not_kept_in_memory(tmp_path: Path) ->
         reopened.record_search(ALEX.key, lambda recent: check_search_rate(recent, now, 3))
     reopened.record_search(MEGAN.key, lambda recent: check_search_rate(recent, now, 3))
     reopened.close()
+
+
+async def test_the_invitee_rules_follow_the_registry(calendar: RoomCalendarService) -> None:
+    """The rooms' addresses and domains are kept per version of the registry (50,000 rooms were listed at each
+    Book with guests): a room registered or removed since the last Book counts at the next."""
+    repo = org_repo()
+    service = BookingService(repo, calendar)
+    await service.check_invitees(ALEX.email, ["meganb@example.com"])
+    with pytest.raises(AttendeeRefused, match="outside your organisation"):
+        await service.check_invitees(ALEX.email, ["kim@fabrikam.com"])
+    floor = repo.list_rooms()[0].floor_id
+    building = repo.list_rooms()[0].building_id
+    repo.add_room(Room(email="harbour@fabrikam.com", display_name="Harbour", building_id=building, floor_id=floor,
+                       capacity=4))
+    await service.check_invitees(ALEX.email, ["kim@fabrikam.com"])  # a domain of the organisation's rooms now
+    with pytest.raises(AttendeeRefused, match="is a room, not a person"):
+        await service.check_invitees(ALEX.email, ["harbour@fabrikam.com"])
+    repo.remove_room("harbour@fabrikam.com")
+    with pytest.raises(AttendeeRefused, match="outside your organisation"):
+        await service.check_invitees(ALEX.email, ["harbour@fabrikam.com"])
