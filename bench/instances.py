@@ -519,7 +519,7 @@ class Instances:
             k = LAST_K - 1 - p  # a slot nobody else books
             a, b = User(first + 2 * p), User(first + 2 * p + 1)
             shown = await asyncio.gather(*(chat.press(u, _search(k), "search") for u in (a, b)))
-            presses = [actions(card, "book")[0] for card in shown]
+            presses = [_same_room(actions(card, "book"), actions(shown[0], "book")[0]["room"]) for card in shown]
             answers = await asyncio.gather(*(chat.press(u, d, "book") for u, d in zip((a, b), presses, strict=True)))
             for user, button, answer in zip((a, b), presses, answers, strict=True):
                 if not note_booking(out, user, button, k, answer):
@@ -527,6 +527,13 @@ class Instances:
                 out.turns += 1
 
         await asyncio.gather(*(pair(p) for p in range(self.s.instance_pairs)))
+
+
+def _same_room(buttons: list[dict[str, Any]], room: str) -> dict[str, Any]:
+    """The Book button of `room` on a person's results card: people's own starred and recent rooms rank first,
+    so two people's first rooms differ. A pair presses the room the first of them saw first; when the other's
+    card does not show it, that card's first Book button with the room changed (the server checks the room)."""
+    return next((b for b in buttons if b.get("room") == room), {**buttons[0], "room": room})
 
 
 def _after_kill(error: tuple[float, float, str], kills: list[tuple[float, float]]) -> str:
