@@ -16,6 +16,7 @@ from domain.booking import (
     RoomNotRegistered,
     RoomTaken,
     SearchRequest,
+    SearchResult,
 )
 from domain.calendar import TimeSlot
 from domain.errors import GraphUnavailable, RoomAccessDenied, ValidationFailed
@@ -28,14 +29,19 @@ from services.booking import BookingService
 from tests.service_helpers import ALEX, MEGAN, ZONE, book, floor_id, org_repo, slot_at
 
 
-async def test_search_over_160_rooms_asks_one_wave_of_4_calls_when_it_fills_the_page(
-        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
-    rooms = generated_rooms(200)
+async def _search_over(count: int, sandbox: RunningSandbox, calendar: RoomCalendarService) -> SearchResult:
+    """A search with no history over `count` generated rooms, the sandbox's counts cleared just before it."""
+    rooms = generated_rooms(count)
     sandbox.state.add_mailboxes(rooms)
     service = BookingService(org_repo(rooms=rooms), calendar)
     sandbox.state.stats.clear()
     slot = slot_at()
-    result = await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    return await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+
+
+async def test_search_over_160_rooms_asks_one_wave_of_4_calls_when_it_fills_the_page(
+        sandbox: RunningSandbox, calendar: RoomCalendarService) -> None:
+    result = await _search_over(200, sandbox, calendar)
     assert sandbox.state.stats["POST get_schedule"] == 4  # 80 rooms, in chunks of 20, where 10 calls asked all 200
     assert len(result.free) == 80 and result.considered == 80 and not result.complete
     assert [r.capacity for r in result.free] == sorted(r.capacity for r in result.free)  # smallest first
@@ -43,12 +49,7 @@ async def test_search_over_160_rooms_asks_one_wave_of_4_calls_when_it_fills_the_
 
 async def test_search_over_160_rooms_or_fewer_asks_them_all_in_chunks_of_20(sandbox: RunningSandbox,
                                                                            calendar: RoomCalendarService) -> None:
-    rooms = generated_rooms(160)
-    sandbox.state.add_mailboxes(rooms)
-    service = BookingService(org_repo(rooms=rooms), calendar)
-    sandbox.state.stats.clear()
-    slot = slot_at()
-    result = await service.search(SearchRequest(slot.start, slot.end, ZONE), ALEX.key)
+    result = await _search_over(160, sandbox, calendar)
     assert sandbox.state.stats["POST get_schedule"] == 8
     assert len(result.free) == 160 and result.considered == 160 and result.complete
 
